@@ -1,0 +1,44 @@
+# Every target sets itself up: .venv is made, and nbtorch installed into it with its development
+# extras, when it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.ready
+
+.PHONY: demo test lab export clean-nbs readme notebooks bench
+
+$(READY): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(READY)
+
+demo: $(READY)
+	$(BIN)/python tools/demo.py
+
+# The notebooks are the source: exporting and cleaning them must change nothing, README.md must be
+# what nbs/index.ipynb renders to; then every notebook runs, then the test suite (its summary last).
+test: $(READY)
+	@$(BIN)/python tools/check_source.py
+	$(BIN)/python tools/readme.py --check
+	$(BIN)/nbdev-test --n-workers 2
+	$(BIN)/python -m pytest -q tests
+
+lab: $(READY)
+	$(BIN)/jupyter lab nbs
+
+# For developers: export the package, clean the notebooks, store fresh outputs, write README.md.
+export: $(READY)
+	$(BIN)/nbdev-export
+clean-nbs: $(READY)
+	$(BIN)/nbdev-clean
+notebooks: $(READY)
+	$(BIN)/nbdev-export
+	$(BIN)/nbdev-test --n-workers 2 --save
+	$(BIN)/nbdev-clean
+	$(BIN)/python tools/readme.py
+readme: $(READY)
+	$(BIN)/python tools/readme.py
+
+bench: $(READY)
+	$(BIN)/python bench/bench.py

@@ -1,0 +1,30 @@
+"Backends for the conformance suite: every test that takes `dev` runs once per backend."
+import numpy as np
+import pytest
+import nbtorch
+from nbtorch import cuda
+import standin
+
+try:
+    import torch
+except ImportError:  # PyTorch is the oracle, installed by `make test`; without it those tests skip
+    torch = None
+
+_real_gpu = cuda.is_available()
+BACKENDS = ['cpu', 'standin'] + (['cuda'] if _real_gpu else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def dev(request):
+    "The device name to run on: 'cpu', the stand-in device (as 'cuda'), or a real GPU."
+    if request.param != 'standin':
+        yield request.param
+        return
+    saved = cuda._cupy, cuda._cupyx
+    cuda._set_backend(standin.module, standin.extras)
+    try: yield 'cuda'
+    finally: cuda._set_backend(*saved)
+
+
+@pytest.fixture
+def rng(): return np.random.default_rng(0)

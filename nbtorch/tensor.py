@@ -23,7 +23,7 @@ __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 
            'ge', 'equal', 'allclose', 'logical_not', 'logical_and', 'logical_or', 'logical_xor', 'is_floating_point',
            'clone', 'detach']
 
-# %% ../nbs/00_tensor.ipynb #b1aa1287
+# %% ../nbs/00_tensor.ipynb #ae5d732d
 import math, numbers, builtins, warnings
 from collections import namedtuple
 import numpy as np
@@ -34,7 +34,7 @@ from .cuda import get_array_module
 # PyTorch computes 1/0 = inf and 0/0 = nan silently; NumPy would warn from inside nbtorch's ops
 warnings.filterwarnings('ignore', category=RuntimeWarning, module=r'nbtorch(\.|$)')
 
-# %% ../nbs/00_tensor.ipynb #28d64eae
+# %% ../nbs/00_tensor.ipynb #4d08aa43
 class dtype:
     "A tensor element type, named and printed as PyTorch's."
     def __init__(self, name, np_dtype, kind):
@@ -62,13 +62,13 @@ bool = dtype('bool', np.bool_, 0)
 _dtypes = (float16, float32, float64, uint8, int8, int16, int32, int64, bool)
 _from_np = {d.np: d for d in _dtypes}
 
-# %% ../nbs/00_tensor.ipynb #9871cf36
+# %% ../nbs/00_tensor.ipynb #6a88c5dc
 def _dtype_of(a):
     "The nbtorch dtype of array `a`."
     try: return _from_np[a.dtype]
     except KeyError: raise TypeError(f"nbtorch does not support arrays of dtype {a.dtype}") from None
 
-# %% ../nbs/00_tensor.ipynb #425bd0ad
+# %% ../nbs/00_tensor.ipynb #ac8f1108
 _default = [float32]
 
 def get_default_dtype():
@@ -81,7 +81,7 @@ def set_default_dtype(d):
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _default[0] = d
 
-# %% ../nbs/00_tensor.ipynb #e4bc8a24
+# %% ../nbs/00_tensor.ipynb #faed66bc
 def _promote2(a, b):
     "PyTorch's promotion of two dtypes."
     if a is b: return a
@@ -109,7 +109,7 @@ def result_type(*xs):
         groups[i] = d if groups[i] is None else _promote2(groups[i], d)
     return _combine(groups[0], _combine(groups[1], groups[2]))
 
-# %% ../nbs/00_tensor.ipynb #cae4a1d5
+# %% ../nbs/00_tensor.ipynb #c3d6bb59
 class device:
     "Where a tensor's data lives: `device('cpu')`, `device('cuda')`, `device('cuda:1')`."
     def __init__(self, type, index=None):
@@ -138,7 +138,7 @@ def _device_of(a):
     "The device of array `a`."
     return device('cuda', cuda._device_index(a)) if cuda._on_gpu(a) else _cpu
 
-# %% ../nbs/00_tensor.ipynb #5c7ae2e3
+# %% ../nbs/00_tensor.ipynb #8b5a273d
 class Tensor:
     "A multi-dimensional array on a device, PyTorch's `torch.Tensor`."
     requires_grad, grad, grad_fn = False, None, None
@@ -188,7 +188,7 @@ def _wrap(a):
     t._data = a
     return t
 
-# %% ../nbs/00_tensor.ipynb #ee00dc8f
+# %% ../nbs/00_tensor.ipynb #0778003e
 class Size(tuple):
     "A tensor's shape: a tuple of ints."
     def __repr__(self): return f'torch.Size({list(self)})'
@@ -199,7 +199,7 @@ def _shape(sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)): sizes = sizes[0]
     return tuple(builtins.int(s) for s in sizes)
 
-# %% ../nbs/00_tensor.ipynb #8ac39671
+# %% ../nbs/00_tensor.ipynb #9ed13997
 @patch
 def size(self: Tensor, dim=None):
     "The shape, or the size of dimension `dim`."
@@ -225,7 +225,7 @@ def __len__(self: Tensor):
     if self.ndim == 0: raise TypeError("len() of a 0-d tensor")
     return self._data.shape[0]
 
-# %% ../nbs/00_tensor.ipynb #237d5731
+# %% ../nbs/00_tensor.ipynb #b9d19bde
 def _dim(d, ndim):
     "Dimension `d` of a tensor with `ndim` dims, made non-negative."
     n = builtins.max(ndim, 1)
@@ -240,7 +240,7 @@ def _dims(d, ndim):
     if isinstance(d, (tuple, list)): return tuple(_dim(i, ndim) % builtins.max(ndim, 1) for i in d)
     return (_dim(d, ndim),)
 
-# %% ../nbs/00_tensor.ipynb #e3f6273a
+# %% ../nbs/00_tensor.ipynb #ff02ed3b
 @patch
 def item(self: Tensor):
     "The value of a one-element tensor as a Python number."
@@ -280,7 +280,7 @@ def __index__(self: Tensor):
         raise TypeError("only integer tensors of a single element can be converted to an index")
     return self.item()
 
-# %% ../nbs/00_tensor.ipynb #851a484f
+# %% ../nbs/00_tensor.ipynb #9be5bb97
 def _infer_dtype(data):
     "The dtype PyTorch infers for Python data."
     if isinstance(data, Tensor): return data.dtype
@@ -306,7 +306,7 @@ def _array(data, dtype=None, dev=None, copy=True):
     try: return np.array(a, dtype=dtype.np, copy=copy)
     except ValueError as e: raise ValueError(f"could not make a tensor from {type(data).__name__}: {e}")
 
-# %% ../nbs/00_tensor.ipynb #1a951259
+# %% ../nbs/00_tensor.ipynb #706a6b3a
 def tensor(data, dtype=None, device=None, requires_grad=False):
     "A new tensor holding a copy of `data` (a number, nested list, array or tensor)."
     t = _wrap(_array(data, dtype, device))
@@ -325,7 +325,7 @@ def from_numpy(a):
     _dtype_of(a)
     return _wrap(a)
 
-# %% ../nbs/00_tensor.ipynb #cb3c5707
+# %% ../nbs/00_tensor.ipynb #6f8cc0d8
 def _xp(dev):
     "The array module for device `dev`."
     if dev is None or device(dev).type == 'cpu': return np
@@ -364,7 +364,7 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     "A 2-D tensor with ones on the diagonal."
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #f77e9d13
+# %% ../nbs/00_tensor.ipynb #f85352c7
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     "Values from `start` (0 if only one argument) up to, not including, `end`."
     if end is None: start, end = 0, start
@@ -379,7 +379,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     return _factory(lambda xp, d: xp.linspace(start, end, steps, dtype=np.float64).astype(d),
                     dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #b9316d3b
+# %% ../nbs/00_tensor.ipynb #43a901d5
 def _like(fn):
     def like(t, dtype=None, device=None, requires_grad=False, **kw):
         return fn(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
@@ -395,7 +395,7 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #51e076d1
+# %% ../nbs/00_tensor.ipynb #44851581
 _rng = [np.random.default_rng()]
 
 def manual_seed(seed):
@@ -429,7 +429,7 @@ def randperm(n, dtype=None, device=None, requires_grad=False):
 def rand_like(t, dtype=None, device=None): return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 def randn_like(t, dtype=None, device=None): return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
-# %% ../nbs/00_tensor.ipynb #5fab4b72
+# %% ../nbs/00_tensor.ipynb #c3dc7e97
 class _Formatter:
     "Decides, once per tensor, how every element is written (as PyTorch's `_Formatter`)."
     def __init__(self, a):
@@ -457,7 +457,7 @@ class _Formatter:
         else: s = f'{x:.4f}'
         return (self.width - len(s)) * ' ' + s
 
-# %% ../nbs/00_tensor.ipynb #63bef078
+# %% ../nbs/00_tensor.ipynb #e6107aea
 _EDGE, _THRESHOLD, _LINEWIDTH = 3, 1000, 80
 
 def _summary(a):
@@ -480,7 +480,7 @@ def _body(a, fmt, indent, summarize):
     parts = ['...' if i is None else _body(a[i], fmt, indent + 1, summarize) for i in rows]
     return '[' + (',' + '\n' * (a.ndim - 1) + ' ' * (indent + 1)).join(parts) + ']'
 
-# %% ../nbs/00_tensor.ipynb #447cf209
+# %% ../nbs/00_tensor.ipynb #665456db
 def _suffixes(t):
     "The `key=value` notes PyTorch prints after a tensor's values."
     out, d, a = [], t.device, t._data
@@ -509,7 +509,7 @@ def __repr__(self: Tensor, prefix='tensor('):
 
 Tensor.__str__ = Tensor.__repr__
 
-# %% ../nbs/00_tensor.ipynb #1c250e50
+# %% ../nbs/00_tensor.ipynb #7da41f00
 class _Mode:
     "Global switches: whether ops record the graph (chapter 01's `no_grad` turns it off)."
     grad = True
@@ -521,7 +521,7 @@ class _NoCtx:
 
 _NOCTX = _NoCtx()
 
-# %% ../nbs/00_tensor.ipynb #9ac40890
+# %% ../nbs/00_tensor.ipynb #9cae851a
 class Op:
     "A primitive: `forward` on arrays, `backward` on tensors; an instance is a graph node (`grad_fn`)."
     view = False  # True where forward returns a view of its first input's memory
@@ -540,7 +540,7 @@ class Op:
     def name(self): return type(self).__name__ + 'Backward0'
     def __repr__(self): return f'<{self.name()} object at {hex(id(self))}>'
 
-# %% ../nbs/00_tensor.ipynb #a80fee08
+# %% ../nbs/00_tensor.ipynb #64607c27
 class _Saved:
     "A saved input tensor and the version it had when saved."
     __slots__ = ('t', 'v')
@@ -576,7 +576,7 @@ def _edge(x):
     if not isinstance(x, Tensor) or not x.requires_grad: return (None, 0)
     return (x.grad_fn or _accumulator(x), 0)
 
-# %% ../nbs/00_tensor.ipynb #ab126668
+# %% ../nbs/00_tensor.ipynb #37cc6b6a
 import weakref
 
 class AccumulateGrad:
@@ -594,7 +594,7 @@ def _accumulator(t):
         t._acc = weakref.ref(acc)
     return acc
 
-# %% ../nbs/00_tensor.ipynb #53d93eb5
+# %% ../nbs/00_tensor.ipynb #5c79f7a3
 @patch(as_prop=True)
 def saved_tensors(self: Op):
     "The values `forward` saved, as tensors (inputs checked for in-place changes)."
@@ -628,7 +628,7 @@ def _type_name(t):
     "PyTorch's legacy type name, as in `torch.FloatTensor`."
     return f"torch.{'cuda.' if t.is_cuda else ''}{_scalar_name(t.dtype)}Tensor"
 
-# %% ../nbs/00_tensor.ipynb #43ba2dd5
+# %% ../nbs/00_tensor.ipynb #249248aa
 class ToCopy(Op):
     def forward(ctx, x, dtype=None, dev=None):
         ctx.dtype, ctx.dev = _from_np[x.dtype], _device_of(x)
@@ -673,7 +673,7 @@ for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('lon
                ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool)]:
     setattr(Tensor, _n, (lambda d: lambda self: self.to(d))(_d))
 
-# %% ../nbs/00_tensor.ipynb #398bd236
+# %% ../nbs/00_tensor.ipynb #fc1c94dc
 class Clone(Op):
     def forward(ctx, x, order='K'): return get_array_module(x).array(x, copy=True, order=order)
     def backward(ctx, g): return (g,)
@@ -705,7 +705,7 @@ def _get_data(self): return _wrap(self._data)
 def _set_data(self, t): self._data = t._data if isinstance(t, Tensor) else t
 Tensor.data = property(_get_data, _set_data, doc="The tensor's values, outside the graph.")
 
-# %% ../nbs/00_tensor.ipynb #b21ac9d4
+# %% ../nbs/00_tensor.ipynb #30ed0d24
 def _operands(a, b, floating=False):
     "`a`, `b` (tensors or numbers) cast to their common dtype; the float default if `floating`."
     if isinstance(b, Tensor) and isinstance(a, Tensor):
@@ -729,7 +729,7 @@ def _same_device(a, b):
         raise RuntimeError("Expected all tensors to be on the same device, but found at least two "
                            f"devices, {da} and {db}!")
 
-# %% ../nbs/00_tensor.ipynb #8e92c2b2
+# %% ../nbs/00_tensor.ipynb #1e511e9e
 def _broadcast_error(a, b):
     "PyTorch's error for shapes of `a` and `b` that do not broadcast (None if they do)."
     sa, sb = getattr(a, 'shape', ()), getattr(b, 'shape', ())
@@ -741,16 +741,31 @@ def _broadcast_error(a, b):
             return RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
                                 f"at non-singleton dimension {n - i}")
 
+_numbers = (builtins.int, builtins.float)
+
+def _no_promotion(x, y, floating):
+    "True if NumPy's own rules give PyTorch's result for arrays/numbers `x` and `y` on the CPU."
+    if type(x) is np.ndarray:
+        if type(y) is np.ndarray: return x.dtype is y.dtype and (x.dtype.kind == 'f' or not floating)
+        return type(y) in _numbers and x.dtype.kind == 'f'
+    return type(y) is np.ndarray and type(x) in _numbers and y.dtype.kind == 'f'
+
 def _binary(op, a, b, floating=False):
     "Apply binary `op` to `a` and `b` with promotion, device checks and PyTorch's errors."
-    a, b = _operands(a, b, floating)
-    try: return op.apply(a, b)
-    except ValueError as e:
-        err = _broadcast_error(a, b)
+    x, y = getattr(a, '_data', a), getattr(b, '_data', b)
+    if not _no_promotion(x, y, floating):
+        a, b = _operands(a, b, floating)
+        x, y = getattr(a, '_data', a), getattr(b, '_data', b)
+    try:
+        if _Mode.grad and (getattr(a, 'requires_grad', False) or getattr(b, 'requires_grad', False)):
+            return _record(op, (a, b), {})
+        return _wrap(op.forward(_NOCTX, x, y))
+    except ValueError:
+        err = _broadcast_error(x, y)
         if err is None: raise
         raise err from None
 
-# %% ../nbs/00_tensor.ipynb #c3f25b7c
+# %% ../nbs/00_tensor.ipynb #c1586f19
 class Add(Op):
     def forward(ctx, x, y): return x + y
     def backward(ctx, g): return g, g
@@ -776,7 +791,7 @@ class Div(Op):
         x, y = ctx.saved_tensors
         return g / y, (-g * x / (y * y) if x is not None else None)
 
-# %% ../nbs/00_tensor.ipynb #10bb70af
+# %% ../nbs/00_tensor.ipynb #ba4b54d9
 class Pow(Op):
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
@@ -803,7 +818,7 @@ class Neg(Op):
         return -x
     def backward(ctx, g): return (-g,)
 
-# %% ../nbs/00_tensor.ipynb #ca4f891e
+# %% ../nbs/00_tensor.ipynb #1e3099d0
 def _raw(fn, a, b, floating=False):
     "A non-differentiable binary op: promote, check, compute, wrap."
     a, b = _operands(a, b, floating)
@@ -822,7 +837,7 @@ def _floordiv(x, y):
 
 def _any_zero(y): return (y == 0) if isinstance(y, numbers.Number) else builtins.bool((y == 0).any())
 
-# %% ../nbs/00_tensor.ipynb #5618b6bc
+# %% ../nbs/00_tensor.ipynb #b99b426a
 def _is_bool(x): return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is bool)
 
 def _sub(a, b):
@@ -835,7 +850,7 @@ def _sub(a, b):
                            "instead.")
     return _binary(Sub, a, b)
 
-# %% ../nbs/00_tensor.ipynb #f1d8be96
+# %% ../nbs/00_tensor.ipynb #e7b0f33b
 Tensor.__add__ = lambda a, b: _binary(Add, a, b)
 Tensor.__radd__ = lambda a, b: _binary(Add, b, a)
 Tensor.__sub__ = lambda a, b: _sub(a, b)
@@ -853,7 +868,7 @@ Tensor.__rmod__ = lambda a, b: _raw(lambda x, y: x % y, b, a)
 Tensor.__neg__ = lambda a: Neg.apply(a)
 Tensor.__pos__ = lambda a: a
 
-# %% ../nbs/00_tensor.ipynb #4898786e
+# %% ../nbs/00_tensor.ipynb #0a5edd44
 def _cmp(fn): return lambda a, b: _raw(fn, a, b) if isinstance(b, (Tensor, numbers.Number)) else NotImplemented
 
 Tensor.__eq__ = _cmp(lambda x, y: x == y)
@@ -885,7 +900,7 @@ def __invert__(self: Tensor):
     if self.dtype.is_floating_point: raise TypeError("~ (bitwise_not) is only for integer and bool tensors")
     return _wrap(~self._data)
 
-# %% ../nbs/00_tensor.ipynb #ec3be287
+# %% ../nbs/00_tensor.ipynb #572529c2
 @patch
 def logical_not(self: Tensor): return _wrap(self._data == 0)
 @patch
@@ -916,7 +931,7 @@ def allclose(self: Tensor, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = _operands(self, other)
     return builtins.bool(get_array_module(a._data).allclose(a._data, b._data, rtol, atol, equal_nan))
 
-# %% ../nbs/00_tensor.ipynb #8dc6c86c
+# %% ../nbs/00_tensor.ipynb #59e9abea
 def _unary(op, x, floating=True, **kw):
     "Apply unary `op`, casting integer input to the default float dtype first if `floating`."
     if floating and x._data.dtype.kind in 'biu': x = x.to(get_default_dtype())
@@ -946,7 +961,7 @@ class Tanh(Op):
     def forward(ctx, x): y = get_array_module(x).tanh(x); ctx.save_for_backward(y); return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * (1 - y * y),)
 
-# %% ../nbs/00_tensor.ipynb #a8f4c2dd
+# %% ../nbs/00_tensor.ipynb #258d1a08
 class Sigmoid(Op):
     def forward(ctx, x):
         xp = get_array_module(x)
@@ -956,7 +971,7 @@ class Sigmoid(Op):
         return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * (1 - y),)
 
-# %% ../nbs/00_tensor.ipynb #523764c0
+# %% ../nbs/00_tensor.ipynb #4d102de6
 class Relu(Op):
     def forward(ctx, x):
         y = x * (x > 0)  # keeps dtype and gives 0., not -0.
@@ -968,7 +983,7 @@ class Abs(Op):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).abs(x)
     def backward(ctx, g): return (g * ctx.saved_tensors[0].sign(),)
 
-# %% ../nbs/00_tensor.ipynb #30feaa58
+# %% ../nbs/00_tensor.ipynb #5df6c3bf
 class _Flat(Op):
     "An op whose gradient is zero everywhere."
     def backward(ctx, g): return (g * 0,)
@@ -983,7 +998,7 @@ class Round(_Flat):
     def forward(ctx, x, decimals=0):
         return x if x.dtype.kind in 'biu' else get_array_module(x).round(x, decimals)
 
-# %% ../nbs/00_tensor.ipynb #ec439b20
+# %% ../nbs/00_tensor.ipynb #fd487985
 class Clamp(Op):
     def forward(ctx, x, min=None, max=None):
         ctx.save_for_backward(x); ctx.lo, ctx.hi = min, max
@@ -996,7 +1011,7 @@ class Clamp(Op):
         return (g * inside,)
     def name(self): return 'ClampBackward1'
 
-# %% ../nbs/00_tensor.ipynb #5321364c
+# %% ../nbs/00_tensor.ipynb #4c7833a5
 @patch
 def exp(self: Tensor): return _unary(Exp, self)
 @patch
@@ -1033,7 +1048,7 @@ def clamp(self: Tensor, min=None, max=None):
 Tensor.clip = Tensor.clamp
 Tensor.__abs__ = Tensor.abs
 
-# %% ../nbs/00_tensor.ipynb #e060cb85
+# %% ../nbs/00_tensor.ipynb #be8578e7
 @patch
 def add(self: Tensor, other, alpha=1): return self + (other * alpha if alpha != 1 else other)
 @patch
@@ -1063,7 +1078,7 @@ def floor_divide(self: Tensor, other): return self // other
 Tensor.true_divide = Tensor.divide = Tensor.div
 Tensor.multiply, Tensor.subtract = Tensor.mul, Tensor.sub
 
-# %% ../nbs/00_tensor.ipynb #8fd1513c
+# %% ../nbs/00_tensor.ipynb #9b5ecd0c
 class Where(Op):
     def forward(ctx, c, x, y):
         ctx.save_for_backward(c)
@@ -1114,7 +1129,7 @@ def maximum(self: Tensor, other): return maximum(self, other)
 @patch
 def minimum(self: Tensor, other): return minimum(self, other)
 
-# %% ../nbs/00_tensor.ipynb #8522ad54
+# %% ../nbs/00_tensor.ipynb #9a8435a6
 class View(Op):
     view = True
     def forward(ctx, x, shape):
@@ -1191,7 +1206,7 @@ def unsqueeze(self: Tensor, dim):
     sh = list(self.shape)
     return Unsqueeze.apply(self, shape=tuple(sh[:d] + [1] + sh[d:]))
 
-# %% ../nbs/00_tensor.ipynb #63274a88
+# %% ../nbs/00_tensor.ipynb #9247d1e5
 class Permute(Op):
     view = True
     def forward(ctx, x, dims): ctx.dims = dims; return x.transpose(dims)
@@ -1228,7 +1243,7 @@ Tensor.T = property(lambda self: self.permute(*range(self.ndim - 1, -1, -1)) if 
 Tensor.mT = property(lambda self: self.transpose(-2, -1))
 Tensor.swapaxes = Tensor.swapdims = Tensor.transpose
 
-# %% ../nbs/00_tensor.ipynb #9229f1e4
+# %% ../nbs/00_tensor.ipynb #5420bfd6
 class Expand(Op):
     view = True
     def forward(ctx, x, shape): return get_array_module(x).broadcast_to(x, shape)
@@ -1273,7 +1288,7 @@ def repeat(self: Tensor, *reps):
                            "dimensions of tensor")
     return Repeat.apply(self, reps=reps)
 
-# %% ../nbs/00_tensor.ipynb #735097b9
+# %% ../nbs/00_tensor.ipynb #07d85290
 def _key(key, a):
     "An index key with tensors and lists turned into arrays of `a`'s array module."
     if not isinstance(key, tuple): key = (key,)
@@ -1324,7 +1339,7 @@ def __getitem__(self: Tensor, key):
     y._base = _root(self)
     return y
 
-# %% ../nbs/00_tensor.ipynb #d28db3e2
+# %% ../nbs/00_tensor.ipynb #d646de55
 @patch
 def __setitem__(self: Tensor, key, value):
     k = _key(key, self._data)
@@ -1352,7 +1367,7 @@ class _IndexCopy(Op):
         return gx, Index.apply(g, key=ctx.key)
     def name(self): return 'CopySlices'
 
-# %% ../nbs/00_tensor.ipynb #733724a8
+# %% ../nbs/00_tensor.ipynb #ee206c19
 def _gather_key(index, dim):
     "The advanced-indexing key that gathers with `index` along `dim`."
     a = index._data
@@ -1384,7 +1399,7 @@ def scatter(self: Tensor, dim, index, src=None, value=None):
 def scatter_(self: Tensor, dim, index, src=None, value=None):
     return _write(self, self.scatter(dim, index, src, value))
 
-# %% ../nbs/00_tensor.ipynb #9de3af58
+# %% ../nbs/00_tensor.ipynb #3aaacf8f
 class Cat(Op):
     def forward(ctx, *xs, dim=0):
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
@@ -1466,7 +1481,7 @@ def select(self: Tensor, dim, index):
     "The slice at `index` of dim `dim` (which is removed)."
     return self[(slice(None),) * _dim(dim, self.ndim) + (index,)]
 
-# %% ../nbs/00_tensor.ipynb #4cf6f2c0
+# %% ../nbs/00_tensor.ipynb #54c3edb1
 def _unreduce(g, shape, dims, keepdim):
     "Gradient `g` of a reduction over `dims` of a tensor of `shape`, broadcast back to `shape`."
     if not keepdim:
@@ -1490,7 +1505,7 @@ class Mean(Sum):
         return (_unreduce(g / n, ctx.shape, ctx.dims, ctx.keepdim),)
     def name(self): return super().name().replace('Sum', 'Mean')
 
-# %% ../nbs/00_tensor.ipynb #935140f7
+# %% ../nbs/00_tensor.ipynb #2ca33b9c
 def _reduce_dtype(x, dtype):
     "The NumPy dtype a sum or product of tensor `x` accumulates in (None: its own)."
     if dtype is not None: return dtype.np
@@ -1513,7 +1528,7 @@ def mean(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
                            f"floating point or complex dtype. Got: {_scalar_name(x.dtype)}")
     return Mean.apply(x, dims=_dims(dim, self.ndim), keepdim=keepdim)
 
-# %% ../nbs/00_tensor.ipynb #8c0b5246
+# %% ../nbs/00_tensor.ipynb #6bc18f6a
 class Prod(Op):
     def forward(ctx, x, dim=None, keepdim=False, dtype=None):
         ctx.save_for_backward(x); ctx.dim, ctx.keepdim = dim, keepdim
@@ -1539,7 +1554,7 @@ def prod(self: Tensor, dim=None, keepdim=False, dtype=None):
     return Prod.apply(self, dim=d, keepdim=keepdim and d is not None,
                       dtype=_reduce_dtype(self, dtype))
 
-# %% ../nbs/00_tensor.ipynb #e9240705
+# %% ../nbs/00_tensor.ipynb #6346fca4
 class Amax(Op):
     def forward(ctx, x, dims=None, keepdim=False, largest=True):
         if x.size == 0: raise RuntimeError("max(): Expected reduction dim to be specified for "
@@ -1553,7 +1568,7 @@ class Amax(Op):
         n = hit.sum(dim=ctx.dims, keepdim=True)
         return (_unreduce(g, x.shape, ctx.dims, ctx.keepdim) * hit / n,)
 
-# %% ../nbs/00_tensor.ipynb #461791e9
+# %% ../nbs/00_tensor.ipynb #d99117b7
 class _MinMax(namedtuple('_MinMax', 'values indices')):
     def __repr__(self):
         return f'torch.return_types.{self._op}(\nvalues={self.values!r},\nindices={self.indices!r})'
@@ -1589,7 +1604,7 @@ def amin(self: Tensor, dim=(), keepdim=False):
     return Amax.apply(self, dims=_dims(dim if dim != () else None, self.ndim), keepdim=keepdim,
                       largest=False)
 
-# %% ../nbs/00_tensor.ipynb #65da0086
+# %% ../nbs/00_tensor.ipynb #958cf40b
 def _arg(x, dim, keepdim, fn):
     a = x._data
     if dim is None:
@@ -1615,7 +1630,7 @@ def any(self: Tensor, dim=None, keepdim=False):
     "True if some element (along `dim`) is non-zero."
     return _wrap(self._data.any(axis=_dims(dim, self.ndim), keepdims=keepdim))
 
-# %% ../nbs/00_tensor.ipynb #1ac6b1dc
+# %% ../nbs/00_tensor.ipynb #364d4086
 @patch
 def var(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
     "The variance over `dim`, dividing by n - correction (default 1)."
@@ -1630,7 +1645,7 @@ def std(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
     "The standard deviation over `dim`."
     return self.var(dim, unbiased, keepdim, correction).sqrt()
 
-# %% ../nbs/00_tensor.ipynb #c85dba65
+# %% ../nbs/00_tensor.ipynb #10c0bd74
 @patch
 def logsumexp(self: Tensor, dim, keepdim=False):
     "log(sum(exp(x))) over `dim`, computed without overflow."
@@ -1640,7 +1655,7 @@ def logsumexp(self: Tensor, dim, keepdim=False):
     s = (self - m).exp().sum(dims, keepdim=True).log() + m
     return s if keepdim else s.squeeze(dims)
 
-# %% ../nbs/00_tensor.ipynb #fb2c4398
+# %% ../nbs/00_tensor.ipynb #4bdc199b
 class Softmax(Op):
     def forward(ctx, x, dim):
         xp = get_array_module(x)
@@ -1675,7 +1690,7 @@ def log_softmax(self: Tensor, dim, dtype=None):
     x = self.to(dtype) if dtype else self
     return _unary(LogSoftmax, x, dim=_dim(dim, self.ndim)) if x.ndim else zeros_like(x)
 
-# %% ../nbs/00_tensor.ipynb #cd28db43
+# %% ../nbs/00_tensor.ipynb #c1f63220
 class Matmul(Op):
     def forward(ctx, x, y):
         ctx.save_for_backward(y if ctx.needs_input_grad[0] else None,
@@ -1699,7 +1714,7 @@ class Matmul(Op):
     def name(self): return 'MmBackward0' if len(self._shapes[0]) == len(self._shapes[1]) == 2 \
                            else 'MatmulBackward0'
 
-# %% ../nbs/00_tensor.ipynb #36839966
+# %% ../nbs/00_tensor.ipynb #8b86a519
 def matmul(input, other):
     "Matrix product with batch broadcasting (`@`)."
     a, b = _operands(input, other)
@@ -1743,7 +1758,7 @@ def dot(self: Tensor, other):
         raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
     return matmul(self, other)
 
-# %% ../nbs/00_tensor.ipynb #770b417b
+# %% ../nbs/00_tensor.ipynb #f21b817c
 def _check_leaf(t):
     if _Mode.grad and t.requires_grad and t.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -1767,7 +1782,7 @@ def _write(t, r):
         t.requires_grad, t.grad_fn = True, r.grad_fn
     return t
 
-# %% ../nbs/00_tensor.ipynb #38447f66
+# %% ../nbs/00_tensor.ipynb #7e269ab9
 @patch
 def add_(self: Tensor, other, alpha=1): return _write(self, self.add(other, alpha=alpha))
 @patch
@@ -1798,7 +1813,7 @@ Tensor.__imul__ = lambda a, b: a.mul_(b)
 Tensor.__itruediv__ = lambda a, b: a.div_(b)
 Tensor.__ipow__ = lambda a, b: a.pow_(b)
 
-# %% ../nbs/00_tensor.ipynb #01443e20
+# %% ../nbs/00_tensor.ipynb #a6c7688f
 @patch
 def fill_(self: Tensor, value):
     "Every element set to `value`, in place."
@@ -1824,7 +1839,7 @@ def copy_(self: Tensor, src):
     _bump(self)
     return self
 
-# %% ../nbs/00_tensor.ipynb #4831c57f
+# %% ../nbs/00_tensor.ipynb #093a3953
 def _fn(name):
     "The function form `nbtorch.name(input, ...)` of method `Tensor.name`."
     def f(input, *args, **kw): return getattr(as_tensor(input), name)(*args, **kw)

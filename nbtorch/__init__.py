@@ -9,9 +9,11 @@ Modules:
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_package.ipynb #3b1336a2
+# %% ../nbs/99_package.ipynb #73dfe902
 __version__ = "0.0.1"
 
 from . import cuda
 from .tensor import *
-from .tensor import Size, dtype, device, Tensor
+from .ops import *
+from .shapes import *
+from .reduce import *

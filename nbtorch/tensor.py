@@ -6,24 +6,12 @@ Docs: https://nbtorch.github.io/nbtorch/tensor.html.md"""
 
 # %% auto #0
 __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 'int8', 'int16', 'short', 'int32', 'int', 'int64',
-           'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'concat', 'concatenate', 'dtype',
-           'get_default_dtype', 'set_default_dtype', 'result_type', 'device', 'Tensor', 'Size', 'tensor', 'as_tensor',
-           'from_numpy', 'zeros', 'ones', 'empty', 'full', 'eye', 'arange', 'linspace', 'full_like', 'manual_seed',
-           'rand', 'randn', 'randint', 'randperm', 'rand_like', 'randn_like', 'Op', 'AccumulateGrad', 'ToCopy', 'Clone',
-           'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'bitwise_and', 'bitwise_or', 'bitwise_xor', 'Exp', 'Log', 'Sqrt',
-           'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Relu', 'Abs', 'Sign', 'Floor', 'Ceil', 'Round', 'Clamp', 'Where',
-           'Maximum', 'Minimum', 'where', 'maximum', 'minimum', 'View', 'Reshape', 'Unsqueeze', 'Squeeze', 'Permute',
-           'Transpose', 'Expand', 'Repeat', 'Index', 'Cat', 'cat', 'stack', 'Sum', 'Mean', 'Prod', 'Amax', 'Softmax',
-           'LogSoftmax', 'Matmul', 'matmul', 'mm', 'bmm', 'max', 'min', 'is_tensor', 'numel', 'nonzero', 'add', 'sub',
-           'mul', 'div', 'true_divide', 'pow', 'remainder', 'floor_divide', 'neg', 'exp', 'log', 'sqrt', 'sin', 'cos',
-           'tanh', 'sigmoid', 'relu', 'abs', 'sign', 'floor', 'ceil', 'round', 'trunc', 'clamp', 'clip', 'sum', 'mean',
-           'prod', 'std', 'var', 'amax', 'amin', 'argmax', 'argmin', 'all', 'any', 'logsumexp', 'softmax',
-           'log_softmax', 'flatten', 'unflatten', 'squeeze', 'unsqueeze', 'transpose', 'permute', 'reshape', 't',
-           'narrow', 'split', 'chunk', 'unbind', 'select', 'gather', 'scatter', 'dot', 'eq', 'ne', 'lt', 'le', 'gt',
-           'ge', 'equal', 'allclose', 'logical_not', 'logical_and', 'logical_or', 'logical_xor', 'is_floating_point',
-           'clone', 'detach']
+           'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'dtype', 'get_default_dtype', 'set_default_dtype',
+           'result_type', 'device', 'Tensor', 'Size', 'tensor', 'as_tensor', 'from_numpy', 'zeros', 'ones', 'empty',
+           'full', 'eye', 'arange', 'linspace', 'full_like', 'manual_seed', 'rand', 'randn', 'randint', 'randperm',
+           'rand_like', 'randn_like', 'Op', 'AccumulateGrad', 'ToCopy', 'Clone']
 
-# %% ../nbs/00_tensor.ipynb #ae5d732d
+# %% ../nbs/00_tensor.ipynb #31e5fb91
 import math, numbers, builtins, warnings
 from collections import namedtuple
 import numpy as np
@@ -34,7 +22,7 @@ from .cuda import get_array_module
 # PyTorch computes 1/0 = inf and 0/0 = nan silently; NumPy would warn from inside nbtorch's ops
 warnings.filterwarnings('ignore', category=RuntimeWarning, module=r'nbtorch(\.|$)')
 
-# %% ../nbs/00_tensor.ipynb #4d08aa43
+# %% ../nbs/00_tensor.ipynb #a547243d
 class dtype:
     "A tensor element type, named and printed as PyTorch's."
     def __init__(self, name, np_dtype, kind):
@@ -62,13 +50,13 @@ bool = dtype('bool', np.bool_, 0)
 _dtypes = (float16, float32, float64, uint8, int8, int16, int32, int64, bool)
 _from_np = {d.np: d for d in _dtypes}
 
-# %% ../nbs/00_tensor.ipynb #6a88c5dc
+# %% ../nbs/00_tensor.ipynb #b53a70ce
 def _dtype_of(a):
     "The nbtorch dtype of array `a`."
     try: return _from_np[a.dtype]
     except KeyError: raise TypeError(f"nbtorch does not support arrays of dtype {a.dtype}") from None
 
-# %% ../nbs/00_tensor.ipynb #ac8f1108
+# %% ../nbs/00_tensor.ipynb #d6baf74f
 _default = [float32]
 
 def get_default_dtype():
@@ -81,7 +69,7 @@ def set_default_dtype(d):
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _default[0] = d
 
-# %% ../nbs/00_tensor.ipynb #faed66bc
+# %% ../nbs/00_tensor.ipynb #c8b66680
 def _promote2(a, b):
     "PyTorch's promotion of two dtypes."
     if a is b: return a
@@ -109,7 +97,7 @@ def result_type(*xs):
         groups[i] = d if groups[i] is None else _promote2(groups[i], d)
     return _combine(groups[0], _combine(groups[1], groups[2]))
 
-# %% ../nbs/00_tensor.ipynb #c3d6bb59
+# %% ../nbs/00_tensor.ipynb #53bd0ce5
 class device:
     "Where a tensor's data lives: `device('cpu')`, `device('cuda')`, `device('cuda:1')`."
     def __init__(self, type, index=None):
@@ -138,7 +126,7 @@ def _device_of(a):
     "The device of array `a`."
     return device('cuda', cuda._device_index(a)) if cuda._on_gpu(a) else _cpu
 
-# %% ../nbs/00_tensor.ipynb #8b5a273d
+# %% ../nbs/00_tensor.ipynb #b16f54bf
 class Tensor:
     "A multi-dimensional array on a device, PyTorch's `torch.Tensor`."
     requires_grad, grad, grad_fn = False, None, None
@@ -188,7 +176,7 @@ def _wrap(a):
     t._data = a
     return t
 
-# %% ../nbs/00_tensor.ipynb #0778003e
+# %% ../nbs/00_tensor.ipynb #62a8941d
 class Size(tuple):
     "A tensor's shape: a tuple of ints."
     def __repr__(self): return f'torch.Size({list(self)})'
@@ -199,7 +187,7 @@ def _shape(sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)): sizes = sizes[0]
     return tuple(builtins.int(s) for s in sizes)
 
-# %% ../nbs/00_tensor.ipynb #9ed13997
+# %% ../nbs/00_tensor.ipynb #2ec93246
 @patch
 def size(self: Tensor, dim=None):
     "The shape, or the size of dimension `dim`."
@@ -225,7 +213,7 @@ def __len__(self: Tensor):
     if self.ndim == 0: raise TypeError("len() of a 0-d tensor")
     return self._data.shape[0]
 
-# %% ../nbs/00_tensor.ipynb #b9d19bde
+# %% ../nbs/00_tensor.ipynb #8c968120
 def _dim(d, ndim):
     "Dimension `d` of a tensor with `ndim` dims, made non-negative."
     n = builtins.max(ndim, 1)
@@ -240,7 +228,7 @@ def _dims(d, ndim):
     if isinstance(d, (tuple, list)): return tuple(_dim(i, ndim) % builtins.max(ndim, 1) for i in d)
     return (_dim(d, ndim),)
 
-# %% ../nbs/00_tensor.ipynb #ff02ed3b
+# %% ../nbs/00_tensor.ipynb #7abcd2c3
 @patch
 def item(self: Tensor):
     "The value of a one-element tensor as a Python number."
@@ -280,7 +268,7 @@ def __index__(self: Tensor):
         raise TypeError("only integer tensors of a single element can be converted to an index")
     return self.item()
 
-# %% ../nbs/00_tensor.ipynb #9be5bb97
+# %% ../nbs/00_tensor.ipynb #f29d4802
 def _infer_dtype(data):
     "The dtype PyTorch infers for Python data."
     if isinstance(data, Tensor): return data.dtype
@@ -306,7 +294,7 @@ def _array(data, dtype=None, dev=None, copy=True):
     try: return np.array(a, dtype=dtype.np, copy=copy)
     except ValueError as e: raise ValueError(f"could not make a tensor from {type(data).__name__}: {e}")
 
-# %% ../nbs/00_tensor.ipynb #706a6b3a
+# %% ../nbs/00_tensor.ipynb #e033c95b
 def tensor(data, dtype=None, device=None, requires_grad=False):
     "A new tensor holding a copy of `data` (a number, nested list, array or tensor)."
     t = _wrap(_array(data, dtype, device))
@@ -325,7 +313,7 @@ def from_numpy(a):
     _dtype_of(a)
     return _wrap(a)
 
-# %% ../nbs/00_tensor.ipynb #6f8cc0d8
+# %% ../nbs/00_tensor.ipynb #b6d3ca95
 def _xp(dev):
     "The array module for device `dev`."
     if dev is None or device(dev).type == 'cpu': return np
@@ -364,7 +352,7 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     "A 2-D tensor with ones on the diagonal."
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #f85352c7
+# %% ../nbs/00_tensor.ipynb #cb6764cd
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     "Values from `start` (0 if only one argument) up to, not including, `end`."
     if end is None: start, end = 0, start
@@ -379,7 +367,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     return _factory(lambda xp, d: xp.linspace(start, end, steps, dtype=np.float64).astype(d),
                     dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #43a901d5
+# %% ../nbs/00_tensor.ipynb #ac394c42
 def _like(fn):
     def like(t, dtype=None, device=None, requires_grad=False, **kw):
         return fn(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
@@ -395,7 +383,7 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #44851581
+# %% ../nbs/00_tensor.ipynb #2992a84c
 _rng = [np.random.default_rng()]
 
 def manual_seed(seed):
@@ -429,7 +417,7 @@ def randperm(n, dtype=None, device=None, requires_grad=False):
 def rand_like(t, dtype=None, device=None): return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 def randn_like(t, dtype=None, device=None): return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
-# %% ../nbs/00_tensor.ipynb #c3dc7e97
+# %% ../nbs/00_tensor.ipynb #bd4a525f
 class _Formatter:
     "Decides, once per tensor, how every element is written (as PyTorch's `_Formatter`)."
     def __init__(self, a):
@@ -457,7 +445,7 @@ class _Formatter:
         else: s = f'{x:.4f}'
         return (self.width - len(s)) * ' ' + s
 
-# %% ../nbs/00_tensor.ipynb #e6107aea
+# %% ../nbs/00_tensor.ipynb #2752329a
 _EDGE, _THRESHOLD, _LINEWIDTH = 3, 1000, 80
 
 def _summary(a):
@@ -480,7 +468,7 @@ def _body(a, fmt, indent, summarize):
     parts = ['...' if i is None else _body(a[i], fmt, indent + 1, summarize) for i in rows]
     return '[' + (',' + '\n' * (a.ndim - 1) + ' ' * (indent + 1)).join(parts) + ']'
 
-# %% ../nbs/00_tensor.ipynb #665456db
+# %% ../nbs/00_tensor.ipynb #c95212ac
 def _suffixes(t):
     "The `key=value` notes PyTorch prints after a tensor's values."
     out, d, a = [], t.device, t._data
@@ -509,7 +497,7 @@ def __repr__(self: Tensor, prefix='tensor('):
 
 Tensor.__str__ = Tensor.__repr__
 
-# %% ../nbs/00_tensor.ipynb #7da41f00
+# %% ../nbs/00_tensor.ipynb #e55851a6
 class _Mode:
     "Global switches: whether ops record the graph (chapter 01's `no_grad` turns it off)."
     grad = True
@@ -521,7 +509,7 @@ class _NoCtx:
 
 _NOCTX = _NoCtx()
 
-# %% ../nbs/00_tensor.ipynb #9cae851a
+# %% ../nbs/00_tensor.ipynb #2d92e4c2
 class Op:
     "A primitive: `forward` on arrays, `backward` on tensors; an instance is a graph node (`grad_fn`)."
     view = False  # True where forward returns a view of its first input's memory
@@ -540,7 +528,7 @@ class Op:
     def name(self): return type(self).__name__ + 'Backward0'
     def __repr__(self): return f'<{self.name()} object at {hex(id(self))}>'
 
-# %% ../nbs/00_tensor.ipynb #64607c27
+# %% ../nbs/00_tensor.ipynb #eb31aec3
 class _Saved:
     "A saved input tensor and the version it had when saved."
     __slots__ = ('t', 'v')
@@ -576,7 +564,7 @@ def _edge(x):
     if not isinstance(x, Tensor) or not x.requires_grad: return (None, 0)
     return (x.grad_fn or _accumulator(x), 0)
 
-# %% ../nbs/00_tensor.ipynb #37cc6b6a
+# %% ../nbs/00_tensor.ipynb #759cfa6c
 import weakref
 
 class AccumulateGrad:
@@ -594,7 +582,7 @@ def _accumulator(t):
         t._acc = weakref.ref(acc)
     return acc
 
-# %% ../nbs/00_tensor.ipynb #5c79f7a3
+# %% ../nbs/00_tensor.ipynb #12979812
 @patch(as_prop=True)
 def saved_tensors(self: Op):
     "The values `forward` saved, as tensors (inputs checked for in-place changes)."
@@ -628,7 +616,7 @@ def _type_name(t):
     "PyTorch's legacy type name, as in `torch.FloatTensor`."
     return f"torch.{'cuda.' if t.is_cuda else ''}{_scalar_name(t.dtype)}Tensor"
 
-# %% ../nbs/00_tensor.ipynb #249248aa
+# %% ../nbs/00_tensor.ipynb #345033e9
 class ToCopy(Op):
     def forward(ctx, x, dtype=None, dev=None):
         ctx.dtype, ctx.dev = _from_np[x.dtype], _device_of(x)
@@ -673,7 +661,7 @@ for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('lon
                ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool)]:
     setattr(Tensor, _n, (lambda d: lambda self: self.to(d))(_d))
 
-# %% ../nbs/00_tensor.ipynb #fc1c94dc
+# %% ../nbs/00_tensor.ipynb #75ce2c5f
 class Clone(Op):
     def forward(ctx, x, order='K'): return get_array_module(x).array(x, copy=True, order=order)
     def backward(ctx, g): return (g,)
@@ -704,1183 +692,3 @@ def detach_(self: Tensor):
 def _get_data(self): return _wrap(self._data)
 def _set_data(self, t): self._data = t._data if isinstance(t, Tensor) else t
 Tensor.data = property(_get_data, _set_data, doc="The tensor's values, outside the graph.")
-
-# %% ../nbs/00_tensor.ipynb #30ed0d24
-def _operands(a, b, floating=False):
-    "`a`, `b` (tensors or numbers) cast to their common dtype; the float default if `floating`."
-    if isinstance(b, Tensor) and isinstance(a, Tensor):
-        if a._data.dtype == b._data.dtype and not (floating and a._data.dtype.kind in 'biu'):
-            if type(a._data) is not type(b._data) or type(a._data) is not np.ndarray:
-                _same_device(a, b)
-            return a, b
-    elif not isinstance(b, (Tensor, numbers.Number)) and not isinstance(a, (Tensor, numbers.Number)):
-        raise TypeError(f"unsupported operand types: {type(a).__name__} and {type(b).__name__}")
-    dt = result_type(a, b)
-    if floating and not dt.is_floating_point: dt = get_default_dtype()
-    if isinstance(a, Tensor) and isinstance(b, Tensor): _same_device(a, b)
-    if isinstance(a, Tensor) and a.dtype is not dt: a = a.to(dt)
-    if isinstance(b, Tensor) and b.dtype is not dt: b = b.to(dt)
-    return a, b
-
-def _same_device(a, b):
-    "Raise PyTorch's error if tensors `a` and `b` live on different devices."
-    da, db = a.device, b.device
-    if da != db:
-        raise RuntimeError("Expected all tensors to be on the same device, but found at least two "
-                           f"devices, {da} and {db}!")
-
-# %% ../nbs/00_tensor.ipynb #1e511e9e
-def _broadcast_error(a, b):
-    "PyTorch's error for shapes of `a` and `b` that do not broadcast (None if they do)."
-    sa, sb = getattr(a, 'shape', ()), getattr(b, 'shape', ())
-    n = builtins.max(len(sa), len(sb))
-    for i in range(1, n + 1):
-        x = sa[-i] if i <= len(sa) else 1
-        y = sb[-i] if i <= len(sb) else 1
-        if x != y and x != 1 and y != 1:
-            return RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
-                                f"at non-singleton dimension {n - i}")
-
-_numbers = (builtins.int, builtins.float)
-
-def _no_promotion(x, y, floating):
-    "True if NumPy's own rules give PyTorch's result for arrays/numbers `x` and `y` on the CPU."
-    if type(x) is np.ndarray:
-        if type(y) is np.ndarray: return x.dtype is y.dtype and (x.dtype.kind == 'f' or not floating)
-        return type(y) in _numbers and x.dtype.kind == 'f'
-    return type(y) is np.ndarray and type(x) in _numbers and y.dtype.kind == 'f'
-
-def _binary(op, a, b, floating=False):
-    "Apply binary `op` to `a` and `b` with promotion, device checks and PyTorch's errors."
-    x, y = getattr(a, '_data', a), getattr(b, '_data', b)
-    if not _no_promotion(x, y, floating):
-        a, b = _operands(a, b, floating)
-        x, y = getattr(a, '_data', a), getattr(b, '_data', b)
-    try:
-        if _Mode.grad and (getattr(a, 'requires_grad', False) or getattr(b, 'requires_grad', False)):
-            return _record(op, (a, b), {})
-        return _wrap(op.forward(_NOCTX, x, y))
-    except ValueError:
-        err = _broadcast_error(x, y)
-        if err is None: raise
-        raise err from None
-
-# %% ../nbs/00_tensor.ipynb #c1586f19
-class Add(Op):
-    def forward(ctx, x, y): return x + y
-    def backward(ctx, g): return g, g
-
-class Sub(Op):
-    def forward(ctx, x, y): return x - y
-    def backward(ctx, g): return g, -g
-
-class Mul(Op):
-    def forward(ctx, x, y):
-        ctx.save_for_backward(y if ctx.needs_input_grad[0] else None,
-                              x if ctx.needs_input_grad[1] else None)
-        return x * y
-    def backward(ctx, g):
-        y, x = ctx.saved_tensors
-        return (g * y if y is not None else None), (g * x if x is not None else None)
-
-class Div(Op):
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, y)
-        return x / y
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        return g / y, (-g * x / (y * y) if x is not None else None)
-
-# %% ../nbs/00_tensor.ipynb #ba4b54d9
-class Pow(Op):
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
-        if getattr(x, 'dtype', np.dtype('f')).kind in 'iu' and _any_negative(y):
-            raise RuntimeError("Integers to negative integer powers are not allowed.")
-        return x ** y
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        gx = g * y * x ** (y - 1) if ctx.needs_input_grad[0] else None
-        if not ctx.needs_input_grad[1]: return gx, None
-        gy = g * where((x == 0) & (y >= 0), zeros_like(x), x ** y * x.log())
-        return gx, gy
-
-def _any_negative(y):
-    if isinstance(y, numbers.Number): return y < 0
-    return y.dtype.kind in 'iu' and builtins.bool((y < 0).any())
-
-class Neg(Op):
-    def forward(ctx, x):
-        if x.dtype == np.bool_:
-            raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you "
-                               "are trying to invert a mask, use the `~` or `logical_not()` operator "
-                               "instead.")
-        return -x
-    def backward(ctx, g): return (-g,)
-
-# %% ../nbs/00_tensor.ipynb #1e3099d0
-def _raw(fn, a, b, floating=False):
-    "A non-differentiable binary op: promote, check, compute, wrap."
-    a, b = _operands(a, b, floating)
-    x = a._data if isinstance(a, Tensor) else a
-    y = b._data if isinstance(b, Tensor) else b
-    try: return _wrap(fn(x, y))
-    except ValueError:
-        err = _broadcast_error(x, y)
-        if err is None: raise
-        raise err from None
-
-def _floordiv(x, y):
-    if getattr(x, 'dtype', np.dtype('f')).kind in 'iu' and _any_zero(y):
-        raise ZeroDivisionError("integer division by zero")
-    return x // y
-
-def _any_zero(y): return (y == 0) if isinstance(y, numbers.Number) else builtins.bool((y == 0).any())
-
-# %% ../nbs/00_tensor.ipynb #b99b426a
-def _is_bool(x): return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is bool)
-
-def _sub(a, b):
-    if _is_bool(a) and _is_bool(b):
-        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
-                           "Use the `^` or `logical_xor()` operator instead.")
-    if _is_bool(a) or _is_bool(b):
-        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If "
-                           "you are trying to invert a mask, use the `~` or `logical_not()` operator "
-                           "instead.")
-    return _binary(Sub, a, b)
-
-# %% ../nbs/00_tensor.ipynb #e7b0f33b
-Tensor.__add__ = lambda a, b: _binary(Add, a, b)
-Tensor.__radd__ = lambda a, b: _binary(Add, b, a)
-Tensor.__sub__ = lambda a, b: _sub(a, b)
-Tensor.__rsub__ = lambda a, b: _sub(b, a)
-Tensor.__mul__ = lambda a, b: _binary(Mul, a, b)
-Tensor.__rmul__ = lambda a, b: _binary(Mul, b, a)
-Tensor.__truediv__ = lambda a, b: _binary(Div, a, b, floating=True)
-Tensor.__rtruediv__ = lambda a, b: _binary(Div, b, a, floating=True)
-Tensor.__pow__ = lambda a, b: _binary(Pow, a, b)
-Tensor.__rpow__ = lambda a, b: _binary(Pow, b, a)
-Tensor.__floordiv__ = lambda a, b: _raw(_floordiv, a, b)
-Tensor.__rfloordiv__ = lambda a, b: _raw(_floordiv, b, a)
-Tensor.__mod__ = lambda a, b: _raw(lambda x, y: x % y, a, b)
-Tensor.__rmod__ = lambda a, b: _raw(lambda x, y: x % y, b, a)
-Tensor.__neg__ = lambda a: Neg.apply(a)
-Tensor.__pos__ = lambda a: a
-
-# %% ../nbs/00_tensor.ipynb #0a5edd44
-def _cmp(fn): return lambda a, b: _raw(fn, a, b) if isinstance(b, (Tensor, numbers.Number)) else NotImplemented
-
-Tensor.__eq__ = _cmp(lambda x, y: x == y)
-Tensor.__ne__ = _cmp(lambda x, y: x != y)
-Tensor.__lt__ = _cmp(lambda x, y: x < y)
-Tensor.__le__ = _cmp(lambda x, y: x <= y)
-Tensor.__gt__ = _cmp(lambda x, y: x > y)
-Tensor.__ge__ = _cmp(lambda x, y: x >= y)
-
-def _bitwise(fn, a, b):
-    a, b = _operands(a, b)
-    if (a if isinstance(a, Tensor) else b).dtype.is_floating_point:
-        raise RuntimeError(f"\"{fn.__name__}_cpu\" not implemented for 'Float'")
-    return _raw(fn, a, b)
-
-def bitwise_and(x, y): return x & y
-def bitwise_or(x, y): return x | y
-def bitwise_xor(x, y): return x ^ y
-
-Tensor.__and__ = lambda a, b: _bitwise(bitwise_and, a, b)
-Tensor.__rand__ = lambda a, b: _bitwise(bitwise_and, b, a)
-Tensor.__or__ = lambda a, b: _bitwise(bitwise_or, a, b)
-Tensor.__ror__ = lambda a, b: _bitwise(bitwise_or, b, a)
-Tensor.__xor__ = lambda a, b: _bitwise(bitwise_xor, a, b)
-Tensor.__rxor__ = lambda a, b: _bitwise(bitwise_xor, b, a)
-
-@patch
-def __invert__(self: Tensor):
-    if self.dtype.is_floating_point: raise TypeError("~ (bitwise_not) is only for integer and bool tensors")
-    return _wrap(~self._data)
-
-# %% ../nbs/00_tensor.ipynb #572529c2
-@patch
-def logical_not(self: Tensor): return _wrap(self._data == 0)
-@patch
-def logical_and(self: Tensor, other): return _raw(lambda x, y: (x != 0) & (y != 0), self, other)
-@patch
-def logical_or(self: Tensor, other): return _raw(lambda x, y: (x != 0) | (y != 0), self, other)
-@patch
-def logical_xor(self: Tensor, other): return _raw(lambda x, y: (x != 0) ^ (y != 0), self, other)
-@patch
-def eq(self: Tensor, other): return self == other
-@patch
-def ne(self: Tensor, other): return self != other
-@patch
-def lt(self: Tensor, other): return self < other
-@patch
-def le(self: Tensor, other): return self <= other
-@patch
-def gt(self: Tensor, other): return self > other
-@patch
-def ge(self: Tensor, other): return self >= other
-@patch
-def equal(self: Tensor, other):
-    "True if both tensors have the same shape and elements."
-    return self.shape == other.shape and builtins.bool((self == other)._data.all())
-@patch
-def allclose(self: Tensor, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    "True if all elements are close: |a - b| <= atol + rtol * |b|."
-    a, b = _operands(self, other)
-    return builtins.bool(get_array_module(a._data).allclose(a._data, b._data, rtol, atol, equal_nan))
-
-# %% ../nbs/00_tensor.ipynb #59e9abea
-def _unary(op, x, floating=True, **kw):
-    "Apply unary `op`, casting integer input to the default float dtype first if `floating`."
-    if floating and x._data.dtype.kind in 'biu': x = x.to(get_default_dtype())
-    return op.apply(x, **kw)
-
-class Exp(Op):
-    def forward(ctx, x): y = get_array_module(x).exp(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): return (g * ctx.saved_tensors[0],)
-
-class Log(Op):
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).log(x)
-    def backward(ctx, g): return (g / ctx.saved_tensors[0],)
-
-class Sqrt(Op):
-    def forward(ctx, x): y = get_array_module(x).sqrt(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): return (g / (2 * ctx.saved_tensors[0]),)
-
-class Sin(Op):
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).sin(x)
-    def backward(ctx, g): return (g * ctx.saved_tensors[0].cos(),)
-
-class Cos(Op):
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).cos(x)
-    def backward(ctx, g): return (-g * ctx.saved_tensors[0].sin(),)
-
-class Tanh(Op):
-    def forward(ctx, x): y = get_array_module(x).tanh(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * (1 - y * y),)
-
-# %% ../nbs/00_tensor.ipynb #258d1a08
-class Sigmoid(Op):
-    def forward(ctx, x):
-        xp = get_array_module(x)
-        e = xp.exp(-xp.abs(x))
-        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-        ctx.save_for_backward(y)
-        return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * (1 - y),)
-
-# %% ../nbs/00_tensor.ipynb #4d102de6
-class Relu(Op):
-    def forward(ctx, x):
-        y = x * (x > 0)  # keeps dtype and gives 0., not -0.
-        ctx.save_for_backward(y)
-        return y
-    def backward(ctx, g): return (g * (ctx.saved_tensors[0] > 0),)
-
-class Abs(Op):
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).abs(x)
-    def backward(ctx, g): return (g * ctx.saved_tensors[0].sign(),)
-
-# %% ../nbs/00_tensor.ipynb #5df6c3bf
-class _Flat(Op):
-    "An op whose gradient is zero everywhere."
-    def backward(ctx, g): return (g * 0,)
-
-class Sign(_Flat):
-    def forward(ctx, x): return get_array_module(x).sign(x).astype(x.dtype, copy=False)
-class Floor(_Flat):
-    def forward(ctx, x): return x if x.dtype.kind in 'biu' else get_array_module(x).floor(x)
-class Ceil(_Flat):
-    def forward(ctx, x): return x if x.dtype.kind in 'biu' else get_array_module(x).ceil(x)
-class Round(_Flat):
-    def forward(ctx, x, decimals=0):
-        return x if x.dtype.kind in 'biu' else get_array_module(x).round(x, decimals)
-
-# %% ../nbs/00_tensor.ipynb #fd487985
-class Clamp(Op):
-    def forward(ctx, x, min=None, max=None):
-        ctx.save_for_backward(x); ctx.lo, ctx.hi = min, max
-        return get_array_module(x).clip(x, min, max).astype(x.dtype, copy=False)
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        inside = ones_like(x, dtype=bool)
-        if ctx.lo is not None: inside = inside & (x >= ctx.lo)
-        if ctx.hi is not None: inside = inside & (x <= ctx.hi)
-        return (g * inside,)
-    def name(self): return 'ClampBackward1'
-
-# %% ../nbs/00_tensor.ipynb #4c7833a5
-@patch
-def exp(self: Tensor): return _unary(Exp, self)
-@patch
-def log(self: Tensor): return _unary(Log, self)
-@patch
-def sqrt(self: Tensor): return _unary(Sqrt, self)
-@patch
-def sin(self: Tensor): return _unary(Sin, self)
-@patch
-def cos(self: Tensor): return _unary(Cos, self)
-@patch
-def tanh(self: Tensor): return _unary(Tanh, self)
-@patch
-def sigmoid(self: Tensor): return _unary(Sigmoid, self)
-@patch
-def relu(self: Tensor): return Relu.apply(self)
-@patch
-def abs(self: Tensor): return Abs.apply(self)
-@patch
-def neg(self: Tensor): return Neg.apply(self)
-@patch
-def sign(self: Tensor): return Sign.apply(self)
-@patch
-def floor(self: Tensor): return Floor.apply(self)
-@patch
-def ceil(self: Tensor): return Ceil.apply(self)
-@patch
-def round(self: Tensor, decimals=0): return Round.apply(self, decimals=decimals)
-@patch
-def clamp(self: Tensor, min=None, max=None):
-    "Values limited to [min, max] (either may be None)."
-    if min is None and max is None: raise RuntimeError("At least one of 'min' or 'max' must not be None")
-    return Clamp.apply(self, min=min, max=max)
-Tensor.clip = Tensor.clamp
-Tensor.__abs__ = Tensor.abs
-
-# %% ../nbs/00_tensor.ipynb #be8578e7
-@patch
-def add(self: Tensor, other, alpha=1): return self + (other * alpha if alpha != 1 else other)
-@patch
-def sub(self: Tensor, other, alpha=1): return self - (other * alpha if alpha != 1 else other)
-@patch
-def mul(self: Tensor, other): return self * other
-@patch
-def div(self: Tensor, other, rounding_mode=None):
-    if rounding_mode is None: return self / other
-    if rounding_mode == 'floor': return self // other
-    if rounding_mode == 'trunc': return (self / other).trunc() if self.is_floating_point() else \
-        _raw(_trunc_div, self, other)
-    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
-                     f"'{rounding_mode}'")
-@patch
-def trunc(self: Tensor): return self.sign() * self.abs().floor()
-
-def _trunc_div(x, y):
-    xp = get_array_module(x)
-    return (xp.sign(x) * xp.sign(y) * (xp.abs(x) // xp.abs(y))).astype(x.dtype)
-@patch
-def pow(self: Tensor, exponent): return self ** exponent
-@patch
-def remainder(self: Tensor, other): return self % other
-@patch
-def floor_divide(self: Tensor, other): return self // other
-Tensor.true_divide = Tensor.divide = Tensor.div
-Tensor.multiply, Tensor.subtract = Tensor.mul, Tensor.sub
-
-# %% ../nbs/00_tensor.ipynb #9b5ecd0c
-class Where(Op):
-    def forward(ctx, c, x, y):
-        ctx.save_for_backward(c)
-        return get_array_module(c).where(c, x, y)
-    def backward(ctx, g):
-        c, = ctx.saved_tensors
-        z = zeros_like(g)
-        return None, where(c, g, z), where(c, z, g)
-
-class Maximum(Op):
-    sign = 1
-    def forward(ctx, x, y): ctx.save_for_backward(x, y); return get_array_module(x).maximum(x, y)
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        d = (x - y) * ctx.sign
-        gx = where(d > 0, g, where(d == 0, g / 2, g * 0))
-        return gx, g - gx
-
-class Minimum(Maximum):
-    sign = -1
-    def forward(ctx, x, y): ctx.save_for_backward(x, y); return get_array_module(x).minimum(x, y)
-
-def where(condition, input=None, other=None):
-    "Elements of `input` where `condition` holds, else of `other`."
-    if input is None: return nonzero(condition, as_tuple=True)
-    x, y = _operands(input, other)
-    if not isinstance(x, Tensor): x = full_like(y, x)
-    if not isinstance(y, Tensor): y = full_like(x, y)
-    if condition.dtype is not bool: condition = condition.bool()
-    _same_device(condition, x)
-    try: return Where.apply(condition, x, y)
-    except ValueError:
-        raise RuntimeError(f"where: the shapes of condition {list(condition.shape)}, input "
-                           f"{list(x.shape)} and other {list(y.shape)} do not broadcast") from None
-
-def maximum(input, other):
-    "Elementwise maximum of two tensors."
-    return _binary(Maximum, input, other)
-
-def minimum(input, other):
-    "Elementwise minimum of two tensors."
-    return _binary(Minimum, input, other)
-
-@patch
-def where(self: Tensor, condition, other): return where(condition, self, other)
-@patch
-def maximum(self: Tensor, other): return maximum(self, other)
-@patch
-def minimum(self: Tensor, other): return minimum(self, other)
-
-# %% ../nbs/00_tensor.ipynb #9a8435a6
-class View(Op):
-    view = True
-    def forward(ctx, x, shape):
-        ctx.shape = x.shape
-        try: return x.reshape(shape, copy=False) if isinstance(x, np.ndarray) else x.reshape(shape)
-        except ValueError:  # the shape is valid (checked before), so the strides do not allow it
-            raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
-                               "least one dimension spans across two contiguous subspaces). Use "
-                               ".reshape(...) instead.") from None
-    def backward(ctx, g): return (g.reshape(ctx.shape),)
-
-class Reshape(View):
-    def forward(ctx, x, shape): ctx.shape = x.shape; return x.reshape(shape)
-    def name(self): return 'ViewBackward0'
-
-class Unsqueeze(Reshape): pass
-class Squeeze(Reshape): pass
-
-def _view_shape(shape, numel):
-    "Check a new shape (one -1 allowed) against the element count, as PyTorch does."
-    shape = _shape(shape)
-    if shape.count(-1) > 1: raise RuntimeError("only one dimension can be inferred")
-    known = math.prod(s for s in shape if s != -1)
-    if (-1 in shape and (known == 0 or numel % known)) or (-1 not in shape and known != numel):
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-    return shape
-
-@patch
-def view(self: Tensor, *shape):
-    "The same memory seen with another shape (-1 infers one size); no copy."
-    if len(shape) == 1 and isinstance(shape[0], dtype): return _wrap(self._data.view(shape[0].np))
-    return View.apply(self, shape=_view_shape(shape, self._data.size))
-
-@patch
-def reshape(self: Tensor, *shape):
-    "Another shape for the same elements: a view when the memory allows, else a copy."
-    return Reshape.apply(self, shape=_view_shape(shape, self._data.size))
-
-@patch
-def view_as(self: Tensor, other): return self.view(*other.shape)
-@patch
-def reshape_as(self: Tensor, other): return self.reshape(*other.shape)
-
-@patch
-def flatten(self: Tensor, start_dim=0, end_dim=-1):
-    "Dims `start_dim` to `end_dim` merged into one."
-    if self.ndim == 0: return self.reshape(1)
-    s, e = _dim(start_dim, self.ndim), _dim(end_dim, self.ndim)
-    sh = self.shape
-    return self.reshape(*sh[:s], math.prod(sh[s:e + 1]), *sh[e + 1:])
-
-@patch
-def unflatten(self: Tensor, dim, sizes):
-    "Dim `dim` split into `sizes`."
-    d = _dim(dim, self.ndim)
-    sizes = list(sizes)
-    if -1 in sizes: sizes[sizes.index(-1)] = self.shape[d] // builtins.max(1, -math.prod(sizes))
-    if math.prod(sizes) != self.shape[d]:
-        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of "
-                           f"dim {dim} ({self.shape[d]}) in the input tensor")
-    return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
-
-@patch
-def squeeze(self: Tensor, dim=None):
-    "Size-1 dims removed (only `dim`, if given)."
-    sh = self.shape
-    dims = _dims(dim, self.ndim)
-    return Squeeze.apply(self, shape=tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1)))
-
-@patch
-def unsqueeze(self: Tensor, dim):
-    "A size-1 dim inserted at `dim`."
-    d = _dim(dim, self.ndim + 1)
-    sh = list(self.shape)
-    return Unsqueeze.apply(self, shape=tuple(sh[:d] + [1] + sh[d:]))
-
-# %% ../nbs/00_tensor.ipynb #9247d1e5
-class Permute(Op):
-    view = True
-    def forward(ctx, x, dims): ctx.dims = dims; return x.transpose(dims)
-    def backward(ctx, g): return (g.permute(*np.argsort(ctx.dims).tolist()),)
-
-class Transpose(Op):
-    view = True
-    def forward(ctx, x, d0, d1): ctx.d = d0, d1; return x.swapaxes(d0, d1)
-    def backward(ctx, g): return (g.transpose(*ctx.d),)
-
-@patch
-def permute(self: Tensor, *dims):
-    "The dims reordered: dim i of the result is dim `dims[i]` of the input."
-    dims = _shape(dims)
-    if sorted(_dims(dims, self.ndim)) != list(range(self.ndim)):
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not "
-                           f"match the length of the desired ordering of dimensions i.e. input.dim() = "
-                           f"{self.ndim} is not equal to len(dims) = {len(dims)}")
-    return Permute.apply(self, dims=_dims(dims, self.ndim))
-
-@patch
-def transpose(self: Tensor, dim0, dim1):
-    "Dims `dim0` and `dim1` swapped."
-    if self.ndim == 0: return self.view(())
-    return Transpose.apply(self, d0=_dim(dim0, self.ndim), d1=_dim(dim1, self.ndim))
-
-@patch
-def t(self: Tensor):
-    "The transpose of a matrix (a vector stays as it is)."
-    if self.ndim > 2: raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-    return self.transpose(0, 1) if self.ndim == 2 else self
-
-Tensor.T = property(lambda self: self.permute(*range(self.ndim - 1, -1, -1)) if self.ndim > 1 else self)
-Tensor.mT = property(lambda self: self.transpose(-2, -1))
-Tensor.swapaxes = Tensor.swapdims = Tensor.transpose
-
-# %% ../nbs/00_tensor.ipynb #5420bfd6
-class Expand(Op):
-    view = True
-    def forward(ctx, x, shape): return get_array_module(x).broadcast_to(x, shape)
-    def backward(ctx, g): return (g,)  # the engine sums g back over the expanded dims
-
-class Repeat(Op):
-    def forward(ctx, x, reps):
-        ctx.shape = (1,) * (len(reps) - x.ndim) + x.shape
-        ctx.reps = reps
-        return get_array_module(x).tile(x, reps)
-    def backward(ctx, g):
-        split = [v for r, s in zip(ctx.reps, ctx.shape) for v in (r, s)]
-        return (g.reshape(*split).sum(tuple(range(0, len(split), 2))),)
-
-@patch
-def expand(self: Tensor, *sizes):
-    "Size-1 dims repeated to `sizes` without copying (-1 keeps a size)."
-    sizes = _shape(sizes)
-    if len(sizes) < self.ndim:
-        raise RuntimeError(f"expand(torch.FloatTensor{{{list(self.shape)}}}, size={list(sizes)}): the "
-                           "number of sizes provided must be greater or equal to the number of "
-                           "dimensions in the tensor")
-    pad = len(sizes) - self.ndim
-    shape = tuple(self.shape[i - pad] if s == -1 else s for i, s in enumerate(sizes))
-    if shape == tuple(self.shape): return self
-    for i in reversed(range(self.ndim)):
-        if self.shape[i] != 1 and self.shape[i] != shape[i + pad]:
-            raise RuntimeError(f"The expanded size of the tensor ({shape[i + pad]}) must match the "
-                               f"existing size ({self.shape[i]}) at non-singleton dimension {i + pad}."
-                               f"  Target sizes: {list(sizes)}.  Tensor sizes: {list(self.shape)}")
-    return Expand.apply(self, shape=shape)
-
-@patch
-def expand_as(self: Tensor, other): return self.expand(*other.shape)
-
-@patch
-def repeat(self: Tensor, *reps):
-    "The tensor tiled `reps[i]` times along dim i."
-    reps = _shape(reps)
-    if len(reps) < self.ndim:
-        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of "
-                           "dimensions of tensor")
-    return Repeat.apply(self, reps=reps)
-
-# %% ../nbs/00_tensor.ipynb #07d85290
-def _key(key, a):
-    "An index key with tensors and lists turned into arrays of `a`'s array module."
-    if not isinstance(key, tuple): key = (key,)
-    xp = get_array_module(a)
-    out = []
-    for k in key:
-        if isinstance(k, slice) and k.step is not None and k.step <= 0:
-            raise ValueError("step must be greater than zero")
-        if isinstance(k, Tensor): k = k._data
-        elif isinstance(k, list): k = np.array(k)
-        if hasattr(k, 'dtype') and hasattr(k, 'shape') and not isinstance(k, np.generic):
-            if k.dtype.kind not in 'biu':
-                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            if get_array_module(k) is not xp: k = xp.asarray(cuda._to_cpu(k)) if xp is not np else cuda._to_cpu(k)
-        out.append(k)
-    return tuple(out)
-
-def _is_basic(key):
-    return builtins.all(k is None or k is Ellipsis or isinstance(k, (slice, numbers.Integral)) for k in key)
-
-class Index(Op):
-    def forward(ctx, x, key):
-        ctx.shape, ctx.key = x.shape, key
-        try: return x[key]
-        except IndexError as e:
-            raise IndexError(str(e).replace('axis', 'dimension')) from None
-    def backward(ctx, g): return (_IndexPut.apply(g, shape=ctx.shape, key=ctx.key),)
-    def name(self):
-        return 'IndexBackward0' if not _is_basic(self.key) else 'SliceBackward0' if \
-            builtins.any(isinstance(k, slice) for k in self.key) else 'SelectBackward0'
-
-class _IndexPut(Op):
-    def forward(ctx, g, shape, key):
-        ctx.key = key
-        out = get_array_module(g).zeros(shape, g.dtype)
-        if _is_basic(key): out[key] = g
-        else: cuda._index_add(out, key, g)
-        return out
-    def backward(ctx, gg): return (Index.apply(gg, key=ctx.key),)
-
-@patch
-def __getitem__(self: Tensor, key):
-    k = _key(key, self._data)
-    if not _is_basic(k): return Index.apply(self, key=k)
-    # basic indexing gives a view; a trailing `...` makes NumPy return a 0-d view, not a scalar copy
-    if Ellipsis not in k: k = k + (Ellipsis,)
-    y = Index.apply(self, key=k)
-    y._base = _root(self)
-    return y
-
-# %% ../nbs/00_tensor.ipynb #d646de55
-@patch
-def __setitem__(self: Tensor, key, value):
-    k = _key(key, self._data)
-    if isinstance(value, Tensor): value = value.to(self.device)  # a copy, as PyTorch's copy_ allows
-    if _Mode.grad and (self.requires_grad or getattr(value, 'requires_grad', False)):
-        new = _IndexCopy.apply(self, value if isinstance(value, Tensor) else tensor(value), key=k)
-    else:
-        v = value._data if isinstance(value, Tensor) else value
-        try: self._data[k] = v
-        except IndexError as e: raise IndexError(str(e).replace('axis', 'dimension')) from None
-        except ValueError as e: raise RuntimeError(f"shape mismatch: value tensor of shape "
-            f"{list(getattr(v, 'shape', ()))} cannot be broadcast to indexing result") from None
-        _bump(self)
-        return
-    _write(self, new)
-
-class _IndexCopy(Op):
-    "`x` with `x[key] = v`, out of place: the gradient of `x` is zero where it was overwritten."
-    def forward(ctx, x, v, key):
-        ctx.key, ctx.vshape = key, v.shape
-        y = x.copy(); y[key] = v
-        return y
-    def backward(ctx, g):
-        gx = g.clone(); gx._data[ctx.key] = 0
-        return gx, Index.apply(g, key=ctx.key)
-    def name(self): return 'CopySlices'
-
-# %% ../nbs/00_tensor.ipynb #ee206c19
-def _gather_key(index, dim):
-    "The advanced-indexing key that gathers with `index` along `dim`."
-    a = index._data
-    xp = get_array_module(a)
-    grids = xp.ix_(*[xp.arange(s) for s in a.shape]) if a.ndim else ()
-    return tuple(a if i == dim else g for i, g in enumerate(grids))
-
-@patch
-def gather(self: Tensor, dim, index):
-    "Elements picked along `dim` by `index` (same number of dims as the input)."
-    if index.dtype is not int64: raise RuntimeError("gather(): Expected dtype int64 for index")
-    if index.ndim != self.ndim and self.ndim:
-        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    _same_device(self, index)
-    if self.ndim == 0: return self.clone()
-    return Index.apply(self, key=_gather_key(index, _dim(dim, self.ndim)))
-
-@patch
-def scatter(self: Tensor, dim, index, src=None, value=None):
-    "A copy with elements from `src` (or `value`) written along `dim` at `index`."
-    key = _gather_key(index, _dim(dim, self.ndim))
-    if src is None: src = value
-    if isinstance(src, Tensor):
-        src = src[tuple(slice(0, s) for s in index.shape)]
-    else: src = full(tuple(index.shape), src, dtype=self.dtype, device=self.device)
-    return _IndexCopy.apply(self, src.to(self.dtype), key=key)
-
-@patch
-def scatter_(self: Tensor, dim, index, src=None, value=None):
-    return _write(self, self.scatter(dim, index, src, value))
-
-# %% ../nbs/00_tensor.ipynb #3aaacf8f
-class Cat(Op):
-    def forward(ctx, *xs, dim=0):
-        ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
-        return get_array_module(*xs).concatenate(xs, axis=dim)
-    def backward(ctx, g):
-        ends = np.cumsum(ctx.sizes).tolist()
-        return tuple(g.narrow(ctx.dim, e - s, s) for e, s in zip(ends, ctx.sizes))
-
-def _check_cat(ts, dim, what):
-    if not isinstance(ts, (list, tuple)) or not builtins.all(isinstance(t, Tensor) for t in ts):
-        raise TypeError(f"{what}(): argument 'tensors' must be a tuple or list of Tensors")
-    if not ts: raise RuntimeError(f"{what}(): expected a non-empty list of Tensors")
-    for t in ts[1:]: _same_device(ts[0], t)
-    dt = result_type(*ts) if len({t.dtype for t in ts}) > 1 else ts[0].dtype
-    return [t if t.dtype is dt else t.to(dt) for t in ts]
-
-def cat(tensors, dim=0):
-    "Tensors joined along dim `dim`."
-    ts = _check_cat(tensors, dim, 'cat')
-    d = _dim(dim, ts[0].ndim)
-    for i, t in enumerate(ts):
-        if t.ndim != ts[0].ndim:
-            raise RuntimeError(f"Tensors must have same number of dimensions: got {ts[0].ndim} and {t.ndim}")
-        for k in range(t.ndim):
-            if k != d and t.shape[k] != ts[0].shape[k]:
-                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected "
-                                   f"size {ts[0].shape[k]} but got size {t.shape[k]} for tensor number "
-                                   f"{i} in the list.")
-    return Cat.apply(*ts, dim=d)
-
-def stack(tensors, dim=0):
-    "Tensors of one shape joined along a new dim `dim`."
-    ts = _check_cat(tensors, dim, 'stack')
-    for i, t in enumerate(ts):
-        if t.shape != ts[0].shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(ts[0].shape)} "
-                               f"at entry 0 and {list(t.shape)} at entry {i}")
-    d = _dim(dim, ts[0].ndim + 1)
-    return cat([t.unsqueeze(d) for t in ts], d)
-
-concat = concatenate = cat
-
-@patch
-def narrow(self: Tensor, dim, start, length):
-    "`length` elements of dim `dim` from `start` (a view)."
-    d = _dim(dim, self.ndim)
-    return self[(slice(None),) * d + (slice(start, start + length),)]
-
-@patch
-def split(self: Tensor, split_size_or_sections, dim=0):
-    "Pieces of `split_size` along `dim` (the last may be smaller), or of the sizes listed."
-    d = _dim(dim, self.ndim)
-    n = self.shape[d]
-    if isinstance(split_size_or_sections, numbers.Integral):
-        s = split_size_or_sections
-        sizes = [builtins.min(s, n - i) for i in range(0, n, s)] if n else [0]
-    else:
-        sizes = list(split_size_or_sections)
-        if builtins.sum(sizes) != n:
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
-                               f"tensor's size at dimension {d}), but got split_sizes={sizes}")
-    starts = np.cumsum([0] + sizes[:-1]).tolist()
-    return tuple(self.narrow(d, a, s) for a, s in zip(starts, sizes))
-
-@patch
-def chunk(self: Tensor, chunks, dim=0):
-    "At most `chunks` pieces of equal size along `dim` (the last may be smaller)."
-    n = self.shape[_dim(dim, self.ndim)]
-    return self.split(builtins.max(1, math.ceil(n / chunks)), dim)
-
-@patch
-def unbind(self: Tensor, dim=0):
-    "The slices along `dim`, as a tuple."
-    d = _dim(dim, self.ndim)
-    return tuple(self.select(d, i) for i in range(self.shape[d]))
-
-@patch
-def select(self: Tensor, dim, index):
-    "The slice at `index` of dim `dim` (which is removed)."
-    return self[(slice(None),) * _dim(dim, self.ndim) + (index,)]
-
-# %% ../nbs/00_tensor.ipynb #54c3edb1
-def _unreduce(g, shape, dims, keepdim):
-    "Gradient `g` of a reduction over `dims` of a tensor of `shape`, broadcast back to `shape`."
-    if not keepdim:
-        g = g.reshape([1 if i in dims else s for i, s in enumerate(shape)])
-    return g.expand(shape)
-
-class Sum(Op):
-    def forward(ctx, x, dims=None, keepdim=False, dtype=None):
-        ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
-        return x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
-    def backward(ctx, g): return (_unreduce(g, ctx.shape, ctx.dims, ctx.keepdim),)
-    def name(self): return 'SumBackward0' if len(self.dims) == len(self.shape) and not self.keepdim \
-                           else 'SumBackward1'
-
-class Mean(Sum):
-    def forward(ctx, x, dims=None, keepdim=False):
-        ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
-        return x.mean(axis=dims, keepdims=keepdim)
-    def backward(ctx, g):
-        n = math.prod(ctx.shape[d] for d in ctx.dims)
-        return (_unreduce(g / n, ctx.shape, ctx.dims, ctx.keepdim),)
-    def name(self): return super().name().replace('Sum', 'Mean')
-
-# %% ../nbs/00_tensor.ipynb #2ca33b9c
-def _reduce_dtype(x, dtype):
-    "The NumPy dtype a sum or product of tensor `x` accumulates in (None: its own)."
-    if dtype is not None: return dtype.np
-    return np.int64 if x.dtype.kind < 2 else None
-
-@patch
-def sum(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
-    "The sum over `dim` (all dims if None)."
-    dim = dim if axis is None else axis
-    return Sum.apply(self, dims=_dims(dim, self.ndim), keepdim=keepdim,
-                     dtype=_reduce_dtype(self, dtype))
-
-@patch
-def mean(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
-    "The mean over `dim` (all dims if None); floating tensors only, as in PyTorch."
-    dim = dim if axis is None else axis
-    x = self if dtype is None else self.to(dtype)
-    if not x.is_floating_point():
-        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
-                           f"floating point or complex dtype. Got: {_scalar_name(x.dtype)}")
-    return Mean.apply(x, dims=_dims(dim, self.ndim), keepdim=keepdim)
-
-# %% ../nbs/00_tensor.ipynb #6bc18f6a
-class Prod(Op):
-    def forward(ctx, x, dim=None, keepdim=False, dtype=None):
-        ctx.save_for_backward(x); ctx.dim, ctx.keepdim = dim, keepdim
-        return x.prod(axis=dim, keepdims=keepdim, dtype=dtype)
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        a, d = x._data, ctx.dim
-        if d is None: a, d = a.reshape(-1), 0
-        xp = get_array_module(a)
-        ones_ = xp.ones_like(xp.take(a, [0], axis=d))
-        before = xp.cumprod(xp.concatenate([ones_, xp.take(a, range(a.shape[d] - 1), axis=d)], d), d)
-        rev = xp.flip(a, d)
-        after = xp.flip(xp.cumprod(xp.concatenate([ones_, xp.take(rev, range(a.shape[d] - 1), axis=d)],
-                                                  d), d), d)
-        others = _wrap((before * after).reshape(x.shape))
-        dims = tuple(range(x.ndim)) if ctx.dim is None else (ctx.dim,)
-        return (_unreduce(g, x.shape, dims, ctx.keepdim) * others,)
-
-@patch
-def prod(self: Tensor, dim=None, keepdim=False, dtype=None):
-    "The product over `dim` (all elements if None)."
-    d = None if dim is None else _dim(dim, self.ndim)
-    return Prod.apply(self, dim=d, keepdim=keepdim and d is not None,
-                      dtype=_reduce_dtype(self, dtype))
-
-# %% ../nbs/00_tensor.ipynb #6346fca4
-class Amax(Op):
-    def forward(ctx, x, dims=None, keepdim=False, largest=True):
-        if x.size == 0: raise RuntimeError("max(): Expected reduction dim to be specified for "
-                                           "input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
-        y = x.max(axis=dims, keepdims=True) if largest else x.min(axis=dims, keepdims=True)
-        ctx.save_for_backward(x, y); ctx.dims, ctx.keepdim = dims, keepdim
-        return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i not in dims])
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        hit = (x == y)
-        n = hit.sum(dim=ctx.dims, keepdim=True)
-        return (_unreduce(g, x.shape, ctx.dims, ctx.keepdim) * hit / n,)
-
-# %% ../nbs/00_tensor.ipynb #d99117b7
-class _MinMax(namedtuple('_MinMax', 'values indices')):
-    def __repr__(self):
-        return f'torch.return_types.{self._op}(\nvalues={self.values!r},\nindices={self.indices!r})'
-
-class _Max(_MinMax): _op = 'max'
-class _Min(_MinMax): _op = 'min'
-
-def _max_min(x, dim, keepdim, largest):
-    if dim is None: return Amax.apply(x, dims=_dims(None, x.ndim), largest=largest)
-    if isinstance(dim, Tensor): return maximum(x, dim) if largest else minimum(x, dim)
-    d = _dim(dim, x.ndim)
-    i = x.argmax(d, keepdim=True) if largest else x.argmin(d, keepdim=True)
-    v = x.gather(d, i) if x.ndim else x.clone()
-    if not keepdim: v, i = v.squeeze(d), i.squeeze(d)
-    return (_Max if largest else _Min)(v, i)
-
-@patch
-def max(self: Tensor, dim=None, keepdim=False):
-    "The largest value, or with `dim` the (values, indices) of the largest along `dim`."
-    return _max_min(self, dim, keepdim, True)
-
-@patch
-def min(self: Tensor, dim=None, keepdim=False):
-    "The smallest value, or with `dim` the (values, indices) of the smallest along `dim`."
-    return _max_min(self, dim, keepdim, False)
-
-@patch
-def amax(self: Tensor, dim=(), keepdim=False):
-    return Amax.apply(self, dims=_dims(dim if dim != () else None, self.ndim), keepdim=keepdim)
-
-@patch
-def amin(self: Tensor, dim=(), keepdim=False):
-    return Amax.apply(self, dims=_dims(dim if dim != () else None, self.ndim), keepdim=keepdim,
-                      largest=False)
-
-# %% ../nbs/00_tensor.ipynb #958cf40b
-def _arg(x, dim, keepdim, fn):
-    a = x._data
-    if dim is None:
-        if a.size == 0: raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for "
-                                           "input.numel() == 0.")
-        r = getattr(a.reshape(-1), fn)()
-        return _wrap(r.reshape([1] * a.ndim) if keepdim else r).long()
-    d = _dim(dim, x.ndim)
-    if a.ndim == 0: return zeros((), dtype=int64, device=x.device)
-    return _wrap(getattr(a, fn)(axis=d, keepdims=keepdim)).long()
-
-@patch
-def argmax(self: Tensor, dim=None, keepdim=False): return _arg(self, dim, keepdim, 'argmax')
-@patch
-def argmin(self: Tensor, dim=None, keepdim=False): return _arg(self, dim, keepdim, 'argmin')
-
-@patch
-def all(self: Tensor, dim=None, keepdim=False):
-    "True if every element (along `dim`) is non-zero."
-    return _wrap(self._data.all(axis=_dims(dim, self.ndim), keepdims=keepdim))
-@patch
-def any(self: Tensor, dim=None, keepdim=False):
-    "True if some element (along `dim`) is non-zero."
-    return _wrap(self._data.any(axis=_dims(dim, self.ndim), keepdims=keepdim))
-
-# %% ../nbs/00_tensor.ipynb #364d4086
-@patch
-def var(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
-    "The variance over `dim`, dividing by n - correction (default 1)."
-    if correction is None: correction = 1 if unbiased in (None, True) else 0
-    dims = _dims(dim, self.ndim)
-    n = math.prod(self.shape[d] for d in dims)
-    x = self - self.mean(dims, keepdim=True)
-    return (x * x).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
-
-@patch
-def std(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
-    "The standard deviation over `dim`."
-    return self.var(dim, unbiased, keepdim, correction).sqrt()
-
-# %% ../nbs/00_tensor.ipynb #10c0bd74
-@patch
-def logsumexp(self: Tensor, dim, keepdim=False):
-    "log(sum(exp(x))) over `dim`, computed without overflow."
-    dims = _dims(dim, self.ndim)
-    m = self.detach().amax(dims, keepdim=True)
-    m = where(m.abs() == math.inf, zeros_like(m), m)
-    s = (self - m).exp().sum(dims, keepdim=True).log() + m
-    return s if keepdim else s.squeeze(dims)
-
-# %% ../nbs/00_tensor.ipynb #4bdc199b
-class Softmax(Op):
-    def forward(ctx, x, dim):
-        xp = get_array_module(x)
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
-        y = e / e.sum(axis=dim, keepdims=True)
-        ctx.save_for_backward(y); ctx.dim = dim
-        return y
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return (y * (g - (g * y).sum(ctx.dim, keepdim=True)),)
-
-class LogSoftmax(Op):
-    def forward(ctx, x, dim):
-        xp = get_array_module(x)
-        z = x - x.max(axis=dim, keepdims=True)
-        y = z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
-        ctx.save_for_backward(y); ctx.dim = dim
-        return y
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return (g - y.exp() * g.sum(ctx.dim, keepdim=True),)
-
-@patch
-def softmax(self: Tensor, dim, dtype=None):
-    "exp(x) / sum(exp(x)) along `dim`."
-    x = self.to(dtype) if dtype else self
-    return _unary(Softmax, x, dim=_dim(dim, self.ndim)) if x.ndim else ones_like(x)
-
-@patch
-def log_softmax(self: Tensor, dim, dtype=None):
-    "log(softmax(x)) along `dim`, computed stably."
-    x = self.to(dtype) if dtype else self
-    return _unary(LogSoftmax, x, dim=_dim(dim, self.ndim)) if x.ndim else zeros_like(x)
-
-# %% ../nbs/00_tensor.ipynb #c1f63220
-class Matmul(Op):
-    def forward(ctx, x, y):
-        ctx.save_for_backward(y if ctx.needs_input_grad[0] else None,
-                              x if ctx.needs_input_grad[1] else None)
-        return x @ y
-    def backward(ctx, g):
-        y, x = ctx.saved_tensors
-        xs, ys = ctx._shapes
-        if len(xs) == 1: g = g.unsqueeze(-2)
-        if len(ys) == 1: g = g.unsqueeze(-1)
-        gx = gy = None
-        if y is not None:
-            yy = y.unsqueeze(-1) if y.ndim == 1 else y
-            gx = g @ yy.transpose(-1, -2)
-            if len(xs) == 1: gx = gx.squeeze(-2)
-        if x is not None:
-            xx = x.unsqueeze(0) if x.ndim == 1 else x
-            gy = xx.transpose(-1, -2) @ g
-            if len(ys) == 1: gy = gy.squeeze(-1)
-        return gx, gy
-    def name(self): return 'MmBackward0' if len(self._shapes[0]) == len(self._shapes[1]) == 2 \
-                           else 'MatmulBackward0'
-
-# %% ../nbs/00_tensor.ipynb #8b86a519
-def matmul(input, other):
-    "Matrix product with batch broadcasting (`@`)."
-    a, b = _operands(input, other)
-    if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
-                           f"{a.ndim}D and {b.ndim}D")
-    try: return Matmul.apply(a, b)
-    except ValueError:
-        m = a.shape if a.ndim > 1 else (1, a.shape[0])
-        k = b.shape if b.ndim > 1 else (b.shape[0], 1)
-        if m[-1] != k[-2]:
-            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m[-2]}x{m[-1]} and "
-                               f"{k[-2]}x{k[-1]})") from None
-        raise RuntimeError(f"matmul: the batch dimensions {list(a.shape[:-2])} and "
-                           f"{list(b.shape[:-2])} do not broadcast") from None
-
-def mm(input, mat2):
-    "The product of two matrices (2-D only)."
-    if input.ndim != 2: raise RuntimeError("self must be a matrix")
-    if mat2.ndim != 2: raise RuntimeError("mat2 must be a matrix")
-    return matmul(input, mat2)
-
-def bmm(input, mat2):
-    "Batched matrix product of two 3-D tensors with the same batch size."
-    if input.ndim != 3: raise RuntimeError("batch1 must be a 3D tensor")
-    if mat2.ndim != 3: raise RuntimeError("batch2 must be a 3D tensor")
-    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
-        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
-                           f"[{input.shape[0]}, {input.shape[2]}] but got: "
-                           f"[{mat2.shape[0]}, {mat2.shape[1]}].")
-    return matmul(input, mat2)
-
-Tensor.__matmul__ = lambda a, b: matmul(a, b)
-Tensor.__rmatmul__ = lambda a, b: matmul(b, a)
-Tensor.matmul, Tensor.mm, Tensor.bmm = matmul, mm, bmm
-
-@patch
-def dot(self: Tensor, other):
-    "The dot product of two 1-D tensors."
-    if self.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
-    return matmul(self, other)
-
-# %% ../nbs/00_tensor.ipynb #f21b817c
-def _check_leaf(t):
-    if _Mode.grad and t.requires_grad and t.grad_fn is None:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-
-def _write(t, r):
-    "Write result `r` into tensor `t` in place; returns `t`."
-    _check_leaf(t)
-    if r.dtype.kind > t.dtype.kind:
-        raise RuntimeError(f"result type {_scalar_name(r.dtype)} can't be cast to the desired output "
-                           f"type {_scalar_name(t.dtype)}")
-    if r.shape != t.shape:
-        raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape "
-                           f"{list(r.shape)}")
-    if not t._data.flags.writeable:
-        raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
-                           "refers to a single memory location. Please clone() the tensor before "
-                           "performing the operation.")
-    t._data[...] = r._data
-    _bump(t)
-    if r.requires_grad and _Mode.grad:
-        t.requires_grad, t.grad_fn = True, r.grad_fn
-    return t
-
-# %% ../nbs/00_tensor.ipynb #7e269ab9
-@patch
-def add_(self: Tensor, other, alpha=1): return _write(self, self.add(other, alpha=alpha))
-@patch
-def sub_(self: Tensor, other, alpha=1): return _write(self, self.sub(other, alpha=alpha))
-@patch
-def mul_(self: Tensor, other): return _write(self, self * other)
-@patch
-def div_(self: Tensor, other): return _write(self, self / other)
-@patch
-def pow_(self: Tensor, other): return _write(self, self ** other)
-@patch
-def clamp_(self: Tensor, min=None, max=None): return _write(self, self.clamp(min, max))
-@patch
-def neg_(self: Tensor): return _write(self, -self)
-@patch
-def exp_(self: Tensor): return _write(self, self.exp())
-@patch
-def relu_(self: Tensor): return _write(self, self.relu())
-@patch
-def sigmoid_(self: Tensor): return _write(self, self.sigmoid())
-@patch
-def tanh_(self: Tensor): return _write(self, self.tanh())
-Tensor.clip_ = Tensor.clamp_
-
-Tensor.__iadd__ = lambda a, b: a.add_(b)
-Tensor.__isub__ = lambda a, b: a.sub_(b)
-Tensor.__imul__ = lambda a, b: a.mul_(b)
-Tensor.__itruediv__ = lambda a, b: a.div_(b)
-Tensor.__ipow__ = lambda a, b: a.pow_(b)
-
-# %% ../nbs/00_tensor.ipynb #a6c7688f
-@patch
-def fill_(self: Tensor, value):
-    "Every element set to `value`, in place."
-    if isinstance(value, Tensor): value = value.item()
-    if self.requires_grad and _Mode.grad: return _write(self, self * 0 + value)
-    self._data.fill(value)
-    _bump(self)
-    return self
-
-@patch
-def zero_(self: Tensor):
-    "Every element set to zero, in place."
-    return self.fill_(0)
-
-@patch
-def copy_(self: Tensor, src):
-    "The values of `src` (broadcast, cast, from any device) written into this tensor."
-    src = src if isinstance(src, Tensor) else tensor(src)
-    src = src.to(self.device, self.dtype).expand(*self.shape)
-    if _Mode.grad and src.requires_grad: return _write(self, src + zeros_like(self))
-    _check_leaf(self)
-    self._data[...] = src._data
-    _bump(self)
-    return self
-
-# %% ../nbs/00_tensor.ipynb #093a3953
-def _fn(name):
-    "The function form `nbtorch.name(input, ...)` of method `Tensor.name`."
-    def f(input, *args, **kw): return getattr(as_tensor(input), name)(*args, **kw)
-    f.__name__ = f.__qualname__ = name
-    f.__doc__ = getattr(Tensor, name).__doc__
-    return f
-
-_methods = ('add sub mul div true_divide pow remainder floor_divide neg exp log sqrt sin cos tanh '
-            'sigmoid relu abs sign floor ceil round trunc clamp clip sum mean prod std var amax amin '
-            'argmax argmin all any logsumexp softmax log_softmax flatten unflatten squeeze unsqueeze '
-            'transpose permute reshape t narrow split chunk unbind select gather scatter dot '
-            'eq ne lt le gt ge equal allclose logical_not logical_and logical_or logical_xor '
-            'numel is_floating_point clone detach').split()
-for _n in _methods: globals()[_n] = _fn(_n)
-_all_ = ['add', 'sub', 'mul', 'div', 'true_divide', 'pow', 'remainder', 'floor_divide', 'neg',
-         'exp', 'log', 'sqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'abs', 'sign', 'floor',
-         'ceil', 'round', 'trunc', 'clamp', 'clip', 'sum', 'mean', 'prod', 'std', 'var', 'amax',
-         'amin', 'argmax', 'argmin', 'all', 'any', 'logsumexp', 'softmax', 'log_softmax',
-         'flatten', 'unflatten', 'squeeze', 'unsqueeze', 'transpose', 'permute', 'reshape', 't',
-         'narrow', 'split', 'chunk', 'unbind', 'select', 'gather', 'scatter', 'dot', 'eq', 'ne',
-         'lt', 'le', 'gt', 'ge', 'equal', 'allclose', 'logical_not', 'logical_and', 'logical_or',
-         'logical_xor', 'numel', 'is_floating_point', 'clone', 'detach', 'max', 'min', 'where',
-         'maximum', 'minimum']
-assert _all_[:len(_methods)] == _methods
-
-def max(input, dim=None, keepdim=False):
-    "The largest value; with `dim`, (values, indices); with a tensor, the elementwise maximum."
-    return input.max(dim, keepdim)
-
-def min(input, dim=None, keepdim=False):
-    "The smallest value; with `dim`, (values, indices); with a tensor, the elementwise minimum."
-    return input.min(dim, keepdim)
-
-def is_tensor(obj): return isinstance(obj, Tensor)
-
-def numel(input): return input.numel()
-
-def nonzero(input, as_tuple=False):
-    "The indices of the non-zero elements: one row each, or a tuple of index tensors."
-    idx = input._data.nonzero()
-    if as_tuple: return tuple(_wrap(i.astype(np.int64)) for i in idx)
-    return _wrap(get_array_module(input._data).stack(idx, 1).astype(np.int64))
-
-Tensor.nonzero = nonzero

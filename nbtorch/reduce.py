@@ -14,7 +14,7 @@ __all__ = ['Sum', 'Mean', 'Prod', 'Amax', 'Softmax', 'LogSoftmax', 'Matmul', 'ma
            'ne', 'lt', 'le', 'gt', 'ge', 'equal', 'allclose', 'logical_not', 'logical_and', 'logical_or', 'logical_xor',
            'is_floating_point', 'clone', 'detach', 'where', 'maximum', 'minimum']
 
-# %% ../nbs/00c_reduce.ipynb #8a059e2b
+# %% ../nbs/00c_reduce.ipynb #5590a977
 import math, numbers, builtins
 from collections import namedtuple
 import numpy as np
@@ -27,7 +27,7 @@ from .shapes import *
 from .tensor import _dim, _dims, _scalar_name, _wrap
 from .ops import _operands, _unary
 
-# %% ../nbs/00c_reduce.ipynb #10e1da02
+# %% ../nbs/00c_reduce.ipynb #2cdb7f31
 def _unreduce(g, shape, dims, keepdim):
     "Gradient `g` of a reduction over `dims` of a tensor of `shape`, broadcast back to `shape`."
     if not keepdim:
@@ -51,7 +51,7 @@ class Mean(Sum):
         return (_unreduce(g / n, ctx.shape, ctx.dims, ctx.keepdim),)
     def name(self): return super().name().replace('Sum', 'Mean')
 
-# %% ../nbs/00c_reduce.ipynb #e1782845
+# %% ../nbs/00c_reduce.ipynb #b00d6a29
 def _reduce_dtype(x, dtype):
     "The NumPy dtype a sum or product of tensor `x` accumulates in (None: its own)."
     if dtype is not None: return dtype.np
@@ -74,24 +74,30 @@ def mean(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
                            f"floating point or complex dtype. Got: {_scalar_name(x.dtype)}")
     return Mean.apply(x, dims=_dims(dim, self.ndim), keepdim=keepdim)
 
-# %% ../nbs/00c_reduce.ipynb #15277fb8
+# %% ../nbs/00c_reduce.ipynb #36c13ac8
 class Prod(Op):
     def forward(ctx, x, dim=None, keepdim=False, dtype=None):
-        ctx.save_for_backward(x); ctx.dim, ctx.keepdim = dim, keepdim
-        return x.prod(axis=dim, keepdims=keepdim, dtype=dtype)
+        y = x.prod(axis=dim, keepdims=keepdim, dtype=dtype)
+        ctx.save_for_backward(x, y); ctx.dim, ctx.keepdim = dim, keepdim
+        return y
     def backward(ctx, g):
-        x, = ctx.saved_tensors
-        a, d = x._data, ctx.dim
-        if d is None: a, d = a.reshape(-1), 0
-        xp = get_array_module(a)
-        ones_ = xp.ones_like(xp.take(a, [0], axis=d))
-        before = xp.cumprod(xp.concatenate([ones_, xp.take(a, range(a.shape[d] - 1), axis=d)], d), d)
-        rev = xp.flip(a, d)
-        after = xp.flip(xp.cumprod(xp.concatenate([ones_, xp.take(rev, range(a.shape[d] - 1), axis=d)],
-                                                  d), d), d)
-        others = _wrap((before * after).reshape(x.shape))
+        x, y = ctx.saved_tensors
         dims = tuple(range(x.ndim)) if ctx.dim is None else (ctx.dim,)
-        return (_unreduce(g, x.shape, dims, ctx.keepdim) * others,)
+        g = _unreduce(g, x.shape, dims, ctx.keepdim)
+        if not builtins.bool((x._data == 0).any()): return (g * _unreduce(y, x.shape, dims, ctx.keepdim) / x,)
+        return (g * _wrap(_others_product(x._data, ctx.dim)),)
+
+def _others_product(a, d):
+    "For each element of `a`, the product of the other elements along dim `d` (all if None)."
+    shape = a.shape
+    if d is None: a, d = a.reshape(-1), 0
+    xp = get_array_module(a)
+    one = xp.ones_like(xp.take(a, [0], axis=d))
+    head = xp.take(a, list(range(a.shape[d] - 1)), axis=d)
+    before = xp.cumprod(xp.concatenate([one, head], d), d)
+    tail = xp.take(xp.flip(a, d), list(range(a.shape[d] - 1)), axis=d)
+    after = xp.flip(xp.cumprod(xp.concatenate([one, tail], d), d), d)
+    return (before * after).reshape(shape)
 
 @patch
 def prod(self: Tensor, dim=None, keepdim=False, dtype=None):
@@ -100,7 +106,7 @@ def prod(self: Tensor, dim=None, keepdim=False, dtype=None):
     return Prod.apply(self, dim=d, keepdim=keepdim and d is not None,
                       dtype=_reduce_dtype(self, dtype))
 
-# %% ../nbs/00c_reduce.ipynb #045e9f54
+# %% ../nbs/00c_reduce.ipynb #305ab81d
 class Amax(Op):
     def forward(ctx, x, dims=None, keepdim=False, largest=True):
         if x.size == 0: raise RuntimeError("max(): Expected reduction dim to be specified for "
@@ -114,7 +120,7 @@ class Amax(Op):
         n = hit.sum(dim=ctx.dims, keepdim=True)
         return (_unreduce(g, x.shape, ctx.dims, ctx.keepdim) * hit / n,)
 
-# %% ../nbs/00c_reduce.ipynb #c93ccafe
+# %% ../nbs/00c_reduce.ipynb #831345a5
 class _MinMax(namedtuple('_MinMax', 'values indices')):
     def __repr__(self):
         return f'torch.return_types.{self._op}(\nvalues={self.values!r},\nindices={self.indices!r})'
@@ -150,7 +156,7 @@ def amin(self: Tensor, dim=(), keepdim=False):
     return Amax.apply(self, dims=_dims(dim if dim != () else None, self.ndim), keepdim=keepdim,
                       largest=False)
 
-# %% ../nbs/00c_reduce.ipynb #b97fb4ac
+# %% ../nbs/00c_reduce.ipynb #04bcec0b
 def _arg(x, dim, keepdim, fn):
     a = x._data
     if dim is None:
@@ -176,7 +182,7 @@ def any(self: Tensor, dim=None, keepdim=False):
     "True if some element (along `dim`) is non-zero."
     return _wrap(self._data.any(axis=_dims(dim, self.ndim), keepdims=keepdim))
 
-# %% ../nbs/00c_reduce.ipynb #59ba3e2a
+# %% ../nbs/00c_reduce.ipynb #340a9173
 @patch
 def var(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
     "The variance over `dim`, dividing by n - correction (default 1)."
@@ -191,7 +197,7 @@ def std(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
     "The standard deviation over `dim`."
     return self.var(dim, unbiased, keepdim, correction).sqrt()
 
-# %% ../nbs/00c_reduce.ipynb #4ecad7f3
+# %% ../nbs/00c_reduce.ipynb #3ec4da71
 @patch
 def logsumexp(self: Tensor, dim, keepdim=False):
     "log(sum(exp(x))) over `dim`, computed without overflow."
@@ -201,7 +207,7 @@ def logsumexp(self: Tensor, dim, keepdim=False):
     s = (self - m).exp().sum(dims, keepdim=True).log() + m
     return s if keepdim else s.squeeze(dims)
 
-# %% ../nbs/00c_reduce.ipynb #8bc32590
+# %% ../nbs/00c_reduce.ipynb #cf6e7871
 class Softmax(Op):
     def forward(ctx, x, dim):
         xp = get_array_module(x)
@@ -236,7 +242,7 @@ def log_softmax(self: Tensor, dim, dtype=None):
     x = self.to(dtype) if dtype else self
     return _unary(LogSoftmax, x, dim=_dim(dim, self.ndim)) if x.ndim else zeros_like(x)
 
-# %% ../nbs/00c_reduce.ipynb #ea619bc9
+# %% ../nbs/00c_reduce.ipynb #9bcfafbb
 class Matmul(Op):
     def forward(ctx, x, y):
         ctx.save_for_backward(y if ctx.needs_input_grad[0] else None,
@@ -245,6 +251,7 @@ class Matmul(Op):
     def backward(ctx, g):
         y, x = ctx.saved_tensors
         xs, ys = ctx._shapes
+        if len(xs) == len(ys) == 1: return (g * y if y is not None else None), (g * x if x is not None else None)
         if len(xs) == 1: g = g.unsqueeze(-2)
         if len(ys) == 1: g = g.unsqueeze(-1)
         gx = gy = None
@@ -260,7 +267,7 @@ class Matmul(Op):
     def name(self): return 'MmBackward0' if len(self._shapes[0]) == len(self._shapes[1]) == 2 \
                            else 'MatmulBackward0'
 
-# %% ../nbs/00c_reduce.ipynb #96cedb69
+# %% ../nbs/00c_reduce.ipynb #44251137
 def matmul(input, other):
     "Matrix product with batch broadcasting (`@`)."
     a, b = _operands(input, other)
@@ -304,7 +311,7 @@ def dot(self: Tensor, other):
         raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
     return matmul(self, other)
 
-# %% ../nbs/00c_reduce.ipynb #756c56cc
+# %% ../nbs/00c_reduce.ipynb #b3b52cd4
 def _fn(name):
     "The function form `nbtorch.name(input, ...)` of method `Tensor.name`."
     def f(input, *args, **kw): return getattr(as_tensor(input), name)(*args, **kw)

@@ -55,7 +55,76 @@ def scalar_overhead():
                pytorch=(lambda: ta * 2.0) if torch else None), number=20000)
 
 
-BENCHMARKS = [op_overhead, scalar_overhead]
+def grad_chain():
+    "`a + b` with requires_grad: a chain of 100 adds, then backward; the time is per op."
+    def make(lib):
+        a = lib.ones(4, requires_grad=True)
+        b = lib.ones(4, requires_grad=True)
+        def f():
+            y = a
+            for _ in range(100): y = y + b
+            y.sum().backward()
+            a.grad = b.grad = None
+        return f
+    def numpy_chain():  # the same arithmetic by hand: 100 adds forward, 100 gradient passes back
+        a, b = np.ones(4, np.float32), np.ones(4, np.float32)
+        y = a
+        for _ in range(100): y = y + b
+        g, gb = np.ones(4, np.float32), np.zeros(4, np.float32)
+        for _ in range(100): gb = gb + g
+    r = run('a + b with grad, chain of 100 + backward', dict(nbtorch=make(nbtorch), numpy=numpy_chain,
+            pytorch=make(torch) if torch else None), number=200)
+    r['median_s'] = {k: v / 100 for k, v in r['median_s'].items()}  # per op
+    r['name'] += ' (per op)'
+    return r
+
+
+def _mlp_data(batch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 784)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    ws = [(rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32) for i, o in [(784, 256), (256, 128), (128, 10)]]
+    return x, y, ws
+
+
+def mlp_step(batch=64):
+    "An MLP 784-256-128-10 training step written with tensor ops: forward, cross-entropy, backward, SGD."
+    x, y, ws = _mlp_data(batch)
+    def make(lib):
+        X, Y = lib.tensor(x), lib.tensor(y)
+        W = [lib.tensor(w, requires_grad=True) for w in ws]
+        B = [lib.zeros(w.shape[1], requires_grad=True) for w in ws]
+        def step():
+            h = X
+            for i, (w, b) in enumerate(zip(W, B)):
+                h = h @ w + b
+                if i < 2: h = h.relu()
+            loss = -h.log_softmax(1).gather(1, Y[:, None]).mean()
+            loss.backward()
+            with lib.no_grad():
+                for p in W + B:
+                    p -= 0.01 * p.grad
+                    p.grad = None
+        return step
+    W = [w.copy() for w in ws]; B = [np.zeros(w.shape[1], np.float32) for w in ws]
+    def numpy_step():
+        hs = [x]
+        for i, (w, b) in enumerate(zip(W, B)):
+            z = hs[-1] @ w + b
+            hs.append(np.maximum(z, 0) if i < 2 else z)
+        z = hs[-1] - hs[-1].max(1, keepdims=True)
+        p = np.exp(z); p /= p.sum(1, keepdims=True)
+        p[np.arange(batch), y] -= 1
+        g = p / batch
+        for i in (2, 1, 0):
+            gw, gb = hs[i].T @ g, g.sum(0)
+            if i: g = (g @ W[i].T) * (hs[i] > 0)
+            W[i] -= 0.01 * gw; B[i] -= 0.01 * gb
+    return run(f'MLP 784-256-128-10 step, batch {batch}', dict(nbtorch=make(nbtorch), numpy=numpy_step,
+               pytorch=make(torch) if torch else None), number=20)
+
+
+BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step]
 
 
 def main():

@@ -124,7 +124,75 @@ def mlp_step(batch=64):
                pytorch=make(torch) if torch else None), number=20)
 
 
-BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step]
+def _np_conv(x, w, b):
+    "3x3 convolution, padding 1, by im2col: the output and the rows (kept for backward)."
+    N, C, H, W = x.shape
+    win = np.lib.stride_tricks.sliding_window_view(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
+    rows = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * H * W, C * 9)
+    y = (rows @ w.reshape(len(w), -1).T + b).reshape(N, H, W, -1).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(y), rows
+
+
+def _np_conv_back(g, rows, w, xshape, need_gx):
+    N, C, H, W = xshape
+    g2 = g.transpose(0, 2, 3, 1).reshape(-1, len(w))
+    gw, gb = (g2.T @ rows).reshape(w.shape), g2.sum(0)
+    if not need_gx: return None, gw, gb
+    cols = (g2 @ w.reshape(len(w), -1)).reshape(N, H, W, C, 3, 3)
+    gx = np.zeros((N, C, H + 2, W + 2), np.float32)
+    for i in range(3):
+        for j in range(3): gx[:, :, i:i + H, j:j + W] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return gx[:, :, 1:-1, 1:-1], gw, gb
+
+
+def _np_pool(x):
+    N, C, H, W = x.shape
+    r = x.reshape(N, C, H // 2, 2, W // 2, 2)
+    y = r.max((3, 5))
+    return y, (r == y[:, :, :, None, :, None])
+
+
+def cnn_step(batch=64):
+    "CNN Conv2d(1,8,3,p1)-ReLU-MaxPool2-Conv2d(8,16,3,p1)-ReLU-MaxPool2-Linear(784,10), one SGD step."
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    def make(lib):
+        lib.manual_seed(0)
+        nn = lib.nn
+        model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(784, 10))
+        X, Y, loss_fn = lib.tensor(x), lib.tensor(y), nn.CrossEntropyLoss()
+        params = list(model.parameters())
+        def step():
+            loss = loss_fn(model(X), Y)
+            loss.backward()
+            with lib.no_grad():
+                for p in params:
+                    p -= 0.01 * p.grad
+                    p.grad = None
+        return step
+    w1, b1 = rng.standard_normal((8, 1, 3, 3)).astype(np.float32) / 3, np.zeros(8, np.float32)
+    w2, b2 = rng.standard_normal((16, 8, 3, 3)).astype(np.float32) / 8, np.zeros(16, np.float32)
+    w3, b3 = rng.standard_normal((784, 10)).astype(np.float32) / 28, np.zeros(10, np.float32)
+    def numpy_step():
+        z1, r1 = _np_conv(x, w1, b1); a1 = np.maximum(z1, 0); p1, m1 = _np_pool(a1)
+        z2, r2 = _np_conv(p1, w2, b2); a2 = np.maximum(z2, 0); p2, m2 = _np_pool(a2)
+        f = p2.reshape(batch, -1); logits = f @ w3 + b3
+        e = np.exp(logits - logits.max(1, keepdims=True)); pr = e / e.sum(1, keepdims=True)
+        pr[np.arange(batch), y] -= 1; g = pr / batch
+        gw3, gb3, gf = f.T @ g, g.sum(0), g @ w3.T
+        gp2 = gf.reshape(p2.shape)
+        ga2 = (m2 * gp2[:, :, :, None, :, None]).reshape(a2.shape) * (z2 > 0)
+        gp1, gw2, gb2 = _np_conv_back(ga2, r2, w2, p1.shape, True)
+        ga1 = (m1 * gp1[:, :, :, None, :, None]).reshape(a1.shape) * (z1 > 0)
+        _, gw1, gb1 = _np_conv_back(ga1, r1, w1, x.shape, False)
+        for p, gp in [(w1, gw1), (b1, gb1), (w2, gw2), (b2, gb2), (w3, gw3), (b3, gb3)]: p -= 0.01 * gp
+    return run(f'CNN step, batch {batch}', dict(nbtorch=make(nbtorch), numpy=numpy_step,
+               pytorch=make(torch) if torch else None), number=5)
+
+
+BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, cnn_step]
 
 
 def main():

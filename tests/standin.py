@@ -88,6 +88,8 @@ def _wrapped(f):
 cuda = types.SimpleNamespace(Device=lambda i=0: _Device(),
                              runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
 random = types.SimpleNamespace(seed=lambda s: None)
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
+    as_strided=lambda x, shape=None, strides=None: np.lib.stride_tricks.as_strided(x, shape, strides, subok=True)))
 
 
 def __getattr__(name):

@@ -11,7 +11,7 @@ Modules:
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_package.ipynb #a3980f05
+# %% ../nbs/99_package.ipynb #bed94760
 __version__ = "0.0.1"
 
 from . import cuda
@@ -19,5 +19,6 @@ from .tensor import *
 from .ops import *
 from .shapes import *
 from .reduce import *
-from . import autograd, viz, nn
+from . import autograd, viz, nn, optim
+import nbtorch.nn.utils, nbtorch.optim.lr_scheduler
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode

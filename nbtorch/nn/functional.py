@@ -7,13 +7,13 @@ Docs: https://nbtorch.github.io/nbtorch/functional.html.md"""
 
 # %% auto #0
 __all__ = ['relu', 'sigmoid', 'tanh', 'hardtanh', 'leaky_relu', 'elu', 'silu', 'softplus', 'Erf', 'erf', 'gelu', 'softmax',
-           'log_softmax', 'linear', 'bilinear', 'Pad', 'pad', 'Convolution', 'conv2d', 'conv1d', 'ConvTranspose',
-           'conv_transpose2d', 'MaxPool', 'max_pool2d', 'AvgPool', 'avg_pool2d', 'adaptive_avg_pool2d', 'batch_norm',
-           'layer_norm', 'group_norm', 'dropout', 'dropout2d', 'Embedding', 'embedding', 'one_hot', 'mse_loss',
-           'l1_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
+           'log_softmax', 'Addmm', 'linear', 'bilinear', 'Pad', 'pad', 'Convolution', 'conv2d', 'conv1d',
+           'ConvTranspose', 'conv_transpose2d', 'MaxPool', 'max_pool2d', 'AvgPool', 'avg_pool2d', 'adaptive_avg_pool2d',
+           'batch_norm', 'layer_norm', 'group_norm', 'dropout', 'dropout2d', 'Embedding', 'embedding', 'one_hot',
+           'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
            'binary_cross_entropy_with_logits', 'kl_div']
 
-# %% ../../nbs/02_functional.ipynb #8fc549e5
+# %% ../../nbs/02_functional.ipynb #3ef542ef
 import math, numbers, builtins
 import numpy as np
 from .. import cuda
@@ -26,7 +26,7 @@ from ..tensor import _wrap, _Mode, _dims, _NOCTX
 from ..ops import _unary
 from ..autograd import no_grad
 
-# %% ../../nbs/02_functional.ipynb #bd126e2e
+# %% ../../nbs/02_functional.ipynb #520f86d5
 def relu(input, inplace=False): return input.relu_() if inplace else input.relu()
 def sigmoid(input): return input.sigmoid()
 def tanh(input): return input.tanh()
@@ -54,7 +54,7 @@ def softplus(input, beta=1., threshold=20.):
     soft = (z.relu() + (-z.abs()).exp().__add__(1).log()) / beta
     return where(z > threshold, input, soft)
 
-# %% ../../nbs/02_functional.ipynb #27cc72c4
+# %% ../../nbs/02_functional.ipynb #898a732c
 class Erf(Op):
     def forward(ctx, x):
         xp = get_array_module(x)
@@ -83,11 +83,33 @@ def gelu(input, approximate='none'):
 def softmax(input, dim=None, dtype=None): return input.softmax(dim if dim is not None else -1, dtype)
 def log_softmax(input, dim=None, dtype=None): return input.log_softmax(dim if dim is not None else -1, dtype)
 
-# %% ../../nbs/02_functional.ipynb #e0a9eed5
+# %% ../../nbs/02_functional.ipynb #ee4b963d
+class Addmm(Op):
+    "x @ W.T + b as one node (PyTorch's addmm): one matrix product forward, two backward."
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(w if ctx.needs_input_grad[0] else None, x if ctx.needs_input_grad[1] else None)
+        y = x @ w.T
+        if b is not None: y += b
+        return y
+    def backward(ctx, g):
+        w, x = ctx.saved_tensors
+        O = g.shape[-1]
+        g2 = g.reshape(-1, O)
+        gx = g @ w if w is not None else None
+        gw = g2.t() @ x.reshape(-1, x.shape[-1]) if x is not None else None
+        gb = g2.sum(0) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb
+    def name(self): return 'AddmmBackward0' if len(self._shapes[0]) == 2 and self._shapes[2] else 'LinearBackward0'
+
 def linear(input, weight, bias=None):
     "input @ weight.T + bias."
-    y = input @ weight.t()
-    return y + bias if bias is not None else y
+    if input.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({math.prod(input.shape[:-1])}x{input.shape[-1]} "
+                           f"and {weight.shape[1]}x{weight.shape[0]})")
+    if input.dtype is not weight.dtype or (bias is not None and bias.dtype is not weight.dtype):
+        y = input @ weight.t()
+        return y + bias if bias is not None else y
+    return Addmm.apply(input, weight, bias)
 
 def bilinear(input1, input2, weight, bias=None):
     "y_k = x1 @ weight[k] @ x2 + bias[k]."
@@ -96,7 +118,7 @@ def bilinear(input1, input2, weight, bias=None):
     y = (t * input2.unsqueeze(-2)).sum(-1)
     return y + bias if bias is not None else y
 
-# %% ../../nbs/02_functional.ipynb #10829ad2
+# %% ../../nbs/02_functional.ipynb #60c26352
 class Pad(Op):
     def forward(ctx, x, widths, value=0.):
         ctx.key = tuple(slice(a, a + s) for (a, _), s in zip(widths, x.shape))
@@ -113,7 +135,7 @@ def pad(input, pad, mode='constant', value=None):
     for i in range(len(pad) // 2): widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     return Pad.apply(input, widths=tuple(widths), value=value or 0.)
 
-# %% ../../nbs/02_functional.ipynb #d03229c3
+# %% ../../nbs/02_functional.ipynb #e2886b5b
 def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 def _out_size(n, k, s, d): return (n - d * (k - 1) - 1) // s + 1
@@ -143,7 +165,7 @@ def _col2im(cols, shape, stride, dilation):
         for j in range(kw): _window(out, i, j, oh, ow, stride, dilation)[...] += cols[:, i, j].transpose(1, 0, 2, 3)
     return out
 
-# %% ../../nbs/02_functional.ipynb #0b69029d
+# %% ../../nbs/02_functional.ipynb #bc346570
 class Convolution(Op):
     "2-D convolution of a padded input: im2col and one (batched) matrix product."
     def forward(ctx, x, w, b, stride, dilation, groups):
@@ -173,7 +195,7 @@ class Convolution(Op):
         return gx, gw, gb
     def name(self): return 'ConvolutionBackward0'
 
-# %% ../../nbs/02_functional.ipynb #3b1dad8d
+# %% ../../nbs/02_functional.ipynb #e23588b5
 def _conv_padding(padding, k, dilation):
     "Padding as (left, right, top, bottom) for F.pad."
     if padding == 'valid': return (0, 0, 0, 0)
@@ -204,7 +226,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, _pair(stride)[0]), p, (1, _pair(dilation)[0]), groups)
     return y.squeeze(2)
 
-# %% ../../nbs/02_functional.ipynb #fa3afe5c
+# %% ../../nbs/02_functional.ipynb #ca22cd6f
 class ConvTranspose(Op):
     def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
         N, Ci, H, W = x.shape
@@ -238,7 +260,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return ConvTranspose.apply(input, weight, bias, stride=_pair(stride), padding=_pair(padding),
                                output_padding=_pair(output_padding), dilation=_pair(dilation))
 
-# %% ../../nbs/02_functional.ipynb #af744d8b
+# %% ../../nbs/02_functional.ipynb #393a3fed
 class MaxPool(Op):
     def forward(ctx, x, k, stride, dilation):
         N, C, H, W = x.shape
@@ -279,7 +301,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if builtins.any(p): input = pad(input, (p[1], p[1], p[0], p[0]), value=-math.inf)
     return MaxPool.apply(input, k=k, stride=s, dilation=d)
 
-# %% ../../nbs/02_functional.ipynb #a85f503f
+# %% ../../nbs/02_functional.ipynb #4f65fb87
 class AvgPool(Op):
     def forward(ctx, x, k, stride, divisor):
         N, C, H, W = x.shape
@@ -312,7 +334,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         div = AvgPool.forward(_NOCTX, ones_._data, k, s, 1)
     return AvgPool.apply(x, k=k, stride=s, divisor=div)
 
-# %% ../../nbs/02_functional.ipynb #b0035ebc
+# %% ../../nbs/02_functional.ipynb #c0a6243c
 def adaptive_avg_pool2d(input, output_size):
     "Average pooling to a given output size."
     H, W = input.shape[-2:]
@@ -326,7 +348,7 @@ def adaptive_avg_pool2d(input, output_size):
                            for j in range(ow)], -1))
     return stack(rows, -2)
 
-# %% ../../nbs/02_functional.ipynb #fdd7b97a
+# %% ../../nbs/02_functional.ipynb #df7b2cbc
 def _channel(t, ndim): return t.reshape(1, -1, *([1] * (ndim - 2)))
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -367,7 +389,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def _shape_of(s): return (s,) if isinstance(s, numbers.Integral) else tuple(s)
 
-# %% ../../nbs/02_functional.ipynb #4bae8518
+# %% ../../nbs/02_functional.ipynb #f393576c
 def _dropout(input, p, training, inplace, shape):
     if p < 0 or p > 1: raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0: return input
@@ -382,7 +404,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     "Zero whole channels with probability p (training only)."
     return _dropout(input, p, training, inplace, (*input.shape[:-2], 1, 1))
 
-# %% ../../nbs/02_functional.ipynb #df4a5e7a
+# %% ../../nbs/02_functional.ipynb #6cf70110
 class Embedding(Op):
     def forward(ctx, idx, w, padding_idx=None):
         ctx.idx, ctx.shape, ctx.pad = idx, w.shape, padding_idx
@@ -412,7 +434,7 @@ def one_hot(tensor, num_classes=-1):
     n = tensor.max().item() + 1 if num_classes == -1 else num_classes
     return (tensor.unsqueeze(-1) == arange(n, device=tensor.device)).long()
 
-# %% ../../nbs/02_functional.ipynb #d516258a
+# %% ../../nbs/02_functional.ipynb #27b3dc8f
 def _reduce(loss, reduction):
     if reduction == 'mean': return loss.mean()
     if reduction == 'sum': return loss.sum()
@@ -448,7 +470,7 @@ def huber_loss(input, target, reduction='mean', delta=1.0):
     d = (input - target).abs()
     return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
 
-# %% ../../nbs/02_functional.ipynb #99d94a2e
+# %% ../../nbs/02_functional.ipynb #e61ab5ef
 def _class_view(w, ndim): return w.reshape(1, -1, *([1] * (ndim - 2)))
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean'):
@@ -490,7 +512,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
     if reduction == 'none' and target.ndim == 0: smooth = smooth.squeeze(0)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
 
-# %% ../../nbs/02_functional.ipynb #cf50a62e
+# %% ../../nbs/02_functional.ipynb #12c660ff
 def binary_cross_entropy(input, target, weight=None, reduction='mean'):
     "Binary cross-entropy of probabilities `input` with targets in [0, 1]."
     if builtins.bool(((input < 0) | (input > 1)).any()):

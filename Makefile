@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: demo test lab export clean-nbs readme notebooks bench
+.PHONY: demo test lab docs export clean-nbs readme notebooks bench
 
 $(READY): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,19 @@ demo: $(READY)
 	$(BIN)/python tools/demo.py
 
 # The notebooks are the source: exporting and cleaning them must change nothing, README.md must be
-# what nbs/index.ipynb renders to; then every notebook runs, then the test suite (its summary last).
+# what nbs/index.ipynb renders to; then every notebook runs; where Chromium is installed the docs site
+# is built for the browser test; then the test suite (its summary last).
 test: $(READY)
 	@$(BIN)/python tools/check_source.py
 	$(BIN)/python tools/readme.py --check
 	$(BIN)/nbdev-test --n-workers 2
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then $(BIN)/python docs/build.py; \
+	 else echo "Chromium or chromedriver missing: the browser test of the docs site is skipped"; fi
 	$(BIN)/python -m pytest -q tests
+
+# The docs site, offline, into docs/_build/html (open docs/_build/html/index.html).
+docs: $(READY)
+	$(BIN)/python docs/build.py
 
 lab: $(READY)
 	$(BIN)/jupyter lab nbs

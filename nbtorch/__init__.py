@@ -14,7 +14,7 @@ Modules:
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_package.ipynb #7ef72f38
+# %% ../nbs/99_package.ipynb #0c97d8f6
 __version__ = "0.0.1"
 
 from . import cuda

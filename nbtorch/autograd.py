@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/autograd.html.md"""
 __all__ = ['inference_mode', 'set_grad_enabled', 'no_grad', 'enable_grad', 'is_grad_enabled', 'unbroadcast', 'RemovableHandle',
            'grad', 'Function', 'GradcheckError', 'gradcheck']
 
-# %% ../nbs/01_autograd.ipynb #0820fe3c
+# %% ../nbs/01_autograd.ipynb #9ab015c9
 import math, numbers, builtins, functools, weakref
 import numpy as np
 from fastcore.basics import patch
@@ -20,7 +20,7 @@ from .shapes import *
 from .reduce import *
 from .tensor import _Mode, _Saved, _OUT, _wrap, _edge, _record, _NOCTX, _accumulator
 
-# %% ../nbs/01_autograd.ipynb #d1029436
+# %% ../nbs/01_autograd.ipynb #4e8a1d9d
 class set_grad_enabled:
     "Turn gradient recording on or off: at once, or for a `with` block, or for a decorated function."
     def __init__(self, mode):
@@ -51,7 +51,7 @@ def is_grad_enabled():
 
 inference_mode = no_grad
 
-# %% ../nbs/01_autograd.ipynb #e7d2e70c
+# %% ../nbs/01_autograd.ipynb #ec75efcc
 def unbroadcast(g, shape):
     "Sum gradient `g` down to `shape`, undoing broadcasting."
     if g._data.shape == shape: return g
@@ -60,7 +60,7 @@ def unbroadcast(g, shape):
     g = g.sum(dims, keepdim=True) if dims else g
     return g.reshape(shape) if g.shape != shape else g
 
-# %% ../nbs/01_autograd.ipynb #c0d568e1
+# %% ../nbs/01_autograd.ipynb #c3aca1df
 def _dependencies(roots):
     "How many edges lead into each node reachable from `roots`."
     deps, seen, stack = {}, set(roots), list(roots)
@@ -80,7 +80,7 @@ def _add(grads, node, nr, g):
     elif _Mode.grad: slot[nr] = slot[nr] + g                 # create_graph: the sum is recorded
     else: slot[nr] = _wrap(slot[nr]._data + g._data)       # same node, same output: same dtype, device
 
-# %% ../nbs/01_autograd.ipynb #43533923
+# %% ../nbs/01_autograd.ipynb #a8338d2d
 def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
     "Run backward from edges `roots` with `root_grads`; return captured gradients (if `capture`)."
     nodes = [n for n, _ in roots]
@@ -104,7 +104,7 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
             if not retain_graph: _free(node)
     return got
 
-# %% ../nbs/01_autograd.ipynb #354bf9d3
+# %% ../nbs/01_autograd.ipynb #08fae61d
 def _call(node, gs):
     "The input gradients of `node`, given its output gradients `gs`."
     if node._saved is None and node._needs_saved:
@@ -124,7 +124,7 @@ def _free(node):
 
 Op._saved, Op._y, Op._needs_saved, Op._n_out = (), None, False, 1
 
-# %% ../nbs/01_autograd.ipynb #4f0047dc
+# %% ../nbs/01_autograd.ipynb #5ba914f4
 def _accumulate(t, g, create_graph):
     "Add gradient `g` into leaf `t`'s `.grad`."
     if g.dtype is not t.dtype or g.device != t.device: g = g.to(t.device, t.dtype)
@@ -133,7 +133,7 @@ def _accumulate(t, g, create_graph):
     elif t.grad.requires_grad: t.grad = t.grad.detach() + g  # a differentiable .grad is not changed in place
     else: t.grad.add_(g)
 
-# %% ../nbs/01_autograd.ipynb #bb8909a9
+# %% ../nbs/01_autograd.ipynb #af780489
 class RemovableHandle:
     "Returned by `register_hook`; `remove()` takes the hook away."
     def __init__(self, hooks, entry): self.hooks, self.entry = hooks, entry
@@ -182,7 +182,7 @@ def retain_grad(self: Tensor):
 
 Tensor.retains_grad = property(lambda self: self._retains_grad)
 
-# %% ../nbs/01_autograd.ipynb #3baaef1e
+# %% ../nbs/01_autograd.ipynb #b8cdc066
 def _roots(outputs, grad_outputs):
     "Check the outputs and their initial gradients (1 for a scalar)."
     edges, grads = [], []
@@ -214,7 +214,7 @@ def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False,
         return
     _backward(edges, grads, retain_graph, create_graph)
 
-# %% ../nbs/01_autograd.ipynb #f622a976
+# %% ../nbs/01_autograd.ipynb #d7a1c252
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
          materialize_grads=False):
     "The gradients of `outputs` with respect to `inputs` (a tuple), without touching `.grad`."
@@ -239,7 +239,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         res.append(g if g is None or create_graph else g.detach())
     return tuple(res)
 
-# %% ../nbs/01_autograd.ipynb #67fd5f6f
+# %% ../nbs/01_autograd.ipynb #d2820976
 class _FunctionNode(Op):
     "The graph node of a custom `Function`: it calls the class's static `backward`."
     def __init__(self, cls): self._cls, self._non_diff = cls, ()
@@ -251,7 +251,7 @@ class _FunctionNode(Op):
         out = self._cls.backward(self, *gs)
         return out if isinstance(out, tuple) else (out,)
 
-# %% ../nbs/01_autograd.ipynb #8fc2e6b3
+# %% ../nbs/01_autograd.ipynb #6e06a935
 class Function:
     "A custom differentiable op: subclass it with static `forward(ctx, ...)` and `backward(ctx, *grads)`."
     @staticmethod
@@ -278,7 +278,7 @@ class Function:
             res.append(o)
         return tuple(res) if isinstance(out, tuple) else res[0]
 
-# %% ../nbs/01_autograd.ipynb #ea427053
+# %% ../nbs/01_autograd.ipynb #46f4aaeb
 class GradcheckError(RuntimeError):
     "The analytic and the numerical Jacobians differ."
 
@@ -307,7 +307,7 @@ def _jacobians(fn, inputs, diff, out_i, eps):
                 num[i][k] = (hi - lo) / (2 * eps)
     return num, ana
 
-# %% ../nbs/01_autograd.ipynb #c1ebe319
+# %% ../nbs/01_autograd.ipynb #ca425e2f
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     "Check the gradients of `func` at `inputs` against finite differences (inputs in float64)."
     inputs = _seq(inputs)

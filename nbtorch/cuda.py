@@ -8,7 +8,7 @@ Docs: https://nbtorch.github.io/nbtorch/cuda.html.md"""
 # %% auto #0
 __all__ = ['is_available', 'device_count', 'get_array_module']
 
-# %% ../nbs/00_cuda.ipynb #01b424b6
+# %% ../nbs/00_cuda.ipynb #c8e2bb25
 import numpy as np
 from functools import lru_cache
 
@@ -28,7 +28,7 @@ def _set_backend(module, extras=None):
     _cupy, _cupyx = module, extras
     _device_count.cache_clear()
 
-# %% ../nbs/00_cuda.ipynb #d4fb96ea
+# %% ../nbs/00_cuda.ipynb #dee7e212
 @lru_cache(maxsize=None)
 def _device_count():
     if _cupy is None: return 0
@@ -43,7 +43,7 @@ def device_count():
     "How many CUDA GPUs nbtorch can use."
     return _device_count()
 
-# %% ../nbs/00_cuda.ipynb #f4f1d110
+# %% ../nbs/00_cuda.ipynb #cf23e55d
 def _on_gpu(a):
     "True if `a` is a GPU array."
     return _cupy is not None and isinstance(a, _cupy.ndarray)
@@ -58,7 +58,7 @@ def _device_index(a):
     "The GPU that array `a` lives on."
     return a.device.id
 
-# %% ../nbs/00_cuda.ipynb #487ca1e6
+# %% ../nbs/00_cuda.ipynb #621e7c58
 def _check(index):
     if _cupy is None:
         raise RuntimeError("nbtorch: CUDA was asked for, but CuPy is not installed; "

@@ -12,7 +12,7 @@ __all__ = ['digits_datasets', 'CancelFitException', 'CancelEpochException', 'Can
            'SaveBestCB', 'GradNormCB', 'LRFinderCB', 'lr_find', 'get_preds', 'confusion_matrix', 'digits_cnn',
            'SchedulerCB']
 
-# %% ../nbs/04_training.ipynb #8c21ab78
+# %% ../nbs/04_training.ipynb #daee42bc
 import math, time, builtins, os
 from functools import partial
 import numpy as np
@@ -25,7 +25,7 @@ from .autograd import no_grad
 from . import nn, optim
 from .serialization import save, load
 
-# %% ../nbs/04_training.ipynb #92a212c5
+# %% ../nbs/04_training.ipynb #7b423506
 def digits_datasets(seed=0):
     "scikit-learn's digits as (train, valid, test) datasets of (1x8x8 image, label), split 70/15/15."
     from sklearn.datasets import load_digits
@@ -35,7 +35,7 @@ def digits_datasets(seed=0):
     y = tensor(d.target.astype(np.int64))
     return random_split(TensorDataset(x, y), [0.7, 0.15, 0.15], generator=Generator().manual_seed(seed))
 
-# %% ../nbs/04_training.ipynb #7638140e
+# %% ../nbs/04_training.ipynb #d5eb4498
 class CancelFitException(Exception): "Raise in a callback to stop training."
 class CancelEpochException(Exception): "Raise in a callback to skip the rest of the epoch."
 class CancelBatchException(Exception): "Raise in a callback to skip the rest of the batch."
@@ -54,7 +54,7 @@ class _Step:
             elif issubclass(kind, self.exc): self.learn.callback(f'after_cancel_{self.name}'); return True
         finally: self.learn.callback(f'cleanup_{self.name}')  # always: after success, cancel or error
 
-# %% ../nbs/04_training.ipynb #ccf6267b
+# %% ../nbs/04_training.ipynb #c8b804e6
 class Learner:
     "A model, its data, loss and optimizer, and a training loop that callbacks extend."
     def __init__(self, model, dls, loss_func=nn.functional.cross_entropy, lr=0.1, cbs=(), opt_func=optim.SGD):
@@ -98,7 +98,7 @@ class Learner:
             for cb in cbs: self.cbs.remove(cb)
         return self
 
-# %% ../nbs/04_training.ipynb #13a25508
+# %% ../nbs/04_training.ipynb #a6e9f2ab
 def accuracy(preds, target):
     "The fraction of predictions whose argmax is the target."
     return (preds.argmax(-1) == target).float().mean()
@@ -118,7 +118,7 @@ class MetricsCB(Callback):
         learn.last_metrics = {k: v / builtins.max(self.n, 1) for k, v in self.sums.items()}
         learn.history.append(dict(epoch=learn.epoch, train=learn.training, **learn.last_metrics))
 
-# %% ../nbs/04_training.ipynb #61011966
+# %% ../nbs/04_training.ipynb #e5711dae
 def default_device():
     "The best device available: 'cuda' if nbtorch finds a GPU, else 'cpu'."
     return device('cuda' if nbtorch.cuda.is_available() else 'cpu')
@@ -136,7 +136,7 @@ class DeviceCB(Callback):
     def before_fit(self, learn): learn.model.to(self.device)
     def before_batch(self, learn): learn.xb, learn.yb = to_device((learn.xb, learn.yb), self.device)
 
-# %% ../nbs/04_training.ipynb #31ffce40
+# %% ../nbs/04_training.ipynb #e42742e4
 def _headless_notebook():
     "True when a notebook runs without a browser (nbdev's execnb storing outputs): nothing is live there."
     try: return type(get_ipython()).__name__ == 'CaptureShell'
@@ -180,7 +180,7 @@ class ProgressCB(Callback):
         else: self._fig.update(fig)
         plt.close(fig)
 
-# %% ../nbs/04_training.ipynb #2641d293
+# %% ../nbs/04_training.ipynb #3a0359f5
 class EarlyStoppingCB(Callback):
     "Stop when the validation loss has not improved by min_delta for `patience` epochs."
     order = 30
@@ -209,7 +209,7 @@ class SaveBestCB(Callback):
         if self.reload and os.path.exists(self.path): learn.model.load_state_dict(load(self.path))
     after_fit = after_cancel_fit = _restore
 
-# %% ../nbs/04_training.ipynb #ad9f8e7e
+# %% ../nbs/04_training.ipynb #2b472ceb
 class GradNormCB(Callback):
     "Record the gradient norm of every parameter at every training step, in learn.grad_norms."
     def before_fit(self, learn): learn.grad_norms = {n: [] for n, _ in learn.model.named_parameters()}
@@ -217,7 +217,7 @@ class GradNormCB(Callback):
         for n, p in learn.model.named_parameters():
             if p.grad is not None: learn.grad_norms[n].append((p.grad * p.grad).sum().sqrt().item())
 
-# %% ../nbs/04_training.ipynb #911423ad
+# %% ../nbs/04_training.ipynb #aa819ee4
 class LRFinderCB(Callback):
     "Grow the learning rate exponentially each batch, recording the losses; stop when they explode."
     def __init__(self, start_lr=1e-5, end_lr=10, num_it=100): self.start, self.end, self.num_it = start_lr, end_lr, num_it
@@ -246,7 +246,7 @@ def lr_find(learn, start_lr=1e-5, end_lr=10, num_it=100, plot=True):
         ax.set_xlabel('learning rate'); ax.set_ylabel('loss'); ax.set_title('learning-rate finder')
     return cb.lrs[:len(cb.losses)], cb.losses
 
-# %% ../nbs/04_training.ipynb #178c4cdb
+# %% ../nbs/04_training.ipynb #e68cfe10
 def get_preds(model, dl, device=None):
     "The model's outputs and the targets over a whole loader, in evaluation mode, without gradients."
     model.eval()
@@ -268,7 +268,7 @@ def digits_cnn():
                          nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU(),
                          nn.Linear(128, 10))
 
-# %% ../nbs/04_training.ipynb #6a49b105
+# %% ../nbs/04_training.ipynb #f581f2ab
 class SchedulerCB(Callback):
     "Step a learning-rate scheduler after every training batch (make it with `sched_fn(optimizer)`)."
     def __init__(self, sched_fn): self.sched_fn = sched_fn

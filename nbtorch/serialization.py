@@ -8,7 +8,7 @@ Docs: https://nbtorch.github.io/nbtorch/serialization.html.md"""
 # %% auto #0
 __all__ = ['FORMAT', 'VERSION', 'save', 'CheckpointError', 'load']
 
-# %% ../nbs/04a_serialization.ipynb #ae65a872
+# %% ../nbs/04a_serialization.ipynb #aead9dd0
 import io, os, json, math, numbers, builtins, tempfile, zipfile
 from collections import OrderedDict
 import numpy as np
@@ -16,7 +16,7 @@ from . import cuda
 from .tensor import *
 from .tensor import _dtype_of, _wrap
 
-# %% ../nbs/04a_serialization.ipynb #ea89d5ce
+# %% ../nbs/04a_serialization.ipynb #9ca7d71a
 FORMAT, VERSION = 'nbtorch-checkpoint', 1
 
 def _encode(obj, arrays):
@@ -41,7 +41,7 @@ def _encode(obj, arrays):
     raise TypeError(f"nbtorch.save cannot store an object of type {type(obj).__name__}: it stores tensors, "
                     "numbers, strings and dicts, lists and tuples of them (save a model's state_dict(), not the model)")
 
-# %% ../nbs/04a_serialization.ipynb #2c407cea
+# %% ../nbs/04a_serialization.ipynb #3a1de515
 def _write_archive(f, obj):
     arrays = []
     doc = {'format': FORMAT, 'version': VERSION, 'root': _encode(obj, arrays)}
@@ -68,7 +68,7 @@ def save(obj, f):
         if os.path.exists(tmp): os.remove(tmp)
         raise
 
-# %% ../nbs/04a_serialization.ipynb #279e99e9
+# %% ../nbs/04a_serialization.ipynb #09d240cf
 class CheckpointError(RuntimeError):
     "A file that nbtorch.load cannot read."
 
@@ -100,7 +100,7 @@ def _decode(x, arrays, map_location, name):
         return d
     raise CheckpointError(f"{name}: corrupt: unknown entry {sorted(x)}")
 
-# %% ../nbs/04a_serialization.ipynb #559cd32c
+# %% ../nbs/04a_serialization.ipynb #910cbe11
 def load(f, map_location=None, weights_only=True, **kwargs):
     "Load what `save` saved from path or file `f`; `map_location` moves tensors to another device."
     name = _where(f)

@@ -8,7 +8,7 @@ Docs: https://nbtorch.github.io/nbtorch/shapes.html.md"""
 __all__ = ['concat', 'concatenate', 'View', 'Reshape', 'Unsqueeze', 'Squeeze', 'Permute', 'Transpose', 'Expand', 'Repeat',
            'Index', 'Cat', 'cat', 'stack']
 
-# %% ../nbs/00b_shapes.ipynb #59dcd1ce
+# %% ../nbs/00b_shapes.ipynb #9f688bd6
 import math, numbers, builtins
 from collections import namedtuple
 import numpy as np
@@ -20,7 +20,7 @@ from .ops import *
 from .tensor import _Mode, _bump, _dim, _dims, _root, _scalar_name, _shape, _wrap
 from .ops import _same_device
 
-# %% ../nbs/00b_shapes.ipynb #c81818a7
+# %% ../nbs/00b_shapes.ipynb #d5ea59be
 class View(Op):
     view = True
     def forward(ctx, x, shape):
@@ -97,7 +97,7 @@ def unsqueeze(self: Tensor, dim):
     sh = list(self.shape)
     return Unsqueeze.apply(self, shape=tuple(sh[:d] + [1] + sh[d:]))
 
-# %% ../nbs/00b_shapes.ipynb #f5ede9bd
+# %% ../nbs/00b_shapes.ipynb #4ebc2e5d
 class Permute(Op):
     view = True
     def forward(ctx, x, dims): ctx.dims = dims; return x.transpose(dims)
@@ -134,7 +134,7 @@ Tensor.T = property(lambda self: self.permute(*range(self.ndim - 1, -1, -1)) if 
 Tensor.mT = property(lambda self: self.transpose(-2, -1))
 Tensor.swapaxes = Tensor.swapdims = Tensor.transpose
 
-# %% ../nbs/00b_shapes.ipynb #3ff8c605
+# %% ../nbs/00b_shapes.ipynb #7fe8882c
 class Expand(Op):
     view = True
     def forward(ctx, x, shape): return get_array_module(x).broadcast_to(x, shape)
@@ -179,7 +179,7 @@ def repeat(self: Tensor, *reps):
                            "dimensions of tensor")
     return Repeat.apply(self, reps=reps)
 
-# %% ../nbs/00b_shapes.ipynb #2ec878d7
+# %% ../nbs/00b_shapes.ipynb #ab5a3249
 def _key(key, a):
     "An index key with tensors and lists turned into arrays of `a`'s array module."
     if not isinstance(key, tuple): key = (key,)
@@ -230,7 +230,7 @@ def __getitem__(self: Tensor, key):
     y._base = _root(self)
     return y
 
-# %% ../nbs/00b_shapes.ipynb #0c2292a6
+# %% ../nbs/00b_shapes.ipynb #0fb2a78d
 @patch
 def __setitem__(self: Tensor, key, value):
     k = _key(key, self._data)
@@ -258,7 +258,7 @@ class _IndexCopy(Op):
         return gx, Index.apply(g, key=ctx.key)
     def name(self): return 'CopySlices'
 
-# %% ../nbs/00b_shapes.ipynb #e670962b
+# %% ../nbs/00b_shapes.ipynb #b95f156f
 def _gather_key(index, dim):
     "The advanced-indexing key that gathers with `index` along `dim`."
     a = index._data
@@ -290,7 +290,7 @@ def scatter(self: Tensor, dim, index, src=None, value=None):
 def scatter_(self: Tensor, dim, index, src=None, value=None):
     return _write(self, self.scatter(dim, index, src, value))
 
-# %% ../nbs/00b_shapes.ipynb #91af3321
+# %% ../nbs/00b_shapes.ipynb #1a453c32
 class Cat(Op):
     def forward(ctx, *xs, dim=0):
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
@@ -372,7 +372,7 @@ def select(self: Tensor, dim, index):
     "The slice at `index` of dim `dim` (which is removed)."
     return self[(slice(None),) * _dim(dim, self.ndim) + (index,)]
 
-# %% ../nbs/00b_shapes.ipynb #cbe53798
+# %% ../nbs/00b_shapes.ipynb #0ff582cf
 def _check_leaf(t):
     if _Mode.grad and t.requires_grad and t.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -396,7 +396,7 @@ def _write(t, r):
         t.requires_grad, t.grad_fn = True, r.grad_fn
     return t
 
-# %% ../nbs/00b_shapes.ipynb #14557baa
+# %% ../nbs/00b_shapes.ipynb #6c60cfc6
 @patch
 def add_(self: Tensor, other, alpha=1): return _write(self, self.add(other, alpha=alpha))
 @patch
@@ -427,7 +427,7 @@ Tensor.__imul__ = lambda a, b: a.mul_(b)
 Tensor.__itruediv__ = lambda a, b: a.div_(b)
 Tensor.__ipow__ = lambda a, b: a.pow_(b)
 
-# %% ../nbs/00b_shapes.ipynb #63ff5f57
+# %% ../nbs/00b_shapes.ipynb #c9656e49
 @patch
 def fill_(self: Tensor, value):
     "Every element set to `value`, in place."

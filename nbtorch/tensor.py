@@ -11,7 +11,7 @@ __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 
            'full', 'eye', 'arange', 'linspace', 'full_like', 'manual_seed', 'rand', 'randn', 'randint', 'randperm',
            'rand_like', 'randn_like', 'Op', 'AccumulateGrad', 'ToCopy', 'Clone']
 
-# %% ../nbs/00_tensor.ipynb #071737bf
+# %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, warnings, weakref
 from collections import namedtuple
 import numpy as np
@@ -22,7 +22,7 @@ from .cuda import get_array_module
 # PyTorch computes 1/0 = inf and 0/0 = nan silently; NumPy would warn from inside nbtorch's ops
 warnings.filterwarnings('ignore', category=RuntimeWarning, module=r'nbtorch(\.|$)')
 
-# %% ../nbs/00_tensor.ipynb #35e269b4
+# %% ../nbs/00_tensor.ipynb #83f15374
 class dtype:
     "A tensor element type, named and printed as PyTorch's."
     def __init__(self, name, np_dtype, kind):
@@ -50,13 +50,13 @@ bool = dtype('bool', np.bool_, 0)
 _dtypes = (float16, float32, float64, uint8, int8, int16, int32, int64, bool)
 _from_np = {d.np: d for d in _dtypes}
 
-# %% ../nbs/00_tensor.ipynb #3120e0b6
+# %% ../nbs/00_tensor.ipynb #7deace9b
 def _dtype_of(a):
     "The nbtorch dtype of array `a`."
     try: return _from_np[a.dtype]
     except KeyError: raise TypeError(f"nbtorch does not support arrays of dtype {a.dtype}") from None
 
-# %% ../nbs/00_tensor.ipynb #8e0c2d6a
+# %% ../nbs/00_tensor.ipynb #c456e84e
 _default = [float32]
 
 def get_default_dtype():
@@ -69,7 +69,7 @@ def set_default_dtype(d):
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _default[0] = d
 
-# %% ../nbs/00_tensor.ipynb #ecd9bcac
+# %% ../nbs/00_tensor.ipynb #09667c81
 def _promote2(a, b):
     "PyTorch's promotion of two dtypes."
     if a is b: return a
@@ -97,7 +97,7 @@ def result_type(*xs):
         groups[i] = d if groups[i] is None else _promote2(groups[i], d)
     return _combine(groups[0], _combine(groups[1], groups[2]))
 
-# %% ../nbs/00_tensor.ipynb #db2f59d3
+# %% ../nbs/00_tensor.ipynb #819772eb
 class device:
     "Where a tensor's data lives: `device('cpu')`, `device('cuda')`, `device('cuda:1')`."
     def __init__(self, type, index=None):
@@ -126,7 +126,7 @@ def _device_of(a):
     "The device of array `a`."
     return device('cuda', cuda._device_index(a)) if cuda._on_gpu(a) else _cpu
 
-# %% ../nbs/00_tensor.ipynb #6c18a7a7
+# %% ../nbs/00_tensor.ipynb #163f3cd2
 class Tensor:
     "A multi-dimensional array on a device, PyTorch's `torch.Tensor`."
     requires_grad, grad, grad_fn = False, None, None
@@ -176,7 +176,7 @@ def _wrap(a):
     t._data = a
     return t
 
-# %% ../nbs/00_tensor.ipynb #0ecfb500
+# %% ../nbs/00_tensor.ipynb #83ed1520
 class Size(tuple):
     "A tensor's shape: a tuple of ints."
     def __repr__(self): return f'torch.Size({list(self)})'
@@ -187,7 +187,7 @@ def _shape(sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)): sizes = sizes[0]
     return tuple(builtins.int(s) for s in sizes)
 
-# %% ../nbs/00_tensor.ipynb #51d00d38
+# %% ../nbs/00_tensor.ipynb #81addd07
 @patch
 def size(self: Tensor, dim=None):
     "The shape, or the size of dimension `dim`."
@@ -213,7 +213,7 @@ def __len__(self: Tensor):
     if self.ndim == 0: raise TypeError("len() of a 0-d tensor")
     return self._data.shape[0]
 
-# %% ../nbs/00_tensor.ipynb #c7c4f6bf
+# %% ../nbs/00_tensor.ipynb #bc182526
 def _dim(d, ndim):
     "Dimension `d` of a tensor with `ndim` dims, made non-negative."
     n = builtins.max(ndim, 1)
@@ -228,7 +228,7 @@ def _dims(d, ndim):
     if isinstance(d, (tuple, list)): return tuple(_dim(i, ndim) % builtins.max(ndim, 1) for i in d)
     return (_dim(d, ndim),)
 
-# %% ../nbs/00_tensor.ipynb #8f2e1f8c
+# %% ../nbs/00_tensor.ipynb #5819cef1
 @patch
 def item(self: Tensor):
     "The value of a one-element tensor as a Python number."
@@ -268,7 +268,7 @@ def __index__(self: Tensor):
         raise TypeError("only integer tensors of a single element can be converted to an index")
     return self.item()
 
-# %% ../nbs/00_tensor.ipynb #10471020
+# %% ../nbs/00_tensor.ipynb #f2f7ef5b
 def _infer_dtype(data):
     "The dtype PyTorch infers for Python data."
     if isinstance(data, Tensor): return data.dtype
@@ -294,7 +294,7 @@ def _array(data, dtype=None, dev=None, copy=True):
     try: return np.array(a, dtype=dtype.np, copy=copy)
     except ValueError as e: raise ValueError(f"could not make a tensor from {type(data).__name__}: {e}")
 
-# %% ../nbs/00_tensor.ipynb #369643c1
+# %% ../nbs/00_tensor.ipynb #92c4fc63
 def tensor(data, dtype=None, device=None, requires_grad=False):
     "A new tensor holding a copy of `data` (a number, nested list, array or tensor)."
     t = _wrap(_array(data, dtype, device))
@@ -313,7 +313,7 @@ def from_numpy(a):
     _dtype_of(a)
     return _wrap(a)
 
-# %% ../nbs/00_tensor.ipynb #c7d0eddc
+# %% ../nbs/00_tensor.ipynb #2a4ca93f
 def _xp(dev):
     "The array module for device `dev`."
     if dev is None or device(dev).type == 'cpu': return np
@@ -352,7 +352,7 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     "A 2-D tensor with ones on the diagonal."
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #c38e8c9a
+# %% ../nbs/00_tensor.ipynb #8e8598a8
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     "Values from `start` (0 if only one argument) up to, not including, `end`."
     if end is None: start, end = 0, start
@@ -367,7 +367,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     return _factory(lambda xp, d: xp.linspace(start, end, steps, dtype=np.float64).astype(d),
                     dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #ec9746c2
+# %% ../nbs/00_tensor.ipynb #3038d493
 def _like(fn):
     def like(t, dtype=None, device=None, requires_grad=False, **kw):
         return fn(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
@@ -383,7 +383,7 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #32aa4e54
+# %% ../nbs/00_tensor.ipynb #b5261e98
 _rng = [np.random.default_rng()]
 
 def manual_seed(seed):
@@ -417,7 +417,7 @@ def randperm(n, dtype=None, device=None, requires_grad=False):
 def rand_like(t, dtype=None, device=None): return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 def randn_like(t, dtype=None, device=None): return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
-# %% ../nbs/00_tensor.ipynb #cc9ba986
+# %% ../nbs/00_tensor.ipynb #421644aa
 class _Formatter:
     "Decides, once per tensor, how every element is written (as PyTorch's `_Formatter`)."
     def __init__(self, a):
@@ -445,7 +445,7 @@ class _Formatter:
         else: s = f'{x:.4f}'
         return (self.width - len(s)) * ' ' + s
 
-# %% ../nbs/00_tensor.ipynb #6030944b
+# %% ../nbs/00_tensor.ipynb #dbfa6f5c
 _EDGE, _THRESHOLD, _LINEWIDTH = 3, 1000, 80
 
 def _summary(a):
@@ -468,7 +468,7 @@ def _body(a, fmt, indent, summarize):
     parts = ['...' if i is None else _body(a[i], fmt, indent + 1, summarize) for i in rows]
     return '[' + (',' + '\n' * (a.ndim - 1) + ' ' * (indent + 1)).join(parts) + ']'
 
-# %% ../nbs/00_tensor.ipynb #f12c0bad
+# %% ../nbs/00_tensor.ipynb #ca5b98f5
 def _suffixes(t):
     "The `key=value` notes PyTorch prints after a tensor's values."
     out, d, a = [], t.device, t._data
@@ -497,7 +497,7 @@ def __repr__(self: Tensor, prefix='tensor('):
 
 Tensor.__str__ = Tensor.__repr__
 
-# %% ../nbs/00_tensor.ipynb #091171df
+# %% ../nbs/00_tensor.ipynb #364cb177
 class _Mode:
     "Global switches: whether ops record the graph (chapter 01's `no_grad` turns it off)."
     grad = True
@@ -509,7 +509,7 @@ class _NoCtx:
 
 _NOCTX = _NoCtx()
 
-# %% ../nbs/00_tensor.ipynb #9e87c40f
+# %% ../nbs/00_tensor.ipynb #9aa2145f
 class Op:
     "A primitive: `forward` on arrays, `backward` on tensors; an instance is a graph node (`grad_fn`)."
     view = False  # True where forward returns a view of its first input's memory
@@ -528,7 +528,7 @@ class Op:
     def name(self): return type(self).__name__ + 'Backward0'
     def __repr__(self): return f'<{self.name()} object at {hex(id(self))}>'
 
-# %% ../nbs/00_tensor.ipynb #6b90f6d0
+# %% ../nbs/00_tensor.ipynb #c5f9c3e8
 class _Saved:
     "A saved input tensor and the version it had when saved."
     __slots__ = ('t', 'v')
@@ -569,7 +569,7 @@ def _edge(x):
     if not isinstance(x, Tensor) or not x.requires_grad: return (None, 0)
     return (x.grad_fn or _accumulator(x), x._nr)
 
-# %% ../nbs/00_tensor.ipynb #9ae438eb
+# %% ../nbs/00_tensor.ipynb #15693790
 class AccumulateGrad:
     "The graph node that adds a gradient into a leaf's `.grad`."
     next_functions, _n_out = (), 1
@@ -585,7 +585,7 @@ def _accumulator(t):
         t._acc = weakref.ref(acc)
     return acc
 
-# %% ../nbs/00_tensor.ipynb #251f8ee9
+# %% ../nbs/00_tensor.ipynb #197f7ab1
 @patch(as_prop=True)
 def saved_tensors(self: Op):
     "The values `forward` saved, as tensors (inputs checked for in-place changes)."
@@ -622,7 +622,7 @@ def _type_name(t):
     "PyTorch's legacy type name, as in `torch.FloatTensor`."
     return f"torch.{'cuda.' if t.is_cuda else ''}{_scalar_name(t.dtype)}Tensor"
 
-# %% ../nbs/00_tensor.ipynb #dc5439c3
+# %% ../nbs/00_tensor.ipynb #52d8b70e
 class ToCopy(Op):
     def forward(ctx, x, dtype=None, dev=None):
         ctx.dtype, ctx.dev = _from_np[x.dtype], _device_of(x)
@@ -667,7 +667,7 @@ for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('lon
                ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool)]:
     setattr(Tensor, _n, (lambda d: lambda self: self.to(d))(_d))
 
-# %% ../nbs/00_tensor.ipynb #12cfa1bc
+# %% ../nbs/00_tensor.ipynb #b9734620
 class Clone(Op):
     def forward(ctx, x, order='K'): return get_array_module(x).array(x, copy=True, order=order)
     def backward(ctx, g): return (g,)

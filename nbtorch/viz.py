@@ -7,13 +7,13 @@ Docs: https://nbtorch.github.io/nbtorch/viz.html.md"""
 # %% auto #0
 __all__ = ['Digraph', 'make_dot']
 
-# %% ../nbs/01a_viz.ipynb #4c8c08c3
+# %% ../nbs/01a_viz.ipynb #734d15f6
 import shutil, sys, sysconfig, warnings
 from pathlib import Path
 import graphviz
 from .tensor import Tensor, AccumulateGrad, _Saved, _OUT
 
-# %% ../nbs/01a_viz.ipynb #e7ed31cb
+# %% ../nbs/01a_viz.ipynb #d6d92b06
 def _find_dot():
     "The `dot` program to render with: graphviz-pure beside this Python first, then on PATH."
     for d in [sysconfig.get_path('scripts'), str(Path(sys.executable).parent)]:
@@ -37,7 +37,7 @@ class Digraph(graphviz.Digraph):
                               "showing the graph as DOT text")
             return {'text/plain': self.source}
 
-# %% ../nbs/01a_viz.ipynb #20b8a7da
+# %% ../nbs/01a_viz.ipynb #f342f225
 _STYLE = dict(op=dict(fillcolor='lightgrey'), leaf=dict(fillcolor='lightblue'),
               param=dict(fillcolor='lightskyblue'), out=dict(fillcolor='darkolivegreen1'),
               saved=dict(fillcolor='orange'))
@@ -54,7 +54,7 @@ def _attrs(node):
             '_needs_saved', '_cls', '_non_diff', '_out_meta', '_n_out'}
     return '\n'.join(f'{k}: {v}' for k, v in vars(node).items() if k not in skip and not k.startswith('__'))
 
-# %% ../nbs/01a_viz.ipynb #7f934a30
+# %% ../nbs/01a_viz.ipynb #3a32e27f
 def make_dot(var, params=None, show_attrs=False, show_saved=False):
     "Draw the autograd graph that produced tensor(s) `var` as a `graphviz.Digraph`."
     names = {id(v): k for k, v in (dict(params) if params is not None else {}).items()}

@@ -8,7 +8,7 @@ Docs: https://nbtorch.github.io/nbtorch/init.html.md"""
 __all__ = ['calculate_gain', 'tensor_from', 'uniform_', 'normal_', 'constant_', 'zeros_', 'ones_', 'eye_', 'xavier_uniform_',
            'xavier_normal_', 'kaiming_uniform_', 'kaiming_normal_', 'trunc_normal_', 'orthogonal_']
 
-# %% ../../nbs/02_init.ipynb #39dd7b0e
+# %% ../../nbs/02_init.ipynb #8dd05fc6
 import math, builtins
 import numpy as np
 from ..tensor import *
@@ -18,7 +18,7 @@ from ..reduce import *
 from ..tensor import _rng
 from ..autograd import no_grad
 
-# %% ../../nbs/02_init.ipynb #73e1b9fc
+# %% ../../nbs/02_init.ipynb #3e21ef62
 def calculate_gain(nonlinearity, param=None):
     "The recommended gain for a nonlinearity (PyTorch's table)."
     linear = ['linear', 'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d']
@@ -45,7 +45,7 @@ def _fan(tensor, mode):
     fi, fo = _calculate_fan_in_and_fan_out(tensor)
     return fi if mode == 'fan_in' else fo
 
-# %% ../../nbs/02_init.ipynb #60411197
+# %% ../../nbs/02_init.ipynb #557479b3
 def _fill(tensor, values):
     with no_grad(): return tensor.copy_(tensor_from(values, tensor))
 
@@ -94,7 +94,7 @@ def kaiming_normal_(tensor, a=0, mode='fan_in', nonlinearity='leaky_relu', gener
     if 0 in tensor.shape: return tensor
     return normal_(tensor, 0., calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
 
-# %% ../../nbs/02_init.ipynb #a2156330
+# %% ../../nbs/02_init.ipynb #fa730ad8
 def trunc_normal_(tensor, mean=0., std=1., a=-2., b=2., generator=None):
     "N(mean, std^2) restricted to [a, b]."
     v = _rng[0].normal(mean, std, tuple(tensor.shape))

@@ -7,7 +7,7 @@ Docs: https://nbtorch.github.io/nbtorch/clip.html.md"""
 # %% auto #0
 __all__ = ['clip_grad_norm_', 'clip_grad_value_', 'parameters_to_vector', 'vector_to_parameters']
 
-# %% ../../nbs/03b_clip.ipynb #973f2a95
+# %% ../../nbs/03b_clip.ipynb #15bd0939
 import math, builtins
 from ..tensor import *
 from ..ops import *
@@ -15,7 +15,7 @@ from ..shapes import *
 from ..reduce import *
 from ..autograd import no_grad
 
-# %% ../../nbs/03b_clip.ipynb #d69dad8b
+# %% ../../nbs/03b_clip.ipynb #dce4aa74
 def _params(parameters): return [parameters] if isinstance(parameters, Tensor) else list(parameters)
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
@@ -40,7 +40,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
         for p in _params(parameters):
             if p.grad is not None: p.grad.clamp_(-clip_value, clip_value)
 
-# %% ../../nbs/03b_clip.ipynb #d563e571
+# %% ../../nbs/03b_clip.ipynb #efb9ba87
 def parameters_to_vector(parameters):
     "All parameters, flattened and concatenated."
     return cat([p.reshape(-1) for p in _params(parameters)])

@@ -9,13 +9,13 @@ __all__ = ['LRScheduler', 'LambdaLR', 'MultiplicativeLR', 'StepLR', 'MultiStepLR
            'PolynomialLR', 'CosineAnnealingLR', 'CosineAnnealingWarmRestarts', 'CyclicLR', 'OneCycleLR', 'SequentialLR',
            'ReduceLROnPlateau']
 
-# %% ../../nbs/03a_lr_scheduler.ipynb #45a2f2fa
+# %% ../../nbs/03a_lr_scheduler.ipynb #c7516a92
 import math, builtins, types
 from bisect import bisect_right
 from collections import Counter
 from . import Optimizer
 
-# %% ../../nbs/03a_lr_scheduler.ipynb #f6256452
+# %% ../../nbs/03a_lr_scheduler.ipynb #f55e94d8
 class LRScheduler:
     "Base class of learning-rate schedulers."
     _is_initial = False
@@ -69,7 +69,7 @@ class LRScheduler:
 
 _LRScheduler = LRScheduler
 
-# %% ../../nbs/03a_lr_scheduler.ipynb #bf228176
+# %% ../../nbs/03a_lr_scheduler.ipynb #ecb6c557
 def _lambdas(optimizer, f):
     fs = list(f) if isinstance(f, (list, tuple)) else [f] * len(optimizer.param_groups)
     if len(fs) != len(optimizer.param_groups):
@@ -169,7 +169,7 @@ class PolynomialLR(LRScheduler):
         return [b * (1.0 - builtins.min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
                 for b in self.base_lrs]
 
-# %% ../../nbs/03a_lr_scheduler.ipynb #7ecbbf4b
+# %% ../../nbs/03a_lr_scheduler.ipynb #105badb2
 class CosineAnnealingLR(LRScheduler):
     "Cosine annealing from base_lr to eta_min over T_max epochs."
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
@@ -216,7 +216,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         for g, lr in zip(self.optimizer.param_groups, self.get_lr()): g['lr'] = lr
         self._last_lr = self._groups_lr()
 
-# %% ../../nbs/03a_lr_scheduler.ipynb #519d8d40
+# %% ../../nbs/03a_lr_scheduler.ipynb #f6409080
 def _per_group(name, optimizer, v):
     if isinstance(v, (list, tuple)):
         if len(v) != len(optimizer.param_groups):
@@ -338,7 +338,7 @@ class OneCycleLR(LRScheduler):
             if self.cycle_momentum: _set_momentum(g, mom, self.use_beta1)
         return lrs
 
-# %% ../../nbs/03a_lr_scheduler.ipynb #a276a2a0
+# %% ../../nbs/03a_lr_scheduler.ipynb #115531b8
 class SequentialLR(LRScheduler):
     "Schedulers one after another, switching at the milestones."
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):

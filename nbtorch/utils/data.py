@@ -10,7 +10,7 @@ __all__ = ['Generator', 'Dataset', 'IterableDataset', 'TensorDataset', 'Subset',
            'SequentialSampler', 'RandomSampler', 'SubsetRandomSampler', 'WeightedRandomSampler', 'BatchSampler',
            'default_collate', 'DataLoader']
 
-# %% ../../nbs/04_data.ipynb #21905320
+# %% ../../nbs/04_data.ipynb #2e8bfa71
 import math, numbers, builtins, itertools, bisect, collections.abc
 import multiprocessing as mp
 import numpy as np
@@ -20,7 +20,7 @@ from ..shapes import *
 from ..reduce import *
 from ..tensor import _rng
 
-# %% ../../nbs/04_data.ipynb #7fd301b2
+# %% ../../nbs/04_data.ipynb #617a9941
 class Generator:
     "A source of random numbers with its own seed (PyTorch's `torch.Generator`)."
     def __init__(self, device='cpu'): self._g, self._seed = np.random.default_rng(), None
@@ -33,7 +33,7 @@ class Generator:
 
 def _gen(generator): return generator._g if generator is not None else _rng[0]
 
-# %% ../../nbs/04_data.ipynb #090d7fef
+# %% ../../nbs/04_data.ipynb #2eac0d06
 class Dataset:
     "A map-style dataset: `__getitem__(i)` gives sample i, `__len__` how many there are."
     def __getitem__(self, index): raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
@@ -74,7 +74,7 @@ class ConcatDataset(Dataset):
         d = bisect.bisect_right(self.cumulative_sizes, i)
         return self.datasets[d][i - (self.cumulative_sizes[d - 1] if d else 0)]
 
-# %% ../../nbs/04_data.ipynb #bb3b6d3e
+# %% ../../nbs/04_data.ipynb #936ba009
 def random_split(dataset, lengths, generator=None):
     "Split a dataset into non-overlapping random subsets of the given lengths (or fractions)."
     n = len(dataset)
@@ -90,7 +90,7 @@ def random_split(dataset, lengths, generator=None):
         out.append(Subset(dataset, perm[start:start + k])); start += k
     return out
 
-# %% ../../nbs/04_data.ipynb #9eb0a6f6
+# %% ../../nbs/04_data.ipynb #bd4672c7
 class Sampler:
     "Base class: an iterable of dataset indices."
     def __init__(self, data_source=None): pass
@@ -152,7 +152,7 @@ class BatchSampler(Sampler):
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-# %% ../../nbs/04_data.ipynb #886d2683
+# %% ../../nbs/04_data.ipynb #26606428
 def default_collate(batch):
     "Stack a list of samples into a batch (recursively through tuples, lists and dicts)."
     x = batch[0]
@@ -175,7 +175,7 @@ def default_collate(batch):
         return tuple(cols) if isinstance(x, tuple) else cols
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {type(x)}")
 
-# %% ../../nbs/04_data.ipynb #29bea28e
+# %% ../../nbs/04_data.ipynb #409261a2
 class DataLoader:
     "Batches from a dataset: sampling, batching and collating, optionally in worker processes."
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
@@ -231,7 +231,7 @@ class DataLoader:
             return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
 
-# %% ../../nbs/04_data.ipynb #289643be
+# %% ../../nbs/04_data.ipynb #4662ece0
 def _worker_loop(loader, worker_id, tasks, results):
     "A worker: fetch and collate the batches it is sent until told to stop (None)."
     _rng[0] = np.random.default_rng(np.random.SeedSequence().entropy + worker_id)

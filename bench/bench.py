@@ -3,10 +3,14 @@
 Each benchmark has up to three implementations of the same work. They run in rounds, one after the
 other within a round, so that drift of the machine hits all alike; each round times many calls, and the
 table shows the median per call and the ratios nbtorch/PyTorch and nbtorch/NumPy, paired per round.
-Run with `make bench`; `--json FILE` also writes the figures."""
+Run with `make bench`; it writes results.json and a bar chart of the ratios (ratios.png) into bench/results/,
+which the docs site shows on its performance page."""
 import os
 THREADS = os.environ.setdefault('NBTORCH_BENCH_THREADS', '2')
 for v in ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS']: os.environ[v] = THREADS
+# Idle OpenMP threads must sleep, not spin: interleaved, one library's spinning threads would otherwise
+# take the two cores from the next library's work (and blur every ratio).
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import argparse, json, statistics, sys, time
 import numpy as np
@@ -83,30 +87,32 @@ def _mlp_data(batch):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 784)).astype(np.float32)
     y = rng.integers(0, 10, batch)
-    ws = [(rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32) for i, o in [(784, 256), (256, 128), (128, 10)]]
+    ws = [(rng.standard_normal((o, i)) / np.sqrt(i)).astype(np.float32) for i, o in [(784, 256), (256, 128), (128, 10)]]
     return x, y, ws
 
 
+def _train_step(lib, model, x, y):
+    "One training step as a user writes it: SGD with momentum, cross-entropy."
+    X, Y, loss_fn = lib.tensor(x), lib.tensor(y), lib.nn.CrossEntropyLoss()
+    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    def step():
+        opt.zero_grad()
+        loss_fn(model(X), Y).backward()
+        opt.step()
+    return step
+
+
 def mlp_step(batch=64):
-    "An MLP 784-256-128-10 training step written with tensor ops: forward, cross-entropy, backward, SGD."
+    "MLP 784-256-128-10, ReLU, cross-entropy, SGD with momentum: one training step."
     x, y, ws = _mlp_data(batch)
     def make(lib):
-        X, Y = lib.tensor(x), lib.tensor(y)
-        W = [lib.tensor(w, requires_grad=True) for w in ws]
-        B = [lib.zeros(w.shape[1], requires_grad=True) for w in ws]
-        def step():
-            h = X
-            for i, (w, b) in enumerate(zip(W, B)):
-                h = h @ w + b
-                if i < 2: h = h.relu()
-            loss = -h.log_softmax(1).gather(1, Y[:, None]).mean()
-            loss.backward()
-            with lib.no_grad():
-                for p in W + B:
-                    p -= 0.01 * p.grad
-                    p.grad = None
-        return step
-    W = [w.copy() for w in ws]; B = [np.zeros(w.shape[1], np.float32) for w in ws]
+        nn = lib.nn
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+        model.load_state_dict({f'{2 * i}.weight': lib.tensor(w) for i, w in enumerate(ws)} |
+                              {f'{2 * i}.bias': lib.zeros(w.shape[0]) for i, w in enumerate(ws)})
+        return _train_step(lib, model, x, y)
+    W = [w.T.copy() for w in ws]; B = [np.zeros(w.shape[0], np.float32) for w in ws]
+    V = [np.zeros_like(p) for p in W + B]
     def numpy_step():
         hs = [x]
         for i, (w, b) in enumerate(zip(W, B)):
@@ -116,12 +122,14 @@ def mlp_step(batch=64):
         p = np.exp(z); p /= p.sum(1, keepdims=True)
         p[np.arange(batch), y] -= 1
         g = p / batch
+        grads = [None] * 6
         for i in (2, 1, 0):
-            gw, gb = hs[i].T @ g, g.sum(0)
+            grads[i], grads[3 + i] = hs[i].T @ g, g.sum(0)
             if i: g = (g @ W[i].T) * (hs[i] > 0)
-            W[i] -= 0.01 * gw; B[i] -= 0.01 * gb
+        for prm, gr, v in zip(W + B, grads, V):
+            v *= 0.9; v += gr; prm -= 0.01 * v
     return run(f'MLP 784-256-128-10 step, batch {batch}', dict(nbtorch=make(nbtorch), numpy=numpy_step,
-               pytorch=make(torch) if torch else None), number=20)
+               pytorch=make(torch) if torch else None), number=20 if batch < 256 else 5)
 
 
 def _np_conv(x, w, b):
@@ -146,14 +154,22 @@ def _np_conv_back(g, rows, w, xshape, need_gx):
 
 
 def _np_pool(x):
+    "2x2 max pooling; the mask marks the first maximum of each window (as PyTorch's gradient does)."
     N, C, H, W = x.shape
-    r = x.reshape(N, C, H // 2, 2, W // 2, 2)
-    y = r.max((3, 5))
-    return y, (r == y[:, :, :, None, :, None])
+    r = x.reshape(N, C, H // 2, 2, W // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // 2, W // 2, 4)
+    i = r.argmax(-1)
+    return np.take_along_axis(r, i[..., None], -1)[..., 0], i
+
+
+def _np_unpool(g, i):
+    N, C, h, w = g.shape
+    out = np.zeros((N, C, h, w, 4), np.float32)
+    np.put_along_axis(out, i[..., None], g[..., None], -1)
+    return out.reshape(N, C, h, w, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, 2 * h, 2 * w)
 
 
 def cnn_step(batch=64):
-    "CNN Conv2d(1,8,3,p1)-ReLU-MaxPool2-Conv2d(8,16,3,p1)-ReLU-MaxPool2-Linear(784,10), one SGD step."
+    "CNN Conv2d(1,8,3,p1)-ReLU-MaxPool2-Conv2d(8,16,3,p1)-ReLU-MaxPool2-Linear(784,10): one SGD step."
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
@@ -162,55 +178,128 @@ def cnn_step(batch=64):
         nn = lib.nn
         model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
                               nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(784, 10))
-        X, Y, loss_fn = lib.tensor(x), lib.tensor(y), nn.CrossEntropyLoss()
-        params = list(model.parameters())
-        def step():
-            loss = loss_fn(model(X), Y)
-            loss.backward()
-            with lib.no_grad():
-                for p in params:
-                    p -= 0.01 * p.grad
-                    p.grad = None
-        return step
-    w1, b1 = rng.standard_normal((8, 1, 3, 3)).astype(np.float32) / 3, np.zeros(8, np.float32)
-    w2, b2 = rng.standard_normal((16, 8, 3, 3)).astype(np.float32) / 8, np.zeros(16, np.float32)
-    w3, b3 = rng.standard_normal((784, 10)).astype(np.float32) / 28, np.zeros(10, np.float32)
+        return _train_step(lib, model, x, y)
+    ps = [rng.standard_normal((8, 1, 3, 3)).astype(np.float32) / 3, np.zeros(8, np.float32),
+          rng.standard_normal((16, 8, 3, 3)).astype(np.float32) / 8, np.zeros(16, np.float32),
+          rng.standard_normal((784, 10)).astype(np.float32) / 28, np.zeros(10, np.float32)]
+    vs = [np.zeros_like(p) for p in ps]
     def numpy_step():
+        w1, b1, w2, b2, w3, b3 = ps
         z1, r1 = _np_conv(x, w1, b1); a1 = np.maximum(z1, 0); p1, m1 = _np_pool(a1)
         z2, r2 = _np_conv(p1, w2, b2); a2 = np.maximum(z2, 0); p2, m2 = _np_pool(a2)
         f = p2.reshape(batch, -1); logits = f @ w3 + b3
         e = np.exp(logits - logits.max(1, keepdims=True)); pr = e / e.sum(1, keepdims=True)
         pr[np.arange(batch), y] -= 1; g = pr / batch
         gw3, gb3, gf = f.T @ g, g.sum(0), g @ w3.T
-        gp2 = gf.reshape(p2.shape)
-        ga2 = (m2 * gp2[:, :, :, None, :, None]).reshape(a2.shape) * (z2 > 0)
+        ga2 = _np_unpool(gf.reshape(p2.shape), m2) * (z2 > 0)
         gp1, gw2, gb2 = _np_conv_back(ga2, r2, w2, p1.shape, True)
-        ga1 = (m1 * gp1[:, :, :, None, :, None]).reshape(a1.shape) * (z1 > 0)
+        ga1 = _np_unpool(gp1, m1) * (z1 > 0)
         _, gw1, gb1 = _np_conv_back(ga1, r1, w1, x.shape, False)
-        for p, gp in [(w1, gw1), (b1, gb1), (w2, gw2), (b2, gb2), (w3, gw3), (b3, gb3)]: p -= 0.01 * gp
+        for p, gp, v in zip(ps, [gw1, gb1, gw2, gb2, gw3, gb3], vs):
+            v *= 0.9; v += gp; p -= 0.01 * v
     return run(f'CNN step, batch {batch}', dict(nbtorch=make(nbtorch), numpy=numpy_step,
                pytorch=make(torch) if torch else None), number=5)
 
 
-BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, cnn_step]
+def matmul_1024():
+    "A 1024x1024 matrix product forward and backward: BLAS-bound, the framework should add nothing."
+    rng = np.random.default_rng(0)
+    a, b = [rng.standard_normal((1024, 1024)).astype(np.float32) for _ in range(2)]
+    g = np.ones((1024, 1024), np.float32)
+    def make(lib):
+        A, B, G = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=True), lib.tensor(g)
+        def f():
+            (A @ B).backward(G)
+            A.grad = B.grad = None
+        return f
+    def numpy_mm():
+        a @ b; g @ b.T; a.T @ g
+    return run('1024x1024 matmul, forward + backward', dict(nbtorch=make(nbtorch), numpy=numpy_mm,
+               pytorch=make(torch) if torch else None), number=3)
+
+
+MEMORY = """
+import os, sys
+os.environ.update(OMP_NUM_THREADS='2', OPENBLAS_NUM_THREADS='2', MKL_NUM_THREADS='2')
+import numpy as np
+lib = __import__(sys.argv[1])
+if sys.argv[1] == 'torch': lib.set_num_threads(2)
+def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+rng = np.random.default_rng(0)
+x, y = rng.standard_normal((512, 784)).astype(np.float32), rng.integers(0, 10, 512)
+nn = lib.nn
+model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+X, Y, lf = lib.tensor(x), lib.tensor(y), nn.CrossEntropyLoss()
+opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+base, peak = rss(), 0
+for _ in range(50):
+    opt.zero_grad(); loss = lf(model(X), Y); peak = max(peak, rss()); loss.backward(); opt.step()
+    peak = max(peak, rss())
+print(peak - base)
+"""
+
+
+def peak_memory():
+    "Peak resident memory a training run adds (MLP, batch 512, 50 steps), each library in a fresh process."
+    import subprocess
+    out = {}
+    for lib in ['nbtorch'] + (['torch'] if torch else []):
+        r = subprocess.run([sys.executable, '-c', MEMORY, lib], capture_output=True, text=True, check=True)
+        out['pytorch' if lib == 'torch' else lib] = int(r.stdout.strip()) / 2 ** 20  # MiB
+    ratio = {'pytorch': out['nbtorch'] / out['pytorch']} if 'pytorch' in out else {}
+    return dict(name='peak memory of a training run (MiB)', median_s=out, ratio=ratio, unit='MiB')
+
+
+BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_step(512), cnn_step, matmul_1024,
+              peak_memory]
+
+
+def plot(results, path):
+    "Bars of the ratios nbtorch/PyTorch and nbtorch/NumPy per benchmark (below 1: nbtorch is faster)."
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    names = [r['name'] for r in results]
+    y = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.2))
+    for k, (other, c) in enumerate([('pytorch', 'tab:red'), ('numpy', 'tab:blue')]):
+        ax.barh(y + (k - 0.5) * 0.38, [r['ratio'].get(other, np.nan) for r in results], 0.38, color=c,
+                label=f'nbtorch / {"PyTorch" if other == "pytorch" else "hand-written NumPy"}')
+    ax.axvline(1, c='k', lw=.8)
+    ax.set_yticks(y); ax.set_yticklabels(names, fontsize=8); ax.invert_yaxis()
+    ax.set_xscale('log'); ax.set_xlabel('ratio (time or memory), log scale: below 1 nbtorch is smaller/faster')
+    ax.legend(fontsize=8, loc='lower right'); plt.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--json', help='also write the results to this JSON file')
+    p.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'),
+                   help='folder for results.json and ratios.png')
     args = p.parse_args()
-    print(f"threads: {THREADS} each (BLAS via env, torch.set_num_threads); "
-          f"PyTorch {'%s' % torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}")
-    print(f"{'benchmark':<34}{'nbtorch':>11}{'PyTorch':>11}{'NumPy':>11}{'nb/PT':>8}{'nb/NP':>8}")
+    import threadpoolctl
+    blas = threadpoolctl.threadpool_info()
+    print(f"threads: {THREADS} each (OMP/OPENBLAS/MKL_NUM_THREADS set before import; torch.set_num_threads; "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); "
+          f"BLAS {blas[0]['internal_api'] if blas else '?'} with {blas[0]['num_threads'] if blas else '?'} threads")
+    print(f"PyTorch {torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}; medians of 7 rounds, "
+          "ratios paired per round")
+    print(f"{'benchmark':<46}{'nbtorch':>11}{'PyTorch':>11}{'NumPy':>11}{'nb/PT':>8}{'nb/NP':>8}")
     results = []
     for b in BENCHMARKS:
         r = b(); results.append(r)
-        m, q = r['median_s'], r['ratio']
-        cell = lambda k: f"{m[k] * 1e6:9.2f}µs" if k in m else f"{'-':>11}"
+        m, q, unit = r['median_s'], r['ratio'], r.get('unit')
+        def cell(k):
+            if k not in m: return f"{'-':>11}"
+            return f"{m[k]:9.1f}MB" if unit else f"{m[k] * 1e6:9.2f}µs" if m[k] < 1e-3 else f"{m[k] * 1e3:9.2f}ms"
         rat = lambda k: f"{q[k]:8.2f}" if k in q else f"{'-':>8}"
-        print(f"{r['name']:<34}{cell('nbtorch')}{cell('pytorch')}{cell('numpy')}{rat('pytorch')}{rat('numpy')}")
-    if args.json:
-        with open(args.json, 'w') as f: json.dump(dict(threads=int(THREADS), results=results), f, indent=1)
+        print(f"{r['name']:<46}{cell('nbtorch')}{cell('pytorch')}{cell('numpy')}{rat('pytorch')}{rat('numpy')}",
+              flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, 'results.json'), 'w') as f:
+        json.dump(dict(threads=int(THREADS), numpy=np.__version__, pytorch=torch.__version__ if torch else None,
+                       results=results), f, indent=1)
+    plot(results, os.path.join(args.out, 'ratios.png'))
+    print(f"wrote {args.out}/results.json and ratios.png")
 
 
 if __name__ == '__main__': main()

@@ -119,6 +119,26 @@ def _notebook_of(mod, name):
     return f'../{where.get(name, default)}' if (where.get(name) or default) else None
 
 
+def performance_page():
+    "The benchmark's latest figures (bench/results, written by `make bench`) as a page, if there are any."
+    res = ROOT / 'bench' / 'results'
+    if not (res / 'results.json').exists(): return None
+    r = json.loads((res / 'results.json').read_text())
+    shutil.copy(res / 'ratios.png', SRC / 'ratios.png')
+    fmt = lambda v, unit: '-' if v is None else f'{v:.1f} MiB' if unit else f'{v * 1e6:.2f} µs' if v < 1e-3 else f'{v * 1e3:.2f} ms'
+    rows = [f"| {b['name']} | {fmt(b['median_s'].get('nbtorch'), b.get('unit'))} | "
+            f"{fmt(b['median_s'].get('pytorch'), b.get('unit'))} | {fmt(b['median_s'].get('numpy'), b.get('unit'))} | "
+            f"{b['ratio'].get('pytorch', float('nan')):.2f} | {b['ratio'].get('numpy', float('nan')):.2f} |"
+            for b in r['results']]
+    (SRC / 'performance.md').write_text(
+        '# Performance\n\nnbtorch against PyTorch ' + str(r.get('pytorch')) + ' (CPU) and hand-written NumPy '
+        + str(r.get('numpy')) + f", {r['threads']} threads each, measured in one process, interleaved, by "
+        '`make bench` (`bench/bench.py`). Ratios below 1: nbtorch is faster (or smaller).\n\n'
+        '![ratios](ratios.png)\n\n| benchmark | nbtorch | PyTorch | NumPy | nbtorch/PyTorch | nbtorch/NumPy |\n'
+        '|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n')
+    return 'performance'
+
+
 def main():
     from nbdev.serve import proc_nbs
     proc = proc_nbs(n_workers=0)
@@ -128,6 +148,7 @@ def main():
     for name in ORDER:
         titles[name] = convert(Path(proc) / f'{name}.ipynb', SRC / f'{name}.ipynb')
     pages = api_pages()
+    perf = performance_page()
     (SRC / 'api' / 'index.md').write_text('# API reference\n\nEvery public name of the package, by module, with '
         'its signature, its docstring and a link to the notebook that explains it.\n\n```{toctree}\n:maxdepth: 1\n\n'
         + '\n'.join(pages) + '\n```\n')
@@ -135,7 +156,8 @@ def main():
     idx = json.loads((SRC / 'index.ipynb').read_text())
     idx['cells'].append({'cell_type': 'markdown', 'metadata': {}, 'source':
                          f'```{{toctree}}\n:maxdepth: 1\n:caption: The book\n\n{toc}\n```\n\n'
-                         '```{toctree}\n:maxdepth: 1\n:caption: Reference\n\napi/index\n```\n'})
+                         '```{toctree}\n:maxdepth: 1\n:caption: Reference\n\napi/index\n'
+                         + (f'{perf}\n' if perf else '') + '```\n'})
     (SRC / 'index.ipynb').write_text(json.dumps(idx, indent=1))
     shutil.copy(ROOT / 'docs' / 'conf.py', SRC / 'conf.py')
     if OUT.exists(): shutil.rmtree(OUT)

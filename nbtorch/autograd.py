@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/autograd.html.md"""
 __all__ = ['inference_mode', 'set_grad_enabled', 'no_grad', 'enable_grad', 'is_grad_enabled', 'unbroadcast', 'RemovableHandle',
            'grad', 'Function', 'GradcheckError', 'gradcheck']
 
-# %% ../nbs/01_autograd.ipynb #9ab015c9
+# %% ../nbs/01_autograd.ipynb #c8075e08
 import math, numbers, builtins, functools, weakref
 import numpy as np
 from fastcore.basics import patch
@@ -19,8 +19,9 @@ from .ops import *
 from .shapes import *
 from .reduce import *
 from .tensor import _Mode, _Saved, _OUT, _wrap, _edge, _record, _NOCTX, _accumulator
+from .cuda import get_array_module
 
-# %% ../nbs/01_autograd.ipynb #4e8a1d9d
+# %% ../nbs/01_autograd.ipynb #3dc7ab97
 class set_grad_enabled:
     "Turn gradient recording on or off: at once, or for a `with` block, or for a decorated function."
     def __init__(self, mode):
@@ -51,7 +52,7 @@ def is_grad_enabled():
 
 inference_mode = no_grad
 
-# %% ../nbs/01_autograd.ipynb #ec75efcc
+# %% ../nbs/01_autograd.ipynb #a992fc9f
 def unbroadcast(g, shape):
     "Sum gradient `g` down to `shape`, undoing broadcasting."
     if g._data.shape == shape: return g
@@ -60,7 +61,7 @@ def unbroadcast(g, shape):
     g = g.sum(dims, keepdim=True) if dims else g
     return g.reshape(shape) if g.shape != shape else g
 
-# %% ../nbs/01_autograd.ipynb #c3aca1df
+# %% ../nbs/01_autograd.ipynb #980de6e9
 def _dependencies(roots):
     "How many edges lead into each node reachable from `roots`."
     deps, seen, stack = {}, set(roots), list(roots)
@@ -80,11 +81,12 @@ def _add(grads, node, nr, g):
     elif _Mode.grad: slot[nr] = slot[nr] + g                 # create_graph: the sum is recorded
     else: slot[nr] = _wrap(slot[nr]._data + g._data)       # same node, same output: same dtype, device
 
-# %% ../nbs/01_autograd.ipynb #a8338d2d
+# %% ../nbs/01_autograd.ipynb #b102a747
 def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
     "Run backward from edges `roots` with `root_grads`; return captured gradients (if `capture`)."
     nodes = [n for n, _ in roots]
     deps, grads, got = _dependencies(nodes), {}, {}
+    taken = [g._data for g in root_grads]  # arrays a leaf's .grad must not share (see _accumulate)
     for (n, nr), g in zip(roots, root_grads): _add(grads, n, nr, g)
     ready = [n for n in dict.fromkeys(nodes) if deps.get(n, 0) == 0]
     with set_grad_enabled(create_graph):
@@ -94,7 +96,7 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
             if getattr(node, '_pre_hooks', None) or type(node) is AccumulateGrad: gs = _run_hooks(node, gs)
             if capture is not None and node in capture: got[node] = gs
             if type(node) is AccumulateGrad:
-                if capture is None: _accumulate(node.variable, gs[0], create_graph)
+                if capture is None: _accumulate(node.variable, gs[0], create_graph, taken)
                 continue
             for (child, nr), g, shape in zip(node.next_functions, _call(node, gs), node._shapes):
                 if child is None: continue
@@ -104,7 +106,7 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
             if not retain_graph: _free(node)
     return got
 
-# %% ../nbs/01_autograd.ipynb #08fae61d
+# %% ../nbs/01_autograd.ipynb #47cfe5e3
 def _call(node, gs):
     "The input gradients of `node`, given its output gradients `gs`."
     if node._saved is None and node._needs_saved:
@@ -124,16 +126,21 @@ def _free(node):
 
 Op._saved, Op._y, Op._needs_saved, Op._n_out = (), None, False, 1
 
-# %% ../nbs/01_autograd.ipynb #5ba914f4
-def _accumulate(t, g, create_graph):
+# %% ../nbs/01_autograd.ipynb #bbf9b014
+def _accumulate(t, g, create_graph, taken=()):
     "Add gradient `g` into leaf `t`'s `.grad`."
     if g.dtype is not t.dtype or g.device != t.device: g = g.to(t.device, t.dtype)
     if create_graph: t.grad = g if t.grad is None else t.grad + g
-    elif t.grad is None: t.grad = _wrap(g._data.copy())
+    elif t.grad is None:
+        a = g._data
+        xp = get_array_module(a)
+        if builtins.any(xp.may_share_memory(a, b) for b in taken) or not a.flags.writeable: a = a.copy()
+        if isinstance(taken, list): taken.append(a)
+        t.grad = _wrap(a)
     elif t.grad.requires_grad: t.grad = t.grad.detach() + g  # a differentiable .grad is not changed in place
     else: t.grad.add_(g)
 
-# %% ../nbs/01_autograd.ipynb #af780489
+# %% ../nbs/01_autograd.ipynb #618bd753
 class RemovableHandle:
     "Returned by `register_hook`; `remove()` takes the hook away."
     def __init__(self, hooks, entry): self.hooks, self.entry = hooks, entry
@@ -182,7 +189,7 @@ def retain_grad(self: Tensor):
 
 Tensor.retains_grad = property(lambda self: self._retains_grad)
 
-# %% ../nbs/01_autograd.ipynb #b8cdc066
+# %% ../nbs/01_autograd.ipynb #a7eefc6a
 def _roots(outputs, grad_outputs):
     "Check the outputs and their initial gradients (1 for a scalar)."
     edges, grads = [], []
@@ -214,7 +221,7 @@ def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False,
         return
     _backward(edges, grads, retain_graph, create_graph)
 
-# %% ../nbs/01_autograd.ipynb #d7a1c252
+# %% ../nbs/01_autograd.ipynb #c7b290d9
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
          materialize_grads=False):
     "The gradients of `outputs` with respect to `inputs` (a tuple), without touching `.grad`."
@@ -239,7 +246,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         res.append(g if g is None or create_graph else g.detach())
     return tuple(res)
 
-# %% ../nbs/01_autograd.ipynb #d2820976
+# %% ../nbs/01_autograd.ipynb #b8429ca9
 class _FunctionNode(Op):
     "The graph node of a custom `Function`: it calls the class's static `backward`."
     def __init__(self, cls): self._cls, self._non_diff = cls, ()
@@ -251,7 +258,7 @@ class _FunctionNode(Op):
         out = self._cls.backward(self, *gs)
         return out if isinstance(out, tuple) else (out,)
 
-# %% ../nbs/01_autograd.ipynb #6e06a935
+# %% ../nbs/01_autograd.ipynb #930e1f27
 class Function:
     "A custom differentiable op: subclass it with static `forward(ctx, ...)` and `backward(ctx, *grads)`."
     @staticmethod
@@ -278,7 +285,7 @@ class Function:
             res.append(o)
         return tuple(res) if isinstance(out, tuple) else res[0]
 
-# %% ../nbs/01_autograd.ipynb #46f4aaeb
+# %% ../nbs/01_autograd.ipynb #e9200cb9
 class GradcheckError(RuntimeError):
     "The analytic and the numerical Jacobians differ."
 
@@ -307,7 +314,7 @@ def _jacobians(fn, inputs, diff, out_i, eps):
                 num[i][k] = (hi - lo) / (2 * eps)
     return num, ana
 
-# %% ../nbs/01_autograd.ipynb #ca425e2f
+# %% ../nbs/01_autograd.ipynb #74196504
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     "Check the gradients of `func` at `inputs` against finite differences (inputs in float64)."
     inputs = _seq(inputs)

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER and (SITE / 'index.html
                                 reason="needs Chromium, chromedriver and the built site (make docs)")
 PAGES = ['index', '00_cuda', '00_tensor', '00a_ops', '00b_shapes', '00c_reduce', '01_autograd', '01a_viz',
          '02_functional', '02_init', '02_nn', '03_optim', '03a_lr_scheduler', '03b_clip', '04_data',
-         '04a_serialization', '04_training', '99_package', 'api/index', 'api/nbtorch.tensor', 'api/nbtorch.nn']
+         '04a_serialization', '04_training', '99_package', 'api/index', 'api/nbtorch.tensor', 'api/nbtorch.nn',
+         'performance']
 
 
 @pytest.fixture(scope='module')

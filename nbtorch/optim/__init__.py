@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/optim.html.md"""
 __all__ = ['required', 'Optimizer', 'state_dict', 'load_state_dict', 'SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad', 'Adadelta',
            'Adamax', 'NAdam', 'RAdam', 'LBFGS']
 
-# %% ../../nbs/03_optim.ipynb #f934ffb6
+# %% ../../nbs/03_optim.ipynb #9ee389a1
 import math, builtins
 from collections import defaultdict
 from copy import deepcopy
@@ -22,7 +22,7 @@ from ..tensor import _wrap, _bump
 from ..autograd import no_grad, enable_grad
 from ..cuda import get_array_module
 
-# %% ../../nbs/03_optim.ipynb #8c687611
+# %% ../../nbs/03_optim.ipynb #9aaab0bb
 class _Required:
     def __repr__(self): return '<required parameter>'
 required = _Required()
@@ -74,7 +74,7 @@ class Optimizer:
             s += f'\nParameter Group {i}\n' + ''.join(f'    {k}: {g[k]}\n' for k in sorted(g) if k != 'params')
         return s + ')'
 
-# %% ../../nbs/03_optim.ipynb #3ecd9925
+# %% ../../nbs/03_optim.ipynb #3b57ed28
 def _step(self, closure=None):
     "Take one optimization step (re-evaluating the loss with `closure`, if given)."
     loss = None
@@ -94,7 +94,7 @@ def _step(self, closure=None):
 
 Optimizer.step = _step
 
-# %% ../../nbs/03_optim.ipynb #34215423
+# %% ../../nbs/03_optim.ipynb #0a865b2b
 def state_dict(self):
     "The optimizer's state and options, parameters referred to by position."
     index, groups, i = {}, [], 0
@@ -132,7 +132,7 @@ def _cast_state(name, v, p):
 
 Optimizer.state_dict, Optimizer.load_state_dict = state_dict, load_state_dict
 
-# %% ../../nbs/03_optim.ipynb #2115e2b0
+# %% ../../nbs/03_optim.ipynb #3eaa9a9b
 def _check(name, v, ok):
     if not ok: raise ValueError(f"Invalid {name}: {v}")
 
@@ -156,11 +156,11 @@ class SGD(Optimizer):
             if buf is None: buf = state['momentum_buffer'] = _wrap(g.copy())
             else:
                 buf._data *= m
-                buf._data += (1 - group['dampening']) * g
+                buf._data += (1 - group['dampening']) * g if group['dampening'] else g
             g = g + m * buf._data if group['nesterov'] else buf._data
         p -= group['lr'] * g
 
-# %% ../../nbs/03_optim.ipynb #4c5bcbee
+# %% ../../nbs/03_optim.ipynb #43ab0c61
 def _check_adam(lr, betas, eps, weight_decay):
     _check('learning rate', lr, lr >= 0); _check('epsilon value', eps, eps >= 0)
     for i, b in enumerate(betas):
@@ -211,7 +211,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
                          capturable=capturable, differentiable=differentiable, fused=fused)
 
-# %% ../../nbs/03_optim.ipynb #77459a0e
+# %% ../../nbs/03_optim.ipynb #13505e10
 class RMSprop(Optimizer):
     "RMSprop, with momentum, centered, weight decay and maximize."
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
@@ -292,7 +292,7 @@ class Adadelta(Optimizer):
         acc += (1 - rho) * delta * delta
         p -= group['lr'] * delta
 
-# %% ../../nbs/03_optim.ipynb #c467d676
+# %% ../../nbs/03_optim.ipynb #fbd36188
 class Adamax(Optimizer):
     "Adamax (Adam with the infinity norm)."
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
@@ -371,7 +371,7 @@ class RAdam(Optimizer):
             p -= mhat * lr * ((bc2 ** 0.5) / (xp.sqrt(v) + group['eps'])) * rect
         else: p -= mhat * lr
 
-# %% ../../nbs/03_optim.ipynb #4d4ec58d
+# %% ../../nbs/03_optim.ipynb #ba510ef4
 class LBFGS(Optimizer):
     "L-BFGS, with a fixed step; `step(closure)` re-evaluates the loss."
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,

@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/autograd.html.md"""
 __all__ = ['inference_mode', 'set_grad_enabled', 'no_grad', 'enable_grad', 'is_grad_enabled', 'unbroadcast', 'RemovableHandle',
            'grad', 'Function', 'GradcheckError', 'gradcheck']
 
-# %% ../nbs/01_autograd.ipynb #c8075e08
+# %% ../nbs/01_autograd.ipynb #3abb68b3
 import math, numbers, builtins, functools, weakref
 import numpy as np
 from fastcore.basics import patch
@@ -21,7 +21,7 @@ from .reduce import *
 from .tensor import _Mode, _Saved, _OUT, _wrap, _edge, _record, _NOCTX, _accumulator
 from .cuda import get_array_module
 
-# %% ../nbs/01_autograd.ipynb #3dc7ab97
+# %% ../nbs/01_autograd.ipynb #6296906a
 class set_grad_enabled:
     "Turn gradient recording on or off: at once, or for a `with` block, or for a decorated function."
     def __init__(self, mode):
@@ -52,7 +52,7 @@ def is_grad_enabled():
 
 inference_mode = no_grad
 
-# %% ../nbs/01_autograd.ipynb #a992fc9f
+# %% ../nbs/01_autograd.ipynb #ab0ff41b
 def unbroadcast(g, shape):
     "Sum gradient `g` down to `shape`, undoing broadcasting."
     if g._data.shape == shape: return g
@@ -61,7 +61,7 @@ def unbroadcast(g, shape):
     g = g.sum(dims, keepdim=True) if dims else g
     return g.reshape(shape) if g.shape != shape else g
 
-# %% ../nbs/01_autograd.ipynb #980de6e9
+# %% ../nbs/01_autograd.ipynb #e42fd706
 def _dependencies(roots):
     "How many edges lead into each node reachable from `roots`."
     deps, seen, stack = {}, set(roots), list(roots)
@@ -81,7 +81,7 @@ def _add(grads, node, nr, g):
     elif _Mode.grad: slot[nr] = slot[nr] + g                 # create_graph: the sum is recorded
     else: slot[nr] = _wrap(slot[nr]._data + g._data)       # same node, same output: same dtype, device
 
-# %% ../nbs/01_autograd.ipynb #b102a747
+# %% ../nbs/01_autograd.ipynb #a50004bd
 def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
     "Run backward from edges `roots` with `root_grads`; return captured gradients (if `capture`)."
     nodes = [n for n, _ in roots]
@@ -93,20 +93,31 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
         while ready:
             node = ready.pop()
             gs = grads.pop(node)
-            if getattr(node, '_pre_hooks', None) or type(node) is AccumulateGrad: gs = _run_hooks(node, gs)
-            if capture is not None and node in capture: got[node] = gs
             if type(node) is AccumulateGrad:
-                if capture is None: _accumulate(node.variable, gs[0], create_graph, taken)
+                gs = _run_hooks(node, gs)
+                if capture is not None and node in capture: got[node] = gs
+                elif capture is None: _accumulate(node.variable, gs[0], create_graph, taken)
                 continue
+            if node._pre_hooks: gs = _run_hooks(node, gs)
+            if capture is not None and node in capture: got[node] = gs
             for (child, nr), g, shape in zip(node.next_functions, _call(node, gs), node._shapes):
                 if child is None: continue
-                if g is not None: _add(grads, child, nr, unbroadcast(g, shape))
-                deps[child] -= 1
-                if deps[child] == 0 and child in grads: ready.append(child)
-            if not retain_graph: _free(node)
+                if g is not None:
+                    if g._data.shape != shape: g = unbroadcast(g, shape)
+                    slot = grads.get(child)  # _add, inlined: this loop runs for every edge of the graph
+                    if slot is None: grads[child] = slot = [None] * child._n_out
+                    if slot[nr] is None: slot[nr] = g
+                    elif create_graph: slot[nr] = slot[nr] + g
+                    else: slot[nr] = _wrap(slot[nr]._data + g._data)
+                n = deps[child] - 1
+                deps[child] = n
+                if n == 0 and child in grads: ready.append(child)
+            if not retain_graph:  # free what the node saved (see _free)
+                node._needs_saved = builtins.bool(node._saved)
+                node._saved = node._y = None
     return got
 
-# %% ../nbs/01_autograd.ipynb #47cfe5e3
+# %% ../nbs/01_autograd.ipynb #a05444aa
 def _call(node, gs):
     "The input gradients of `node`, given its output gradients `gs`."
     if node._saved is None and node._needs_saved:
@@ -124,9 +135,9 @@ def _free(node):
     node._needs_saved = builtins.bool(node._saved)
     node._saved, node._y = None, None
 
-Op._saved, Op._y, Op._needs_saved, Op._n_out = (), None, False, 1
+Op._saved, Op._y, Op._needs_saved, Op._n_out, Op._pre_hooks = (), None, False, 1, None
 
-# %% ../nbs/01_autograd.ipynb #bbf9b014
+# %% ../nbs/01_autograd.ipynb #7e9c8ca1
 def _accumulate(t, g, create_graph, taken=()):
     "Add gradient `g` into leaf `t`'s `.grad`."
     if g.dtype is not t.dtype or g.device != t.device: g = g.to(t.device, t.dtype)
@@ -140,7 +151,7 @@ def _accumulate(t, g, create_graph, taken=()):
     elif t.grad.requires_grad: t.grad = t.grad.detach() + g  # a differentiable .grad is not changed in place
     else: t.grad.add_(g)
 
-# %% ../nbs/01_autograd.ipynb #618bd753
+# %% ../nbs/01_autograd.ipynb #334779f3
 class RemovableHandle:
     "Returned by `register_hook`; `remove()` takes the hook away."
     def __init__(self, hooks, entry): self.hooks, self.entry = hooks, entry
@@ -189,7 +200,7 @@ def retain_grad(self: Tensor):
 
 Tensor.retains_grad = property(lambda self: self._retains_grad)
 
-# %% ../nbs/01_autograd.ipynb #a7eefc6a
+# %% ../nbs/01_autograd.ipynb #6c364fdd
 def _roots(outputs, grad_outputs):
     "Check the outputs and their initial gradients (1 for a scalar)."
     edges, grads = [], []
@@ -221,7 +232,7 @@ def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False,
         return
     _backward(edges, grads, retain_graph, create_graph)
 
-# %% ../nbs/01_autograd.ipynb #c7b290d9
+# %% ../nbs/01_autograd.ipynb #67a37140
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
          materialize_grads=False):
     "The gradients of `outputs` with respect to `inputs` (a tuple), without touching `.grad`."
@@ -246,7 +257,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         res.append(g if g is None or create_graph else g.detach())
     return tuple(res)
 
-# %% ../nbs/01_autograd.ipynb #b8429ca9
+# %% ../nbs/01_autograd.ipynb #b0c1741f
 class _FunctionNode(Op):
     "The graph node of a custom `Function`: it calls the class's static `backward`."
     def __init__(self, cls): self._cls, self._non_diff = cls, ()
@@ -258,7 +269,7 @@ class _FunctionNode(Op):
         out = self._cls.backward(self, *gs)
         return out if isinstance(out, tuple) else (out,)
 
-# %% ../nbs/01_autograd.ipynb #930e1f27
+# %% ../nbs/01_autograd.ipynb #4e4d987a
 class Function:
     "A custom differentiable op: subclass it with static `forward(ctx, ...)` and `backward(ctx, *grads)`."
     @staticmethod
@@ -285,7 +296,7 @@ class Function:
             res.append(o)
         return tuple(res) if isinstance(out, tuple) else res[0]
 
-# %% ../nbs/01_autograd.ipynb #e9200cb9
+# %% ../nbs/01_autograd.ipynb #94368487
 class GradcheckError(RuntimeError):
     "The analytic and the numerical Jacobians differ."
 
@@ -314,7 +325,7 @@ def _jacobians(fn, inputs, diff, out_i, eps):
                 num[i][k] = (hi - lo) / (2 * eps)
     return num, ana
 
-# %% ../nbs/01_autograd.ipynb #74196504
+# %% ../nbs/01_autograd.ipynb #9620d01c
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     "Check the gradients of `func` at `inputs` against finite differences (inputs in float64)."
     inputs = _seq(inputs)

@@ -327,6 +327,9 @@ def test_containers():
     s = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
     assert isinstance(s[0], nn.Linear) and isinstance(s[-1], nn.Linear) and len(s[1:]) == 2
     s.append(nn.Sigmoid()); assert len(s) == 4 and list(s.state_dict()) == ['0.weight', '0.bias', '2.weight', '2.bias']
+    t = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1), torch.nn.Sigmoid())
+    del s[1]; del t[1]; s.insert(0, nn.Tanh()); t.insert(0, torch.nn.Tanh())
+    assert repr(s) == repr(t)
     ml = nn.ModuleList([nn.Linear(2, 2)]); ml.append(nn.Tanh()); ml += [nn.ReLU()]
     assert len(ml) == 3 and len(list(nn.Sequential(*ml).parameters())) == 2
     md = nn.ModuleDict({'a': nn.Linear(2, 2)}); md['b'] = nn.ReLU()

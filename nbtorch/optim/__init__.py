@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/optim.html.md"""
 __all__ = ['required', 'Optimizer', 'state_dict', 'load_state_dict', 'SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad', 'Adadelta',
            'Adamax', 'NAdam', 'RAdam', 'LBFGS']
 
-# %% ../../nbs/03_optim.ipynb #9ee389a1
+# %% ../../nbs/03_optim.ipynb #47ea7985
 import math, builtins
 from collections import defaultdict
 from copy import deepcopy
@@ -22,7 +22,7 @@ from ..tensor import _wrap, _bump
 from ..autograd import no_grad, enable_grad
 from ..cuda import get_array_module
 
-# %% ../../nbs/03_optim.ipynb #9aaab0bb
+# %% ../../nbs/03_optim.ipynb #94ba1761
 class _Required:
     def __repr__(self): return '<required parameter>'
 required = _Required()
@@ -74,7 +74,7 @@ class Optimizer:
             s += f'\nParameter Group {i}\n' + ''.join(f'    {k}: {g[k]}\n' for k in sorted(g) if k != 'params')
         return s + ')'
 
-# %% ../../nbs/03_optim.ipynb #3b57ed28
+# %% ../../nbs/03_optim.ipynb #1974cae1
 def _step(self, closure=None):
     "Take one optimization step (re-evaluating the loss with `closure`, if given)."
     loss = None
@@ -94,7 +94,7 @@ def _step(self, closure=None):
 
 Optimizer.step = _step
 
-# %% ../../nbs/03_optim.ipynb #0a865b2b
+# %% ../../nbs/03_optim.ipynb #17680307
 def state_dict(self):
     "The optimizer's state and options, parameters referred to by position."
     index, groups, i = {}, [], 0
@@ -132,7 +132,7 @@ def _cast_state(name, v, p):
 
 Optimizer.state_dict, Optimizer.load_state_dict = state_dict, load_state_dict
 
-# %% ../../nbs/03_optim.ipynb #3eaa9a9b
+# %% ../../nbs/03_optim.ipynb #26fc65ad
 def _check(name, v, ok):
     if not ok: raise ValueError(f"Invalid {name}: {v}")
 
@@ -160,7 +160,7 @@ class SGD(Optimizer):
             g = g + m * buf._data if group['nesterov'] else buf._data
         p -= group['lr'] * g
 
-# %% ../../nbs/03_optim.ipynb #43ab0c61
+# %% ../../nbs/03_optim.ipynb #4389cb6a
 def _check_adam(lr, betas, eps, weight_decay):
     _check('learning rate', lr, lr >= 0); _check('epsilon value', eps, eps >= 0)
     for i, b in enumerate(betas):
@@ -168,6 +168,19 @@ def _check_adam(lr, betas, eps, weight_decay):
     _check('weight_decay value', weight_decay, weight_decay >= 0)
 
 def _zeros(p): return _wrap(get_array_module(p._data).zeros_like(p._data))
+
+def _adam_moments(p, g, state, group):
+    "The step Adam and its variants share: count the step, weight decay, update both moments (in place)."
+    lr, (b1, b2), wd = group['lr'], group['betas'], group['weight_decay']
+    state['step']._data += 1
+    if wd:
+        if group['decoupled_weight_decay']: p *= 1 - lr * wd
+        else: g = g + wd * p
+    m, v = state['exp_avg']._data, state['exp_avg_sq']._data
+    m += (g - m) * (1 - b1)
+    v *= b2
+    v += (1 - b2) * g * g
+    return state['step'].item(), g, m, v
 
 def _step_tensor(): return tensor(0.)
 
@@ -186,16 +199,8 @@ class Adam(Optimizer):
         state.update(step=_step_tensor(), exp_avg=_zeros(p), exp_avg_sq=_zeros(p))
         if group['amsgrad']: state['max_exp_avg_sq'] = _zeros(p)
     def _update(self, p, g, state, group):
-        lr, (b1, b2), wd = group['lr'], group['betas'], group['weight_decay']
-        state['step']._data += 1
-        t = state['step'].item()
-        if wd:
-            if group['decoupled_weight_decay']: p *= 1 - lr * wd
-            else: g = g + wd * p
-        m, v = state['exp_avg']._data, state['exp_avg_sq']._data
-        m += (g - m) * (1 - b1)
-        v *= b2
-        v += (1 - b2) * g * g
+        lr, (b1, b2) = group['lr'], group['betas']
+        t, g, m, v = _adam_moments(p, g, state, group)
         if group['amsgrad']:
             vmax = state['max_exp_avg_sq']._data
             get_array_module(p).maximum(vmax, v, out=vmax)
@@ -211,7 +216,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
                          capturable=capturable, differentiable=differentiable, fused=fused)
 
-# %% ../../nbs/03_optim.ipynb #13505e10
+# %% ../../nbs/03_optim.ipynb #303509fc
 class RMSprop(Optimizer):
     "RMSprop, with momentum, centered, weight decay and maximize."
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
@@ -292,7 +297,7 @@ class Adadelta(Optimizer):
         acc += (1 - rho) * delta * delta
         p -= group['lr'] * delta
 
-# %% ../../nbs/03_optim.ipynb #fbd36188
+# %% ../../nbs/03_optim.ipynb #294da501
 class Adamax(Optimizer):
     "Adamax (Adam with the infinity norm)."
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
@@ -324,20 +329,12 @@ class NAdam(Optimizer):
     def _init_state(self, p, state, group):
         state.update(step=_step_tensor(), mu_product=tensor(1.), exp_avg=_zeros(p), exp_avg_sq=_zeros(p))
     def _update(self, p, g, state, group):
-        xp, lr, (b1, b2), wd = get_array_module(p), group['lr'], group['betas'], group['weight_decay']
-        state['step']._data += 1
-        t = state['step'].item()
-        if wd:
-            if group['decoupled_weight_decay']: p *= 1 - lr * wd
-            else: g = g + wd * p
+        xp, lr, (b1, b2) = get_array_module(p), group['lr'], group['betas']
+        t, g, m, v = _adam_moments(p, g, state, group)
         mu = b1 * (1. - 0.5 * 0.96 ** (t * group['momentum_decay']))
         mu_next = b1 * (1. - 0.5 * 0.96 ** ((t + 1) * group['momentum_decay']))
         state['mu_product']._data *= mu
         mp = state['mu_product'].item()
-        m, v = state['exp_avg']._data, state['exp_avg_sq']._data
-        m += (g - m) * (1 - b1)
-        v *= b2
-        v += (1 - b2) * g * g
         denom = xp.sqrt(v / (1 - b2 ** t)) + group['eps']
         p += (-lr * (1. - mu) / (1. - mp)) * (g / denom)
         p += (-lr * mu_next / (1. - mp * mu_next)) * (m / denom)
@@ -352,16 +349,8 @@ class RAdam(Optimizer):
                                       maximize=maximize, capturable=capturable, differentiable=differentiable))
     def _init_state(self, p, state, group): state.update(step=_step_tensor(), exp_avg=_zeros(p), exp_avg_sq=_zeros(p))
     def _update(self, p, g, state, group):
-        xp, lr, (b1, b2), wd = get_array_module(p), group['lr'], group['betas'], group['weight_decay']
-        state['step']._data += 1
-        t = state['step'].item()
-        if wd:
-            if group['decoupled_weight_decay']: p *= 1 - lr * wd
-            else: g = g + wd * p
-        m, v = state['exp_avg']._data, state['exp_avg_sq']._data
-        m += (g - m) * (1 - b1)
-        v *= b2
-        v += (1 - b2) * g * g
+        xp, lr, (b1, b2) = get_array_module(p), group['lr'], group['betas']
+        t, g, m, v = _adam_moments(p, g, state, group)
         bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
         mhat = m / bc1
         rho_inf = 2 / (1 - b2) - 1
@@ -371,7 +360,7 @@ class RAdam(Optimizer):
             p -= mhat * lr * ((bc2 ** 0.5) / (xp.sqrt(v) + group['eps'])) * rect
         else: p -= mhat * lr
 
-# %% ../../nbs/03_optim.ipynb #ba510ef4
+# %% ../../nbs/03_optim.ipynb #9a68de07
 class LBFGS(Optimizer):
     "L-BFGS, with a fixed step; `step(closure)` re-evaluates the loss."
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,

@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/autograd.html.md"""
 __all__ = ['inference_mode', 'set_grad_enabled', 'no_grad', 'enable_grad', 'is_grad_enabled', 'unbroadcast', 'RemovableHandle',
            'grad', 'Function', 'GradcheckError', 'gradcheck']
 
-# %% ../nbs/01_autograd.ipynb #3abb68b3
+# %% ../nbs/01_autograd.ipynb #422b2b7a
 import math, numbers, builtins, functools, weakref
 import numpy as np
 from fastcore.basics import patch
@@ -21,7 +21,7 @@ from .reduce import *
 from .tensor import _Mode, _Saved, _OUT, _wrap, _edge, _record, _NOCTX, _accumulator
 from .cuda import get_array_module
 
-# %% ../nbs/01_autograd.ipynb #6296906a
+# %% ../nbs/01_autograd.ipynb #a3d09162
 class set_grad_enabled:
     "Turn gradient recording on or off: at once, or for a `with` block, or for a decorated function."
     def __init__(self, mode):
@@ -52,7 +52,7 @@ def is_grad_enabled():
 
 inference_mode = no_grad
 
-# %% ../nbs/01_autograd.ipynb #ab0ff41b
+# %% ../nbs/01_autograd.ipynb #705f627d
 def unbroadcast(g, shape):
     "Sum gradient `g` down to `shape`, undoing broadcasting."
     if g._data.shape == shape: return g
@@ -61,7 +61,7 @@ def unbroadcast(g, shape):
     g = g.sum(dims, keepdim=True) if dims else g
     return g.reshape(shape) if g.shape != shape else g
 
-# %% ../nbs/01_autograd.ipynb #e42fd706
+# %% ../nbs/01_autograd.ipynb #40929985
 def _dependencies(roots):
     "How many edges lead into each node reachable from `roots`."
     deps, seen, stack = {}, set(roots), list(roots)
@@ -81,12 +81,12 @@ def _add(grads, node, nr, g):
     elif _Mode.grad: slot[nr] = slot[nr] + g                 # create_graph: the sum is recorded
     else: slot[nr] = _wrap(slot[nr]._data + g._data)       # same node, same output: same dtype, device
 
-# %% ../nbs/01_autograd.ipynb #a50004bd
+# %% ../nbs/01_autograd.ipynb #819265e7
 def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
     "Run backward from edges `roots` with `root_grads`; return captured gradients (if `capture`)."
     nodes = [n for n, _ in roots]
     deps, grads, got = _dependencies(nodes), {}, {}
-    taken = [g._data for g in root_grads]  # arrays a leaf's .grad must not share (see _accumulate)
+    taken = [g._data if g._data.base is None else g._data.base for g in root_grads]  # see _accumulate
     for (n, nr), g in zip(roots, root_grads): _add(grads, n, nr, g)
     ready = [n for n in dict.fromkeys(nodes) if deps.get(n, 0) == 0]
     with set_grad_enabled(create_graph):
@@ -117,7 +117,7 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
                 node._saved = node._y = None
     return got
 
-# %% ../nbs/01_autograd.ipynb #a05444aa
+# %% ../nbs/01_autograd.ipynb #4ce4da6e
 def _call(node, gs):
     "The input gradients of `node`, given its output gradients `gs`."
     if node._saved is None and node._needs_saved:
@@ -137,21 +137,22 @@ def _free(node):
 
 Op._saved, Op._y, Op._needs_saved, Op._n_out, Op._pre_hooks = (), None, False, 1, None
 
-# %% ../nbs/01_autograd.ipynb #7e9c8ca1
+# %% ../nbs/01_autograd.ipynb #4a513378
 def _accumulate(t, g, create_graph, taken=()):
     "Add gradient `g` into leaf `t`'s `.grad`."
-    if g.dtype is not t.dtype or g.device != t.device: g = g.to(t.device, t.dtype)
+    a, b = g._data, t._data
+    if a.dtype != b.dtype or (type(a) is not np.ndarray and g.device != t.device): g = g.to(t.device, t.dtype)
     if create_graph: t.grad = g if t.grad is None else t.grad + g
     elif t.grad is None:
         a = g._data
-        xp = get_array_module(a)
-        if builtins.any(xp.may_share_memory(a, b) for b in taken) or not a.flags.writeable: a = a.copy()
-        if isinstance(taken, list): taken.append(a)
+        owner = a if a.base is None else a.base  # NumPy and CuPy point every view at the owning array
+        if builtins.any(owner is b for b in taken) or not a.flags.writeable: a = a.copy()
+        if isinstance(taken, list): taken.append(owner)
         t.grad = _wrap(a)
     elif t.grad.requires_grad: t.grad = t.grad.detach() + g  # a differentiable .grad is not changed in place
     else: t.grad.add_(g)
 
-# %% ../nbs/01_autograd.ipynb #334779f3
+# %% ../nbs/01_autograd.ipynb #3fd55d8f
 class RemovableHandle:
     "Returned by `register_hook`; `remove()` takes the hook away."
     def __init__(self, hooks, entry): self.hooks, self.entry = hooks, entry
@@ -200,7 +201,7 @@ def retain_grad(self: Tensor):
 
 Tensor.retains_grad = property(lambda self: self._retains_grad)
 
-# %% ../nbs/01_autograd.ipynb #6c364fdd
+# %% ../nbs/01_autograd.ipynb #737987e7
 def _roots(outputs, grad_outputs):
     "Check the outputs and their initial gradients (1 for a scalar)."
     edges, grads = [], []
@@ -232,7 +233,7 @@ def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False,
         return
     _backward(edges, grads, retain_graph, create_graph)
 
-# %% ../nbs/01_autograd.ipynb #67a37140
+# %% ../nbs/01_autograd.ipynb #b636b9d5
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
          materialize_grads=False):
     "The gradients of `outputs` with respect to `inputs` (a tuple), without touching `.grad`."
@@ -257,7 +258,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         res.append(g if g is None or create_graph else g.detach())
     return tuple(res)
 
-# %% ../nbs/01_autograd.ipynb #b0c1741f
+# %% ../nbs/01_autograd.ipynb #16447a78
 class _FunctionNode(Op):
     "The graph node of a custom `Function`: it calls the class's static `backward`."
     def __init__(self, cls): self._cls, self._non_diff = cls, ()
@@ -269,7 +270,7 @@ class _FunctionNode(Op):
         out = self._cls.backward(self, *gs)
         return out if isinstance(out, tuple) else (out,)
 
-# %% ../nbs/01_autograd.ipynb #4e4d987a
+# %% ../nbs/01_autograd.ipynb #dc5355b5
 class Function:
     "A custom differentiable op: subclass it with static `forward(ctx, ...)` and `backward(ctx, *grads)`."
     @staticmethod
@@ -296,7 +297,7 @@ class Function:
             res.append(o)
         return tuple(res) if isinstance(out, tuple) else res[0]
 
-# %% ../nbs/01_autograd.ipynb #94368487
+# %% ../nbs/01_autograd.ipynb #efae36fa
 class GradcheckError(RuntimeError):
     "The analytic and the numerical Jacobians differ."
 
@@ -325,7 +326,7 @@ def _jacobians(fn, inputs, diff, out_i, eps):
                 num[i][k] = (hi - lo) / (2 * eps)
     return num, ana
 
-# %% ../nbs/01_autograd.ipynb #9620d01c
+# %% ../nbs/01_autograd.ipynb #8f70b875
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     "Check the gradients of `func` at `inputs` against finite differences (inputs in float64)."
     inputs = _seq(inputs)

@@ -9,7 +9,7 @@ __all__ = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'FloorDivide', 'Remainder',
            'Exp', 'Log', 'Sqrt', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Relu', 'Abs', 'Sign', 'Floor', 'Ceil', 'Round',
            'Clamp', 'Where', 'Maximum', 'Minimum', 'where', 'maximum', 'minimum']
 
-# %% ../nbs/00a_ops.ipynb #8245e39f
+# %% ../nbs/00a_ops.ipynb #6d121cce
 import math, numbers, builtins
 from collections import namedtuple
 import numpy as np
@@ -19,7 +19,7 @@ from .cuda import get_array_module
 from .tensor import *
 from .tensor import _Mode, _NOCTX, _cpu, _record, _wrap
 
-# %% ../nbs/00a_ops.ipynb #34be0ff1
+# %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
     "`a`, `b` (tensors or numbers) cast to their common dtype; the float default if `floating`."
     if isinstance(b, Tensor) and isinstance(a, Tensor):
@@ -43,7 +43,7 @@ def _same_device(a, b):
         raise RuntimeError("Expected all tensors to be on the same device, but found at least two "
                            f"devices, {da} and {db}!")
 
-# %% ../nbs/00a_ops.ipynb #6b35147c
+# %% ../nbs/00a_ops.ipynb #9fc0ac28
 def _broadcast_error(a, b):
     "PyTorch's error for shapes of `a` and `b` that do not broadcast (None if they do)."
     sa, sb = getattr(a, 'shape', ()), getattr(b, 'shape', ())
@@ -79,7 +79,7 @@ def _binary(op, a, b, floating=False):
         if err is None: raise
         raise err from None
 
-# %% ../nbs/00a_ops.ipynb #3f73662c
+# %% ../nbs/00a_ops.ipynb #4862da80
 class Add(Op):
     def forward(ctx, x, y): return x + y
     def backward(ctx, g): return g, g
@@ -105,7 +105,7 @@ class Div(Op):
         x, y = ctx.saved_tensors
         return g / y, (-g * x / (y * y) if x is not None else None)
 
-# %% ../nbs/00a_ops.ipynb #88f05bd9
+# %% ../nbs/00a_ops.ipynb #b740abc9
 class Pow(Op):
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
@@ -132,7 +132,7 @@ class Neg(Op):
         return -x
     def backward(ctx, g): return (-g,)
 
-# %% ../nbs/00a_ops.ipynb #c1b3ffd3
+# %% ../nbs/00a_ops.ipynb #cbbffdd3
 class FloorDivide(Op):
     def forward(ctx, x, y):
         if getattr(x, 'dtype', np.dtype('f')).kind in 'iu' and _any_zero(y):
@@ -150,7 +150,7 @@ class Remainder(Op):
 
 def _any_zero(y): return (y == 0) if isinstance(y, numbers.Number) else builtins.bool((y == 0).any())
 
-# %% ../nbs/00a_ops.ipynb #bb84ca4b
+# %% ../nbs/00a_ops.ipynb #74da94d2
 def _is_bool(x): return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is bool)
 
 def _sub(a, b):
@@ -163,7 +163,7 @@ def _sub(a, b):
                            "instead.")
     return _binary(Sub, a, b)
 
-# %% ../nbs/00a_ops.ipynb #f68be537
+# %% ../nbs/00a_ops.ipynb #37d0db57
 Tensor.__add__ = lambda a, b: _binary(Add, a, b)
 Tensor.__radd__ = lambda a, b: _binary(Add, b, a)
 Tensor.__sub__ = lambda a, b: _sub(a, b)
@@ -181,12 +181,13 @@ Tensor.__rmod__ = lambda a, b: _binary(Remainder, b, a)
 Tensor.__neg__ = lambda a: Neg.apply(a)
 Tensor.__pos__ = lambda a: a
 
-# %% ../nbs/00a_ops.ipynb #a7848c5f
+# %% ../nbs/00a_ops.ipynb #a6aba79d
 def _raw(fn, a, b):
     "A binary op without gradient (comparisons, logic): promote, check, compute, wrap."
-    a, b = _operands(a, b)
-    x = a._data if isinstance(a, Tensor) else a
-    y = b._data if isinstance(b, Tensor) else b
+    x, y = getattr(a, '_data', a), getattr(b, '_data', b)
+    if not _no_promotion(x, y, False):
+        a, b = _operands(a, b)
+        x, y = getattr(a, '_data', a), getattr(b, '_data', b)
     try: return _wrap(fn(x, y))
     except ValueError:
         err = _broadcast_error(x, y)
@@ -224,7 +225,7 @@ def __invert__(self: Tensor):
     if self.dtype.is_floating_point: raise TypeError("~ (bitwise_not) is only for integer and bool tensors")
     return _wrap(~self._data)
 
-# %% ../nbs/00a_ops.ipynb #63f019a4
+# %% ../nbs/00a_ops.ipynb #51905fb7
 @patch
 def logical_not(self: Tensor): return _wrap(self._data == 0)
 @patch
@@ -255,7 +256,7 @@ def allclose(self: Tensor, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = _operands(self, other)
     return builtins.bool(get_array_module(a._data).allclose(a._data, b._data, rtol, atol, equal_nan))
 
-# %% ../nbs/00a_ops.ipynb #c8421d06
+# %% ../nbs/00a_ops.ipynb #c785e3a3
 def _unary(op, x, floating=True, **kw):
     "Apply unary `op`, casting integer input to the default float dtype first if `floating`."
     if floating and x._data.dtype.kind in 'biu': x = x.to(get_default_dtype())
@@ -285,7 +286,7 @@ class Tanh(Op):
     def forward(ctx, x): y = get_array_module(x).tanh(x); ctx.save_for_backward(y); return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * (1 - y * y),)
 
-# %% ../nbs/00a_ops.ipynb #2ca68512
+# %% ../nbs/00a_ops.ipynb #60f17a02
 class Sigmoid(Op):
     def forward(ctx, x):
         xp = get_array_module(x)
@@ -295,20 +296,20 @@ class Sigmoid(Op):
         return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * (1 - y),)
 
-# %% ../nbs/00a_ops.ipynb #832c9e21
+# %% ../nbs/00a_ops.ipynb #8782be03
 class Relu(Op):
     def forward(ctx, x):
         y = get_array_module(x).maximum(x, 0).astype(x.dtype, copy=False)
         y += 0  # -0. + 0 is 0.: PyTorch's relu gives 0., not -0.
         ctx.save_for_backward(y)
         return y
-    def backward(ctx, g): return (g * (ctx.saved_tensors[0] > 0),)
+    def backward(ctx, g): return (g * ctx.saved_tensors[0].sign(),)  # y >= 0, so sign(y) is the 0/1 mask
 
 class Abs(Op):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).abs(x)
     def backward(ctx, g): return (g * ctx.saved_tensors[0].sign(),)
 
-# %% ../nbs/00a_ops.ipynb #710f4568
+# %% ../nbs/00a_ops.ipynb #510b8e13
 class _Flat(Op):
     "An op whose gradient is zero everywhere."
     def backward(ctx, g): return (g * 0,)
@@ -323,7 +324,7 @@ class Round(_Flat):
     def forward(ctx, x, decimals=0):
         return x if x.dtype.kind in 'biu' else get_array_module(x).round(x, decimals)
 
-# %% ../nbs/00a_ops.ipynb #a0eda1b5
+# %% ../nbs/00a_ops.ipynb #505a1209
 class Clamp(Op):
     def forward(ctx, x, min=None, max=None):
         if ctx.needs_input_grad[0]:  # a mask, not the input: `clamp_` may overwrite the input
@@ -333,7 +334,7 @@ class Clamp(Op):
     def backward(ctx, g): return (g * ctx.saved_tensors[0],)
     def name(self): return 'ClampBackward1'
 
-# %% ../nbs/00a_ops.ipynb #2365ba73
+# %% ../nbs/00a_ops.ipynb #ac64c22a
 @patch
 def exp(self: Tensor): return _unary(Exp, self)
 @patch
@@ -370,7 +371,7 @@ def clamp(self: Tensor, min=None, max=None):
 Tensor.clip = Tensor.clamp
 Tensor.__abs__ = Tensor.abs
 
-# %% ../nbs/00a_ops.ipynb #5a6d397a
+# %% ../nbs/00a_ops.ipynb #39845911
 @patch
 def add(self: Tensor, other, alpha=1): return self + (other * alpha if alpha != 1 else other)
 @patch
@@ -400,7 +401,7 @@ def floor_divide(self: Tensor, other): return self // other
 Tensor.true_divide = Tensor.divide = Tensor.div
 Tensor.multiply, Tensor.subtract = Tensor.mul, Tensor.sub
 
-# %% ../nbs/00a_ops.ipynb #082c89c0
+# %% ../nbs/00a_ops.ipynb #b8e59122
 class Where(Op):
     def forward(ctx, c, x, y):
         ctx.save_for_backward(c)

@@ -161,7 +161,8 @@ SMOOTH = {'exp': lambda t, a: a.exp(), 'log': lambda t, a: (a.abs() + 1).log(), 
           'sigmoid': lambda t, a: a.sigmoid(), 'pow': lambda t, a: a ** 3, 'div': lambda t, a: 1 / (a * a + 1),
           'softmax': lambda t, a: a.softmax(1), 'log_softmax': lambda t, a: a.log_softmax(1),
           'logsumexp': lambda t, a: a.logsumexp(1), 'matmul': lambda t, a: a @ a.t(),
-          'var': lambda t, a: a.var(1), 'mul': lambda t, a: a * a * a}
+          'var': lambda t, a: a.var(1), 'mul': lambda t, a: a * a * a,
+          'cross_entropy': lambda t, a: t.nn.functional.cross_entropy(a * a, t.tensor([0, 2]), reduction='none')}
 
 
 @pytest.mark.parametrize('op', list(SMOOTH))

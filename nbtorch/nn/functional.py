@@ -10,10 +10,10 @@ __all__ = ['relu', 'sigmoid', 'tanh', 'hardtanh', 'leaky_relu', 'elu', 'silu', '
            'log_softmax', 'Addmm', 'linear', 'bilinear', 'Pad', 'pad', 'Convolution', 'conv2d', 'conv1d',
            'ConvTranspose', 'conv_transpose2d', 'MaxPool', 'max_pool2d', 'AvgPool', 'avg_pool2d', 'adaptive_avg_pool2d',
            'batch_norm', 'layer_norm', 'group_norm', 'dropout', 'dropout2d', 'Embedding', 'embedding', 'one_hot',
-           'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
-           'binary_cross_entropy_with_logits', 'kl_div']
+           'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'CrossEntropy', 'cross_entropy',
+           'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'kl_div']
 
-# %% ../../nbs/02_functional.ipynb #66f3db5b
+# %% ../../nbs/02_functional.ipynb #02ce28cc
 import math, numbers, builtins
 import numpy as np
 from .. import cuda
@@ -26,7 +26,7 @@ from ..tensor import _wrap, _Mode, _dims, _NOCTX
 from ..ops import _unary
 from ..autograd import no_grad
 
-# %% ../../nbs/02_functional.ipynb #95da4f2b
+# %% ../../nbs/02_functional.ipynb #1c9f8e0c
 def relu(input, inplace=False): return input.relu_() if inplace else input.relu()
 def sigmoid(input): return input.sigmoid()
 def tanh(input): return input.tanh()
@@ -54,7 +54,7 @@ def softplus(input, beta=1., threshold=20.):
     soft = (z.relu() + (-z.abs()).exp().__add__(1).log()) / beta
     return where(z > threshold, input, soft)
 
-# %% ../../nbs/02_functional.ipynb #ca4b9aad
+# %% ../../nbs/02_functional.ipynb #0b8e7ecf
 class Erf(Op):
     def forward(ctx, x):
         xp = get_array_module(x)
@@ -83,7 +83,7 @@ def gelu(input, approximate='none'):
 def softmax(input, dim=None, dtype=None): return input.softmax(dim if dim is not None else -1, dtype)
 def log_softmax(input, dim=None, dtype=None): return input.log_softmax(dim if dim is not None else -1, dtype)
 
-# %% ../../nbs/02_functional.ipynb #a01410d0
+# %% ../../nbs/02_functional.ipynb #0c962c82
 class Addmm(Op):
     "x @ W.T + b as one node (PyTorch's addmm): one matrix product forward, two backward."
     def forward(ctx, x, w, b=None):
@@ -93,12 +93,18 @@ class Addmm(Op):
         return y
     def backward(ctx, g):
         w, x = ctx.saved_tensors
-        O = g.shape[-1]
-        g2 = g.reshape(-1, O)
-        gx = g @ w if w is not None else None
-        gw = g2.t() @ x.reshape(-1, x.shape[-1]) if x is not None else None
-        gb = g2.sum(0) if ctx.needs_input_grad[2] else None
-        return gx, gw, gb
+        if _Mode.grad:  # create_graph: tensor ops, so that the gradient can be differentiated again
+            g2 = g.reshape(-1, g.shape[-1])
+            return (g @ w if w is not None else None,
+                    g2.t() @ x.reshape(-1, x.shape[-1]) if x is not None else None,
+                    g2.sum(0) if ctx.needs_input_grad[2] else None)
+        # the same three lines on the arrays: a linear layer's backward is on every training step,
+        # and seven tensor ops would cost more Python than its two matrix products at small sizes
+        ga = g._data
+        g2 = ga.reshape(-1, ga.shape[-1])
+        return (_wrap(ga @ w._data) if w is not None else None,
+                _wrap(g2.T @ x._data.reshape(-1, x.shape[-1])) if x is not None else None,
+                _wrap(g2.sum(0)) if ctx.needs_input_grad[2] else None)
     def name(self): return 'AddmmBackward0' if len(self._shapes[0]) == 2 and self._shapes[2] else 'LinearBackward0'
 
 def linear(input, weight, bias=None):
@@ -118,7 +124,7 @@ def bilinear(input1, input2, weight, bias=None):
     y = (t * input2.unsqueeze(-2)).sum(-1)
     return y + bias if bias is not None else y
 
-# %% ../../nbs/02_functional.ipynb #6a7eb892
+# %% ../../nbs/02_functional.ipynb #40025812
 class Pad(Op):
     def forward(ctx, x, widths, value=0.):
         ctx.key = tuple(slice(a, a + s) for (a, _), s in zip(widths, x.shape))
@@ -135,7 +141,7 @@ def pad(input, pad, mode='constant', value=None):
     for i in range(len(pad) // 2): widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     return Pad.apply(input, widths=tuple(widths), value=value or 0.)
 
-# %% ../../nbs/02_functional.ipynb #61b79f5e
+# %% ../../nbs/02_functional.ipynb #59359032
 def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 def _out_size(n, k, s, d): return (n - d * (k - 1) - 1) // s + 1
@@ -165,7 +171,7 @@ def _col2im(cols, shape, stride, dilation):
         for j in range(kw): _window(out, i, j, oh, ow, stride, dilation)[...] += cols[:, i, j].transpose(1, 0, 2, 3)
     return out
 
-# %% ../../nbs/02_functional.ipynb #0ba4bef3
+# %% ../../nbs/02_functional.ipynb #4ec82688
 class Convolution(Op):
     "2-D convolution of a padded input: im2col and one (batched) matrix product."
     def forward(ctx, x, w, b, stride, dilation, groups):
@@ -195,7 +201,7 @@ class Convolution(Op):
         return gx, gw, gb
     def name(self): return 'ConvolutionBackward0'
 
-# %% ../../nbs/02_functional.ipynb #fdadc04d
+# %% ../../nbs/02_functional.ipynb #09871ec9
 def _conv_padding(padding, k, dilation):
     "Padding as (left, right, top, bottom) for F.pad."
     if padding == 'valid': return (0, 0, 0, 0)
@@ -226,7 +232,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, _pair(stride)[0]), p, (1, _pair(dilation)[0]), groups)
     return y.squeeze(2)
 
-# %% ../../nbs/02_functional.ipynb #3f10626e
+# %% ../../nbs/02_functional.ipynb #a8c39137
 class ConvTranspose(Op):
     def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
         N, Ci, H, W = x.shape
@@ -260,7 +266,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return ConvTranspose.apply(input, weight, bias, stride=_pair(stride), padding=_pair(padding),
                                output_padding=_pair(output_padding), dilation=_pair(dilation))
 
-# %% ../../nbs/02_functional.ipynb #269cec2b
+# %% ../../nbs/02_functional.ipynb #bc19f165
 class MaxPool(Op):
     def forward(ctx, x, k, stride, dilation):
         N, C, H, W = x.shape
@@ -301,7 +307,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if builtins.any(p): input = pad(input, (p[1], p[1], p[0], p[0]), value=-math.inf)
     return MaxPool.apply(input, k=k, stride=s, dilation=d)
 
-# %% ../../nbs/02_functional.ipynb #03635493
+# %% ../../nbs/02_functional.ipynb #7bcaf5e3
 class AvgPool(Op):
     def forward(ctx, x, k, stride, divisor):
         N, C, H, W = x.shape
@@ -334,7 +340,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         div = AvgPool.forward(_NOCTX, ones_._data, k, s, 1)
     return AvgPool.apply(x, k=k, stride=s, divisor=div)
 
-# %% ../../nbs/02_functional.ipynb #045b486d
+# %% ../../nbs/02_functional.ipynb #5b711efb
 def adaptive_avg_pool2d(input, output_size):
     "Average pooling to a given output size."
     H, W = input.shape[-2:]
@@ -348,7 +354,7 @@ def adaptive_avg_pool2d(input, output_size):
                            for j in range(ow)], -1))
     return stack(rows, -2)
 
-# %% ../../nbs/02_functional.ipynb #e468359f
+# %% ../../nbs/02_functional.ipynb #52c19c45
 def _channel(t, ndim): return t.reshape(1, -1, *([1] * (ndim - 2)))
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -389,7 +395,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def _shape_of(s): return (s,) if isinstance(s, numbers.Integral) else tuple(s)
 
-# %% ../../nbs/02_functional.ipynb #39aecf1f
+# %% ../../nbs/02_functional.ipynb #eefa5fd1
 def _dropout(input, p, training, inplace, shape):
     if p < 0 or p > 1: raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0: return input
@@ -404,7 +410,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     "Zero whole channels with probability p (training only)."
     return _dropout(input, p, training, inplace, (*input.shape[:-2], 1, 1))
 
-# %% ../../nbs/02_functional.ipynb #8d7267d9
+# %% ../../nbs/02_functional.ipynb #a6ce3a72
 class Embedding(Op):
     def forward(ctx, idx, w, padding_idx=None):
         ctx.idx, ctx.shape, ctx.pad = idx, w.shape, padding_idx
@@ -434,7 +440,7 @@ def one_hot(tensor, num_classes=-1):
     n = tensor.max().item() + 1 if num_classes == -1 else num_classes
     return (tensor.unsqueeze(-1) == arange(n, device=tensor.device)).long()
 
-# %% ../../nbs/02_functional.ipynb #7bea7fbd
+# %% ../../nbs/02_functional.ipynb #c2a5706b
 def _reduce(loss, reduction):
     if reduction == 'mean': return loss.mean()
     if reduction == 'sum': return loss.sum()
@@ -470,7 +476,7 @@ def huber_loss(input, target, reduction='mean', delta=1.0):
     d = (input - target).abs()
     return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
 
-# %% ../../nbs/02_functional.ipynb #643e5802
+# %% ../../nbs/02_functional.ipynb #0d16a0b1
 def _class_view(w, ndim): return w.reshape(1, -1, *([1] * (ndim - 2)))
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean'):
@@ -494,8 +500,41 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean'):
     if reduction == 'mean': return loss.sum() / w.sum()
     return _reduce(loss, reduction)
 
+class CrossEntropy(Op):
+    "Cross-entropy of logits (N, C) with class indices, fused: one node instead of five."
+    def forward(ctx, x, t, reduction):
+        xp = get_array_module(x)
+        z = x - x.max(axis=1, keepdims=True)
+        lse = xp.log(xp.exp(z).sum(axis=1, keepdims=True))
+        rows = xp.arange(x.shape[0])
+        loss = lse[:, 0] - z[rows, t]
+        if ctx.needs_input_grad[0]:
+            ctx.p, ctx.t, ctx.reduction = xp.exp(z - lse), t, reduction
+            ctx.save_for_backward(x)
+        if reduction == 'mean': return loss.mean(dtype=x.dtype)
+        return loss.sum(dtype=x.dtype) if reduction == 'sum' else loss
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        n, xp = x.shape[0], get_array_module(ctx.p)
+        if _Mode.grad:  # create_graph: softmax recomputed from x, so the gradient is differentiable again
+            onehot = _wrap(xp.zeros_like(ctx.p))
+            onehot._data[xp.arange(n), ctx.t] = 1
+            scale = g / n if ctx.reduction == 'mean' else g if ctx.reduction == 'sum' else g.unsqueeze(1)
+            return (x.softmax(1) - onehot) * scale, None
+        d = ctx.p.copy()  # softmax minus one-hot, on the arrays
+        d[xp.arange(n), ctx.t] -= 1
+        ga = g._data
+        d *= ga / n if ctx.reduction == 'mean' else ga if ctx.reduction == 'sum' else ga[:, None]
+        return _wrap(d), None
+    def name(self): return 'NllLossBackward0'
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0):
     "Cross-entropy of logits `input` (N, C, ...) with class indices or class probabilities `target`."
+    if (input.ndim == 2 and target.dtype is int64 and weight is None and label_smoothing <= 0
+            and reduction in ('mean', 'sum', 'none') and input.is_floating_point()):
+        t = target._data
+        if not builtins.bool(((t == ignore_index) | (t < 0) | (t >= input.shape[1])).any()):
+            return CrossEntropy.apply(input, target, reduction=reduction)
     logp = input.log_softmax(1 if input.ndim > 1 else 0)
     C = input.shape[1] if input.ndim > 1 else input.shape[0]
     if target.is_floating_point():  # class probabilities
@@ -517,7 +556,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
     if reduction == 'none' and target.ndim == 0: smooth = smooth.squeeze(0)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
 
-# %% ../../nbs/02_functional.ipynb #650b6ac2
+# %% ../../nbs/02_functional.ipynb #768e5553
 def binary_cross_entropy(input, target, weight=None, reduction='mean'):
     "Binary cross-entropy of probabilities `input` with targets in [0, 1]."
     if builtins.bool(((input < 0) | (input > 1)).any()):

@@ -15,7 +15,7 @@ __all__ = ['Parameter', 'Module', 'register_parameter', 'register_buffer', 'add_
            'Hardtanh', 'Softmax', 'LogSoftmax', 'MSELoss', 'L1Loss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss',
            'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'summary']
 
-# %% ../../nbs/02_nn.ipynb #ced58381
+# %% ../../nbs/02_nn.ipynb #cd12ea31
 import math, numbers, builtins, itertools, functools
 from collections import OrderedDict, namedtuple
 import numpy as np
@@ -28,7 +28,7 @@ from ..autograd import no_grad, RemovableHandle
 from . import functional as F
 from . import init
 
-# %% ../../nbs/02_nn.ipynb #f3bfe29e
+# %% ../../nbs/02_nn.ipynb #d07c7935
 class Parameter(Tensor):
     "A tensor that is a module's learnable parameter."
     def __init__(self, data=None, requires_grad=True):
@@ -38,7 +38,7 @@ class Parameter(Tensor):
     def __repr__(self): return 'Parameter containing:\n' + Tensor.__repr__(self)
     def __reduce_ex__(self, proto): return (Parameter, (_wrap(self._data), self.requires_grad))
 
-# %% ../../nbs/02_nn.ipynb #04298646
+# %% ../../nbs/02_nn.ipynb #b2eb42ca
 class Module:
     "Base class of all layers and models, PyTorch's `nn.Module`."
     training = True
@@ -54,16 +54,18 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        for _, hook in list(self._forward_pre_hooks):
-            r = hook(self, args)
-            if r is not None: args = r if isinstance(r, tuple) else (r,)
+        if self._forward_pre_hooks:
+            for _, hook in list(self._forward_pre_hooks):
+                r = hook(self, args)
+                if r is not None: args = r if isinstance(r, tuple) else (r,)
         out = self.forward(*args, **kwargs)
-        for _, hook in list(self._forward_hooks):
-            r = hook(self, args, out)
-            if r is not None: out = r
+        if self._forward_hooks:
+            for _, hook in list(self._forward_hooks):
+                r = hook(self, args, out)
+                if r is not None: out = r
         return out
 
-# %% ../../nbs/02_nn.ipynb #f8a6138e
+# %% ../../nbs/02_nn.ipynb #a453e8bc
 @functools.wraps(object.__setattr__)
 def _setattr(self, name, value):
     d = self.__dict__
@@ -108,7 +110,7 @@ def _delattr(self, name):
 
 Module.__setattr__, Module.__getattr__, Module.__delattr__ = _setattr, _getattr, _delattr
 
-# %% ../../nbs/02_nn.ipynb #ed6838fc
+# %% ../../nbs/02_nn.ipynb #7c3e651f
 def _check_name(self, name, kind):
     if not isinstance(name, str): raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
     if '.' in name: raise KeyError(f'{kind} name can\'t contain "."')
@@ -148,7 +150,7 @@ def add_module(self, name, module):
 Module.register_parameter, Module.register_buffer = register_parameter, register_buffer
 Module.add_module = Module.register_module = add_module
 
-# %% ../../nbs/02_nn.ipynb #f837364e
+# %% ../../nbs/02_nn.ipynb #14b702f6
 def named_modules(self, memo=None, prefix='', remove_duplicate=True):
     "(path, module) for this module and every descendant, in registration order."
     if memo is None: memo = set()
@@ -192,7 +194,7 @@ Module.children = lambda self: (m for _, m in self.named_children())
 Module.modules = lambda self: (m for _, m in self.named_modules())
 Module.__hash__ = object.__hash__
 
-# %% ../../nbs/02_nn.ipynb #38466c1b
+# %% ../../nbs/02_nn.ipynb #082ab00a
 _IncompatibleKeys = namedtuple('IncompatibleKeys', ['missing_keys', 'unexpected_keys'])
 
 def state_dict(self, destination=None, prefix='', keep_vars=False):
@@ -231,7 +233,7 @@ def load_state_dict(self, state_dict, strict=True, assign=False):
 
 Module.state_dict, Module.load_state_dict = state_dict, load_state_dict
 
-# %% ../../nbs/02_nn.ipynb #41cfb750
+# %% ../../nbs/02_nn.ipynb #188d923d
 def train(self, mode=True):
     "Set training mode (or evaluation mode, with mode=False) on the whole tree."
     if not isinstance(mode, builtins.bool): raise ValueError("training mode is expected to be boolean")
@@ -265,7 +267,7 @@ Module.float = lambda self: self._apply(lambda t: t.float() if t.is_floating_poi
 Module.double = lambda self: self._apply(lambda t: t.double() if t.is_floating_point() else t)
 Module.half = lambda self: self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
-# %% ../../nbs/02_nn.ipynb #57903c65
+# %% ../../nbs/02_nn.ipynb #dce02be6
 def zero_grad(self, set_to_none=True):
     "Clear every parameter's gradient (to None, or to zeros)."
     for p in self.parameters():
@@ -293,7 +295,7 @@ Module.zero_grad, Module.apply, Module.requires_grad_ = zero_grad, apply, requir
 Module.register_forward_pre_hook = lambda self, hook: _hook(self._forward_pre_hooks, hook)
 Module.register_forward_hook = lambda self, hook: _hook(self._forward_hooks, hook)
 
-# %% ../../nbs/02_nn.ipynb #c41b9383
+# %% ../../nbs/02_nn.ipynb #97e3a11c
 def _addindent(s, n):
     lines = s.split('\n')
     if len(lines) == 1: return s
@@ -313,7 +315,7 @@ Module.__repr__, Module.extra_repr = _module_repr, lambda self: ''
 Module._get_name = lambda self: type(self).__name__
 Module.__dir__ = lambda self: sorted(set(object.__dir__(self)) | set(self._parameters) | set(self._buffers) | set(self._modules))
 
-# %% ../../nbs/02_nn.ipynb #fbbed021
+# %% ../../nbs/02_nn.ipynb #10ef9f30
 class _ListOfModules:
     "append and extend, shared by Sequential and ModuleList (children named 0, 1, 2, ...)."
     def append(self, module):
@@ -358,7 +360,7 @@ def _index(i, n):
     if not -n <= i < n: raise IndexError(f"index {i} is out of range")
     return i % n
 
-# %% ../../nbs/02_nn.ipynb #4323bda7
+# %% ../../nbs/02_nn.ipynb #bd8e752a
 class ModuleList(_ListOfModules, Module):
     "A list of modules, registered as children."
     def __init__(self, modules=None):
@@ -403,7 +405,7 @@ class ModuleDict(Module):
         for k, m in (modules.items() if hasattr(modules, 'items') else modules): self[k] = m
     def pop(self, k): return self._modules.pop(k)
 
-# %% ../../nbs/02_nn.ipynb #7129bc0d
+# %% ../../nbs/02_nn.ipynb #a818a05d
 class ParameterList(Module):
     "A list of parameters, registered under their index."
     def __init__(self, values=None):
@@ -447,7 +449,7 @@ def _params_repr(items, legacy_type=False):
                      f'{"x".join(map(str, p.shape))}'
                      f'{" (" + str(p.device) + ")" if p.is_cuda else ""}]' for k, p in items)
 
-# %% ../../nbs/02_nn.ipynb #3b43297e
+# %% ../../nbs/02_nn.ipynb #e37f04a5
 def _factory_kw(device, dtype): return dict(device=device, dtype=dtype)
 
 class Identity(Module):
@@ -504,7 +506,7 @@ class Unflatten(Module):
     def forward(self, input): return input.unflatten(self.dim, self.unflattened_size)
     def extra_repr(self): return f'dim={self.dim}, unflattened_size={self.unflattened_size}'
 
-# %% ../../nbs/02_nn.ipynb #c7ba17f3
+# %% ../../nbs/02_nn.ipynb #96b035b7
 class _ConvNd(Module):
     _n = 2
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -558,7 +560,7 @@ class ConvTranspose2d(_ConvNd):
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                   self.groups, self.dilation)
 
-# %% ../../nbs/02_nn.ipynb #99fe03cd
+# %% ../../nbs/02_nn.ipynb #1bab3064
 class MaxPool2d(Module):
     "The maximum of each window."
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
@@ -589,7 +591,7 @@ class AdaptiveAvgPool2d(Module):
     def forward(self, input): return F.adaptive_avg_pool2d(input, self.output_size)
     def extra_repr(self): return f'output_size={self.output_size}'
 
-# %% ../../nbs/02_nn.ipynb #13c01c52
+# %% ../../nbs/02_nn.ipynb #7f266611
 class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
@@ -659,7 +661,7 @@ class GroupNorm(Module):
     def extra_repr(self):
         return f'{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}'
 
-# %% ../../nbs/02_nn.ipynb #824a7b9f
+# %% ../../nbs/02_nn.ipynb #dce221f4
 class Dropout(Module):
     "Zero elements with probability p while training."
     def __init__(self, p=0.5, inplace=False):
@@ -696,7 +698,7 @@ class Embedding(Module):
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
         return cls(*embeddings.shape, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
 
-# %% ../../nbs/02_nn.ipynb #04c00e1a
+# %% ../../nbs/02_nn.ipynb #7acab5a5
 def _inplace_str(m): return 'inplace=True' if m.inplace else ''
 
 class ReLU(Module):
@@ -750,7 +752,7 @@ class Softmax(Module):
 class LogSoftmax(Softmax):
     def forward(self, input): return F.log_softmax(input, self.dim)
 
-# %% ../../nbs/02_nn.ipynb #d97bb379
+# %% ../../nbs/02_nn.ipynb #0b8f5bbe
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction='mean'):
         super().__init__(); self.reduction = reduction
@@ -800,7 +802,7 @@ class KLDivLoss(_Loss):
         super().__init__(reduction=reduction); self.log_target = log_target
     def forward(self, input, target): return F.kl_div(input, target, self.reduction, self.log_target)
 
-# %% ../../nbs/02_nn.ipynb #2d5f41a2
+# %% ../../nbs/02_nn.ipynb #f1e0231e
 def summary(model, input_size, dtype=None, device=None):
     "A table of each layer's output shape and parameter count for an input of `input_size`."
     rows, handles = [], []

@@ -14,7 +14,7 @@ __all__ = ['Sum', 'Mean', 'Prod', 'Amax', 'Softmax', 'LogSoftmax', 'Matmul', 'ma
            'ne', 'lt', 'le', 'gt', 'ge', 'equal', 'allclose', 'logical_not', 'logical_and', 'logical_or', 'logical_xor',
            'is_floating_point', 'clone', 'detach', 'where', 'maximum', 'minimum']
 
-# %% ../nbs/00c_reduce.ipynb #a28889f7
+# %% ../nbs/00c_reduce.ipynb #0a8b273e
 import math, numbers, builtins
 from collections import namedtuple
 import numpy as np
@@ -27,7 +27,7 @@ from .shapes import *
 from .tensor import _dim, _dims, _scalar_name, _wrap
 from .ops import _operands, _unary
 
-# %% ../nbs/00c_reduce.ipynb #9088018d
+# %% ../nbs/00c_reduce.ipynb #6620ea38
 def _unreduce(g, shape, dims, keepdim):
     "Gradient `g` of a reduction over `dims` of a tensor of `shape`, broadcast back to `shape`."
     if not keepdim:
@@ -51,7 +51,7 @@ class Mean(Sum):
         return (_unreduce(g / n, ctx.shape, ctx.dims, ctx.keepdim),)
     def name(self): return super().name().replace('Sum', 'Mean')
 
-# %% ../nbs/00c_reduce.ipynb #97d27170
+# %% ../nbs/00c_reduce.ipynb #356576d7
 def _reduce_dtype(x, dtype):
     "The NumPy dtype a sum or product of tensor `x` accumulates in (None: its own)."
     if dtype is not None: return dtype.np
@@ -74,7 +74,7 @@ def mean(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
                            f"floating point or complex dtype. Got: {_scalar_name(x.dtype)}")
     return Mean.apply(x, dims=_dims(dim, self.ndim), keepdim=keepdim)
 
-# %% ../nbs/00c_reduce.ipynb #e088ae0e
+# %% ../nbs/00c_reduce.ipynb #8406a198
 class Prod(Op):
     def forward(ctx, x, dim=None, keepdim=False, dtype=None):
         y = x.prod(axis=dim, keepdims=keepdim, dtype=dtype)
@@ -106,7 +106,7 @@ def prod(self: Tensor, dim=None, keepdim=False, dtype=None):
     return Prod.apply(self, dim=d, keepdim=keepdim and d is not None,
                       dtype=_reduce_dtype(self, dtype))
 
-# %% ../nbs/00c_reduce.ipynb #f004ee06
+# %% ../nbs/00c_reduce.ipynb #84fab770
 class Amax(Op):
     def forward(ctx, x, dims=None, keepdim=False, largest=True):
         if x.size == 0: raise RuntimeError("max(): Expected reduction dim to be specified for "
@@ -120,7 +120,7 @@ class Amax(Op):
         n = hit.sum(dim=ctx.dims, keepdim=True)
         return (_unreduce(g, x.shape, ctx.dims, ctx.keepdim) * hit / n,)
 
-# %% ../nbs/00c_reduce.ipynb #d5349e55
+# %% ../nbs/00c_reduce.ipynb #8f90ccbc
 class _MinMax(namedtuple('_MinMax', 'values indices')):
     def __repr__(self):
         return f'torch.return_types.{self._op}(\nvalues={self.values!r},\nindices={self.indices!r})'
@@ -156,7 +156,7 @@ def amin(self: Tensor, dim=(), keepdim=False):
     return Amax.apply(self, dims=_dims(dim if dim != () else None, self.ndim), keepdim=keepdim,
                       largest=False)
 
-# %% ../nbs/00c_reduce.ipynb #78dc2ee1
+# %% ../nbs/00c_reduce.ipynb #a1bd0fce
 def _arg(x, dim, keepdim, fn):
     a = x._data
     if dim is None:
@@ -182,7 +182,7 @@ def any(self: Tensor, dim=None, keepdim=False):
     "True if some element (along `dim`) is non-zero."
     return _wrap(self._data.any(axis=_dims(dim, self.ndim), keepdims=keepdim))
 
-# %% ../nbs/00c_reduce.ipynb #e678affb
+# %% ../nbs/00c_reduce.ipynb #beef0a7b
 @patch
 def var(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
     "The variance over `dim`, dividing by n - correction (default 1)."
@@ -197,7 +197,7 @@ def std(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
     "The standard deviation over `dim`."
     return self.var(dim, unbiased, keepdim, correction).sqrt()
 
-# %% ../nbs/00c_reduce.ipynb #bafa6e8f
+# %% ../nbs/00c_reduce.ipynb #75d67ef6
 @patch
 def logsumexp(self: Tensor, dim, keepdim=False):
     "log(sum(exp(x))) over `dim`, computed without overflow."
@@ -207,7 +207,7 @@ def logsumexp(self: Tensor, dim, keepdim=False):
     s = (self - m).exp().sum(dims, keepdim=True).log() + m
     return s if keepdim else s.squeeze(dims)
 
-# %% ../nbs/00c_reduce.ipynb #ab341911
+# %% ../nbs/00c_reduce.ipynb #6a3772d2
 class Softmax(Op):
     def forward(ctx, x, dim):
         xp = get_array_module(x)
@@ -242,7 +242,7 @@ def log_softmax(self: Tensor, dim, dtype=None):
     x = self.to(dtype) if dtype else self
     return _unary(LogSoftmax, x, dim=_dim(dim, self.ndim)) if x.ndim else zeros_like(x)
 
-# %% ../nbs/00c_reduce.ipynb #3d204dd4
+# %% ../nbs/00c_reduce.ipynb #2a7ad060
 class Matmul(Op):
     def forward(ctx, x, y):
         ctx.save_for_backward(y if ctx.needs_input_grad[0] else None,
@@ -267,9 +267,15 @@ class Matmul(Op):
     def name(self): return 'MmBackward0' if len(self._shapes[0]) == len(self._shapes[1]) == 2 \
                            else 'MatmulBackward0'
 
-# %% ../nbs/00c_reduce.ipynb #1863f196
+# %% ../nbs/00c_reduce.ipynb #13460fba
+_cnames = dict(float16='c10::Half', float32='float', float64='double', uint8='unsigned char', int8='signed char',
+               int16='short int', int32='int', int64='long int', bool='bool')
+
 def matmul(input, other):
-    "Matrix product with batch broadcasting (`@`)."
+    "Matrix product with batch broadcasting (`@`); both operands of one dtype, as PyTorch requires."
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype is not other.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_cnames[input.dtype.name]} != "
+                           f"{_cnames[other.dtype.name]}")
     a, b = _operands(input, other)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
@@ -311,7 +317,7 @@ def dot(self: Tensor, other):
         raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
     return matmul(self, other)
 
-# %% ../nbs/00c_reduce.ipynb #add5b26a
+# %% ../nbs/00c_reduce.ipynb #59dd12f2
 def _fn(name):
     "The function form `nbtorch.name(input, ...)` of method `Tensor.name`."
     def f(input, *args, **kw): return getattr(as_tensor(input), name)(*args, **kw)

@@ -297,6 +297,13 @@ def test_module_errors_like_pytorch():
 def n_ones(n): return nbtorch.ones(2) if n is nn else torch.ones(2)
 
 
+def test_linear_input_errors_like_pytorch():
+    for x in [np.ones((4, 5), np.float32), np.ones((4, 2), np.float64)]:
+        with pytest.raises(RuntimeError) as r: torch.nn.Linear(2, 3)(torch.tensor(x))
+        with pytest.raises(RuntimeError) as o: nn.Linear(2, 3)(nbtorch.tensor(x))
+        assert str(o.value) == str(r.value)
+
+
 def test_module_mechanics(dev):
     m = Net.make(nn, nbtorch)
     m.eval(); assert not any(x.training for x in m.modules())

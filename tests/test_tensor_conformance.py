@@ -187,6 +187,8 @@ def test_mm_bmm(dev):
     same_error(lambda t, a, b: a @ b, [f32(2, 3), f32(2, 3)], dev)
     same_error(lambda t, a, b: t.mm(a, b), [f32(3), f32(3, 2)], dev)
     same_error(lambda t, a, b: t.bmm(a, b), [f32(2, 2, 3), f32(3, 3, 4)], dev)
+    same_error(lambda t, a, b: a @ b, [f32(2, 3), f32(3, 2).astype(np.float64)], dev)
+    same_error(lambda t, a, b: a.mm(b), [f32(2, 3), i64(3, 2)], dev)
 
 
 SHAPE_OPS = {

@@ -13,7 +13,7 @@ __all__ = ['relu', 'sigmoid', 'tanh', 'hardtanh', 'leaky_relu', 'elu', 'silu', '
            'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'CrossEntropy', 'cross_entropy',
            'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'kl_div']
 
-# %% ../../nbs/02_functional.ipynb #02ce28cc
+# %% ../../nbs/02_functional.ipynb #ba4ae41f
 import math, numbers, builtins
 import numpy as np
 from .. import cuda
@@ -22,11 +22,11 @@ from ..tensor import *
 from ..ops import *
 from ..shapes import *
 from ..reduce import *
-from ..tensor import _wrap, _Mode, _dims, _NOCTX
+from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name
 from ..ops import _unary
 from ..autograd import no_grad
 
-# %% ../../nbs/02_functional.ipynb #1c9f8e0c
+# %% ../../nbs/02_functional.ipynb #44be137a
 def relu(input, inplace=False): return input.relu_() if inplace else input.relu()
 def sigmoid(input): return input.sigmoid()
 def tanh(input): return input.tanh()
@@ -54,7 +54,7 @@ def softplus(input, beta=1., threshold=20.):
     soft = (z.relu() + (-z.abs()).exp().__add__(1).log()) / beta
     return where(z > threshold, input, soft)
 
-# %% ../../nbs/02_functional.ipynb #0b8e7ecf
+# %% ../../nbs/02_functional.ipynb #95cb958d
 class Erf(Op):
     def forward(ctx, x):
         xp = get_array_module(x)
@@ -83,7 +83,7 @@ def gelu(input, approximate='none'):
 def softmax(input, dim=None, dtype=None): return input.softmax(dim if dim is not None else -1, dtype)
 def log_softmax(input, dim=None, dtype=None): return input.log_softmax(dim if dim is not None else -1, dtype)
 
-# %% ../../nbs/02_functional.ipynb #0c962c82
+# %% ../../nbs/02_functional.ipynb #6275a099
 class Addmm(Op):
     "x @ W.T + b as one node (PyTorch's addmm): one matrix product forward, two backward."
     def forward(ctx, x, w, b=None):
@@ -113,8 +113,8 @@ def linear(input, weight, bias=None):
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({math.prod(input.shape[:-1])}x{input.shape[-1]} "
                            f"and {weight.shape[1]}x{weight.shape[0]})")
     if input.dtype is not weight.dtype or (bias is not None and bias.dtype is not weight.dtype):
-        y = input @ weight.t()
-        return y + bias if bias is not None else y
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_scalar_name(input.dtype)} and "
+                           f"{_scalar_name(weight.dtype)}")
     return Addmm.apply(input, weight, bias)
 
 def bilinear(input1, input2, weight, bias=None):
@@ -124,7 +124,7 @@ def bilinear(input1, input2, weight, bias=None):
     y = (t * input2.unsqueeze(-2)).sum(-1)
     return y + bias if bias is not None else y
 
-# %% ../../nbs/02_functional.ipynb #40025812
+# %% ../../nbs/02_functional.ipynb #35acadae
 class Pad(Op):
     def forward(ctx, x, widths, value=0.):
         ctx.key = tuple(slice(a, a + s) for (a, _), s in zip(widths, x.shape))
@@ -141,7 +141,7 @@ def pad(input, pad, mode='constant', value=None):
     for i in range(len(pad) // 2): widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     return Pad.apply(input, widths=tuple(widths), value=value or 0.)
 
-# %% ../../nbs/02_functional.ipynb #59359032
+# %% ../../nbs/02_functional.ipynb #d0c75551
 def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 def _out_size(n, k, s, d): return (n - d * (k - 1) - 1) // s + 1
@@ -171,7 +171,7 @@ def _col2im(cols, shape, stride, dilation):
         for j in range(kw): _window(out, i, j, oh, ow, stride, dilation)[...] += cols[:, i, j].transpose(1, 0, 2, 3)
     return out
 
-# %% ../../nbs/02_functional.ipynb #4ec82688
+# %% ../../nbs/02_functional.ipynb #e8d8e144
 class Convolution(Op):
     "2-D convolution of a padded input: im2col and one (batched) matrix product."
     def forward(ctx, x, w, b, stride, dilation, groups):
@@ -201,7 +201,7 @@ class Convolution(Op):
         return gx, gw, gb
     def name(self): return 'ConvolutionBackward0'
 
-# %% ../../nbs/02_functional.ipynb #09871ec9
+# %% ../../nbs/02_functional.ipynb #f3ca90aa
 def _conv_padding(padding, k, dilation):
     "Padding as (left, right, top, bottom) for F.pad."
     if padding == 'valid': return (0, 0, 0, 0)
@@ -232,7 +232,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, _pair(stride)[0]), p, (1, _pair(dilation)[0]), groups)
     return y.squeeze(2)
 
-# %% ../../nbs/02_functional.ipynb #a8c39137
+# %% ../../nbs/02_functional.ipynb #2f88e3d7
 class ConvTranspose(Op):
     def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
         N, Ci, H, W = x.shape
@@ -266,7 +266,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return ConvTranspose.apply(input, weight, bias, stride=_pair(stride), padding=_pair(padding),
                                output_padding=_pair(output_padding), dilation=_pair(dilation))
 
-# %% ../../nbs/02_functional.ipynb #bc19f165
+# %% ../../nbs/02_functional.ipynb #73ecbfd0
 class MaxPool(Op):
     def forward(ctx, x, k, stride, dilation):
         N, C, H, W = x.shape
@@ -307,7 +307,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if builtins.any(p): input = pad(input, (p[1], p[1], p[0], p[0]), value=-math.inf)
     return MaxPool.apply(input, k=k, stride=s, dilation=d)
 
-# %% ../../nbs/02_functional.ipynb #7bcaf5e3
+# %% ../../nbs/02_functional.ipynb #6293716a
 class AvgPool(Op):
     def forward(ctx, x, k, stride, divisor):
         N, C, H, W = x.shape
@@ -340,7 +340,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         div = AvgPool.forward(_NOCTX, ones_._data, k, s, 1)
     return AvgPool.apply(x, k=k, stride=s, divisor=div)
 
-# %% ../../nbs/02_functional.ipynb #5b711efb
+# %% ../../nbs/02_functional.ipynb #0d4171a8
 def adaptive_avg_pool2d(input, output_size):
     "Average pooling to a given output size."
     H, W = input.shape[-2:]
@@ -354,7 +354,7 @@ def adaptive_avg_pool2d(input, output_size):
                            for j in range(ow)], -1))
     return stack(rows, -2)
 
-# %% ../../nbs/02_functional.ipynb #52c19c45
+# %% ../../nbs/02_functional.ipynb #b460b0c6
 def _channel(t, ndim): return t.reshape(1, -1, *([1] * (ndim - 2)))
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -395,7 +395,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def _shape_of(s): return (s,) if isinstance(s, numbers.Integral) else tuple(s)
 
-# %% ../../nbs/02_functional.ipynb #eefa5fd1
+# %% ../../nbs/02_functional.ipynb #bfc4a557
 def _dropout(input, p, training, inplace, shape):
     if p < 0 or p > 1: raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0: return input
@@ -410,7 +410,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     "Zero whole channels with probability p (training only)."
     return _dropout(input, p, training, inplace, (*input.shape[:-2], 1, 1))
 
-# %% ../../nbs/02_functional.ipynb #a6ce3a72
+# %% ../../nbs/02_functional.ipynb #fcfc1743
 class Embedding(Op):
     def forward(ctx, idx, w, padding_idx=None):
         ctx.idx, ctx.shape, ctx.pad = idx, w.shape, padding_idx
@@ -440,7 +440,7 @@ def one_hot(tensor, num_classes=-1):
     n = tensor.max().item() + 1 if num_classes == -1 else num_classes
     return (tensor.unsqueeze(-1) == arange(n, device=tensor.device)).long()
 
-# %% ../../nbs/02_functional.ipynb #c2a5706b
+# %% ../../nbs/02_functional.ipynb #aaab06a3
 def _reduce(loss, reduction):
     if reduction == 'mean': return loss.mean()
     if reduction == 'sum': return loss.sum()
@@ -476,7 +476,7 @@ def huber_loss(input, target, reduction='mean', delta=1.0):
     d = (input - target).abs()
     return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
 
-# %% ../../nbs/02_functional.ipynb #0d16a0b1
+# %% ../../nbs/02_functional.ipynb #7056d04a
 def _class_view(w, ndim): return w.reshape(1, -1, *([1] * (ndim - 2)))
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean'):
@@ -556,7 +556,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
     if reduction == 'none' and target.ndim == 0: smooth = smooth.squeeze(0)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
 
-# %% ../../nbs/02_functional.ipynb #768e5553
+# %% ../../nbs/02_functional.ipynb #649a924f
 def binary_cross_entropy(input, target, weight=None, reduction='mean'):
     "Binary cross-entropy of probabilities `input` with targets in [0, 1]."
     if builtins.bool(((input < 0) | (input > 1)).any()):

@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/autograd.html.md"""
 __all__ = ['inference_mode', 'set_grad_enabled', 'no_grad', 'enable_grad', 'is_grad_enabled', 'unbroadcast', 'RemovableHandle',
            'grad', 'Function', 'GradcheckError', 'gradcheck']
 
-# %% ../nbs/01_autograd.ipynb #422b2b7a
+# %% ../nbs/01_autograd.ipynb #99c97bef
 import math, numbers, builtins, functools, weakref
 import numpy as np
 from fastcore.basics import patch
@@ -21,7 +21,7 @@ from .reduce import *
 from .tensor import _Mode, _Saved, _OUT, _wrap, _edge, _record, _NOCTX, _accumulator
 from .cuda import get_array_module
 
-# %% ../nbs/01_autograd.ipynb #a3d09162
+# %% ../nbs/01_autograd.ipynb #aa9e09f0
 class set_grad_enabled:
     "Turn gradient recording on or off: at once, or for a `with` block, or for a decorated function."
     def __init__(self, mode):
@@ -52,7 +52,7 @@ def is_grad_enabled():
 
 inference_mode = no_grad
 
-# %% ../nbs/01_autograd.ipynb #705f627d
+# %% ../nbs/01_autograd.ipynb #c6e9f633
 def unbroadcast(g, shape):
     "Sum gradient `g` down to `shape`, undoing broadcasting."
     if g._data.shape == shape: return g
@@ -61,7 +61,7 @@ def unbroadcast(g, shape):
     g = g.sum(dims, keepdim=True) if dims else g
     return g.reshape(shape) if g.shape != shape else g
 
-# %% ../nbs/01_autograd.ipynb #40929985
+# %% ../nbs/01_autograd.ipynb #5ca7e0dd
 def _dependencies(roots):
     "How many edges lead into each node reachable from `roots`."
     deps, seen, stack = {}, set(roots), list(roots)
@@ -81,7 +81,7 @@ def _add(grads, node, nr, g):
     elif _Mode.grad: slot[nr] = slot[nr] + g                 # create_graph: the sum is recorded
     else: slot[nr] = _wrap(slot[nr]._data + g._data)       # same node, same output: same dtype, device
 
-# %% ../nbs/01_autograd.ipynb #819265e7
+# %% ../nbs/01_autograd.ipynb #25d09f7a
 def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
     "Run backward from edges `roots` with `root_grads`; return captured gradients (if `capture`)."
     nodes = [n for n, _ in roots]
@@ -112,12 +112,12 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
                 n = deps[child] - 1
                 deps[child] = n
                 if n == 0 and child in grads: ready.append(child)
-            if not retain_graph:  # free what the node saved (see _free)
-                node._needs_saved = builtins.bool(node._saved)
+            if not retain_graph:  # drop what the node saved: the graph's memory goes with it
+                node._needs_saved = builtins.bool(node._saved)  # so that a second backward can tell
                 node._saved = node._y = None
     return got
 
-# %% ../nbs/01_autograd.ipynb #4ce4da6e
+# %% ../nbs/01_autograd.ipynb #83271d1d
 def _call(node, gs):
     "The input gradients of `node`, given its output gradients `gs`."
     if node._saved is None and node._needs_saved:
@@ -130,14 +130,9 @@ def _call(node, gs):
     out = node.backward(*gs)
     return out if isinstance(out, tuple) else (out,)
 
-def _free(node):
-    "Drop what `node` saved for backward (the graph's memory goes with it)."
-    node._needs_saved = builtins.bool(node._saved)
-    node._saved, node._y = None, None
-
 Op._saved, Op._y, Op._needs_saved, Op._n_out, Op._pre_hooks = (), None, False, 1, None
 
-# %% ../nbs/01_autograd.ipynb #4a513378
+# %% ../nbs/01_autograd.ipynb #b0e5992f
 def _accumulate(t, g, create_graph, taken=()):
     "Add gradient `g` into leaf `t`'s `.grad`."
     a, b = g._data, t._data
@@ -152,7 +147,7 @@ def _accumulate(t, g, create_graph, taken=()):
     elif t.grad.requires_grad: t.grad = t.grad.detach() + g  # a differentiable .grad is not changed in place
     else: t.grad.add_(g)
 
-# %% ../nbs/01_autograd.ipynb #3fd55d8f
+# %% ../nbs/01_autograd.ipynb #ce71726a
 class RemovableHandle:
     "Returned by `register_hook`; `remove()` takes the hook away."
     def __init__(self, hooks, entry): self.hooks, self.entry = hooks, entry
@@ -201,7 +196,7 @@ def retain_grad(self: Tensor):
 
 Tensor.retains_grad = property(lambda self: self._retains_grad)
 
-# %% ../nbs/01_autograd.ipynb #737987e7
+# %% ../nbs/01_autograd.ipynb #2b1b89d5
 def _roots(outputs, grad_outputs):
     "Check the outputs and their initial gradients (1 for a scalar)."
     edges, grads = [], []
@@ -233,7 +228,7 @@ def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False,
         return
     _backward(edges, grads, retain_graph, create_graph)
 
-# %% ../nbs/01_autograd.ipynb #b636b9d5
+# %% ../nbs/01_autograd.ipynb #ef230b91
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
          materialize_grads=False):
     "The gradients of `outputs` with respect to `inputs` (a tuple), without touching `.grad`."
@@ -258,7 +253,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         res.append(g if g is None or create_graph else g.detach())
     return tuple(res)
 
-# %% ../nbs/01_autograd.ipynb #16447a78
+# %% ../nbs/01_autograd.ipynb #c7faec95
 class _FunctionNode(Op):
     "The graph node of a custom `Function`: it calls the class's static `backward`."
     def __init__(self, cls): self._cls, self._non_diff = cls, ()
@@ -270,7 +265,7 @@ class _FunctionNode(Op):
         out = self._cls.backward(self, *gs)
         return out if isinstance(out, tuple) else (out,)
 
-# %% ../nbs/01_autograd.ipynb #dc5355b5
+# %% ../nbs/01_autograd.ipynb #9a546164
 class Function:
     "A custom differentiable op: subclass it with static `forward(ctx, ...)` and `backward(ctx, *grads)`."
     @staticmethod
@@ -297,7 +292,7 @@ class Function:
             res.append(o)
         return tuple(res) if isinstance(out, tuple) else res[0]
 
-# %% ../nbs/01_autograd.ipynb #efae36fa
+# %% ../nbs/01_autograd.ipynb #4773468a
 class GradcheckError(RuntimeError):
     "The analytic and the numerical Jacobians differ."
 
@@ -326,7 +321,7 @@ def _jacobians(fn, inputs, diff, out_i, eps):
                 num[i][k] = (hi - lo) / (2 * eps)
     return num, ana
 
-# %% ../nbs/01_autograd.ipynb #8f70b875
+# %% ../nbs/01_autograd.ipynb #c983094d
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     "Check the gradients of `func` at `inputs` against finite differences (inputs in float64)."
     inputs = _seq(inputs)

@@ -9,7 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/autograd.html.md"""
 __all__ = ['inference_mode', 'set_grad_enabled', 'no_grad', 'enable_grad', 'is_grad_enabled', 'unbroadcast', 'RemovableHandle',
            'grad', 'Function', 'GradcheckError', 'gradcheck']
 
-# %% ../nbs/01_autograd.ipynb #99c97bef
+# %% ../nbs/01_autograd.ipynb #cabb2bf8
 import math, numbers, builtins, functools, weakref
 import numpy as np
 from fastcore.basics import patch
@@ -21,7 +21,7 @@ from .reduce import *
 from .tensor import _Mode, _Saved, _OUT, _wrap, _edge, _record, _NOCTX, _accumulator
 from .cuda import get_array_module
 
-# %% ../nbs/01_autograd.ipynb #aa9e09f0
+# %% ../nbs/01_autograd.ipynb #15cc8731
 class set_grad_enabled:
     "Turn gradient recording on or off: at once, or for a `with` block, or for a decorated function."
     def __init__(self, mode):
@@ -52,7 +52,7 @@ def is_grad_enabled():
 
 inference_mode = no_grad
 
-# %% ../nbs/01_autograd.ipynb #c6e9f633
+# %% ../nbs/01_autograd.ipynb #8d40afa0
 def unbroadcast(g, shape):
     "Sum gradient `g` down to `shape`, undoing broadcasting."
     if g._data.shape == shape: return g
@@ -61,7 +61,7 @@ def unbroadcast(g, shape):
     g = g.sum(dims, keepdim=True) if dims else g
     return g.reshape(shape) if g.shape != shape else g
 
-# %% ../nbs/01_autograd.ipynb #5ca7e0dd
+# %% ../nbs/01_autograd.ipynb #04d06553
 def _dependencies(roots):
     "How many edges lead into each node reachable from `roots`."
     deps, seen, stack = {}, set(roots), list(roots)
@@ -81,7 +81,7 @@ def _add(grads, node, nr, g):
     elif _Mode.grad: slot[nr] = slot[nr] + g                 # create_graph: the sum is recorded
     else: slot[nr] = _wrap(slot[nr]._data + g._data)       # same node, same output: same dtype, device
 
-# %% ../nbs/01_autograd.ipynb #25d09f7a
+# %% ../nbs/01_autograd.ipynb #58cb33e7
 def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
     "Run backward from edges `roots` with `root_grads`; return captured gradients (if `capture`)."
     nodes = [n for n, _ in roots]
@@ -102,13 +102,7 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
             if capture is not None and node in capture: got[node] = gs
             for (child, nr), g, shape in zip(node.next_functions, _call(node, gs), node._shapes):
                 if child is None: continue
-                if g is not None:
-                    if g._data.shape != shape: g = unbroadcast(g, shape)
-                    slot = grads.get(child)  # _add, inlined: this loop runs for every edge of the graph
-                    if slot is None: grads[child] = slot = [None] * child._n_out
-                    if slot[nr] is None: slot[nr] = g
-                    elif create_graph: slot[nr] = slot[nr] + g
-                    else: slot[nr] = _wrap(slot[nr]._data + g._data)
+                if g is not None: _add(grads, child, nr, g if g._data.shape == shape else unbroadcast(g, shape))
                 n = deps[child] - 1
                 deps[child] = n
                 if n == 0 and child in grads: ready.append(child)
@@ -117,7 +111,7 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
                 node._saved = node._y = None
     return got
 
-# %% ../nbs/01_autograd.ipynb #83271d1d
+# %% ../nbs/01_autograd.ipynb #55696955
 def _call(node, gs):
     "The input gradients of `node`, given its output gradients `gs`."
     if node._saved is None and node._needs_saved:
@@ -132,7 +126,7 @@ def _call(node, gs):
 
 Op._saved, Op._y, Op._needs_saved, Op._n_out, Op._pre_hooks = (), None, False, 1, None
 
-# %% ../nbs/01_autograd.ipynb #b0e5992f
+# %% ../nbs/01_autograd.ipynb #eab23d46
 def _accumulate(t, g, create_graph, taken=()):
     "Add gradient `g` into leaf `t`'s `.grad`."
     a, b = g._data, t._data
@@ -147,7 +141,7 @@ def _accumulate(t, g, create_graph, taken=()):
     elif t.grad.requires_grad: t.grad = t.grad.detach() + g  # a differentiable .grad is not changed in place
     else: t.grad.add_(g)
 
-# %% ../nbs/01_autograd.ipynb #ce71726a
+# %% ../nbs/01_autograd.ipynb #b0c70edb
 class RemovableHandle:
     "Returned by `register_hook`; `remove()` takes the hook away."
     def __init__(self, hooks, entry): self.hooks, self.entry = hooks, entry
@@ -196,7 +190,7 @@ def retain_grad(self: Tensor):
 
 Tensor.retains_grad = property(lambda self: self._retains_grad)
 
-# %% ../nbs/01_autograd.ipynb #2b1b89d5
+# %% ../nbs/01_autograd.ipynb #445e6bc8
 def _roots(outputs, grad_outputs):
     "Check the outputs and their initial gradients (1 for a scalar)."
     edges, grads = [], []
@@ -228,7 +222,7 @@ def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False,
         return
     _backward(edges, grads, retain_graph, create_graph)
 
-# %% ../nbs/01_autograd.ipynb #ef230b91
+# %% ../nbs/01_autograd.ipynb #b5b67750
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
          materialize_grads=False):
     "The gradients of `outputs` with respect to `inputs` (a tuple), without touching `.grad`."
@@ -253,7 +247,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         res.append(g if g is None or create_graph else g.detach())
     return tuple(res)
 
-# %% ../nbs/01_autograd.ipynb #c7faec95
+# %% ../nbs/01_autograd.ipynb #458ffd78
 class _FunctionNode(Op):
     "The graph node of a custom `Function`: it calls the class's static `backward`."
     def __init__(self, cls): self._cls, self._non_diff = cls, ()
@@ -265,7 +259,7 @@ class _FunctionNode(Op):
         out = self._cls.backward(self, *gs)
         return out if isinstance(out, tuple) else (out,)
 
-# %% ../nbs/01_autograd.ipynb #9a546164
+# %% ../nbs/01_autograd.ipynb #29947de0
 class Function:
     "A custom differentiable op: subclass it with static `forward(ctx, ...)` and `backward(ctx, *grads)`."
     @staticmethod
@@ -292,7 +286,7 @@ class Function:
             res.append(o)
         return tuple(res) if isinstance(out, tuple) else res[0]
 
-# %% ../nbs/01_autograd.ipynb #4773468a
+# %% ../nbs/01_autograd.ipynb #45c2c0a2
 class GradcheckError(RuntimeError):
     "The analytic and the numerical Jacobians differ."
 
@@ -321,7 +315,7 @@ def _jacobians(fn, inputs, diff, out_i, eps):
                 num[i][k] = (hi - lo) / (2 * eps)
     return num, ana
 
-# %% ../nbs/01_autograd.ipynb #c983094d
+# %% ../nbs/01_autograd.ipynb #d579d58d
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     "Check the gradients of `func` at `inputs` against finite differences (inputs in float64)."
     inputs = _seq(inputs)

@@ -299,11 +299,12 @@ class Sigmoid(Op):
 # %% ../nbs/00a_ops.ipynb #8782be03
 class Relu(Op):
     def forward(ctx, x):
-        y = get_array_module(x).maximum(x, 0).astype(x.dtype, copy=False)
-        y += 0  # -0. + 0 is 0.: PyTorch's relu gives 0., not -0.
+        y = get_array_module(x).maximum(0, x).astype(x.dtype, copy=False)  # 0 first: -0. stays -0., as in PyTorch
         ctx.save_for_backward(y)
         return y
-    def backward(ctx, g): return (g * ctx.saved_tensors[0].sign(),)  # y >= 0, so sign(y) is the 0/1 mask
+    def backward(ctx, g):
+        keep = ~(ctx.saved_tensors[0]._data <= 0)  # PyTorch's rule: zero where y <= 0, so a NaN lets g through
+        return (g * _wrap(keep) if _Mode.grad else _wrap(g._data * keep),)
 
 class Abs(Op):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).abs(x)

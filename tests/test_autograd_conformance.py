@@ -65,6 +65,19 @@ def test_unary_grads(dev, fn, shape):
     if len(shape) == 2: grad_both(lambda t, a: getattr(a.t(), fn)(), [x], dev)
 
 
+@pytest.mark.parametrize('how', ['method', 'functional', 'module'])
+def test_relu_signed_zero_and_nan(dev, how):
+    "relu(-0.) is -0. and a NaN input passes its gradient through (PyTorch's threshold rule: zero where y <= 0)."
+    x = np.array([np.nan, -0., 0., 1.5, -2.], np.float32)
+    f = {'method': lambda t, a: a.relu(), 'functional': lambda t, a: t.nn.functional.relu(a),
+         'module': lambda t, a: t.nn.ReLU()(a)}[how]
+    og, rg, o_in, _ = grad_both(f, [x], dev)
+    ours, ref = f(nbtorch, nbtorch.tensor(x, device=dev)), f(torch, torch.tensor(x))
+    np.testing.assert_array_equal(np.signbit(ours.numpy(force=True)), np.signbit(ref.numpy()))
+    assert np.signbit(ours.numpy(force=True)[1]), "relu(-0.) should be -0."
+    assert np.isfinite(og[0].numpy(force=True)[0]), "the NaN input's gradient should be the incoming gradient"
+
+
 def test_clamp_where_minmax_grads(dev):
     x, y = T.f32(3, 4), T.f32(4)
     grad_both(lambda t, a: a.clamp(-0.5, 0.5), [x], dev)

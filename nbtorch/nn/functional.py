@@ -505,24 +505,27 @@ class CrossEntropy(Op):
     def forward(ctx, x, t, reduction):
         xp = get_array_module(x)
         z = x - x.max(axis=1, keepdims=True)
-        lse = xp.log(xp.exp(z).sum(axis=1, keepdims=True))
+        e = xp.exp(z)
+        s = e.sum(axis=1, keepdims=True)
         rows = xp.arange(x.shape[0])
-        loss = lse[:, 0] - z[rows, t]
+        loss = xp.log(s[:, 0]) - z[rows, t]
         if ctx.needs_input_grad[0]:
-            ctx.p, ctx.t, ctx.reduction = xp.exp(z - lse), t, reduction
+            e /= s  # the softmax, which is all backward needs
+            ctx.p, ctx.rows, ctx.t, ctx.reduction = e, rows, t, reduction
             ctx.save_for_backward(x)
-        if reduction == 'mean': return loss.mean(dtype=x.dtype)
-        return loss.sum(dtype=x.dtype) if reduction == 'sum' else loss
+        if reduction == 'none': return loss
+        total = loss.sum(dtype=x.dtype)
+        return total / x.shape[0] if reduction == 'mean' else total  # the mean as NumPy takes it, in x's dtype
     def backward(ctx, g):
         x, = ctx.saved_tensors
         n, xp = x.shape[0], get_array_module(ctx.p)
         if _Mode.grad:  # create_graph: softmax recomputed from x, so the gradient is differentiable again
             onehot = _wrap(xp.zeros_like(ctx.p))
-            onehot._data[xp.arange(n), ctx.t] = 1
+            onehot._data[ctx.rows, ctx.t] = 1
             scale = g / n if ctx.reduction == 'mean' else g if ctx.reduction == 'sum' else g.unsqueeze(1)
             return (x.softmax(1) - onehot) * scale, None
         d = ctx.p.copy()  # softmax minus one-hot, on the arrays
-        d[xp.arange(n), ctx.t] -= 1
+        d[ctx.rows, ctx.t] -= 1
         ga = g._data
         d *= ga / n if ctx.reduction == 'mean' else ga if ctx.reduction == 'sum' else ga[:, None]
         return _wrap(d), None
@@ -532,8 +535,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
     "Cross-entropy of logits `input` (N, C, ...) with class indices or class probabilities `target`."
     if (input.ndim == 2 and target.dtype is int64 and weight is None and label_smoothing <= 0
             and reduction in ('mean', 'sum', 'none') and input.is_floating_point()):
-        t = target._data
-        if not builtins.bool(((t == ignore_index) | (t < 0) | (t >= input.shape[1])).any()):
+        t, C = target._data, input.shape[1]
+        # every target a class, none ignored (two reductions tell, on every step): the fused node
+        if t.size and t.min() >= 0 and t.max() < C and not (0 <= ignore_index < C and (t == ignore_index).any()):
             return CrossEntropy.apply(input, target, reduction=reduction)
     logp = input.log_softmax(1 if input.ndim > 1 else 0)
     C = input.shape[1] if input.ndim > 1 else input.shape[0]

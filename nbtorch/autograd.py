@@ -94,9 +94,9 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
             node = ready.pop()
             gs = grads.pop(node)
             if type(node) is AccumulateGrad:
-                gs = _run_hooks(node, gs)
-                if capture is not None and node in capture: got[node] = gs
-                elif capture is None: _accumulate(node.variable, gs[0], create_graph, taken)
+                if node.variable._hooks: gs = _run_hooks(node, gs)
+                if capture is None: _accumulate(node.variable, gs[0], create_graph, taken)
+                elif node in capture: got[node] = gs
                 continue
             if node._pre_hooks: gs = _run_hooks(node, gs)
             if capture is not None and node in capture: got[node] = gs
@@ -106,15 +106,14 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
                 n = deps[child] - 1
                 deps[child] = n
                 if n == 0 and child in grads: ready.append(child)
-            if not retain_graph:  # drop what the node saved: the graph's memory goes with it
-                node._needs_saved = builtins.bool(node._saved)  # so that a second backward can tell
-                node._saved = node._y = None
+            if node._saved and not retain_graph:  # drop what the node saved: the graph's memory goes with it
+                node._saved = node._y = None  # (and a second backward through it can tell)
     return got
 
 # %% ../nbs/01_autograd.ipynb #55696955
 def _call(node, gs):
     "The input gradients of `node`, given its output gradients `gs`."
-    if node._saved is None and node._needs_saved:
+    if node._saved is None:
         raise RuntimeError(
             "Trying to backward through the graph a second time (or directly access saved tensors "
             "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -124,7 +123,7 @@ def _call(node, gs):
     out = node.backward(*gs)
     return out if isinstance(out, tuple) else (out,)
 
-Op._saved, Op._y, Op._needs_saved, Op._n_out, Op._pre_hooks = (), None, False, 1, None
+Op._y, Op._n_out, Op._pre_hooks = None, 1, None
 
 # %% ../nbs/01_autograd.ipynb #eab23d46
 def _accumulate(t, g, create_graph, taken=()):

@@ -513,6 +513,7 @@ _NOCTX = _NoCtx()
 class Op:
     "A primitive: `forward` on arrays, `backward` on tensors; an instance is a graph node (`grad_fn`)."
     view = False  # True where forward returns a view of its first input's memory
+    _saved = ()   # what `save_for_backward` kept
 
     @classmethod
     def apply(cls, *xs, **kw):
@@ -540,33 +541,38 @@ def _record(cls, xs, kw):
     "Apply op `cls` to `xs` and record the node that backward will visit."
     ctx = cls()
     arrays, needs, edges, shapes = [], [], [], []
-    for x in xs:  # one pass over the inputs: this runs for every recorded op
+    for x in xs:  # one pass over the inputs: this runs for every recorded op, so it is kept lean
         if isinstance(x, Tensor):
-            arrays.append(x._data); needs.append(x.requires_grad); shapes.append(x._data.shape)
-            edges.append(_edge(x))
-        else:
-            arrays.append(x); needs.append(False); shapes.append(None); edges.append((None, 0))
-    ctx.needs_input_grad, ctx._saved = tuple(needs), ()
+            a = x._data
+            arrays.append(a); shapes.append(a.shape)
+            if x.requires_grad:
+                needs.append(True); edges.append((x.grad_fn or _accumulator(x), x._nr))
+                continue
+        else: arrays.append(x); shapes.append(None)
+        needs.append(False); edges.append(_NO_EDGE)
+    ctx.needs_input_grad = tuple(needs)
     y = cls.forward(ctx, *arrays, **kw)
     out = _wrap(y)
     out.requires_grad, out.grad_fn = True, ctx
     if cls.view: out._base = _root(xs[0])
     ctx.next_functions, ctx._shapes = tuple(edges), tuple(shapes)
-    if ctx._saved:
-        ctx._saved = tuple(_keep(s, xs, arrays, y) for s in ctx._saved)
-        if builtins.any(s is _OUT for s in ctx._saved):  # the output's array, and a weak reference to check its version
-            ctx._y, ctx._out = y, weakref.ref(out)
+    if ctx._saved: ctx._saved = tuple([_keep(ctx, s, xs, arrays, y, out) for s in ctx._saved])
     return out
 
-def _keep(s, xs, arrays, y):
-    "How a saved value is kept on the node."
+def _keep(ctx, s, xs, arrays, y, out):
+    "How saved value `s` is kept on node `ctx`: an input as itself and its version, the output `y` weakly."
     for x, a in zip(xs, arrays):
         if s is a and isinstance(x, Tensor): return _Saved(x)
-    return _OUT if s is y and s is not None else s
+    if s is y and s is not None:  # the output's array, and a weak reference to check its version
+        ctx._y, ctx._out = y, weakref.ref(out)
+        return _OUT
+    return s
+
+_NO_EDGE = (None, 0)  # an input that needs no gradient
 
 def _edge(x):
     "The graph edge to input `x`: (node, output number)."
-    if not isinstance(x, Tensor) or not x.requires_grad: return (None, 0)
+    if not isinstance(x, Tensor) or not x.requires_grad: return _NO_EDGE
     return (x.grad_fn or _accumulator(x), x._nr)
 
 # %% ../nbs/00_tensor.ipynb #15693790

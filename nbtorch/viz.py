@@ -51,7 +51,7 @@ def _tensor_label(t, name=None):
 def _attrs(node):
     "The attributes an op keeps for its backward, as text (for show_attrs)."
     skip = {'next_functions', 'needs_input_grad', '_saved', '_shapes', '_y', '_out', '_pre_hooks',
-            '_needs_saved', '_cls', '_non_diff', '_out_meta', '_n_out'}
+            '_cls', '_non_diff', '_out_meta', '_n_out'}
     return '\n'.join(f'{k}: {v}' for k, v in vars(node).items() if k not in skip and not k.startswith('__'))
 
 # %% ../nbs/01a_viz.ipynb #3a32e27f

@@ -86,7 +86,8 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
     "Run backward from edges `roots` with `root_grads`; return captured gradients (if `capture`)."
     nodes = [n for n, _ in roots]
     deps, grads, got = _dependencies(nodes), {}, {}
-    taken = [g._data if g._data.base is None else g._data.base for g in root_grads]  # see _accumulate
+    owners = (g._data if g._data.base is None else g._data.base for g in root_grads)
+    taken = {id(a): a for a in owners}  # see _accumulate
     for (n, nr), g in zip(roots, root_grads): _add(grads, n, nr, g)
     ready = [n for n in dict.fromkeys(nodes) if deps.get(n, 0) == 0]
     with set_grad_enabled(create_graph):
@@ -134,8 +135,8 @@ def _accumulate(t, g, create_graph, taken=()):
     elif t.grad is None:
         a = g._data
         owner = a if a.base is None else a.base  # NumPy and CuPy point every view at the owning array
-        if builtins.any(owner is b for b in taken) or not a.flags.writeable: a = a.copy()
-        if isinstance(taken, list): taken.append(owner)
+        if id(owner) in taken or not a.flags.writeable: a = a.copy()
+        if isinstance(taken, dict): taken[id(owner)] = owner
         t.grad = _wrap(a)
     elif t.grad.requires_grad: t.grad = t.grad.detach() + g  # a differentiable .grad is not changed in place
     else: t.grad.add_(g)

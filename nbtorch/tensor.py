@@ -167,7 +167,8 @@ def _root(t):
 
 def _bump(t):
     "Count one more in-place change of `t` (the count is shared with its views)."
-    _root(t)._v += 1
+    if t._base is not None: t = t._base
+    t._v += 1
 
 def _wrap(a):
     "A Tensor around array `a` (a NumPy scalar becomes a 0-d array)."
@@ -556,17 +557,22 @@ def _record(cls, xs, kw):
     out.requires_grad, out.grad_fn = True, ctx
     if cls.view: out._base = _root(xs[0])
     ctx.next_functions, ctx._shapes = tuple(edges), tuple(shapes)
-    if ctx._saved: ctx._saved = tuple([_keep(ctx, s, xs, arrays, y, out) for s in ctx._saved])
+    if ctx._saved: _keep(ctx, xs, arrays, y, out)
     return out
 
-def _keep(ctx, s, xs, arrays, y, out):
-    "How saved value `s` is kept on node `ctx`: an input as itself and its version, the output `y` weakly."
-    for x, a in zip(xs, arrays):
-        if s is a and isinstance(x, Tensor): return _Saved(x)
-    if s is y and s is not None:  # the output's array, and a weak reference to check its version
-        ctx._y, ctx._out = y, weakref.ref(out)
-        return _OUT
-    return s
+def _keep(ctx, xs, arrays, y, out):
+    "How the node keeps what `forward` saved: an input as its tensor and version, the output `y` weakly."
+    kept = []
+    for s in ctx._saved:
+        for x, a in zip(xs, arrays):
+            if s is a and isinstance(x, Tensor):
+                kept.append(_Saved(x)); break
+        else:
+            if s is y and s is not None:  # the output's array, and a weak reference to check its version
+                ctx._y, ctx._out = y, weakref.ref(out)
+                kept.append(_OUT)
+            else: kept.append(s)
+    ctx._saved = tuple(kept)
 
 _NO_EDGE = (None, 0)  # an input that needs no gradient
 

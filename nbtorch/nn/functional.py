@@ -98,21 +98,25 @@ class Addmm(Op):
             return (g @ w if w is not None else None,
                     g2.t() @ x.reshape(-1, x.shape[-1]) if x is not None else None,
                     g2.sum(0) if ctx.needs_input_grad[2] else None)
-        # the same three lines on the arrays: a linear layer's backward is on every training step,
+        # the same on the arrays: a linear layer's backward is on every training step,
         # and seven tensor ops would cost more Python than its two matrix products at small sizes
         ga = g._data
-        g2 = ga.reshape(-1, ga.shape[-1])
-        return (_wrap(ga @ w._data) if w is not None else None,
-                _wrap(g2.T @ x._data.reshape(-1, x.shape[-1])) if x is not None else None,
+        g2 = ga if ga.ndim == 2 else ga.reshape(-1, ga.shape[-1])  # batch dimensions flattened
+        gw = None
+        if x is not None:
+            xa = x._data
+            gw = _wrap(g2.T @ (xa if xa.ndim == 2 else xa.reshape(-1, xa.shape[-1])))
+        return (_wrap(ga @ w._data) if w is not None else None, gw,
                 _wrap(g2.sum(0)) if ctx.needs_input_grad[2] else None)
     def name(self): return 'AddmmBackward0' if len(self._shapes[0]) == 2 and self._shapes[2] else 'LinearBackward0'
 
 def linear(input, weight, bias=None):
     "input @ weight.T + bias."
-    if input.shape[-1] != weight.shape[-1]:
+    x, w = input._data, weight._data  # the checks read the arrays: this runs for every layer on every step
+    if x.shape[-1] != w.shape[-1]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({math.prod(input.shape[:-1])}x{input.shape[-1]} "
                            f"and {weight.shape[1]}x{weight.shape[0]})")
-    if input.dtype is not weight.dtype or (bias is not None and bias.dtype is not weight.dtype):
+    if x.dtype != w.dtype or (bias is not None and bias._data.dtype != w.dtype):
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_scalar_name(input.dtype)} and "
                            f"{_scalar_name(weight.dtype)}")
     return Addmm.apply(input, weight, bias)

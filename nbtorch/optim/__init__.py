@@ -82,10 +82,11 @@ def _step(self, closure=None):
         with enable_grad(): loss = closure()
     with no_grad():
         for group in self.param_groups:
+            maximize = group.get('maximize')
             for p in group['params']:
                 if p.grad is None: continue
                 g = p.grad._data
-                if group.get('maximize'): g = -g
+                if maximize: g = -g
                 state = self.state[p]
                 if not state: self._init_state(p, state, group)
                 self._update(p._data, g, state, group)

@@ -63,14 +63,15 @@ def unbroadcast(g, shape):
 
 # %% ../nbs/01_autograd.ipynb #04d06553
 def _dependencies(roots):
-    "How many edges lead into each node reachable from `roots`."
-    deps, seen, stack = {}, set(roots), list(roots)
+    "How many edges lead into each node reachable from `roots` (a node seen first is pushed to visit)."
+    deps = dict.fromkeys(roots, 0)
+    stack = list(deps)
     while stack:
         for child, _ in stack.pop().next_functions:
             if child is None: continue
-            deps[child] = deps.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child); stack.append(child)
+            if child in deps: deps[child] += 1
+            else:
+                deps[child] = 1; stack.append(child)
     return deps
 
 def _add(grads, node, nr, g):
@@ -199,7 +200,7 @@ def _roots(outputs, grad_outputs):
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
             if o.numel() != 1: raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = ones_like(o)
+            g = _wrap(get_array_module(o._data).ones_like(o._data))
         elif not isinstance(g, Tensor): g = tensor(g, dtype=o.dtype, device=o.device)
         if g.shape != o.shape:
             raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "

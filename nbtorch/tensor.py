@@ -603,10 +603,12 @@ def saved_tensors(self: Op):
     "The values `forward` saved, as tensors (inputs checked for in-place changes)."
     out = []
     for s in self._saved:
-        if isinstance(s, _Saved):
-            now = _root(s.t)._v
-            if now != s.v: _version_error(self, s.t, now, s.v)
-            out.append(s.t)
+        if type(s) is _Saved:
+            t = s.t
+            now = t._v if t._base is None else t._base._v
+            if now != s.v: _version_error(self, t, now, s.v)
+            out.append(t)
+        elif s is None: out.append(None)
         elif s is _OUT:
             o = self._out()
             if o is not None and _root(o)._v != 0: _version_error(self, o, _root(o)._v, 0)

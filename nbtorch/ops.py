@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from . import cuda
 from .cuda import get_array_module
 from .tensor import *
-from .tensor import _Mode, _NOCTX, _cpu, _record, _wrap
+from .tensor import _Mode, _NOCTX, _NO_EDGE, _accumulator, _cpu, _keep, _record, _wrap
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -72,12 +72,25 @@ def _binary(op, a, b, floating=False):
         x, y = getattr(a, '_data', a), getattr(b, '_data', b)
     try:
         if _Mode.grad and (getattr(a, 'requires_grad', False) or getattr(b, 'requires_grad', False)):
-            return _record(op, (a, b), {})
+            return _record_binary(op, a, b, x, y)
         return _wrap(op.forward(_NOCTX, x, y))
     except ValueError:
         err = _broadcast_error(x, y)
         if err is None: raise
         raise err from None
+
+def _record_binary(op, a, b, x, y):
+    "`_record` unrolled for two operands `a`, `b` (arrays `x`, `y`): the same node, without its loops."
+    ctx = op()
+    ea = (a.grad_fn or _accumulator(a), a._nr) if getattr(a, 'requires_grad', False) else _NO_EDGE
+    eb = (b.grad_fn or _accumulator(b), b._nr) if getattr(b, 'requires_grad', False) else _NO_EDGE
+    ctx.needs_input_grad = (ea is not _NO_EDGE, eb is not _NO_EDGE)
+    z = op.forward(ctx, x, y)
+    out = _wrap(z)
+    out.requires_grad, out.grad_fn = True, ctx
+    ctx.next_functions, ctx._shapes = (ea, eb), (getattr(x, 'shape', None), getattr(y, 'shape', None))
+    if ctx._saved: _keep(ctx, (a, b), (x, y), z, out)
+    return out
 
 # %% ../nbs/00a_ops.ipynb #4862da80
 class Add(Op):

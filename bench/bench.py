@@ -29,7 +29,10 @@ def timeit(f, number):
     return (time.perf_counter() - t) / number
 
 
-def run(name, impls, number, rounds=7):
+ROUNDS = 21  # many short rounds: this VM's speed drifts by 10-30% within seconds, and paired ratios cancel it
+
+
+def run(name, impls, number, rounds=ROUNDS):
     "Median seconds per call of each implementation, and the ratios paired per round."
     impls = {k: v for k, v in impls.items() if v is not None}
     for f in impls.values(): f(); f()  # warm-up
@@ -284,7 +287,7 @@ def main():
     print(f"threads: {THREADS} each (OMP/OPENBLAS/MKL_NUM_THREADS set before import; torch.set_num_threads; "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); "
           f"BLAS {blas[0]['internal_api'] if blas else '?'} with {blas[0]['num_threads'] if blas else '?'} threads")
-    print(f"PyTorch {torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}; medians of 7 rounds, "
+    print(f"PyTorch {torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}; medians of {ROUNDS} rounds, "
           "ratios paired per round")
     print(f"{'benchmark':<46}{'nbtorch':>11}{'PyTorch':>11}{'NumPy':>11}{'nb/PT':>8}{'nb/NP':>8}")
     results = []
@@ -299,7 +302,7 @@ def main():
               flush=True)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'results.json'), 'w') as f:
-        json.dump(dict(threads=int(THREADS), numpy=np.__version__, pytorch=torch.__version__ if torch else None,
+        json.dump(dict(threads=int(THREADS), rounds=ROUNDS, numpy=np.__version__, pytorch=torch.__version__ if torch else None,
                        results=results), f, indent=1)
     plot(results, os.path.join(args.out, 'ratios.png'))
     print(f"wrote {args.out}/results.json and ratios.png")

@@ -133,7 +133,8 @@ def performance_page():
     (SRC / 'performance.md').write_text(
         '# Performance\n\nnbtorch against PyTorch ' + str(r.get('pytorch')) + ' (CPU) and hand-written NumPy '
         + str(r.get('numpy')) + f", {r['threads']} threads each, measured in one process, interleaved, by "
-        '`make bench` (`bench/bench.py`). Ratios below 1: nbtorch is faster (or smaller).\n\n'
+        f"`make bench` (`bench/bench.py`): medians of {r.get('rounds', 7)} rounds, ratios paired per round. "
+        'Ratios below 1: nbtorch is faster (or smaller).\n\n'
         '![ratios](ratios.png)\n\n| benchmark | nbtorch | PyTorch | NumPy | nbtorch/PyTorch | nbtorch/NumPy |\n'
         '|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n')
     return 'performance'

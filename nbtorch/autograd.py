@@ -74,13 +74,17 @@ def _dependencies(roots):
                 deps[child] = 1; stack.append(child)
     return deps
 
-def _add(grads, node, nr, g):
+def _add(grads, node, nr, g, sums):
     "Add gradient `g` for output `nr` of `node` to what has arrived so far."
     slot = grads.get(node)
     if slot is None: grads[node] = slot = [None] * node._n_out
-    if slot[nr] is None: slot[nr] = g
-    elif _Mode.grad: slot[nr] = slot[nr] + g                 # create_graph: the sum is recorded
-    else: slot[nr] = _wrap(slot[nr]._data + g._data)       # same node, same output: same dtype, device
+    s = slot[nr]
+    if s is None: slot[nr] = g
+    elif _Mode.grad: slot[nr] = s + g                       # create_graph: the sum is recorded
+    elif id(s) in sums: s._data += g._data                  # a leaf's sum made here: added to in place
+    else:
+        slot[nr] = s = _wrap(s._data + g._data)             # same node, same output: same dtype, device
+        if type(node) is AccumulateGrad: sums.add(id(s))    # only this slot sees it, until the leaf runs
 
 # %% ../nbs/01_autograd.ipynb #58cb33e7
 def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
@@ -89,13 +93,15 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
     deps, grads, got = _dependencies(nodes), {}, {}
     owners = (g._data if g._data.base is None else g._data.base for g in root_grads)
     taken = {id(a): a for a in owners}  # see _accumulate
-    for (n, nr), g in zip(roots, root_grads): _add(grads, n, nr, g)
+    sums = set()  # ids of the sums `_add` made for leaves, which it may add to in place
+    for (n, nr), g in zip(roots, root_grads): _add(grads, n, nr, g, sums)
     ready = [n for n in dict.fromkeys(nodes) if deps.get(n, 0) == 0]
     with set_grad_enabled(create_graph):
         while ready:
             node = ready.pop()
             gs = grads.pop(node)
             if type(node) is AccumulateGrad:
+                if sums: sums.discard(id(gs[0]))  # the sum leaves the engine's hands here
                 if node.variable._hooks: gs = _run_hooks(node, gs)
                 if capture is None: _accumulate(node.variable, gs[0], create_graph, taken)
                 elif node in capture: got[node] = gs
@@ -104,7 +110,8 @@ def _backward(roots, root_grads, retain_graph=False, create_graph=False, capture
             if capture is not None and node in capture: got[node] = gs
             for (child, nr), g, shape in zip(node.next_functions, _call(node, gs), node._shapes):
                 if child is None: continue
-                if g is not None: _add(grads, child, nr, g if g._data.shape == shape else unbroadcast(g, shape))
+                if g is not None:
+                    _add(grads, child, nr, g if g._data.shape == shape else unbroadcast(g, shape), sums)
                 n = deps[child] - 1
                 deps[child] = n
                 if n == 0 and child in grads: ready.append(child)

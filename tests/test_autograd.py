@@ -53,6 +53,30 @@ def test_accumulation_and_retain_graph():
     assert a.tolist() == ra.tolist() and b.tolist() == rb.tolist() and c == rc
 
 
+
+@needs_torch
+def test_many_gradients_into_one_leaf():
+    "A leaf used many times sums its gradients in place inside the engine; nothing the user holds changes."
+    def f(t):
+        w = t.tensor([[1., -2., 3.]], requires_grad=True)
+        b = t.tensor([0.5, 1.5, -1.], requires_grad=True)
+        seen = []
+        b.register_hook(lambda g: seen.append(g.clone()))
+        y = w
+        for k in range(6): y = (y + b) * 0.9 if k % 2 else y + b.unsqueeze(0) * (k + 1)
+        gy = t.ones(1, 3) * 2
+        y.backward(gy)
+        g_first = b.grad.clone()
+        y2 = (w * 3 + b).sum() + b.sum()  # a second backward adds into the .grad the first one made
+        y2.backward()
+        return w.grad, g_first, b.grad, seen[0], gy
+    ours, ref = both(f)
+    for o, r in zip(ours, ref): np.testing.assert_allclose(o.numpy(), r.numpy(), rtol=1e-6)
+    (_, g_first, b_grad, seen, gy) = ours
+    assert seen is not b_grad and not np.shares_memory(seen._data, b_grad._data)
+    assert gy.tolist() == [[2., 2., 2.]]  # the caller's gradient is untouched
+
+
 @needs_torch
 def test_retain_grad_and_leaves():
     def f(t):

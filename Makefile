@@ -47,5 +47,5 @@ notebooks: $(READY)
 readme: $(READY)
 	$(BIN)/python tools/readme.py
 
-bench: $(READY)
-	$(BIN)/python bench/bench.py
+bench: $(READY)  # BENCH_ARGS='--device cuda' runs the suite on a GPU (nbtorch on CuPy)
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)

@@ -1,15 +1,17 @@
 """nbtorch against PyTorch (CPU) and hand-written NumPy, measured in one process, interleaved.
 
-Each benchmark has up to three implementations of the same work. They run in rounds, one after the
-other within a round, so that drift of the machine hits all alike; each round times many calls, and the
-table shows the median per call and the ratios nbtorch/PyTorch and nbtorch/NumPy, paired per round.
-Run with `make bench`; it writes results.json and a bar chart of the ratios (ratios.png) into bench/results/,
-which the docs site shows on its performance page."""
+Each benchmark has up to three implementations of the same work. They run in rounds, one after
+the other within a round, so that drift of the machine hits all alike; each round times many
+calls, and the table shows the median per call and the ratios nbtorch/PyTorch and nbtorch/NumPy,
+paired per round. Run with `make bench`; it writes results.json and a bar chart of the ratios
+(ratios.png) into bench/results/, which the docs site shows on its performance page.
+`--device cuda` runs the same suite on a GPU: nbtorch on CuPy against PyTorch on CUDA and the
+hand-written baseline in CuPy (results_cuda.json, ratios_cuda.png)."""
 import os
 THREADS = os.environ.setdefault('NBTORCH_BENCH_THREADS', '2')
 for v in ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS']: os.environ[v] = THREADS
-# Idle OpenMP threads must sleep, not spin: interleaved, one library's spinning threads would otherwise
-# take the two cores from the next library's work (and blur every ratio).
+# Idle OpenMP threads must sleep, not spin: interleaved, one library's spinning threads would
+# otherwise take the two cores from the next library's work (and blur every ratio).
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import argparse, json, statistics, sys, time
@@ -23,18 +25,34 @@ except ImportError:
     torch = None
 
 
+DEV = TDEV = 'cpu'  # nbtorch's and PyTorch's device (both 'cuda' with --device cuda)
+xp = np              # the hand-written baseline's array module: NumPy, or CuPy on a GPU
+
+
+def sync():
+    "Wait for the GPU's queued work (none on the CPU): a timed batch must include it."
+    if xp is not np: getattr(xp.cuda.Device(), 'synchronize', lambda: None)()
+    if torch is not None and TDEV == 'cuda': torch.cuda.synchronize()
+
+
 def timeit(f, number):
+    sync()
     t = time.perf_counter()
     for _ in range(number): f()
+    sync()
     return (time.perf_counter() - t) / number
 
 
-ROUNDS = 21  # many short rounds: this VM's speed drifts by 10-30% within seconds, and paired ratios cancel it
+# Many short rounds: this VM's speed drifts by 10-30% within seconds, and paired ratios cancel it.
+ROUNDS = 21
+QUICK = False  # --quick: one call, one round (a check that every benchmark runs, no measurement)
 
 
-def run(name, impls, number, rounds=ROUNDS):
+def run(name, impls, number, rounds=None):
     "Median seconds per call of each implementation, and the ratios paired per round."
     impls = {k: v for k, v in impls.items() if v is not None}
+    rounds = rounds or ROUNDS
+    if QUICK: number, rounds = 1, 1
     for f in impls.values(): f(); f()  # warm-up
     times = {k: [] for k in impls}
     for _ in range(rounds):
@@ -47,17 +65,17 @@ def run(name, impls, number, rounds=ROUNDS):
 
 def op_overhead():
     "`a + b` on shape (4,): nbtorch's own cost per op."
-    a, b = nbtorch.ones(4), nbtorch.ones(4)
-    na, nb = np.ones(4, np.float32), np.ones(4, np.float32)
-    ta, tb = (torch.ones(4), torch.ones(4)) if torch else (None, None)
+    a, b = nbtorch.ones(4, device=DEV), nbtorch.ones(4, device=DEV)
+    na, nb = xp.ones(4, np.float32), xp.ones(4, np.float32)
+    ta, tb = (torch.ones(4, device=TDEV), torch.ones(4, device=TDEV)) if torch else (None, None)
     return run('a + b, shape (4,), no grad', dict(nbtorch=lambda: a + b, numpy=lambda: na + nb,
                pytorch=(lambda: ta + tb) if torch else None), number=20000)
 
 
 def scalar_overhead():
     "`a * 2.0`: an op with a Python number."
-    a, na = nbtorch.ones(4), np.ones(4, np.float32)
-    ta = torch.ones(4) if torch else None
+    a, na = nbtorch.ones(4, device=DEV), xp.ones(4, np.float32)
+    ta = torch.ones(4, device=TDEV) if torch else None
     return run('a * 2.0, shape (4,), no grad', dict(nbtorch=lambda: a * 2.0, numpy=lambda: na * 2.0,
                pytorch=(lambda: ta * 2.0) if torch else None), number=20000)
 
@@ -65,8 +83,9 @@ def scalar_overhead():
 def grad_chain():
     "`a + b` with requires_grad: a chain of 100 adds, then backward; the time is per op."
     def make(lib):
-        a = lib.ones(4, requires_grad=True)
-        b = lib.ones(4, requires_grad=True)
+        dev = DEV if lib is nbtorch else TDEV
+        a = lib.ones(4, requires_grad=True, device=dev)
+        b = lib.ones(4, requires_grad=True, device=dev)
         def f():
             y = a
             for _ in range(100): y = y + b
@@ -74,13 +93,13 @@ def grad_chain():
             a.grad = b.grad = None
         return f
     def numpy_chain():  # the same arithmetic by hand: 100 adds forward, 100 gradient passes back
-        a, b = np.ones(4, np.float32), np.ones(4, np.float32)
+        a, b = xp.ones(4, np.float32), xp.ones(4, np.float32)
         y = a
         for _ in range(100): y = y + b
-        g, gb = np.ones(4, np.float32), np.zeros(4, np.float32)
+        g, gb = xp.ones(4, np.float32), xp.zeros(4, np.float32)
         for _ in range(100): gb = gb + g
-    r = run('a + b with grad, chain of 100 + backward', dict(nbtorch=make(nbtorch), numpy=numpy_chain,
-            pytorch=make(torch) if torch else None), number=200)
+    impls = dict(nbtorch=make(nbtorch), numpy=numpy_chain, pytorch=make(torch) if torch else None)
+    r = run('a + b with grad, chain of 100 + backward', impls, number=200)
     r['median_s'] = {k: v / 100 for k, v in r['median_s'].items()}  # per op
     r['name'] += ' (per op)'
     return r
@@ -90,13 +109,16 @@ def _mlp_data(batch):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 784)).astype(np.float32)
     y = rng.integers(0, 10, batch)
-    ws = [(rng.standard_normal((o, i)) / np.sqrt(i)).astype(np.float32) for i, o in [(784, 256), (256, 128), (128, 10)]]
+    sizes = [(784, 256), (256, 128), (128, 10)]
+    ws = [(rng.standard_normal((o, i)) / np.sqrt(i)).astype(np.float32) for i, o in sizes]
     return x, y, ws
 
 
 def _train_step(lib, model, x, y):
-    "One training step as a user writes it: SGD with momentum, cross-entropy."
-    X, Y, loss_fn = lib.tensor(x), lib.tensor(y), lib.nn.CrossEntropyLoss()
+    "One training step as a user writes it, on the device: SGD with momentum, cross-entropy."
+    dev = DEV if lib is nbtorch else TDEV
+    model = model.to(dev)
+    X, Y, loss_fn = lib.tensor(x, device=dev), lib.tensor(y, device=dev), lib.nn.CrossEntropyLoss()
     opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     def step():
         opt.zero_grad()
@@ -110,20 +132,22 @@ def mlp_step(batch=64):
     x, y, ws = _mlp_data(batch)
     def make(lib):
         nn = lib.nn
-        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                              nn.Linear(128, 10))
         model.load_state_dict({f'{2 * i}.weight': lib.tensor(w) for i, w in enumerate(ws)} |
                               {f'{2 * i}.bias': lib.zeros(w.shape[0]) for i, w in enumerate(ws)})
         return _train_step(lib, model, x, y)
-    W = [w.T.copy() for w in ws]; B = [np.zeros(w.shape[0], np.float32) for w in ws]
-    V = [np.zeros_like(p) for p in W + B]
+    W = [xp.asarray(w.T.copy()) for w in ws]; B = [xp.zeros(w.shape[0], np.float32) for w in ws]
+    V = [xp.zeros_like(p) for p in W + B]
+    x, y = xp.asarray(x), xp.asarray(y)
     def numpy_step():
         hs = [x]
         for i, (w, b) in enumerate(zip(W, B)):
             z = hs[-1] @ w + b
-            hs.append(np.maximum(z, 0) if i < 2 else z)
+            hs.append(xp.maximum(z, 0) if i < 2 else z)
         z = hs[-1] - hs[-1].max(1, keepdims=True)
-        p = np.exp(z); p /= p.sum(1, keepdims=True)
-        p[np.arange(batch), y] -= 1
+        p = xp.exp(z); p /= p.sum(1, keepdims=True)
+        p[xp.arange(batch), y] -= 1
         g = p / batch
         grads = [None] * 6
         for i in (2, 1, 0):
@@ -131,20 +155,21 @@ def mlp_step(batch=64):
             if i: g = (g @ W[i].T) * (hs[i] > 0)
         for prm, gr, v in zip(W + B, grads, V):
             v *= 0.9; v += gr; prm -= 0.01 * v
-    return run(f'MLP 784-256-128-10 step, batch {batch}', dict(nbtorch=make(nbtorch), numpy=numpy_step,
-               pytorch=make(torch) if torch else None), number=20 if batch < 256 else 5)
+    impls = dict(nbtorch=make(nbtorch), numpy=numpy_step, pytorch=make(torch) if torch else None)
+    return run(f'MLP 784-256-128-10 step, batch {batch}', impls, number=20 if batch < 256 else 5)
 
 
 def _np_conv(x, w, b):
     "3x3 convolution, padding 1, by im2col filled one kernel position at a time (the fast layout)."
     N, C, H, W = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    cols = np.empty((C, 3, 3, N, H, W), np.float32)
+    padded = xp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = xp.empty((C, 3, 3, N, H, W), np.float32)
     for i in range(3):
-        for j in range(3): cols[:, i, j] = xp[:, :, i:i + H, j:j + W].transpose(1, 0, 2, 3)
+        for j in range(3): cols[:, i, j] = padded[:, :, i:i + H, j:j + W].transpose(1, 0, 2, 3)
     cols = cols.reshape(C * 9, N * H * W)
-    y = (w.reshape(len(w), -1) @ cols).reshape(len(w), N, H, W).transpose(1, 0, 2, 3) + b[:, None, None]
-    return np.ascontiguousarray(y), cols
+    y = (w.reshape(len(w), -1) @ cols).reshape(len(w), N, H, W).transpose(1, 0, 2, 3)
+    y = y + b[:, None, None]
+    return xp.ascontiguousarray(y), cols
 
 
 def _np_conv_back(g, cols, w, xshape, need_gx):
@@ -153,7 +178,7 @@ def _np_conv_back(g, cols, w, xshape, need_gx):
     gw, gb = (g2 @ cols.T).reshape(w.shape), g2.sum(1)
     if not need_gx: return None, gw, gb
     gc = (w.reshape(len(w), -1).T @ g2).reshape(C, 3, 3, N, H, W)
-    gx = np.zeros((N, C, H + 2, W + 2), np.float32)
+    gx = xp.zeros((N, C, H + 2, W + 2), np.float32)
     for i in range(3):
         for j in range(3): gx[:, :, i:i + H, j:j + W] += gc[:, i, j].transpose(1, 0, 2, 3)
     return gx[:, :, 1:-1, 1:-1], gw, gb
@@ -162,45 +187,49 @@ def _np_conv_back(g, cols, w, xshape, need_gx):
 def _np_pool(x):
     "2x2 max pooling; the mask marks the first maximum of each window (as PyTorch's gradient does)."
     N, C, H, W = x.shape
-    r = x.reshape(N, C, H // 2, 2, W // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // 2, W // 2, 4)
+    r = x.reshape(N, C, H // 2, 2, W // 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    r = r.reshape(N, C, H // 2, W // 2, 4)
     i = r.argmax(-1)
-    return np.take_along_axis(r, i[..., None], -1)[..., 0], i
+    return xp.take_along_axis(r, i[..., None], -1)[..., 0], i
 
 
 def _np_unpool(g, i):
     N, C, h, w = g.shape
-    out = np.zeros((N, C, h, w, 4), np.float32)
-    np.put_along_axis(out, i[..., None], g[..., None], -1)
+    out = xp.zeros((N, C, h, w, 4), np.float32)
+    xp.put_along_axis(out, i[..., None], g[..., None], -1)
     return out.reshape(N, C, h, w, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, 2 * h, 2 * w)
 
 
 def cnn_step(batch=64):
-    "CNN Conv2d(1,8,3,p1)-ReLU-MaxPool2-Conv2d(8,16,3,p1)-ReLU-MaxPool2-Linear(784,10): one SGD step."
+    "CNN Conv(1,8,3,p1)-ReLU-MaxPool2-Conv(8,16,3,p1)-ReLU-MaxPool2-Linear(784,10): one SGD step."
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
     def make(lib):
         lib.manual_seed(0)
         nn = lib.nn
-        model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
-                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(784, 10))
+        model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(784, 10))
         return _train_step(lib, model, x, y)
     ps = [rng.standard_normal((8, 1, 3, 3)).astype(np.float32) / 3, np.zeros(8, np.float32),
           rng.standard_normal((16, 8, 3, 3)).astype(np.float32) / 8, np.zeros(16, np.float32),
           rng.standard_normal((784, 10)).astype(np.float32) / 28, np.zeros(10, np.float32)]
-    vs = [np.zeros_like(p) for p in ps]
+    ps = [xp.asarray(p) for p in ps]
+    vs = [xp.zeros_like(p) for p in ps]
+    X, Y = xp.asarray(x), xp.asarray(y)
     def numpy_step():
         w1, b1, w2, b2, w3, b3 = ps
-        z1, r1 = _np_conv(x, w1, b1); a1 = np.maximum(z1, 0); p1, m1 = _np_pool(a1)
-        z2, r2 = _np_conv(p1, w2, b2); a2 = np.maximum(z2, 0); p2, m2 = _np_pool(a2)
+        z1, r1 = _np_conv(X, w1, b1); a1 = xp.maximum(z1, 0); p1, m1 = _np_pool(a1)
+        z2, r2 = _np_conv(p1, w2, b2); a2 = xp.maximum(z2, 0); p2, m2 = _np_pool(a2)
         f = p2.reshape(batch, -1); logits = f @ w3 + b3
-        e = np.exp(logits - logits.max(1, keepdims=True)); pr = e / e.sum(1, keepdims=True)
-        pr[np.arange(batch), y] -= 1; g = pr / batch
+        e = xp.exp(logits - logits.max(1, keepdims=True)); pr = e / e.sum(1, keepdims=True)
+        pr[xp.arange(batch), Y] -= 1; g = pr / batch
         gw3, gb3, gf = f.T @ g, g.sum(0), g @ w3.T
         ga2 = _np_unpool(gf.reshape(p2.shape), m2) * (z2 > 0)
         gp1, gw2, gb2 = _np_conv_back(ga2, r2, w2, p1.shape, True)
         ga1 = _np_unpool(gp1, m1) * (z1 > 0)
-        _, gw1, gb1 = _np_conv_back(ga1, r1, w1, x.shape, False)
+        _, gw1, gb1 = _np_conv_back(ga1, r1, w1, X.shape, False)
         for p, gp, v in zip(ps, [gw1, gb1, gw2, gb2, gw3, gb3], vs):
             v *= 0.9; v += gp; p -= 0.01 * v
     return run(f'CNN step, batch {batch}', dict(nbtorch=make(nbtorch), numpy=numpy_step,
@@ -213,13 +242,17 @@ def matmul_1024():
     a, b = [rng.standard_normal((1024, 1024)).astype(np.float32) for _ in range(2)]
     g = np.ones((1024, 1024), np.float32)
     def make(lib):
-        A, B, G = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=True), lib.tensor(g)
+        dev = DEV if lib is nbtorch else TDEV
+        A = lib.tensor(a, requires_grad=True, device=dev)
+        B = lib.tensor(b, requires_grad=True, device=dev)
+        G = lib.tensor(g, device=dev)
         def f():
             (A @ B).backward(G)
             A.grad = B.grad = None
         return f
+    xa, xb, xg = xp.asarray(a), xp.asarray(b), xp.asarray(g)
     def numpy_mm():
-        a @ b; g @ b.T; a.T @ g
+        xa @ xb; xg @ xb.T; xa.T @ xg
     return run('1024x1024 matmul, forward + backward', dict(nbtorch=make(nbtorch), numpy=numpy_mm,
                pytorch=make(torch) if torch else None), number=3)
 
@@ -234,7 +267,8 @@ def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('
 rng = np.random.default_rng(0)
 x, y = rng.standard_normal((512, 784)).astype(np.float32), rng.integers(0, 10, 512)
 nn = lib.nn
-model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                      nn.Linear(128, 10))
 X, Y, lf = lib.tensor(x), lib.tensor(y), nn.CrossEntropyLoss()
 opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 base, peak = rss(), 0
@@ -246,22 +280,23 @@ print(peak - base)
 
 
 def peak_memory():
-    "Peak resident memory a training run adds (MLP, batch 512, 50 steps), each library in a fresh process."
+    "Peak resident memory a training run adds (MLP, batch 512, 50 steps), each in a fresh process."
     import subprocess
     out = {}
     for lib in ['nbtorch'] + (['torch'] if torch else []):
-        r = subprocess.run([sys.executable, '-c', MEMORY, lib], capture_output=True, text=True, check=True)
+        r = subprocess.run([sys.executable, '-c', MEMORY, lib], capture_output=True, text=True,
+                           check=True)
         out['pytorch' if lib == 'torch' else lib] = int(r.stdout.strip()) / 2 ** 20  # MiB
     ratio = {'pytorch': out['nbtorch'] / out['pytorch']} if 'pytorch' in out else {}
     return dict(name='peak memory of a training run (MiB)', median_s=out, ratio=ratio, unit='MiB')
 
 
-BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_step(512), cnn_step, matmul_1024,
-              peak_memory]
+BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_step(512), cnn_step,
+              matmul_1024, peak_memory]
 
 
-def plot(results, path):
-    "Bars of the ratios nbtorch/PyTorch and nbtorch/NumPy per benchmark (below 1: nbtorch is faster)."
+def plot(results, path, baseline='NumPy'):
+    "Bars of the ratios nbtorch/PyTorch and nbtorch/NumPy per benchmark (below 1: nbtorch faster)."
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -269,43 +304,79 @@ def plot(results, path):
     y = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.2))
     for k, (other, c) in enumerate([('pytorch', 'tab:red'), ('numpy', 'tab:blue')]):
-        ax.barh(y + (k - 0.5) * 0.38, [r['ratio'].get(other, np.nan) for r in results], 0.38, color=c,
-                label=f'nbtorch / {"PyTorch" if other == "pytorch" else "hand-written NumPy"}')
+        label = 'nbtorch / ' + ('PyTorch' if other == 'pytorch' else 'hand-written ' + baseline)
+        ax.barh(y + (k - 0.5) * 0.38, [r['ratio'].get(other, np.nan) for r in results], 0.38,
+                color=c, label=label)
     ax.axvline(1, c='k', lw=.8)
     ax.set_yticks(y); ax.set_yticklabels(names, fontsize=8); ax.invert_yaxis()
-    ax.set_xscale('log'); ax.set_xlabel('ratio (time or memory), log scale: below 1 nbtorch is smaller/faster')
-    ax.legend(fontsize=8, loc='lower right'); plt.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    ax.set_xscale('log')
+    ax.set_xlabel('ratio (time or memory), log scale: below 1 nbtorch is smaller/faster')
+    ax.legend(fontsize=8, loc='lower right')
+    plt.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'),
+    here = os.path.dirname(os.path.abspath(__file__))
+    p.add_argument('--out', default=os.path.join(here, 'results'),
                    help='folder for results.json and ratios.png')
+    p.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
+                   help='cuda: nbtorch on CuPy, PyTorch on CUDA, the hand-written baseline in CuPy')
+    p.add_argument('--standin', action='store_true',
+                   help="with --device cuda: the test suite's stand-in GPU (checks the GPU path)")
+    p.add_argument('--quick', action='store_true',
+                   help='one call of each benchmark: checks that it runs, measures nothing')
     args = p.parse_args()
+    global QUICK
+    QUICK = args.quick
+    suffix = select_device(args.device, args.standin) + ('_quick' if QUICK else '')
+    base = 'NumPy' if xp is np else 'CuPy'
+    # peak memory is the resident set of a CPU run
+    benchmarks = BENCHMARKS if args.device == 'cpu' else BENCHMARKS[:-1]
     import threadpoolctl
     blas = threadpoolctl.threadpool_info()
-    print(f"threads: {THREADS} each (OMP/OPENBLAS/MKL_NUM_THREADS set before import; torch.set_num_threads; "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); "
-          f"BLAS {blas[0]['internal_api'] if blas else '?'} with {blas[0]['num_threads'] if blas else '?'} threads")
-    print(f"PyTorch {torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}; medians of {ROUNDS} rounds, "
-          "ratios paired per round")
-    print(f"{'benchmark':<46}{'nbtorch':>11}{'PyTorch':>11}{'NumPy':>11}{'nb/PT':>8}{'nb/NP':>8}")
+    api, n = (blas[0]['internal_api'], blas[0]['num_threads']) if blas else ('?', '?')
+    print(f"threads: {THREADS} each (OMP/OPENBLAS/MKL_NUM_THREADS set before import; "
+          f"torch.set_num_threads; OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); "
+          f"BLAS {api} with {n} threads")
+    print(f"PyTorch {torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}; "
+          f"medians of {ROUNDS} rounds, ratios paired per round; "
+          f"device: nbtorch {DEV}, PyTorch {TDEV}, baseline {base}")
+    head = ['nbtorch', 'PyTorch', base, 'nb/PT', 'nb/NP' if base == 'NumPy' else 'nb/CP']
+    print(f"{'benchmark':<46}" + ''.join(f'{h:>11}' for h in head[:3]) + ''.join(f'{h:>8}' for h in head[3:]))
     results = []
-    for b in BENCHMARKS:
+    for b in benchmarks:
         r = b(); results.append(r)
         m, q, unit = r['median_s'], r['ratio'], r.get('unit')
         def cell(k):
             if k not in m: return f"{'-':>11}"
-            return f"{m[k]:9.1f}MB" if unit else f"{m[k] * 1e6:9.2f}µs" if m[k] < 1e-3 else f"{m[k] * 1e3:9.2f}ms"
+            if unit: return f"{m[k]:9.1f}MB"
+            return f"{m[k] * 1e6:9.2f}µs" if m[k] < 1e-3 else f"{m[k] * 1e3:9.2f}ms"
         rat = lambda k: f"{q[k]:8.2f}" if k in q else f"{'-':>8}"
-        print(f"{r['name']:<46}{cell('nbtorch')}{cell('pytorch')}{cell('numpy')}{rat('pytorch')}{rat('numpy')}",
-              flush=True)
+        print(f"{r['name']:<46}{cell('nbtorch')}{cell('pytorch')}{cell('numpy')}"
+              f"{rat('pytorch')}{rat('numpy')}", flush=True)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, 'results.json'), 'w') as f:
-        json.dump(dict(threads=int(THREADS), rounds=ROUNDS, numpy=np.__version__, pytorch=torch.__version__ if torch else None,
+    with open(os.path.join(args.out, f'results{suffix}.json'), 'w') as f:
+        json.dump(dict(threads=int(THREADS), rounds=ROUNDS, numpy=np.__version__,
+                       pytorch=torch.__version__ if torch else None, device=DEV, baseline=base,
                        results=results), f, indent=1)
-    plot(results, os.path.join(args.out, 'ratios.png'))
-    print(f"wrote {args.out}/results.json and ratios.png")
+    plot(results, os.path.join(args.out, f'ratios{suffix}.png'), base)
+    print(f"wrote {args.out}/results{suffix}.json and ratios{suffix}.png")
+
+
+def select_device(device, standin=False):
+    "Point nbtorch, PyTorch and the baseline at `device`; return the result files' suffix."
+    global DEV, TDEV, xp
+    if device == 'cpu': return ''
+    if standin:  # tests/standin.py's CuPy look-alike: checks the GPU path; its timings mean nothing
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
+        import standin
+        nbtorch.cuda._set_backend(standin.module, standin.extras)
+    if not nbtorch.cuda.is_available():
+        sys.exit("--device cuda: no GPU (CuPy with a CUDA device) is available")
+    DEV, xp = 'cuda', nbtorch.cuda._backend()
+    TDEV = 'cuda' if torch is not None and torch.cuda.is_available() else 'cpu'
+    return '_standin' if standin else '_cuda'
 
 
 if __name__ == '__main__': main()

@@ -123,20 +123,24 @@ def performance_page():
     "The benchmark's latest figures (bench/results, written by `make bench`) as a page, if there are any."
     res = ROOT / 'bench' / 'results'
     if not (res / 'results.json').exists(): return None
-    r = json.loads((res / 'results.json').read_text())
-    shutil.copy(res / 'ratios.png', SRC / 'ratios.png')
     fmt = lambda v, unit: '-' if v is None else f'{v:.1f} MiB' if unit else f'{v * 1e6:.2f} µs' if v < 1e-3 else f'{v * 1e3:.2f} ms'
-    rows = [f"| {b['name']} | {fmt(b['median_s'].get('nbtorch'), b.get('unit'))} | "
-            f"{fmt(b['median_s'].get('pytorch'), b.get('unit'))} | {fmt(b['median_s'].get('numpy'), b.get('unit'))} | "
-            f"{b['ratio'].get('pytorch', float('nan')):.2f} | {b['ratio'].get('numpy', float('nan')):.2f} |"
-            for b in r['results']]
-    (SRC / 'performance.md').write_text(
-        '# Performance\n\nnbtorch against PyTorch ' + str(r.get('pytorch')) + ' (CPU) and hand-written NumPy '
-        + str(r.get('numpy')) + f", {r['threads']} threads each, measured in one process, interleaved, by "
-        f"`make bench` (`bench/bench.py`): medians of {r.get('rounds', 7)} rounds, ratios paired per round. "
-        'Ratios below 1: nbtorch is faster (or smaller).\n\n'
-        '![ratios](ratios.png)\n\n| benchmark | nbtorch | PyTorch | NumPy | nbtorch/PyTorch | nbtorch/NumPy |\n'
-        '|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n')
+    text = '# Performance\n\n'
+    for suffix, title in [('', 'On the CPU'), ('_cuda', 'On a GPU (`make bench` with `--device cuda`)')]:
+        if not (res / f'results{suffix}.json').exists(): continue
+        r = json.loads((res / f'results{suffix}.json').read_text())
+        base = r.get('baseline', 'NumPy')
+        shutil.copy(res / f'ratios{suffix}.png', SRC / f'ratios{suffix}.png')
+        rows = [f"| {b['name']} | {fmt(b['median_s'].get('nbtorch'), b.get('unit'))} | "
+                f"{fmt(b['median_s'].get('pytorch'), b.get('unit'))} | {fmt(b['median_s'].get('numpy'), b.get('unit'))} | "
+                f"{b['ratio'].get('pytorch', float('nan')):.2f} | {b['ratio'].get('numpy', float('nan')):.2f} |"
+                for b in r['results']]
+        text += (f'## {title}\n\nnbtorch against PyTorch ' + str(r.get('pytorch')) + f' and hand-written {base} '
+                 f"(NumPy {r.get('numpy')}), {r['threads']} CPU threads each, measured in one process, interleaved, by "
+                 f"`make bench` (`bench/bench.py`): medians of {r.get('rounds', 7)} rounds, ratios paired per round. "
+                 f'Ratios below 1: nbtorch is faster (or smaller).\n\n![ratios](ratios{suffix}.png)\n\n'
+                 f'| benchmark | nbtorch | PyTorch | {base} | nbtorch/PyTorch | nbtorch/{base} |\n'
+                 '|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n')
+    (SRC / 'performance.md').write_text(text)
     return 'performance'
 
 

@@ -1,0 +1,28 @@
+"""The benchmark suite runs end to end, every benchmark once (`--quick`), on the CPU and along the
+GPU path (on the stand-in device), and writes its JSON and chart. Its timings are measured on
+purpose, never here."""
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+
+BENCH = Path(__file__).parent.parent / 'bench' / 'bench.py'
+
+
+@pytest.mark.parametrize('args, device', [([], 'cpu'), (['--device', 'cuda', '--standin'], 'cuda')],
+                         ids=['cpu', 'standin'])
+def test_bench_runs_every_benchmark(tmp_path, args, device):
+    r = subprocess.run([sys.executable, str(BENCH), '--quick', '--out', str(tmp_path), *args],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (out,) = tmp_path.glob('results*.json')
+    res = json.loads(out.read_text())
+    assert res['device'] == device and res['baseline'] == ('NumPy' if device == 'cpu' else 'CuPy')
+    names = [b['name'] for b in res['results']]
+    for want in ['a + b, shape (4,)', 'chain of 100', 'batch 64', 'batch 512', 'CNN', '1024x1024']:
+        assert any(want in n for n in names), f"no benchmark named like {want!r} in {names}"
+    assert any('memory' in n for n in names) == (device == 'cpu')  # resident memory is the CPU's
+    for b in res['results']:
+        assert b['median_s']['nbtorch'] > 0, b
+        if 'memory' not in b['name']: assert b['median_s']['numpy'] > 0 and b['ratio']['numpy'] > 0, b
+    png = tmp_path / out.name.replace('results', 'ratios').replace('.json', '.png')
+    assert png.stat().st_size > 1000

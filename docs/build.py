@@ -119,27 +119,41 @@ def _notebook_of(mod, name):
     return f'../{where.get(name, default)}' if (where.get(name) or default) else None
 
 
+def _fmt(v, unit):
+    "A benchmark figure: MiB for memory, µs or ms for time."
+    if v is None: return '-'
+    if unit: return f'{v:.1f} MiB'
+    return f'{v * 1e6:.2f} µs' if v < 1e-3 else f'{v * 1e3:.2f} ms'
+
+
+def _bench_section(r, title, suffix):
+    "One results file of `make bench` as a page section: its chart and its table."
+    base = r.get('baseline', 'NumPy')
+    rows = []
+    for b in r['results']:
+        times = [_fmt(b['median_s'].get(k), b.get('unit')) for k in ('nbtorch', 'pytorch', 'numpy')]
+        ratios = [f"{b['ratio'].get(k, float('nan')):.2f}" for k in ('pytorch', 'numpy')]
+        rows.append(f"| {b['name']} | " + ' | '.join(times + ratios) + ' |')
+    return (f"## {title}\n\nnbtorch against PyTorch {r.get('pytorch')} and hand-written {base} "
+            f"(NumPy {r.get('numpy')}), {r['threads']} CPU threads each, measured in one process, "
+            f"interleaved, by `make bench` (`bench/bench.py`): medians of {r.get('rounds', 7)} "
+            "rounds, ratios paired per round. Ratios below 1: nbtorch is faster (or smaller).\n\n"
+            f'![ratios](ratios{suffix}.png)\n\n'
+            f'| benchmark | nbtorch | PyTorch | {base} | nbtorch/PyTorch | nbtorch/{base} |\n'
+            '|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n')
+
+
 def performance_page():
-    "The benchmark's latest figures (bench/results, written by `make bench`) as a page, if there are any."
+    "The benchmark's latest figures (bench/results, written by `make bench`) as a page, if any."
     res = ROOT / 'bench' / 'results'
     if not (res / 'results.json').exists(): return None
-    fmt = lambda v, unit: '-' if v is None else f'{v:.1f} MiB' if unit else f'{v * 1e6:.2f} µs' if v < 1e-3 else f'{v * 1e3:.2f} ms'
     text = '# Performance\n\n'
-    for suffix, title in [('', 'On the CPU'), ('_cuda', 'On a GPU (`make bench` with `--device cuda`)')]:
+    gpu = 'On a GPU (`make bench` with `--device cuda`)'
+    for suffix, title in [('', 'On the CPU'), ('_cuda', gpu)]:
         if not (res / f'results{suffix}.json').exists(): continue
-        r = json.loads((res / f'results{suffix}.json').read_text())
-        base = r.get('baseline', 'NumPy')
         shutil.copy(res / f'ratios{suffix}.png', SRC / f'ratios{suffix}.png')
-        rows = [f"| {b['name']} | {fmt(b['median_s'].get('nbtorch'), b.get('unit'))} | "
-                f"{fmt(b['median_s'].get('pytorch'), b.get('unit'))} | {fmt(b['median_s'].get('numpy'), b.get('unit'))} | "
-                f"{b['ratio'].get('pytorch', float('nan')):.2f} | {b['ratio'].get('numpy', float('nan')):.2f} |"
-                for b in r['results']]
-        text += (f'## {title}\n\nnbtorch against PyTorch ' + str(r.get('pytorch')) + f' and hand-written {base} '
-                 f"(NumPy {r.get('numpy')}), {r['threads']} CPU threads each, measured in one process, interleaved, by "
-                 f"`make bench` (`bench/bench.py`): medians of {r.get('rounds', 7)} rounds, ratios paired per round. "
-                 f'Ratios below 1: nbtorch is faster (or smaller).\n\n![ratios](ratios{suffix}.png)\n\n'
-                 f'| benchmark | nbtorch | PyTorch | {base} | nbtorch/PyTorch | nbtorch/{base} |\n'
-                 '|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n')
+        r = json.loads((res / f'results{suffix}.json').read_text())
+        text += _bench_section(r, title, suffix)
     (SRC / 'performance.md').write_text(text)
     return 'performance'
 

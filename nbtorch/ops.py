@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from . import cuda
 from .cuda import get_array_module
 from .tensor import *
-from .tensor import _Mode, _NOCTX, _NO_EDGE, _accumulator, _cpu, _keep, _record, _wrap
+from .tensor import _Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _wrap
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -82,8 +82,7 @@ def _binary(op, a, b, floating=False):
 def _record_binary(op, a, b, x, y):
     "`_record` unrolled for two operands `a`, `b` (arrays `x`, `y`): the same node, without its loops."
     ctx = op()
-    ea = (a.grad_fn or _accumulator(a), a._nr) if getattr(a, 'requires_grad', False) else _NO_EDGE
-    eb = (b.grad_fn or _accumulator(b), b._nr) if getattr(b, 'requires_grad', False) else _NO_EDGE
+    ea, eb = _edge(a), _edge(b)
     ctx.needs_input_grad = (ea is not _NO_EDGE, eb is not _NO_EDGE)
     z = op.forward(ctx, x, y)
     out = _wrap(z)

@@ -167,8 +167,7 @@ def _root(t):
 
 def _bump(t):
     "Count one more in-place change of `t` (the count is shared with its views)."
-    if t._base is not None: t = t._base
-    t._v += 1
+    _root(t)._v += 1
 
 def _wrap(a):
     "A Tensor around array `a` (a NumPy scalar becomes a 0-d array)."
@@ -604,10 +603,9 @@ def saved_tensors(self: Op):
     out = []
     for s in self._saved:
         if type(s) is _Saved:
-            t = s.t
-            now = t._v if t._base is None else t._base._v
-            if now != s.v: _version_error(self, t, now, s.v)
-            out.append(t)
+            now = _root(s.t)._v
+            if now != s.v: _version_error(self, s.t, now, s.v)
+            out.append(s.t)
         elif s is None: out.append(None)
         elif s is _OUT:
             o = self._out()

@@ -53,7 +53,6 @@ def test_accumulation_and_retain_graph():
     assert a.tolist() == ra.tolist() and b.tolist() == rb.tolist() and c == rc
 
 
-
 @needs_torch
 def test_many_gradients_into_one_leaf():
     "A leaf used many times sums its gradients in place inside the engine; nothing the user holds changes."

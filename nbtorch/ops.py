@@ -71,7 +71,9 @@ def _binary(op, a, b, floating=False):
         a, b = _operands(a, b, floating)
         x, y = getattr(a, '_data', a), getattr(b, '_data', b)
     try:
-        if _Mode.grad and (getattr(a, 'requires_grad', False) or getattr(b, 'requires_grad', False)):
+        # a tensor's flag first: the per-thread grad switch costs more to read
+        if ((getattr(a, '_requires_grad', False) or getattr(b, '_requires_grad', False))
+                and _Mode.grad):
             return _record_binary(op, a, b, x, y)
         return _wrap(op.forward(_NOCTX, x, y))
     except ValueError:
@@ -86,7 +88,7 @@ def _record_binary(op, a, b, x, y):
     ctx.needs_input_grad = (ea is not _NO_EDGE, eb is not _NO_EDGE)
     z = op.forward(ctx, x, y)
     out = _wrap(z)
-    out.requires_grad, out.grad_fn = True, ctx
+    out._requires_grad, out.grad_fn = True, ctx
     ctx.next_functions, ctx._shapes = (ea, eb), (getattr(x, 'shape', None), getattr(y, 'shape', None))
     if ctx._saved: _keep(ctx, (a, b), (x, y), z, out)
     return out

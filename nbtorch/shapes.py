@@ -17,7 +17,8 @@ from . import cuda
 from .cuda import get_array_module
 from .tensor import *
 from .ops import *
-from .tensor import _Mode, _bump, _dim, _dims, _root, _scalar_name, _shape, _wrap
+from .tensor import (_Mode, _bump, _dim, _dims, _root, _scalar_name, _shape, _check_inplace,
+                            _view_of, _wrap)
 from .ops import _same_device
 
 # %% ../nbs/00b_shapes.ipynb #d5ea59be
@@ -200,6 +201,7 @@ def _key(key, a):
 def _is_basic(key):
     return builtins.all(k is None or k is Ellipsis or isinstance(k, (slice, numbers.Integral)) for k in key)
 
+# %% ../nbs/00b_shapes.ipynb #c1d0e7a2
 class Index(Op):
     def forward(ctx, x, key):
         ctx.shape, ctx.key = x.shape, key
@@ -227,7 +229,7 @@ def __getitem__(self: Tensor, key):
     # basic indexing gives a view; a trailing `...` makes NumPy return a 0-d view, not a scalar copy
     if Ellipsis not in k: k = k + (Ellipsis,)
     y = Index.apply(self, key=k)
-    y._base = _root(self)
+    _view_of(y, self)
     return y
 
 # %% ../nbs/00b_shapes.ipynb #0fb2a78d
@@ -238,6 +240,7 @@ def __setitem__(self: Tensor, key, value):
     if _Mode.grad and (self.requires_grad or getattr(value, 'requires_grad', False)):
         new = _IndexCopy.apply(self, value if isinstance(value, Tensor) else tensor(value), key=k)
     else:
+        _check_inplace(self)
         v = value._data if isinstance(value, Tensor) else value
         try: self._data[k] = v
         except IndexError as e: raise IndexError(str(e).replace('axis', 'dimension')) from None
@@ -259,9 +262,20 @@ class _IndexCopy(Op):
     def name(self): return 'CopySlices'
 
 # %% ../nbs/00b_shapes.ipynb #b95f156f
-def _gather_key(index, dim):
-    "The advanced-indexing key that gathers with `index` along `dim`."
+def _gather_key(index, dim, shape):
+    "The advanced-indexing key that gathers with `index` along `dim` of a tensor of `shape`."
     a = index._data
+    for k, (i, s) in enumerate(zip(a.shape, shape)):
+        if k != dim and i > s:
+            raise RuntimeError(f"Size does not match at dimension {k} expected index "
+                               f"{list(a.shape)} to be no larger than self {list(shape)} apart "
+                               f"from dimension {dim}")
+    # NumPy would count a negative index from the end and refuse a big one with an IndexError;
+    # PyTorch refuses both, naming the first bad index
+    bad = ((a < 0) | (a >= shape[dim])).nonzero()
+    if len(bad[0]):
+        raise RuntimeError(f"index {builtins.int(a[bad][0])} is out of bounds for dimension {dim} "
+                           f"with size {shape[dim]}")
     xp = get_array_module(a)
     grids = xp.ix_(*[xp.arange(s) for s in a.shape]) if a.ndim else ()
     return tuple(a if i == dim else g for i, g in enumerate(grids))
@@ -274,12 +288,12 @@ def gather(self: Tensor, dim, index):
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     _same_device(self, index)
     if self.ndim == 0: return self.clone()
-    return Index.apply(self, key=_gather_key(index, _dim(dim, self.ndim)))
+    return Index.apply(self, key=_gather_key(index, _dim(dim, self.ndim), self.shape))
 
 @patch
 def scatter(self: Tensor, dim, index, src=None, value=None):
     "A copy with elements from `src` (or `value`) written along `dim` at `index`."
-    key = _gather_key(index, _dim(dim, self.ndim))
+    key = _gather_key(index, _dim(dim, self.ndim), self.shape)
     if src is None: src = value
     if isinstance(src, Tensor):
         src = src[tuple(slice(0, s) for s in index.shape)]
@@ -300,9 +314,16 @@ class Cat(Op):
         return tuple(g.narrow(ctx.dim, e - s, s) for e, s in zip(ends, ctx.sizes))
 
 def _check_cat(ts, dim, what):
-    if not isinstance(ts, (list, tuple)) or not builtins.all(isinstance(t, Tensor) for t in ts):
-        raise TypeError(f"{what}(): argument 'tensors' must be a tuple or list of Tensors")
-    if not ts: raise RuntimeError(f"{what}(): expected a non-empty list of Tensors")
+    if not isinstance(ts, (list, tuple)):
+        raise TypeError(f"{what}(): argument 'tensors' (position 1) must be tuple of Tensors, "
+                        f"not {type(ts).__name__}")
+    for i, t in enumerate(ts):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
+                            f"{type(t).__name__}")
+    if not ts:  # PyTorch's own two wordings
+        if what == 'cat': raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+        raise RuntimeError("stack expects a non-empty TensorList")
     for t in ts[1:]: _same_device(ts[0], t)
     dt = result_type(*ts) if len({t.dtype for t in ts}) > 1 else ts[0].dtype
     return [t if t.dtype is dt else t.to(dt) for t in ts]
@@ -333,6 +354,7 @@ def stack(tensors, dim=0):
 
 concat = concatenate = cat
 
+# %% ../nbs/00b_shapes.ipynb #a7f3b915
 @patch
 def narrow(self: Tensor, dim, start, length):
     "`length` elements of dim `dim` from `start` (a view)."
@@ -373,13 +395,9 @@ def select(self: Tensor, dim, index):
     return self[(slice(None),) * _dim(dim, self.ndim) + (index,)]
 
 # %% ../nbs/00b_shapes.ipynb #0ff582cf
-def _check_leaf(t):
-    if _Mode.grad and t.requires_grad and t.grad_fn is None:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-
 def _write(t, r):
     "Write result `r` into tensor `t` in place; returns `t`."
-    _check_leaf(t)
+    _check_inplace(t)
     if r.dtype.kind > t.dtype.kind:
         raise RuntimeError(f"result type {_scalar_name(r.dtype)} can't be cast to the desired output "
                            f"type {_scalar_name(t.dtype)}")
@@ -390,11 +408,29 @@ def _write(t, r):
         raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
                            "refers to a single memory location. Please clone() the tensor before "
                            "performing the operation.")
+    rebase = t._view_meta == 'grad' and r.requires_grad and _Mode.grad
+    if rebase: key = _view_key(t)  # before writing: an unsupported view must leave memory alone
     t._data[...] = r._data
     _bump(t)
-    if r.requires_grad and _Mode.grad:
+    if rebase: _rebase(t, r, key)
+    elif r.requires_grad and _Mode.grad:
         t.requires_grad, t.grad_fn = True, r.grad_fn
     return t
+
+def _view_key(t):
+    "The index that made view `t` of its base, for recording an in-place change through it."
+    node = t.grad_fn
+    if type(node) is Index and node.next_functions[0][0] is t._base.grad_fn: return node.key
+    raise RuntimeError(f"nbtorch records an in-place change through a view of a computed tensor "
+                       f"only for a view made by indexing it, as in y[:, 0].mul_(2); this view was "
+                       f"made by {node.name()}. Write through the base (y[...] = ...) or change a "
+                       f"clone().")
+
+def _rebase(t, r, key):
+    "Record on the base of view `t` that `r` was written at `key` (PyTorch's CopySlices)."
+    b = t._base
+    b.grad_fn, b._nr = _IndexCopy.apply(b, r, key=key).grad_fn, 0
+    t.grad_fn, t._nr = Index.apply(b, key=key).grad_fn, 0  # the view, read again from the new base
 
 # %% ../nbs/00b_shapes.ipynb #6c60cfc6
 @patch
@@ -432,7 +468,8 @@ Tensor.__ipow__ = lambda a, b: a.pow_(b)
 def fill_(self: Tensor, value):
     "Every element set to `value`, in place."
     if isinstance(value, Tensor): value = value.item()
-    if self.requires_grad and _Mode.grad: return _write(self, self * 0 + value)
+    if self.requires_grad and _Mode.grad: return self.copy_(tensor(value))  # recorded, as copy_
+    _check_inplace(self)
     self._data.fill(value)
     _bump(self)
     return self
@@ -447,8 +484,10 @@ def copy_(self: Tensor, src):
     "The values of `src` (broadcast, cast, from any device) written into this tensor."
     src = src if isinstance(src, Tensor) else tensor(src)
     src = src.to(self.device, self.dtype).expand(*self.shape)
-    if _Mode.grad and src.requires_grad: return _write(self, src + zeros_like(self))
-    _check_leaf(self)
+    if _Mode.grad and (src.requires_grad or self.requires_grad):
+        # recorded as `self[...] = src`: no gradient reaches the old values, all of it reaches `src`
+        return _write(self, _IndexCopy.apply(self, src, key=(Ellipsis,)))
+    _check_inplace(self)
     self._data[...] = src._data
     _bump(self)
     return self

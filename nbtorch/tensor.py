@@ -12,7 +12,7 @@ __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 
            'rand_like', 'randn_like', 'Op', 'AccumulateGrad', 'ToCopy', 'Clone']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
-import math, numbers, builtins, warnings, weakref
+import math, numbers, builtins, operator, threading, warnings, weakref
 from collections import namedtuple
 import numpy as np
 from fastcore.basics import patch
@@ -129,8 +129,8 @@ def _device_of(a):
 # %% ../nbs/00_tensor.ipynb #163f3cd2
 class Tensor:
     "A multi-dimensional array on a device, PyTorch's `torch.Tensor`."
-    requires_grad, grad, grad_fn = False, None, None
-    _base, _v, _retains_grad, _hooks, _acc, _nr = None, 0, False, None, None, 0
+    grad, grad_fn, _requires_grad = None, None, False
+    _base, _v, _retains_grad, _hooks, _acc, _nr, _view_meta = None, 0, False, None, None, 0, None
     __hash__ = object.__hash__  # `==` is elementwise, yet tensors must key dicts (optimizer state)
     __array_priority__ = 1000   # `ndarray + Tensor` defers to Tensor.__radd__
 
@@ -148,17 +148,25 @@ class Tensor:
     is_leaf = property(lambda self: self.grad_fn is None, doc="True if no op made this tensor.")
     _version = property(lambda self: _root(self)._v, doc="How often it was changed in place.")
 
-    def requires_grad_(self, requires_grad=True):
-        "Mark this leaf as needing a gradient (or not)."
-        if requires_grad and self._data.dtype.kind not in 'fc':
-            raise RuntimeError("only Tensors of floating point dtype can require gradients")
-        if not requires_grad and self.grad_fn is not None:
+    def _set_requires_grad(self, flag, what="only Tensors of floating point and complex dtype"):
+        if flag and self._data.dtype.kind not in 'fc':
+            raise RuntimeError(f"{what} can require gradients")
+        if not flag and self.grad_fn is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want "
                                "to use a computed variable in a subgraph that doesn't require "
                                "differentiation use var_no_grad = var.detach().")
-        self.requires_grad = requires_grad
+        self._requires_grad = builtins.bool(flag)
+
+    # a C-level getter: this flag is read several times for every op
+    requires_grad = property(operator.attrgetter('_requires_grad'), _set_requires_grad,
+                             doc="Whether autograd records ops on this tensor.")
+
+    def requires_grad_(self, requires_grad=True):
+        "Mark this leaf as needing a gradient (or not)."
+        self._set_requires_grad(requires_grad, "only Tensors of floating point dtype")
         return self
 
+# %% ../nbs/00_tensor.ipynb #5e1a0c27
 _new = object.__new__
 
 def _root(t):
@@ -298,7 +306,7 @@ def _array(data, dtype=None, dev=None, copy=True):
 def tensor(data, dtype=None, device=None, requires_grad=False):
     "A new tensor holding a copy of `data` (a number, nested list, array or tensor)."
     t = _wrap(_array(data, dtype, device))
-    if requires_grad: t.requires_grad_()
+    if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
 
 def as_tensor(data, dtype=None, device=None):
@@ -328,7 +336,7 @@ def _factory(make, dtype, dev, requires_grad):
     if xp is np: a = make(np, dtype.np)
     else: a = cuda._on_device(lambda: make(xp, dtype.np), device(dev).index or 0)
     t = _wrap(a)
-    if requires_grad: t.requires_grad_()
+    if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
@@ -498,9 +506,11 @@ def __repr__(self: Tensor, prefix='tensor('):
 Tensor.__str__ = Tensor.__repr__
 
 # %% ../nbs/00_tensor.ipynb #364cb177
-class _Mode:
-    "Global switches: whether ops record the graph (chapter 01's `no_grad` turns it off)."
-    grad = True
+class _Switches(threading.local):
+    "Per-thread switches: whether ops record the graph (chapter 01's `no_grad` turns it off)."
+    grad = True  # the class attribute is every new thread's starting value, as in PyTorch
+
+_Mode = _Switches()
 
 class _NoCtx:
     "The context ops get when nothing is recorded: saving is a no-op."
@@ -518,16 +528,43 @@ class Op:
     @classmethod
     def apply(cls, *xs, **kw):
         "Run the op on tensors (and plain numbers), recording it if a gradient is needed."
-        if _Mode.grad:
-            for x in xs:
-                if isinstance(x, Tensor) and x.requires_grad: return _record(cls, xs, kw)
+        for x in xs:  # the per-thread grad switch is read only when some input asks for a gradient
+            if isinstance(x, Tensor) and x._requires_grad and _Mode.grad:
+                return _record(cls, xs, kw)
         y = _wrap(cls.forward(_NOCTX, *[x._data if isinstance(x, Tensor) else x for x in xs], **kw))
-        if cls.view: y._base = _root(xs[0])
+        if cls.view: _view_of(y, xs[0])
         return y
 
     def save_for_backward(self, *xs): self._saved = xs
     def name(self): return type(self).__name__ + 'Backward0'
     def __repr__(self): return f'<{self.name()} object at {hex(id(self))}>'
+
+def _view_of(y, x):
+    "Mark `y` as a view of `x`'s memory, and whether autograd saw it made (for in-place checks)."
+    y._base = _root(x)
+    if y.grad_fn is not None: y._view_meta = 'grad'
+    # a view of a tensor requiring grad, made under `no_grad`: autograd cannot follow writes to it
+    elif x._requires_grad or x._view_meta == 'no_grad': y._view_meta = 'no_grad'
+
+# %% ../nbs/00_tensor.ipynb #6a0e2b17
+_NO_GRAD_VIEW = ("A view was created in no_grad mode and is being modified inplace with grad mode "
+                 "enabled. Given that this use case is ambiguous and error-prone, it is forbidden. "
+                 "You can clarify your code by moving both the view and the inplace either both "
+                 "inside the no_grad block (if you don't want the inplace to be tracked) or both "
+                 "outside (if you want the inplace to be tracked).")
+
+def _check_inplace(t):
+    "Refuse an in-place change that autograd could not account for, in PyTorch's words."
+    if not _Mode.grad: return
+    if t.requires_grad and t.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           "operation.")
+    if t._view_meta is None or not t._base.requires_grad: return
+    if t._view_meta == 'no_grad':
+        raise RuntimeError(_NO_GRAD_VIEW)
+    if t._base.grad_fn is None:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
 
 # %% ../nbs/00_tensor.ipynb #c5f9c3e8
 class _Saved:
@@ -545,7 +582,7 @@ def _record(cls, xs, kw):
         if isinstance(x, Tensor):
             a = x._data
             arrays.append(a); shapes.append(a.shape)
-            if x.requires_grad:
+            if x._requires_grad:
                 needs.append(True); edges.append((x.grad_fn or _accumulator(x), x._nr))
                 continue
         else: arrays.append(x); shapes.append(None)
@@ -553,8 +590,8 @@ def _record(cls, xs, kw):
     ctx.needs_input_grad = tuple(needs)
     y = cls.forward(ctx, *arrays, **kw)
     out = _wrap(y)
-    out.requires_grad, out.grad_fn = True, ctx
-    if cls.view: out._base = _root(xs[0])
+    out._requires_grad, out.grad_fn = True, ctx
+    if cls.view: _view_of(out, xs[0])
     ctx.next_functions, ctx._shapes = tuple(edges), tuple(shapes)
     if ctx._saved: _keep(ctx, xs, arrays, y, out)
     return out
@@ -577,7 +614,7 @@ _NO_EDGE = (None, 0)  # an input that needs no gradient
 
 def _edge(x):
     "The graph edge to input `x`: (node, output number)."
-    if not isinstance(x, Tensor) or not x.requires_grad: return _NO_EDGE
+    if not isinstance(x, Tensor) or not x._requires_grad: return _NO_EDGE
     return (x.grad_fn or _accumulator(x), x._nr)
 
 # %% ../nbs/00_tensor.ipynb #15693790
@@ -611,7 +648,7 @@ def saved_tensors(self: Op):
             o = self._out()
             if o is not None and _root(o)._v != 0: _version_error(self, o, _root(o)._v, 0)
             y = _wrap(self._y)
-            y.requires_grad, y.grad_fn = True, self
+            y._requires_grad, y.grad_fn = True, self
             out.append(y)
         else: out.append(_wrap(s) if hasattr(s, 'shape') else s)
     return tuple(out)

@@ -242,3 +242,123 @@ def test_unbroadcast_in_one_place():
     assert unbroadcast(g, (2, 1)).tolist() == [[12.], [12.]]
     assert unbroadcast(g, ()).item() == 24.
     assert unbroadcast(g, (4, 2, 3)) is g
+
+
+# --- grad mode per thread (as PyTorch's); in-place changes autograd cannot follow are refused ---
+
+def _in_threads(lib, steps):
+    "Run `steps` (name, thread, action) in that order across threads; returns what each recorded."
+    import threading
+    go = {name: threading.Event() for name, _, _ in steps}
+    done = {name: threading.Event() for name, _, _ in steps}
+    seen = {}
+
+    def thread(mine):
+        for name, action in mine:
+            go[name].wait(5)
+            action(seen)
+            done[name].set()
+
+    by_thread = {}
+    for name, who, action in steps: by_thread.setdefault(who, []).append((name, action))
+    ts = [threading.Thread(target=thread, args=(mine,)) for mine in by_thread.values()]
+    for t in ts: t.start()
+    for name, _, _ in steps:
+        go[name].set(); assert done[name].wait(5), f"step {name} hung"
+    for t in ts: t.join(5)
+    return seen
+
+
+@needs_torch
+@pytest.mark.parametrize('lib', ['nbtorch', 'torch'])
+def test_grad_mode_is_per_thread(lib):
+    lib = nbtorch if lib == 'nbtorch' else torch
+    x = lib.ones(2, requires_grad=True)
+    blocks = {}
+
+    def enter(who):
+        def f(seen): blocks[who] = lib.no_grad(); blocks[who].__enter__()
+        return f
+
+    def leave(who):
+        def f(seen): blocks[who].__exit__(None, None, None)
+        return f
+
+    def look(key):
+        def f(seen): seen[key] = ((x * 2).requires_grad, lib.is_grad_enabled())
+        return f
+
+    # two no_grad blocks that overlap in time: A in, B in, A out, B out
+    seen = _in_threads(lib, [('a in', 'A', enter('A')), ('b in', 'B', enter('B')),
+                             ('main while both', 'M', look('main while both')),
+                             ('a out', 'A', leave('A')), ('a after', 'A', look('a after')),
+                             ('b inside', 'B', look('b inside')),
+                             ('b out', 'B', leave('B')), ('b after', 'B', look('b after'))])
+    assert seen == {'main while both': (True, True), 'a after': (True, True),
+                    'b inside': (False, False), 'b after': (True, True)}
+    assert lib.is_grad_enabled() and (x * 2).requires_grad
+
+
+@needs_torch
+def test_inplace_on_views_of_leaves_refused_as_pytorch():
+    def make(lib):
+        w = lib.tensor([1., 2., 3.], requires_grad=True)
+        with lib.no_grad(): v = w[:2]
+        return w, v
+    cases = [lambda w, v: w[:2].add_(1), lambda w, v: w.view(3).mul_(2), lambda w, v: w[0].fill_(0),
+             lambda w, v: w[1:].zero_(), lambda w, v: w[:2].copy_(w[1:].detach()),
+             lambda w, v: v.add_(1), lambda w, v: v.fill_(1), lambda w, v: v.__setitem__(0, 5.),
+             lambda w, v: v.zero_()]
+    for i, case in enumerate(cases):
+        with pytest.raises(RuntimeError) as ref: case(*make(torch))
+        with pytest.raises(RuntimeError) as ours: case(*make(nbtorch))
+        assert str(ref.value)[:60] in str(ours.value) or 'view of a view' in str(ref.value), i
+        assert ('no_grad mode' in str(ref.value)) == ('no_grad mode' in str(ours.value)), i
+    # allowed: inside no_grad, through detach, on a view of a computed tensor
+    for lib in (nbtorch, torch):
+        w, v = make(lib)
+        with lib.no_grad(): w[:2].add_(1); v.mul_(2)
+        w.detach().add_(1)
+        y = w * 1
+        y[:2].mul_(3)
+        y.sum().backward()
+        assert w.tolist() == [5., 7., 4.] and w.grad.tolist() == [3., 3., 1.]
+
+
+@needs_torch
+def test_integer_tensors_cannot_require_grad():
+    def cases(lib):
+        t = lib.arange(3)
+        return [lambda: setattr(t, 'requires_grad', True), lambda: t.requires_grad_(),
+                lambda: lib.nn.Parameter(t), lambda: lib.tensor([1, 2], requires_grad=True),
+                lambda: lib.zeros(2, dtype=lib.int64, requires_grad=True),
+                lambda: setattr(lib.ones(2, requires_grad=True) * 2, 'requires_grad', False)]
+    for ref_case, our_case in zip(cases(torch), cases(nbtorch)):
+        with pytest.raises(RuntimeError) as ref: ref_case()
+        with pytest.raises(RuntimeError) as ours: our_case()
+        assert str(ref.value) == str(ours.value)
+    p = nbtorch.nn.Parameter(nbtorch.arange(3), requires_grad=False)  # allowed, as in PyTorch
+    t = nbtorch.arange(3)
+    t.requires_grad = False
+    assert not p.requires_grad and not t.requires_grad
+
+
+@needs_torch
+def test_inplace_through_a_view_of_a_computed_tensor_reaches_its_gradient():
+    # before: the base kept its old grad_fn and the gradient ignored the change ([1, 1, 1] here)
+    def run(lib):
+        w = lib.tensor([1., 2., 3.], requires_grad=True)
+        y = w * 1
+        v = y[:2]
+        v.mul_(3); v.add_(1)
+        h = w * 2
+        h[1:] += 1
+        c = w.detach() * float('inf') + w * 0
+        c.fill_(2.)                  # filled: no gradient reaches the old values, and no inf * 0
+        (y.sum() + (h * h).sum() + c.sum()).backward()
+        return y.tolist(), h.tolist(), c.tolist(), w.grad.tolist()
+    assert run(nbtorch) == run(torch)
+    y = nbtorch.ones(3, requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match='only for a view made by indexing'):
+        y.view(3).mul_(2)           # refused, not silently wrong
+    assert y.tolist() == [1., 1., 1.]

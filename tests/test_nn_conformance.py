@@ -18,7 +18,7 @@ def f32(*s): return R.standard_normal(s).astype(np.float32)
 
 def copy_weights(ours, ref):
     "PyTorch's state_dict into our module, through NumPy."
-    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    sd = {k: nbtorch.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()}
     ours.load_state_dict(sd)
 
 
@@ -274,16 +274,34 @@ def test_load_state_dict_errors_like_pytorch():
     ref, ours = Net.make(torch.nn, torch), Net.make(nn, nbtorch)
     sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
     del sd['conv.bias']; sd['extra'] = np.ones(1, np.float32)
-    with pytest.raises(RuntimeError) as r: ref.load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
-    with pytest.raises(RuntimeError) as o: ours.load_state_dict(sd)
+    def ref_sd(sd): return {k: torch.tensor(v) for k, v in sd.items()}
+    def our_sd(sd): return {k: nbtorch.tensor(v) for k, v in sd.items()}
+    with pytest.raises(RuntimeError) as r: ref.load_state_dict(ref_sd(sd))
+    with pytest.raises(RuntimeError) as o: ours.load_state_dict(our_sd(sd))
     assert str(o.value) == str(r.value)
-    res_o, res_r = ours.load_state_dict(sd, strict=False), ref.load_state_dict({k: torch.tensor(v) for k, v in sd.items()}, strict=False)
+    res_o = ours.load_state_dict(our_sd(sd), strict=False)
+    res_r = ref.load_state_dict(ref_sd(sd), strict=False)
     assert (res_o.missing_keys, res_o.unexpected_keys) == (res_r.missing_keys, res_r.unexpected_keys)
     sd2 = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
     sd2['head.1.weight'] = np.ones((3, 15), np.float32)
-    with pytest.raises(RuntimeError) as r: ref.load_state_dict({k: torch.tensor(v) for k, v in sd2.items()})
-    with pytest.raises(RuntimeError) as o: ours.load_state_dict(sd2)
+    with pytest.raises(RuntimeError) as r: ref.load_state_dict(ref_sd(sd2))
+    with pytest.raises(RuntimeError) as o: ours.load_state_dict(our_sd(sd2))
     assert str(o.value) == str(r.value)
+
+
+def test_load_state_dict_refuses_values_of_the_wrong_type_like_pytorch():
+    # before: a list, a string or a number was turned into a tensor (or failed inside NumPy)
+    good = {'weight': np.ones((3, 2), np.float32), 'bias': np.zeros(3, np.float32)}
+    bads = [{'weight': [[1., 2.]] * 3}, {'weight': 'abc'}, {'bias': 5}, {'weight': good['weight']}]
+    for bad in bads:
+        def sd(lib): return {k: (lib.tensor(good[k]) if k not in bad else bad[k]) for k in good}
+        with pytest.raises(RuntimeError) as r: torch.nn.Linear(2, 3).load_state_dict(sd(torch))
+        with pytest.raises(RuntimeError) as o: nn.Linear(2, 3).load_state_dict(sd(nbtorch))
+        assert str(o.value) == str(r.value)
+    for bad in [[1, 2], None, 3.5]:
+        with pytest.raises(TypeError) as r: torch.nn.Linear(2, 3).load_state_dict(bad)
+        with pytest.raises(TypeError) as o: nn.Linear(2, 3).load_state_dict(bad)
+        assert str(o.value) == str(r.value)
 
 
 def test_module_errors_like_pytorch():

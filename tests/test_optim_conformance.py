@@ -239,7 +239,8 @@ def test_training_with_optimizer_matches_pytorch():
     def make(n):
         return n.Sequential(n.Linear(6, 16), n.Tanh(), n.Linear(16, 3))
     ref = make(torch.nn); ours = make(nn)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    ours.load_state_dict({k: nbtorch.tensor(v.detach().numpy())
+                          for k, v in ref.state_dict().items()})
     rng = np.random.default_rng(6)
     x, y = rng.standard_normal((32, 6)).astype(np.float32), rng.integers(0, 3, 32)
     losses = {}

@@ -235,6 +235,28 @@ def test_gather_scatter(dev):
     run_both(lambda t, a, i: a.clone().scatter_(0, i[:2].clamp(0, 2)[:, :1], 1.5), [x, idx], dev)
 
 
+
+def test_gather_scatter_refuse_out_of_range_indices(dev):
+    # before: IndexError from NumPy, and a negative index silently counted from the end
+    x = f32(3, 4)
+    for idx in [np.array([[0, 4]]), np.array([[-1, 0]])]:
+        same_error(lambda t, a, i: a.gather(1, i), [x, idx], dev)
+        same_error(lambda t, a, i: a.scatter(1, i, 1.), [x, idx], dev)
+    # longer than the input along `dim` itself is fine
+    run_both(lambda t, a, i: a.gather(1, i), [x, np.array([[0, 1, 2, 3, 0]])], dev)
+    same_error(lambda t, a, i: t.gather(a, 0, i), [x, np.array([[3, 0, 0, 0]])], dev)
+
+
+def test_cat_stack_errors(dev):
+    # before: RuntimeError("cat(): expected a non-empty list") where PyTorch raises ValueError
+    same_error(lambda t, a: t.cat([]), [f32(2)], dev)
+    same_error(lambda t, a: t.cat(()), [f32(2)], dev)
+    same_error(lambda t, a: t.stack([]), [f32(2)], dev)
+    same_error(lambda t, a: t.cat([a, 3]), [f32(2)], dev)
+    same_error(lambda t, a: t.stack([a, 'x']), [f32(2)], dev)
+    same_error(lambda t, a: t.cat(a), [f32(2)], dev)
+
+
 INDEX = {
     'int': lambda a: a[1], 'neg': lambda a: a[-1, -2], 'slice': lambda a: a[1:, ::2],
     'negslice': lambda a: a[-2:, :-1], 'none': lambda a: a[None, :, None], 'ellipsis': lambda a: a[..., 1],

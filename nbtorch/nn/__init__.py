@@ -16,7 +16,7 @@ __all__ = ['Parameter', 'Module', 'register_parameter', 'register_buffer', 'add_
            'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'summary']
 
 # %% ../../nbs/02_nn.ipynb #cd12ea31
-import math, numbers, builtins, itertools, functools
+import math, numbers, builtins, itertools, functools, collections.abc
 from collections import OrderedDict, namedtuple
 import numpy as np
 from ..tensor import *
@@ -34,7 +34,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         data = empty(0) if data is None else data
         self._data = data._data if isinstance(data, Tensor) else np.asarray(data)
-        self.requires_grad = requires_grad
+        self._set_requires_grad(requires_grad, "Only Tensors of floating point and complex dtype")
     def __repr__(self): return 'Parameter containing:\n' + Tensor.__repr__(self)
     def __reduce_ex__(self, proto): return (Parameter, (_wrap(self._data), self.requires_grad))
 
@@ -209,8 +209,11 @@ def state_dict(self, destination=None, prefix='', keep_vars=False):
                 out[pre + k] = v if keep_vars else v.detach()
     return out
 
+# %% ../../nbs/02_nn.ipynb #5d2e8c71
 def load_state_dict(self, state_dict, strict=True, assign=False):
     "Copy values from `state_dict` into this module's parameters and buffers."
+    if not isinstance(state_dict, collections.abc.Mapping):
+        raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
     own = self.state_dict(keep_vars=True)
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -218,7 +221,10 @@ def load_state_dict(self, state_dict, strict=True, assign=False):
     for k, t in own.items():
         if k not in state_dict: continue
         v = state_dict[k]
-        v = v if isinstance(v, Tensor) else tensor(np.asarray(v))
+        if not isinstance(v, Tensor):  # a list or an array is refused, as by PyTorch
+            errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or '
+                          f'Tensor-like object from checkpoint but received {type(v)}')
+            continue
         if tuple(v.shape) != tuple(t.shape):
             errors.append(f'size mismatch for {k}: copying a param with shape {Size(v.shape)} from checkpoint, '
                           f'the shape in current model is {Size(t.shape)}.')

@@ -280,6 +280,7 @@ def _gather_key(index, dim, shape):
     grids = xp.ix_(*[xp.arange(s) for s in a.shape]) if a.ndim else ()
     return tuple(a if i == dim else g for i, g in enumerate(grids))
 
+# %% ../nbs/00b_shapes.ipynb #2c8e4f10
 @patch
 def gather(self: Tensor, dim, index):
     "Elements picked along `dim` by `index` (same number of dims as the input)."
@@ -328,6 +329,7 @@ def _check_cat(ts, dim, what):
     dt = result_type(*ts) if len({t.dtype for t in ts}) > 1 else ts[0].dtype
     return [t if t.dtype is dt else t.to(dt) for t in ts]
 
+# %% ../nbs/00b_shapes.ipynb #9e1b3d57
 def cat(tensors, dim=0):
     "Tensors joined along dim `dim`."
     ts = _check_cat(tensors, dim, 'cat')

@@ -122,16 +122,38 @@ class Div(Op):
 # %% ../nbs/00a_ops.ipynb #b740abc9
 class Pow(Op):
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
         if getattr(x, 'dtype', np.dtype('f')).kind in 'iu' and _any_negative(y):
             raise RuntimeError("Integers to negative integer powers are not allowed.")
-        return x ** y
+        z = _pow(x, y)
+        ctx.save_for_backward(x, y, z if ctx.needs_input_grad[1] else None)
+        return z
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        gx = g * y * x ** (y - 1) if ctx.needs_input_grad[0] else None
-        if not ctx.needs_input_grad[1]: return gx, None
-        gy = g * where((x == 0) & (y >= 0), zeros_like(x), x ** y * x.log())
+        x, y, z = ctx.saved_tensors
+        gx = gy = None
+        if ctx.needs_input_grad[0]:  # PyTorch: exactly 0 where the exponent is 0, even at x = 0
+            if isinstance(y, Tensor): gx = where(y == 0, 0., g * (y * x ** (y - 1)))
+            else: gx = zeros_like(g) if y == 0 else g * (y * x ** (y - 1))
+        if ctx.needs_input_grad[1]:  # 0 at x = 0 for y >= 0, rather than 0 * log(0) = NaN
+            gy = g * where((y >= 0) & (x == 0), 0., z * _log(x))
         return gx, gy
+
+def _pow(x, y):
+    "x ** y, with PyTorch's exact forms for the common float exponents (so -0. ** -0.5 is -inf)."
+    if type(y) in (builtins.int, builtins.float) and getattr(x, 'dtype', None) in _floats:
+        if y == 2: return x * x
+        if y == 3: return x * x * x
+        if y == -1: return 1 / x
+        if y == -2: return 1 / (x * x)
+        if y == 0.5: return get_array_module(x).sqrt(x)
+        if y == -0.5: return 1 / get_array_module(x).sqrt(x)
+    return x ** y
+
+_floats = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+def _log(x):
+    "The log of a tensor or of a number (-inf at 0 and NaN below, as for tensors)."
+    if isinstance(x, Tensor): return x.log()
+    return math.log(x) if x > 0 else -math.inf if x == 0 else math.nan
 
 def _any_negative(y):
     if isinstance(y, numbers.Number): return y < 0
@@ -327,10 +349,13 @@ class Abs(Op):
 # %% ../nbs/00a_ops.ipynb #510b8e13
 class _Flat(Op):
     "An op whose gradient is zero everywhere."
-    def backward(ctx, g): return (g * 0,)
+    def backward(ctx, g): return (zeros_like(g),)  # not g * 0: an incoming inf or NaN must not leak
 
 class Sign(_Flat):
-    def forward(ctx, x): return get_array_module(x).sign(x).astype(x.dtype, copy=False)
+    def forward(ctx, x):
+        if x.dtype.kind != 'f': return get_array_module(x).sign(x).astype(x.dtype, copy=False)
+        # PyTorch's sign is (x > 0) - (x < 0): 0 at NaN (NumPy's is NaN) and +0. at -0.
+        return (x > 0).astype(x.dtype) - (x < 0)
 class Floor(_Flat):
     def forward(ctx, x): return x if x.dtype.kind in 'biu' else get_array_module(x).floor(x)
 class Ceil(_Flat):
@@ -338,6 +363,9 @@ class Ceil(_Flat):
 class Round(_Flat):
     def forward(ctx, x, decimals=0):
         return x if x.dtype.kind in 'biu' else get_array_module(x).round(x, decimals)
+class _Trunc(_Flat):
+    def forward(ctx, x): return x if x.dtype.kind in 'biu' else get_array_module(x).trunc(x)
+    def name(self): return 'TruncBackward0'
 
 # %% ../nbs/00a_ops.ipynb #505a1209
 class Clamp(Op):
@@ -379,6 +407,8 @@ def ceil(self: Tensor): return Ceil.apply(self)
 @patch
 def round(self: Tensor, decimals=0): return Round.apply(self, decimals=decimals)
 @patch
+def trunc(self: Tensor): return _Trunc.apply(self)
+@patch
 def clamp(self: Tensor, min=None, max=None):
     "Values limited to [min, max] (either may be None)."
     if min is None and max is None: raise RuntimeError("At least one of 'min' or 'max' must not be None")
@@ -401,8 +431,6 @@ def div(self: Tensor, other, rounding_mode=None):
         _raw(_trunc_div, self, other)
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                      f"'{rounding_mode}'")
-@patch
-def trunc(self: Tensor): return self.sign() * self.abs().floor()
 
 def _trunc_div(x, y):
     xp = get_array_module(x)
@@ -427,17 +455,17 @@ class Where(Op):
         return None, where(c, g, z), where(c, z, g)
 
 class Maximum(Op):
-    sign = 1
-    def forward(ctx, x, y): ctx.save_for_backward(x, y); return get_array_module(x).maximum(x, y)
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        d = (x - y) * ctx.sign
-        gx = where(d > 0, g, where(d == 0, g / 2, g * 0))
-        return gx, g - gx
+    def forward(ctx, x, y): ctx.save_for_backward(x, y); return get_array_module(x, y).maximum(x, y)
+    def backward(ctx, g): x, y = ctx.saved_tensors; return _split(g, x, y, x < y, x > y)
 
-class Minimum(Maximum):
-    sign = -1
-    def forward(ctx, x, y): ctx.save_for_backward(x, y); return get_array_module(x).minimum(x, y)
+class Minimum(Op):
+    def forward(ctx, x, y): ctx.save_for_backward(x, y); return get_array_module(x, y).minimum(x, y)
+    def backward(ctx, g): x, y = ctx.saved_tensors; return _split(g, x, y, x > y, x < y)
+
+def _split(g, x, y, x_lost, y_lost):
+    "PyTorch's rule: g to the operand that won, halved on a tie, zeroed only where an operand lost."
+    half = where(x == y, g / 2, g)
+    return where(x_lost, 0., half), where(y_lost, 0., half)
 
 def where(condition, input=None, other=None):
     "Elements of `input` where `condition` holds, else of `other`."

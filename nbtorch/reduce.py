@@ -202,17 +202,22 @@ def std(self: Tensor, dim=None, unbiased=None, keepdim=False, correction=None):
 def logsumexp(self: Tensor, dim, keepdim=False):
     "log(sum(exp(x))) over `dim`, computed without overflow."
     dims = _dims(dim, self.ndim)
-    m = self.detach().amax(dims, keepdim=True)
-    m = where(m.abs() == math.inf, zeros_like(m), m)
-    s = (self - m).exp().sum(dims, keepdim=True).log() + m
+    if self.numel() == 0:  # no maximum to take, nothing to overflow; log(0) = -inf
+        s = self.exp().sum(dims, keepdim=True).log()
+    else:
+        m = self.detach().amax(dims, keepdim=True)
+        m = where(m.abs() == math.inf, zeros_like(m), m)
+        s = (self - m).exp().sum(dims, keepdim=True).log() + m
     return s if keepdim else s.squeeze(dims)
 
 # %% ../nbs/00c_reduce.ipynb #6a3772d2
 class Softmax(Op):
     def forward(ctx, x, dim):
         xp = get_array_module(x)
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
-        y = e / e.sum(axis=dim, keepdims=True)
+        if x.size == 0: y = x.copy()  # NumPy's max of nothing raises: nothing in, nothing out
+        else:
+            e = xp.exp(x - x.max(axis=dim, keepdims=True))
+            y = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(y); ctx.dim = dim
         return y
     def backward(ctx, g):
@@ -222,8 +227,10 @@ class Softmax(Op):
 class LogSoftmax(Op):
     def forward(ctx, x, dim):
         xp = get_array_module(x)
-        z = x - x.max(axis=dim, keepdims=True)
-        y = z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
+        if x.size == 0: y = x.copy()
+        else:
+            z = x - x.max(axis=dim, keepdims=True)
+            y = z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(y); ctx.dim = dim
         return y
     def backward(ctx, g):

@@ -208,7 +208,8 @@ def _as_nobody(fn):
         finally: os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
-    with os.fdopen(r, 'rb') as f: return f.read().decode()
+    with os.fdopen(r, 'rb') as f: out = f.read().decode()
+    return None if out == 'None' else out
 
 
 def test_save_over_a_read_only_file_fails_and_leaves_it():
@@ -556,7 +557,7 @@ def test_every_malformed_input_is_a_checkpoint_error(tmp_path, case):
 def test_the_malformed_cases_start_from_a_good_file(tmp_path):
     path = tmp_path / 'good.nbt'
     path.write_bytes(_raw_zip(_with(lambda d: None)))
-    assert load(path)['w'].tolist() == [[1.] * 3] * 3 or load(path)['w'].shape == (2, 3)
+    assert load(path)['w'].tolist() == [[1.] * 3] * 2
 
 
 def _fuzz_cases(seed, n):

@@ -1,5 +1,5 @@
-"""`nbtorch.save` and `nbtorch.load` for tensors and state dicts: a format that never unpickles code,
-written atomically, with clear errors for broken files.
+"""`nbtorch.save` and `nbtorch.load`: checkpoints that are data, not code; a save that never loses
+or misplaces a file; a load that holds against hostile files.
 
 Docs: https://nbtorch.github.io/nbtorch/serialization.html.md"""
 
@@ -9,121 +9,560 @@ Docs: https://nbtorch.github.io/nbtorch/serialization.html.md"""
 __all__ = ['FORMAT', 'VERSION', 'save', 'CheckpointError', 'load']
 
 # %% ../nbs/04a_serialization.ipynb #aead9dd0
-import io, os, json, math, numbers, builtins, tempfile, zipfile
-from collections import OrderedDict
+import io, os, re, copy, json, math, stat, errno, numbers, builtins, contextlib
+import hashlib, pickle, secrets, socket, zipfile
+from collections import OrderedDict, Counter
 import numpy as np
+from fastcore.basics import patch
 from . import cuda
 from .tensor import *
-from .tensor import _dtype_of, _wrap
+from .tensor import _dtypes, _wrap, _new
+from .nn import Parameter
+
+# %% ../nbs/04a_serialization.ipynb #17dffec5
+def _address(a):
+    "Where array `a`'s first element lives (CuPy tells through the CUDA array interface)."
+    face = getattr(a, '__cuda_array_interface__', None) or a.__array_interface__
+    return face['data'][0]
+
+def _owner(a):
+    "The array that owns the memory `a` views (NumPy and CuPy link a view to it by `.base`)."
+    while True:
+        b = a.base
+        if not isinstance(b, (np.ndarray, type(a))): b = getattr(b, 'base', None)  # as_strided's
+        if not isinstance(b, (np.ndarray, type(a))): return a
+        a = b
+
+# %% ../nbs/04a_serialization.ipynb #492f995a
+def _span(offset, shape, strides):
+    "The first and one-past-the-last element that a non-empty view touches."
+    lo = offset + builtins.sum(builtins.min(0, (d - 1) * s) for d, s in zip(shape, strides))
+    hi = offset + 1 + builtins.sum(builtins.max(0, (d - 1) * s) for d, s in zip(shape, strides))
+    return lo, hi
+
+def _layout(a, owner):
+    "(offset, strides) of `a` in elements of `owner`'s memory, or None if they cannot be said so."
+    n = a.itemsize
+    if a.dtype != owner.dtype or not (owner.flags.c_contiguous or owner.flags.f_contiguous):
+        return None
+    offset, rest = divmod(_address(a) - _address(owner), n)
+    if rest or builtins.any(s % n for s in a.strides): return None
+    strides = [s // n for s in a.strides]
+    lo, hi = _span(offset, a.shape, strides) if a.size else (0, 0)
+    return (offset, strides) if 0 <= lo and hi <= owner.size else None  # as_strided can lie
+
+def _flat(owner):
+    "The contiguous array `owner` as 1-D, in the order its elements lie in memory (no copy)."
+    return owner.T.reshape(-1) if not owner.flags.c_contiguous else owner.reshape(-1)
+
+# %% ../nbs/04a_serialization.ipynb #3691b82d
+class _Storages:
+    "The tensors met while saving, grouped by the memory they view, so that each is written once."
+    def __init__(self): self.records, self.index, self.groups, self.alive = [], {}, {}, []
+
+    def add(self, t):
+        "The index of tensor `t`'s record (the same index each time the same tensor is met)."
+        if id(t) in self.index: return self.index[id(t)]
+        a = t._data
+        owner = _owner(a)
+        layout = _layout(a, owner) if a.size else None
+        if layout is None:  # memory we cannot describe, or none at all: the tensor gets its own
+            owner = a.copy(order='C')
+            layout = _layout(owner, owner)
+        offset, strides = layout
+        g = self.groups.setdefault(id(owner), {'index': len(self.groups), 'owner': owner,
+                                               'members': [], 'span': None,
+                                               'device': str(t.device), 'dtype': t.dtype.name})
+        if a.size:
+            lo, hi = _span(offset, a.shape, strides)
+            g['span'] = (lo, hi) if g['span'] is None else (builtins.min(g['span'][0], lo),
+                                                             builtins.max(g['span'][1], hi))
+        g['members'].append(len(self.records))
+        self.records.append({'storage': g['index'], 'offset': offset,
+                             'shape': list(a.shape), 'stride': strides,
+                             'requires_grad': t.requires_grad,
+                             'parameter': isinstance(t, Parameter)})
+        self.index[id(t)] = len(self.records) - 1
+        self.alive.append(t)  # an id is unique only while its object lives
+        return self.index[id(t)]
+
+# %% ../nbs/04a_serialization.ipynb #8d9cbe29
+@patch
+def finish(self: _Storages):
+    "The document's tables, and a function that gives storage `i` as a CPU array."
+    storages, spans = [], []
+    for g in self.groups.values():
+        lo, hi = g['span'] or (0, 0)
+        for k in g['members']: self.records[k]['offset'] -= lo
+        storages.append({'dtype': g['dtype'], 'device': g['device']})
+        spans.append((g['owner'], lo, hi))
+    # copied to the CPU one at a time, while writing: a GPU checkpoint is never in host memory whole
+    array = lambda i: cuda._to_cpu(_flat(spans[i][0])[spans[i][1]:spans[i][2]])
+    return {'storages': storages, 'tensors': self.records}, array
 
 # %% ../nbs/04a_serialization.ipynb #9ca7d71a
-FORMAT, VERSION = 'nbtorch-checkpoint', 1
+FORMAT, VERSION = 'nbtorch-checkpoint', 2
 
-def _encode(obj, arrays):
-    from nbtorch.nn import Parameter
+class _NotData(TypeError):
+    "An object that the data format cannot hold: `save` pickles the whole object instead."
+
+def _encode(obj, table):
+    "JSON-able data for `obj`, its tensors entered into `table`; `_NotData` for anything else."
     if obj is None or isinstance(obj, (builtins.bool, str)): return obj
     if isinstance(obj, numbers.Integral): return builtins.int(obj)
     if isinstance(obj, numbers.Real):
         v = builtins.float(obj)
         return v if math.isfinite(v) else {'__float__': repr(v)}
-    if isinstance(obj, Tensor):
-        arrays.append(cuda._to_cpu(obj.detach()._data))
-        return {'__tensor__': len(arrays) - 1, 'dtype': obj.dtype.name, 'device': str(obj.device),
-                'requires_grad': obj.requires_grad, 'parameter': isinstance(obj, Parameter)}
+    if isinstance(obj, Tensor): return {'__tensor__': table.add(obj)}
     if isinstance(obj, dtype): return {'__dtype__': obj.name}
-    if isinstance(obj, tuple): return {'__tuple__': [_encode(x, arrays) for x in obj]}
-    if isinstance(obj, list): return [_encode(x, arrays) for x in obj]
+    if isinstance(obj, device): return {'__device__': str(obj)}
+    if isinstance(obj, tuple): return {'__tuple__': [_encode(x, table) for x in obj]}
+    if isinstance(obj, list): return [_encode(x, table) for x in obj]
     if isinstance(obj, dict):
-        for k in obj:
-            if not isinstance(k, (str, builtins.int)) or isinstance(k, builtins.bool):
-                raise TypeError(f"nbtorch.save: dict keys must be str or int, got {type(k).__name__} ({k!r})")
-        return {'__dict__': [[k, _encode(v, arrays)] for k, v in obj.items()], 'ordered': isinstance(obj, OrderedDict)}
-    raise TypeError(f"nbtorch.save cannot store an object of type {type(obj).__name__}: it stores tensors, "
-                    "numbers, strings and dicts, lists and tuples of them (save a model's state_dict(), not the model)")
+        return {'__dict__': [[_encode(k, table), _encode(v, table)] for k, v in obj.items()],
+                'ordered': isinstance(obj, OrderedDict)}
+    raise _NotData(type(obj).__name__)
+
+# %% ../nbs/04a_serialization.ipynb #8bc13b23
+def _pickle(obj, table, pickle_module, protocol):
+    "Pickle `obj` with each tensor replaced by its index in `table` (its data goes in the archive)."
+    class Pickler(pickle_module.Pickler):
+        def persistent_id(self, x): return table.add(x) if isinstance(x, Tensor) else None
+    buf = io.BytesIO()
+    Pickler(buf, protocol=protocol).dump(obj)
+    return buf.getvalue()
 
 # %% ../nbs/04a_serialization.ipynb #3a1de515
-def _write_archive(f, obj):
-    arrays = []
-    doc = {'format': FORMAT, 'version': VERSION, 'root': _encode(obj, arrays)}
-    with zipfile.ZipFile(f, 'w', zipfile.ZIP_STORED) as z:
+def _write_archive(out, obj, pickle_module=pickle, protocol=2):
+    "Write `obj` to binary file `out` as an archive: data.json, data.pkl if needed, the arrays."
+    table, pickled = _Storages(), None
+    try: root = _encode(obj, table)
+    except _NotData:  # a module, an optimizer, ...: PyTorch pickles it, and so do we
+        table, root = _Storages(), None
+        pickled = _pickle(obj, table, pickle_module, protocol)
+    tables, array = table.finish()
+    doc = {'format': FORMAT, 'version': VERSION, 'pickle': pickled is not None, 'root': root,
+           **tables}
+    with zipfile.ZipFile(out, 'w', zipfile.ZIP_STORED) as z:
         z.writestr('data.json', json.dumps(doc))
-        for i, a in enumerate(arrays):
-            buf = io.BytesIO()
-            np.save(buf, a if a.flags.c_contiguous else a.copy(), allow_pickle=False)  # 0-d stays 0-d
-            z.writestr(f'arrays/{i}.npy', buf.getvalue())
+        if pickled is not None: z.writestr('data.pkl', pickled)
+        for i in range(len(tables['storages'])):
+            a = array(i)
+            with z.open(f'arrays/{i}.npy', 'w', force_zip64=a.nbytes > 2**30) as f:
+                np.lib.format.write_array(f, a, allow_pickle=False)
 
-def save(obj, f):
-    "Save tensors, state dicts and nested containers of them to path or file `f` (atomically for a path)."
-    if not isinstance(f, (str, os.PathLike)):
-        _write_archive(f, obj); return
-    path = os.fspath(f)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
-                               dir=os.path.dirname(os.path.abspath(path)))
+# %% ../nbs/04a_serialization.ipynb #2d74deb0
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+def _temp_path(path):
+    "A fresh name beside `path` that says which process, on which host, writes it."
+    d, base = os.path.split(path)
+    return os.path.join(d, f'.{base}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
+
+def _writer_alive(pid):
+    "False only if process `pid` surely no longer exists."
+    if os.name == 'nt' or pid <= 0: return True  # on Windows os.kill would end the process
+    try: os.kill(pid, 0)  # signal 0: no signal, only the check that the process exists
+    except ProcessLookupError: return False
+    except (PermissionError, OverflowError): return True  # PermissionError: alive, another user's
+    return True
+
+def _remove_stale(path):
+    "Delete temporaries of `path` that saves on this host left when their process died."
+    d, base = os.path.split(path)
+    ours = re.compile(re.escape(f'.{base}.{_HOST}.') + r'(\d{1,10})\.[0-9a-f]{8}\.tmp')
+    for entry in os.scandir(d):
+        m = ours.fullmatch(entry.name)
+        if m and not _writer_alive(builtins.int(m[1])):
+            with contextlib.suppress(FileNotFoundError): os.remove(entry.path)  # raced: gone
+
+# %% ../nbs/04a_serialization.ipynb #71e394f7
+def _keep_owner_and_mode(fd, st):
+    "Give the new file `fd` the owner and permissions of the file it replaces (described by `st`)."
+    if hasattr(os, 'fchown'):
+        try: os.fchown(fd, st.st_uid, st.st_gid)  # root saving over a user's file leaves it theirs
+        except PermissionError: pass  # only root may give a file away
+    if hasattr(os, 'fchmod'): os.fchmod(fd, stat.S_IMODE(st.st_mode))
+
+def _fsync_dir(d):
+    "Make a rename in directory `d` durable: on POSIX the directory entry is flushed on its own."
+    if not hasattr(os, 'O_DIRECTORY'): return  # Windows cannot open a directory
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try: os.fsync(fd)
+    except OSError as e:
+        if e.errno != errno.EINVAL: raise  # EINVAL: a file system that cannot sync directories
+    finally: os.close(fd)
+
+def _replace(path, st, write):
+    "Write a temporary file with `write(f)`, flush it to disk, rename it over `path`, flush that."
+    tmp = _temp_path(path)
+    # 0o666 and O_EXCL, as open() makes a new file: the umask decides the permissions
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666)
     try:
-        with os.fdopen(fd, 'wb') as out:
-            _write_archive(out, obj)
-            out.flush(); os.fsync(out.fileno())
+        with os.fdopen(fd, 'wb') as f:
+            if st is not None: _keep_owner_and_mode(f.fileno(), st)
+            write(f)
+            f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp): os.remove(tmp)
+        with contextlib.suppress(FileNotFoundError): os.remove(tmp)
         raise
+    _fsync_dir(os.path.dirname(path))
+
+# %% ../nbs/04a_serialization.ipynb #2114b7ec
+def save(obj, f, pickle_module=pickle, pickle_protocol=2):
+    "Save `obj` to path or binary file `f`: tensors and containers of them as data, else pickled."
+    write = lambda out: _write_archive(out, obj, pickle_module, pickle_protocol)
+    if not isinstance(f, (str, os.PathLike)): return write(f)
+    path = os.path.realpath(os.fspath(f))  # through a symlink: the link stays, its target changes
+    try: st = os.stat(path)
+    except FileNotFoundError: st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):  # a device or a pipe: write into it
+        with open(path, 'wb') as out: return write(out)
+    if st is not None:  # a read-only file stays as it is: PermissionError, as open(f, 'wb') raises
+        os.close(os.open(path, os.O_WRONLY))
+    _remove_stale(path)
+    _replace(path, st, write)
 
 # %% ../nbs/04a_serialization.ipynb #09d240cf
 class CheckpointError(RuntimeError):
     "A file that nbtorch.load cannot read."
 
-def _where(f): return f"'{os.fspath(f)}'" if isinstance(f, (str, os.PathLike)) else 'the file object'
+def _where(f):
+    return f"'{os.fspath(f)}'" if isinstance(f, (str, os.PathLike)) else 'the file object'
 
-def _target_device(saved, map_location):
-    if map_location is None: return saved
-    if isinstance(map_location, dict): return map_location.get(saved, saved)
-    if callable(map_location): return map_location(saved)
-    return str(device(map_location)) if not isinstance(map_location, str) else map_location
+def _bad(name, what): return CheckpointError(f"{name}: corrupt: {what}")
 
-def _decode(x, arrays, map_location, name):
-    if isinstance(x, list): return [_decode(v, arrays, map_location, name) for v in x]
-    if not isinstance(x, dict): return x
-    if '__tensor__' in x:
-        from nbtorch.nn import Parameter
-        a = arrays(x['__tensor__'])
-        if a.dtype.name != x['dtype'] and not (x['dtype'] == 'bool' and a.dtype == np.bool_):
-            raise CheckpointError(f"{name}: corrupt: array {x['__tensor__']} has dtype {a.dtype}, expected {x['dtype']}")
-        t = tensor(a, device=_target_device(x['device'], map_location))
-        if x.get('parameter'): return Parameter(t, requires_grad=x.get('requires_grad', True))
-        return t.requires_grad_() if x.get('requires_grad') else t
-    if '__tuple__' in x: return tuple(_decode(v, arrays, map_location, name) for v in x['__tuple__'])
-    if '__float__' in x: return builtins.float(x['__float__'])
-    if '__dtype__' in x: return getattr(__import__('nbtorch'), x['__dtype__'])
-    if '__dict__' in x:
-        d = OrderedDict() if x.get('ordered') else {}
-        for k, v in x['__dict__']: d[k] = _decode(v, arrays, map_location, name)
-        return d
-    raise CheckpointError(f"{name}: corrupt: unknown entry {sorted(x)}")
+# what reading a broken archive raises, from zipfile, json and NumPy, all of it the file's fault
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, OverflowError)
+
+@contextlib.contextmanager
+def _archive(f, name):
+    "The ZIP archive in `f` and the file's size; errors opening a path are the path's own."
+    fh = open(f, 'rb') if isinstance(f, (str, os.PathLike)) else f
+    try:
+        size = fh.seek(0, os.SEEK_END)
+        try: z = zipfile.ZipFile(fh)
+        except _CORRUPT:
+            raise CheckpointError(f"{name} is not an nbtorch checkpoint: it is not a ZIP "
+                                  "archive (a foreign format, such as a pickle, or a truncated "
+                                  "file)") from None
+        with z: yield z, size
+    finally:
+        if fh is not f: fh.close()
+
+# %% ../nbs/04a_serialization.ipynb #59409549
+def _entries(z, size, name):
+    "The archive's entries by name, refusing any that could mislead the reader or inflate."
+    infos = z.infolist()
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        twice = next(n for n, k in Counter(names).items() if k > 1)
+        raise _bad(name, f"the archive holds entry '{twice}' twice")
+    end = 0
+    for i in sorted(infos, key=lambda i: i.header_offset):
+        if i.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(f"{name}: entry '{i.filename}' is compressed: nbtorch writes and "
+                                  "reads stored entries only, which cannot inflate beyond the file")
+        if i.flag_bits & 1: raise CheckpointError(f"{name}: entry '{i.filename}' is encrypted")
+        if i.compress_size != i.file_size or i.header_offset < end \
+                or i.header_offset + i.file_size > size:
+            raise _bad(name, f"entry '{i.filename}' claims {i.file_size} bytes that overlap "
+                             f"another entry or lie beyond the file's {size}")
+        end = i.header_offset + i.file_size
+    return dict(zip(names, infos))
+
+# %% ../nbs/04a_serialization.ipynb #879c8588
+def _read_doc(z, entries, name):
+    "The archive's JSON document, its format and version checked."
+    if 'data.json' not in entries:
+        raise CheckpointError(f"{name} is not an nbtorch checkpoint (a ZIP archive of another "
+                              "kind, such as PyTorch's torch.save format, which nbtorch never "
+                              "unpickles)")
+    doc = json.loads(z.read(entries['data.json']))
+    if not isinstance(doc, dict) or doc.get('format') != FORMAT:
+        raise CheckpointError(f"{name} is not an nbtorch checkpoint (a ZIP archive of another "
+                              "kind)")
+    v = doc.get('version')
+    if type(v) is not builtins.int or v < 1:
+        raise _bad(name, f"the format version is {v!r:.80}, not a whole number from 1")
+    if v > VERSION:
+        raise CheckpointError(f"{name} was written by a newer nbtorch (format version {v})")
+    return doc
+
+# %% ../nbs/04a_serialization.ipynb #8e6d68a3
+_DTYPES = {d.name: d for d in _dtypes}  # the names a file may give: never getattr(nbtorch, name)
+
+def _is_int(x): return type(x) is builtins.int  # JSON's whole numbers, not its true and false
+
+def _is_device(v):
+    "True if string `v` names a device."
+    try: return device(v) is not None
+    except (RuntimeError, TypeError): return False
+
+def _check_storage(s, i, name):
+    "Storage record `s`: a dtype nbtorch has, a device name."
+    ok = (isinstance(s, dict) and isinstance(s.get('dtype'), str) and s['dtype'] in _DTYPES
+          and isinstance(s.get('device'), str))
+    if not (ok and _is_device(s['device'])):
+        raise _bad(name, f"storage {i} is described as {s!r:.200}")
+
+def _check_tensor(r, storages, i, name):
+    "Tensor record `r`: a storage, an offset, shape and strides (None: the whole array), two flags."
+    ok = (isinstance(r, dict) and _is_int(r.get('storage')) and r['storage'] in storages
+          and _is_int(r.get('offset')) and r['offset'] >= 0
+          and isinstance(r.get('requires_grad'), builtins.bool)
+          and isinstance(r.get('parameter'), builtins.bool))
+    if ok and (r.get('shape') is not None or r.get('stride') is not None):
+        shape, stride = r.get('shape'), r.get('stride')
+        ok = (isinstance(shape, list) and isinstance(stride, list)
+              and len(shape) == len(stride) <= 32
+              and builtins.all(_is_int(d) and 0 <= d < 2**62 for d in shape)
+              and builtins.all(_is_int(s) and -2**62 < s < 2**62 for s in stride)
+              and math.prod(shape) < 2**62)
+    if ok and r['requires_grad']:  # only floating-point tensors can require gradients
+        ok = _DTYPES[storages[r['storage']]['dtype']].is_floating_point
+    if not ok: raise _bad(name, f"tensor {i} is described as {r!r:.200}")
+
+# %% ../nbs/04a_serialization.ipynb #7060a066
+def _tables(doc, name):
+    "The document's storages (by index), tensor records and root, all checked."
+    if doc['version'] == 1: return _from_v1(doc.get('root'), name)
+    storages, records = doc.get('storages'), doc.get('tensors')
+    if not (isinstance(storages, list) and isinstance(records, list)
+            and isinstance(doc.get('pickle'), builtins.bool)):
+        raise _bad(name, "data.json lacks its tables of storages and tensors")
+    storages = dict(enumerate(storages))
+    for i, s in storages.items(): _check_storage(s, i, name)
+    for i, r in enumerate(records): _check_tensor(r, storages, i, name)
+    return storages, records, doc.get('root')
+
+def _from_v1(root, name):
+    "Version 1 described each tensor where it stood, as the whole of array i: make that tables."
+    storages, records = {}, []
+    def walk(x):
+        if isinstance(x, list): return [walk(v) for v in x]
+        if not isinstance(x, dict): return x
+        if '__tensor__' not in x: return {k: walk(v) for k, v in x.items()}
+        i, s = x['__tensor__'], {'dtype': x.get('dtype'), 'device': x.get('device')}
+        if not (_is_int(i) and i >= 0): raise _bad(name, f"tensor record {x!r:.200}")
+        if i not in storages: _check_storage(s, i, name)
+        if storages.setdefault(i, s) != s: raise _bad(name, f"array {i} is described two ways")
+        records.append({'storage': i, 'offset': 0, 'shape': None, 'stride': None,
+                        'requires_grad': x.get('requires_grad'), 'parameter': x.get('parameter')})
+        _check_tensor(records[-1], storages, len(records) - 1, name)
+        return {'__tensor__': len(records) - 1}
+    return storages, records, walk(root)
+
+# %% ../nbs/04a_serialization.ipynb #05f813db
+_NPY = {np.dtype(d.np).newbyteorder('<'): d for d in _dtypes}  # what nbtorch writes: little-endian
+_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0}
+
+def _read_array(z, info, spec, one_d, name, label):
+    "The array in .npy entry `info`, its header checked against `spec` and the entry's size first."
+    with z.open(info) as fh:
+        try: shape, fortran, dt = _HEADERS[np.lib.format.read_magic(fh)](fh)
+        except zipfile.BadZipFile: raise  # a checksum that fails: said as such by load
+        except Exception as e:  # whatever else NumPy's parser says: this is no header
+            raise _bad(name, f"{label} has no valid .npy header ({e!r:.200})") from None
+        if dt not in _NPY:
+            raise CheckpointError(f"{name}: {label} holds values of dtype {dt.str!r:.40}, but a "
+                                  f"checkpoint holds only {', '.join(_DTYPES)}, little-endian")
+        if _NPY[dt].name != spec['dtype']:
+            raise _bad(name, f"{label} holds {_NPY[dt].name}, data.json says {spec['dtype']}")
+        if (fortran and len(shape) > 1) or (one_d and len(shape) != 1) or len(shape) > 32 \
+                or builtins.min(shape, default=0) < 0:
+            raise _bad(name, f"{label} has shape {str(shape):.80} (Fortran order: {fortran})")
+        size = math.prod(shape) * dt.itemsize  # from Python ints: no overflow
+        if fh.tell() + size != info.file_size:  # before allocating: the entry must hold it all
+            raise _bad(name, f"{label} declares shape {str(shape):.80} ({size} bytes), but its "
+                             f"entry holds {info.file_size - fh.tell()}")
+        a = np.empty(shape, dt)
+        _read_into(fh, memoryview(a).cast('B'), name, label)
+    return a
+
+def _read_into(fh, buf, name, label):
+    "Fill `buf` from `fh` a MiB at a time: one read of the whole would hold the array twice."
+    pos = 0
+    while pos < len(buf):
+        chunk = fh.read(builtins.min(1 << 20, len(buf) - pos))
+        if not chunk: raise _bad(name, f"{label} ends early")
+        buf[pos:pos + len(chunk)] = chunk
+        pos += len(chunk)
+
+# %% ../nbs/04a_serialization.ipynb #d0730309
+_WEIGHTS_ONLY = ("Weights only load failed. {name} holds a pickled Python object (such as a whole "
+                 "module or an optimizer), and unpickling it can run arbitrary code. Re-running "
+                 "`load` with `weights_only=False` will likely succeed, but do it only if you got "
+                 "the file from a trusted source. (To load weights only, save "
+                 "`model.state_dict()`.)")
+
+def _within(r, n):
+    "True if record `r` views only elements of its storage's `n`."
+    if r['shape'] is None or math.prod(r['shape']) == 0: return True  # the whole array, or nothing
+    lo, hi = _span(r['offset'], r['shape'], r['stride'])
+    return 0 <= lo and hi <= n
+
+def _read(z, size, name, weights_only):
+    "Everything in archive `z`, checked: the tables, the arrays, the root or the pickle's bytes."
+    entries = _entries(z, size, name)
+    doc = _read_doc(z, entries, name)
+    storages, records, root = _tables(doc, name)
+    if doc.get('pickle') and 'data.pkl' not in entries: raise _bad(name, "data.pkl is missing")
+    if doc.get('pickle') and weights_only:
+        raise pickle.UnpicklingError(_WEIGHTS_ONLY.format(name=name))
+    arrays = {}
+    for i, s in storages.items():
+        if f'arrays/{i}.npy' not in entries: raise _bad(name, f"array {i} is missing")
+        arrays[i] = _read_array(z, entries[f'arrays/{i}.npy'], s, doc['version'] > 1, name,
+                                f'array {i}')
+    for k, r in enumerate(records):
+        n = arrays[r['storage']].size
+        if not _within(r, n):
+            raise _bad(name, f"tensor {k} reaches beyond its storage's {n} elements")
+    if not doc.get('pickle'): return storages, records, arrays, root, None
+    return storages, records, arrays, None, z.read(entries['data.pkl'])
+
+# %% ../nbs/04a_serialization.ipynb #862f50ca
+def _restore_location(map_location):
+    "PyTorch's forms of `map_location` as one function of (storage, saved location)."
+    if map_location is None: return _default_restore
+    if isinstance(map_location, dict):
+        return lambda s, where: _default_restore(s, map_location.get(where, where))
+    if isinstance(map_location, (str, bytes, device)):
+        to = map_location.decode() if isinstance(map_location, bytes) else str(map_location)
+        return lambda s, where: _default_restore(s, to)
+    if callable(map_location):
+        def restore(s, where):
+            r = map_location(s, where)
+            return _default_restore(s, where) if r is None else r
+        return restore
+    raise TypeError("map_location should be a str, a torch.device, a dict of str to str or a "
+                    f"callable(storage, location), got {type(map_location).__name__}")
+
+def _default_restore(s, where): return s.to(device(where))
+
+def _placed(r, s):
+    "Storage `s` as map_location returned it, `r`: the same values, on any device."
+    if not isinstance(r, Tensor) or r.dtype is not s.dtype or r.shape != s.shape:
+        raise TypeError(f"map_location returned {type(r).__name__} for a storage of {s.numel()} "
+                        f"{s.dtype} values: return the storage (moved if you like) or None")
+    return r
+
+# %% ../nbs/04a_serialization.ipynb #c5ed542a
+def _contiguous(shape):
+    "Row-major strides, in elements, of an array of `shape`."
+    strides, n = [], 1
+    for d in reversed(shape): strides.append(n); n *= d
+    return strides[::-1]
+
+def _view(flat, offset, shape, strides):
+    "The view of 1-D array `flat` that a tensor record describes: memory shared, nothing copied."
+    n = math.prod(shape)
+    if n == 0 or list(strides) == _contiguous(shape): return flat[offset:offset + n].reshape(shape)
+    xp = cuda.get_array_module(flat)
+    byte_strides = [s * flat.itemsize for s in strides]
+    return xp.lib.stride_tricks.as_strided(flat[offset:], shape, byte_strides)
+
+def _tensor(s, r):
+    "The tensor that record `r` describes, a view of storage tensor `s`."
+    if r['shape'] is None: a = s._data
+    else: a = _view(s._data.reshape(-1), r['offset'], r['shape'], r['stride'])
+    if r['parameter']: return Parameter(_wrap(a), requires_grad=r['requires_grad'])
+    return _wrap(a).requires_grad_() if r['requires_grad'] else _wrap(a)
+
+# %% ../nbs/04a_serialization.ipynb #9fc29fb4
+def _decode(x, tensors, name):
+    "The object that document node `x` describes: data only, and only nbtorch's dtypes by name."
+    if isinstance(x, list): return [_decode(v, tensors, name) for v in x]
+    if not isinstance(x, dict): return x  # str, int, float, bool or None
+    keys, v = x.keys(), next(iter(x.values()), None)
+    if keys == {'__tensor__'}:
+        if _is_int(v) and 0 <= v < len(tensors): return tensors[v]
+        raise _bad(name, f"a reference to tensor {v!r:.80}, of {len(tensors)}")
+    if keys == {'__tuple__'} and isinstance(v, list): return tuple(_decode(v, tensors, name))
+    if keys == {'__float__'} and v in ('inf', '-inf', 'nan'): return builtins.float(v)
+    if keys == {'__dtype__'}:
+        if isinstance(v, str) and v in _DTYPES: return _DTYPES[v]
+        raise _bad(name, f"{v!r:.80} is not a dtype (a checkpoint may name dtypes, nothing else)")
+    if keys == {'__device__'} and isinstance(v, str) and _is_device(v): return device(v)
+    if keys == {'__dict__', 'ordered'} and isinstance(x['__dict__'], list) \
+            and isinstance(x['ordered'], builtins.bool):
+        return _decode_dict(x['__dict__'], OrderedDict() if x['ordered'] else {}, tensors, name)
+    raise _bad(name, f"unknown entry {x!r:.200}")
+
+def _decode_dict(pairs, d, tensors, name):
+    "Dict `d` filled from the document's [key, value] pairs."
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _bad(name, f"dict item {pair!r:.80}")
+        k = _decode(pair[0], tensors, name)
+        try: hash(k)
+        except TypeError: raise _bad(name, f"unhashable dict key {k!r:.80}") from None
+        d[k] = _decode(pair[1], tensors, name)
+    return d
+
+# %% ../nbs/04a_serialization.ipynb #a72dfdb1
+def _unpickle(data, tensors, pickle_module, **kwargs):
+    "Unpickle `data` (only when asked: it can run any code), its tensors taken from the archive."
+    class Unpickler(pickle_module.Unpickler):
+        def persistent_load(self, pid):
+            if not (_is_int(pid) and 0 <= pid < len(tensors)):
+                raise pickle.UnpicklingError(f"unknown tensor reference {pid!r:.80}")
+            return tensors[pid]
+    return Unpickler(io.BytesIO(data), **kwargs).load()
 
 # %% ../nbs/04a_serialization.ipynb #910cbe11
-def load(f, map_location=None, weights_only=True, **kwargs):
-    "Load what `save` saved from path or file `f`; `map_location` moves tensors to another device."
-    name = _where(f)
-    try: z = zipfile.ZipFile(f)
-    except FileNotFoundError: raise
-    except zipfile.BadZipFile:
-        raise CheckpointError(f"{name} is not an nbtorch checkpoint: it is not a ZIP archive (a foreign format, "
-                              "such as a pickle, or a truncated file)") from None
-    with z:
-        if 'data.json' not in z.namelist():
-            raise CheckpointError(f"{name} is not an nbtorch checkpoint (a ZIP archive of another kind, such as "
-                                  "PyTorch's torch.save format, which nbtorch never unpickles)")
-        try:
-            doc = json.loads(z.read('data.json'))
-            if not isinstance(doc, dict) or doc.get('format') != FORMAT:
-                raise CheckpointError(f"{name} is not an nbtorch checkpoint (a ZIP archive of another kind)")
-            if doc.get('version', 0) > VERSION:
-                raise CheckpointError(f"{name} was written by a newer nbtorch (format version {doc['version']})")
-            def arrays(i):
-                with z.open(f'arrays/{builtins.int(i)}.npy') as fh:
-                    return np.load(io.BytesIO(fh.read()), allow_pickle=False)
-            return _decode(doc['root'], arrays, map_location, name)
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, **pickle_load_args):
+    "Load what `save` saved from path or file `f`; `map_location` places the tensors."
+    if weights_only is None: weights_only = pickle_module is None  # PyTorch's default
+    if weights_only and pickle_module is not None:
+        raise RuntimeError("Can not safely load weights when explicit pickle_module is specified")
+    name, restore = _where(f), _restore_location(map_location)
+    with _archive(f, name) as (z, size):
+        try: storages, records, arrays, root, pickled = _read(z, size, name, weights_only)
         except CheckpointError: raise
-        except KeyError as e: raise CheckpointError(f"{name}: corrupt: missing entry {e}") from None
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, json.JSONDecodeError) as e:
-            raise CheckpointError(f"{name}: corrupt: {e}") from None
+        except RecursionError: raise _bad(name, "nested too deeply") from None
+        except _CORRUPT as e: raise _bad(name, f"{type(e).__name__}: {e}") from None
+    placed = {}
+    for i, a in arrays.items():
+        s = _wrap(a)
+        placed[i] = _placed(restore(s, storages[i]['device']), s)
+    tensors = [_tensor(placed[r['storage']], r) for r in records]
+    if pickled is not None:
+        return _unpickle(pickled, tensors, pickle_module or pickle, **pickle_load_args)
+    try: return _decode(root, tensors, name)
+    except RecursionError: raise _bad(name, "nested too deeply") from None
+
+# %% ../nbs/04a_serialization.ipynb #26ae5967
+def _rebuild_tensor(cls, owner, offset, strides, shape, requires_grad, state):
+    "An unpickled tensor: a view of `owner`, which pickle shares among the tensors that viewed it."
+    t = _new(cls)
+    t._data = _view(_flat(owner), offset, shape, strides)
+    t.requires_grad = requires_grad
+    t.__dict__.update(state)
+    return t
+
+@patch
+def __reduce_ex__(self: Tensor, protocol):
+    "Pickle as PyTorch does: values, requires_grad and Python attributes; not the graph nor .grad."
+    a = self._data
+    owner = _owner(a)
+    layout = _layout(a, owner) if a.size else None
+    if layout is None: owner = a.copy(order='C'); layout = _layout(owner, owner)
+    state = {k: v for k, v in self.__dict__.items()
+             if not k.startswith('_') and k not in ('requires_grad', 'grad', 'grad_fn')}
+    return (_rebuild_tensor, (type(self), owner, *layout, a.shape, self.requires_grad, state))
+
+@patch
+def __deepcopy__(self: Tensor, memo):
+    "A copy with memory of its own (shared by views copied together) and, as PyTorch, its .grad."
+    if not self.is_leaf:
+        raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
+                           "deepcopy protocol at the moment.")
+    rebuild, args = self.__reduce_ex__(4)
+    new = rebuild(*copy.deepcopy(args, memo))
+    if self.grad is not None and not isinstance(self, Parameter):  # PyTorch's Parameter drops it
+        new.grad = copy.deepcopy(self.grad, memo)
+    return new

@@ -306,3 +306,12 @@ def test_iterator_copied_into_a_forked_process_leaves_the_workers_alone():
         child = mp.get_context('fork').Process(target=it.__del__)  # as garbage collected in a child
         child.start(); child.join()
         assert [y.tolist() for _, y in [first] + list(it)] == [[i, i + 1] for i in range(0, 24, 2)]
+
+
+def test_without_select_poll_the_portable_wait_does_the_same(monkeypatch):
+    import types, nbtorch.utils.data as data
+    monkeypatch.setattr(data, '_select', types.SimpleNamespace())  # as on Windows: no select.poll
+    plain = [y.tolist() for _, y in DataLoader(Slow(), batch_size=2)]
+    with no_hang():
+        assert [y.tolist() for _, y in DataLoader(Slow(), batch_size=2, num_workers=2)] == plain
+    collect(RuntimeError, Fails('exit'))

@@ -12,8 +12,12 @@ __all__ = ['Generator', 'Dataset', 'IterableDataset', 'TensorDataset', 'Subset',
 
 # %% ../../nbs/04_data.ipynb #2e8bfa71
 import math, numbers, builtins, itertools, bisect, collections.abc
-import multiprocessing as mp
+import os, sys, time, queue, pickle, reprlib, threading, traceback, weakref
+import select as _select  # `select` is also an op, star-imported below
+import multiprocessing as mp, multiprocessing.connection
+from multiprocessing.reduction import ForkingPickler
 import numpy as np
+from fastcore.basics import patch
 from ..tensor import *
 from ..ops import *
 from ..shapes import *
@@ -183,6 +187,7 @@ class DataLoader:
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
                  pin_memory_device=''):
         if num_workers < 0: raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+        if timeout < 0: raise ValueError("timeout option should be non-negative")
         self.dataset, self.batch_size, self.drop_last, self.num_workers = dataset, batch_size, drop_last, num_workers
         self.generator, self.timeout, self.worker_init_fn = generator, timeout, worker_init_fn
         self.prefetch_factor = prefetch_factor or 2
@@ -232,27 +237,88 @@ class DataLoader:
         return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
 
 # %% ../../nbs/04_data.ipynb #4662ece0
-def _worker_loop(loader, worker_id, tasks, results):
-    "A worker: fetch and collate the batches it is sent until told to stop (None)."
-    _rng[0] = np.random.default_rng(np.random.SeedSequence().entropy + worker_id)
-    if loader.worker_init_fn is not None: loader.worker_init_fn(worker_id)
-    while True:
-        task = tasks.get()
-        if task is None: break
-        i, indices = task
-        try: results.put((i, loader._fetch(indices), None))
-        except Exception as e: results.put((i, None, f"{type(e).__name__}: {e}"))
+class _KeyErrorMessage(str):
+    "A message that prints as written: a KeyError shows the repr of its argument (newlines as \\n)."
+    def __repr__(self): return self
 
+class _ExceptionWrapper:
+    "An exception caught in a worker, carried as text, raised in the main process as its own type."
+    def __init__(self, exc_info, where, note=''):
+        self.type, self.name, self.where = exc_info[0], exc_info[0].__name__, where
+        self.text = ''.join(traceback.format_exception(*exc_info)) + note
+        try: pickle.dumps(self.type)
+        except Exception: self.type = None  # a class made inside a function cannot travel
+
+    def reraise(self):
+        "Raise it here as PyTorch does: its own type, the worker's traceback in the message."
+        msg = f"Caught {self.name} {self.where}.\nOriginal {self.text}"
+        if self.type is KeyError: msg = _KeyErrorMessage(msg)
+        if self.type is None: raise RuntimeError(msg)
+        try: e = self.type(msg)
+        except Exception: raise RuntimeError(msg) from None  # its constructor wants more arguments
+        raise e
+
+# %% ../../nbs/04_data.ipynb #c65f89d4
+def _send_all(outbox, conn):
+    "The worker's sending thread: a batch bigger than the pipe waits here, not in the fetch loop."
+    while True:
+        try: conn.send_bytes(outbox.get())
+        except OSError: return  # BrokenPipeError: the main process closed its end, shutting down
+
+def _fetch_or_error(loader, i, indices, where):
+    "Batch i, or the exception that fetching it raised, wrapped to travel."
+    try: return loader._fetch(indices)
+    except Exception:
+        note = f"While fetching batch {i} (sample indices {reprlib.repr(indices)})\n"
+        return _ExceptionWrapper(sys.exc_info(), where, note)
+
+def _pickled(i, out, where):
+    "The message `(i, out)` as bytes; a batch that cannot be pickled becomes the error saying so."
+    try: return ForkingPickler.dumps((i, out))
+    except Exception:
+        note = (f"The worker could not send batch {i} to the main process: "
+                "a batch must be picklable.\n")
+        return ForkingPickler.dumps((i, _ExceptionWrapper(sys.exc_info(), where, note)))
+
+# %% ../../nbs/04_data.ipynb #25b9f177
+_readers = weakref.WeakSet()  # the main process's ends of the result pipes now open
+
+def _worker_loop(loader, worker_id, tasks, conn, stop):
+    "A worker: fetch, collate and send the batches it is given, until told to stop."
+    # fork copied the main's ends of the pipes: close them, or they can never break (shutdown)
+    for r in list(_readers): r.close()
+    _rng[0] = np.random.default_rng(np.random.SeedSequence().entropy + worker_id)
+    where, outbox, error = f"in DataLoader worker process {worker_id}", queue.SimpleQueue(), None
+    threading.Thread(target=_send_all, args=(outbox, conn), daemon=True).start()
+    try:
+        if loader.worker_init_fn is not None: loader.worker_init_fn(worker_id)
+    except Exception: error = _ExceptionWrapper(sys.exc_info(), where)
+    try:
+        while True:
+            task = tasks.get()
+            if task is None or stop.value: return
+            i, indices = task
+            if error is None: out = _fetch_or_error(loader, i, indices, where)
+            else: out, error = error, None  # a failed init answers the first task, as in PyTorch
+            outbox.put(_pickled(i, out, where))
+    except KeyboardInterrupt: pass  # Ctrl-C reaches the workers too; the main process reports it
+
+# %% ../../nbs/04_data.ipynb #7d2a91c0
 class _WorkerIterator:
     "Batches from worker processes, in the sampler's order."
     def __init__(self, loader, tasks):
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-        self.tasks, self.results, self.next_task, self.next_out, self.done = tasks, ctx.Queue(), 0, 0, {}
-        self.queues = [ctx.Queue() for _ in range(loader.num_workers)]
-        self.workers = [ctx.Process(target=_worker_loop, args=(loader, w, q, self.results), daemon=True)
-                        for w, q in enumerate(self.queues)]
-        for w in self.workers: w.start()
-        self.timeout = loader.timeout or None
+        self.tasks, self.next_task, self.next_out, self.done = tasks, 0, 0, {}
+        self.timeout, self.pid, self.stop = loader.timeout, os.getpid(), ctx.RawValue('b', 0)
+        self.queues, self.readers, self.workers = [], [], []
+        for w in range(loader.num_workers):
+            reader, writer = ctx.Pipe(duplex=False)
+            self.queues.append(ctx.Queue()); self.readers.append(reader); _readers.add(reader)
+            args = (loader, w, self.queues[w], writer, self.stop)
+            p = ctx.Process(target=_worker_loop, args=args, daemon=True)
+            p.start()
+            writer.close()  # the worker now holds the only writing end
+            self.workers.append(p)
         for _ in range(loader.num_workers * loader.prefetch_factor): self._send()
 
     def _send(self):
@@ -264,31 +330,71 @@ class _WorkerIterator:
     def __iter__(self): return self
 
     def __next__(self):
-        if self.next_out >= self.next_task:
+        if self.next_out >= self.next_task or not self.workers:
             self.shutdown(); raise StopIteration
         try:
-            while self.next_out not in self.done:
-                i, batch, err = self.results.get(timeout=self.timeout)
-                self.done[i] = (batch, err)
-        except Exception:
-            self.shutdown(); raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds") from None
-        batch, err = self.done.pop(self.next_out)
-        if err is not None:
-            self.shutdown(); raise RuntimeError(f"Caught {err} in DataLoader worker process (batch {self.next_out})")
+            while self.next_out not in self.done: self._receive()
+        except BaseException:
+            self.shutdown(); raise
+        out = self.done.pop(self.next_out)
+        if isinstance(out, _ExceptionWrapper): self.shutdown(); out.reraise()
         self.next_out += 1
         self._send()
-        return batch
+        return out
 
-    def shutdown(self):
-        "Tell every worker to stop and wait for it (terminating any that hang)."
-        if not self.workers: return
-        for q in self.queues: q.put(None)
-        for w in self.workers:
-            w.join(timeout=5)
-            if w.is_alive(): w.terminate(); w.join()
-        for q in self.queues + [self.results]: q.cancel_join_thread(); q.close()
-        self.workers = []
+# %% ../../nbs/04_data.ipynb #a5a98b1b
+_CHECK_EVERY = 1.0  # seconds between looks at the workers while waiting
 
-    def __del__(self):
-        try: self.shutdown()
-        except Exception: pass
+@patch
+def _receive(self: _WorkerIterator):
+    "Take what the workers have sent; raise if one of them died or the timeout passed."
+    deadline = time.monotonic() + self.timeout if self.timeout else math.inf
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0: raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds")
+        ready = self._ready(builtins.min(left, _CHECK_EVERY))
+        if ready: break
+        self._raise_if_dead()
+    for r in ready:
+        try: i, out = r.recv()
+        except (EOFError, OSError): self._raise_if_dead(closed=r)  # nobody left to write to it
+        else: self.done[i] = out
+
+@patch
+def _ready(self: _WorkerIterator, timeout):
+    "The pipes that hold a message or have closed, waiting at most `timeout` seconds."
+    if not hasattr(_select, 'poll'): return mp.connection.wait(self.readers, timeout)  # Windows
+    if not hasattr(self, 'poller'):  # made once, a wait costs 2 us, not the 15 us of mp's wait
+        self.poller, self.by_fd = _select.poll(), {r.fileno(): r for r in self.readers}
+        for r in self.readers: self.poller.register(r, _select.POLLIN)
+    return [self.by_fd[fd] for fd, _ in self.poller.poll(timeout * 1000)]
+
+@patch
+def _raise_if_dead(self: _WorkerIterator, closed=None):
+    "Raise PyTorch's error naming every worker that has exited (or whose pipe has `closed`)."
+    dead = [p for r, p in zip(self.readers, self.workers) if r is closed or not p.is_alive()]
+    if dead:
+        pids = ', '.join(str(p.pid) for p in dead)
+        raise RuntimeError(f"DataLoader worker (pid(s) {pids}) exited unexpectedly")
+
+# %% ../../nbs/04_data.ipynb #71c8fc26
+_GRACE = 1.0  # seconds a stopping worker gets to finish its batch before it is terminated
+
+@patch
+def shutdown(self: _WorkerIterator):
+    "Stop the workers: tell them, unblock them, give them a moment, terminate any still busy."
+    if not self.workers or os.getpid() != self.pid: return  # a forked copy owns no workers
+    workers, self.workers = self.workers, []
+    self.stop.value = 1                 # a worker skips the tasks still queued for it,
+    for q in self.queues: q.put(None)   # one waiting for a task wakes up and leaves,
+    for r in self.readers: r.close()    # one blocked sending a batch gets BrokenPipeError
+    deadline = time.monotonic() + _GRACE
+    for p in workers: p.join(builtins.max(0, deadline - time.monotonic()))
+    for p in workers:
+        if p.is_alive(): p.terminate(); p.join()  # still inside __getitem__: cut it short
+    for q in self.queues: q.cancel_join_thread(); q.close()  # never wait to flush a dead queue
+
+@patch
+def __del__(self: _WorkerIterator):
+    try: self.shutdown()
+    except Exception: pass  # at interpreter exit, what it needs may already be gone

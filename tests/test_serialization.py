@@ -6,7 +6,7 @@ import pytest
 import nbtorch
 import nbtorch.nn as nn
 from nbtorch import cuda
-from nbtorch.serialization import save, load, CheckpointError
+from nbtorch.serialization import save, load, CheckpointError, _owner
 import standin
 from helpers import torch
 
@@ -278,15 +278,6 @@ def test_save_writes_into_a_pipe_instead_of_replacing_it(tmp_path):
     reader.join(20)  # a pipe replaced by a file would leave the reader waiting forever
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and got
     assert load(io.BytesIO(got[0]))['v'].tolist() == [1., 1.]
-
-
-def _owner(a):
-    "The array that owns the memory that array `a` views."
-    while True:
-        b = a.base
-        if not isinstance(b, (np.ndarray, type(a))): b = getattr(b, 'base', None)  # as_strided's
-        if not isinstance(b, (np.ndarray, type(a))): return a
-        a = b
 
 
 def _storage_id(t):

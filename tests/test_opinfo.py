@@ -1,0 +1,572 @@
+"""PyTorch's operator surface, measured with PyTorch's own operator test database (OpInfo).
+
+For every OpInfo entry in scope, nbtorch's callable is found as a user would find it (`torch.<name>`,
+dotted names, the Tensor method, the in-place method), each of PyTorch's sample inputs is converted to
+nbtorch tensors value for value, and the results are compared: shape, dtype and values (NaN equal) for
+float32, float64, int64 and bool where the entry supports them, and for float64 the gradient of the sum
+of the outputs times a fixed random cotangent. An entry nbtorch lacks is an expected failure listed in
+one place, `MISSING` (strict: an entry that starts to pass must leave the list), so that the list
+shrinks visibly. A full run also writes `docs/parity.json`, the docs site's parity table.
+
+`python tests/test_opinfo.py` prints the entries that are missing now, to paste into `MISSING`."""
+import json, numbers, sys, types, warnings
+from pathlib import Path
+import numpy as np
+import pytest
+import nbtorch
+from helpers import torch
+
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        from torch.testing._internal.common_methods_invocations import op_db
+        from torch.testing._internal import common_utils
+        from torch.testing._internal.opinfo import core as _core
+    # PyTorch walks the whole call stack at every sample_inputs() call, to name the running test in
+    # its own error messages (inspect.stack: most of this suite's time under pytest); not needed here
+    common_utils.extract_test_fn = _core.extract_test_fn = lambda: None
+except ImportError:  # no PyTorch, or no expecttest: the tests skip
+    op_db = []
+
+pytestmark = pytest.mark.skipif(not op_db, reason="PyTorch's OpInfo database (torch, expecttest)")
+
+# Families that other issues bring (torch.linalg, torch.fft, torch.special, windows), and masked and
+# sparse tensors, which nbtorch does not have; ops that exist only to test PyTorch's internals.
+OTHER_ISSUES = ('linalg.', 'fft.', 'special.', 'signal.', 'masked.', 'sparse.')
+
+
+def _internal(name):
+    parts = name.split('.')
+    return (any(p.startswith('_') for p in parts) or name.startswith(('torch.ops.', 'jiterator_'))
+            or name.endswith('_backward') or name.startswith('native_'))
+
+
+ENTRIES = {op.name + ('.' + op.variant_test_name if op.variant_test_name else ''): op
+           for op in op_db if not op.name.startswith(OTHER_ISSUES) and not _internal(op.name)}
+
+# Ops whose values are random or uninitialised: only shape and dtype can be compared
+RANDOM = {'bernoulli', 'cauchy', 'empty', 'empty_like', 'empty_permuted', 'empty_strided', 'exponential',
+          'geometric', 'log_normal', 'multinomial', 'new_empty', 'new_empty_strided', 'normal',
+          'normal.in_place', 'normal.number_mean', 'rand_like', 'randint', 'randint_like', 'randn',
+          'randn_like', 'uniform', 'nn.functional.dropout', 'nn.functional.dropout2d',
+          'nn.functional.dropout3d', 'nn.functional.alpha_dropout', 'nn.functional.feature_alpha_dropout',
+          'nn.functional.rrelu', 'nn.functional.fractional_max_pool2d',
+          'nn.functional.fractional_max_pool3d', 'torch.empty', 'poisson'}
+
+# The in-scope entries nbtorch lacks. Keep it sorted; remove an entry when its op arrives.
+MISSING = {
+    'H', 'acos', 'acosh', 'addbmm', 'addcdiv', 'addcmul', 'addmm', 'addmm.decomposed', 'addmv',
+    'addr', 'alias_copy', 'aminmax', 'angle', 'argsort', 'argwhere', 'as_strided',
+    'as_strided.partial_views', 'as_strided_copy', 'as_strided_scatter', 'asin', 'asinh', 'atan',
+    'atan2', 'atanh', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'baddbmm', 'bernoulli', 'bfloat16',
+    'bincount', 'bitwise_left_shift', 'bitwise_not', 'bitwise_right_shift', 'block_diag',
+    'broadcast_shapes', 'broadcast_tensors', 'broadcast_to', 'bucketize', 'cartesian_prod',
+    'cauchy', 'cdist', 'cdouble', 'cfloat', 'chalf', 'cholesky', 'cholesky_inverse',
+    'cholesky_solve', 'clamp_max', 'clamp_min', 'column_stack', 'combinations', 'complex', 'conj',
+    'conj_physical', 'constant_pad_nd', 'copysign', 'corrcoef', 'cosh', 'count_nonzero', 'cov',
+    'cross', 'cummax', 'cummin', 'cumprod', 'cumsum', 'cumulative_trapezoid', 'deg2rad', 'diag',
+    'diag_embed', 'diagflat', 'diagonal', 'diagonal_copy', 'diagonal_scatter', 'diff', 'digamma',
+    'dist', 'dsplit', 'dstack', 'einsum', 'empty_permuted', 'empty_strided', 'erfc', 'erfinv',
+    'exp2', 'expand_copy', 'expm1', 'exponential', 'fill', 'flip', 'fliplr', 'flipud',
+    'float_power', 'fmax', 'fmin', 'fmod', 'frac', 'frexp', 'gcd', 'geometric', 'geqrf', 'gradient',
+    'grid_sampler_2d', 'grid_sampler_3d', 'hash_tensor', 'heaviside', 'histc', 'histogram',
+    'histogramdd', 'hsplit', 'hstack', 'hypot', 'i0', 'igamma', 'igammac', 'imag', 'index_add',
+    'index_copy', 'index_fill', 'index_put', 'index_reduce.amax', 'index_reduce.amin',
+    'index_reduce.mean', 'index_reduce.prod', 'index_select', 'inner', 'isclose', 'isfinite',
+    'isin', 'isinf', 'isnan', 'isneginf', 'isposinf', 'isreal', 'istft', 'kron', 'kthvalue', 'lcm',
+    'ldexp', 'lerp', 'lgamma', 'log10', 'log1p', 'log2', 'log_normal', 'logaddexp', 'logaddexp2',
+    'logcumsumexp', 'logdet', 'logit', 'logspace', 'logspace.tensor_overload', 'lu', 'lu_solve',
+    'lu_unpack', 'mH', 'masked_fill', 'masked_scatter', 'masked_select', 'matrix_exp', 'median',
+    'meshgrid.list_of_tensors', 'meshgrid.variadic_tensors', 'mode', 'movedim', 'msort',
+    'multinomial', 'mv', 'mvlgamma.mvlgamma_p_1', 'mvlgamma.mvlgamma_p_3', 'mvlgamma.mvlgamma_p_5',
+    'nan_to_num', 'nanmean', 'nanmedian', 'nanquantile', 'nansum', 'narrow_copy', 'new_empty',
+    'new_empty_strided', 'new_full', 'new_ones', 'new_zeros', 'nextafter',
+    'nn.functional.adaptive_avg_pool1d', 'nn.functional.adaptive_avg_pool3d',
+    'nn.functional.adaptive_max_pool1d', 'nn.functional.adaptive_max_pool2d',
+    'nn.functional.adaptive_max_pool3d', 'nn.functional.alpha_dropout', 'nn.functional.avg_pool1d',
+    'nn.functional.avg_pool3d', 'nn.functional.celu', 'nn.functional.channel_shuffle',
+    'nn.functional.conv3d', 'nn.functional.conv_transpose1d', 'nn.functional.conv_transpose3d',
+    'nn.functional.cosine_embedding_loss', 'nn.functional.cosine_similarity',
+    'nn.functional.ctc_loss', 'nn.functional.dropout3d', 'nn.functional.embedding_bag',
+    'nn.functional.feature_alpha_dropout.with_train',
+    'nn.functional.feature_alpha_dropout.without_train', 'nn.functional.fractional_max_pool2d',
+    'nn.functional.fractional_max_pool3d', 'nn.functional.gaussian_nll_loss', 'nn.functional.glu',
+    'nn.functional.grid_sample', 'nn.functional.hardshrink', 'nn.functional.hardsigmoid',
+    'nn.functional.hardswish', 'nn.functional.hinge_embedding_loss', 'nn.functional.instance_norm',
+    'nn.functional.interpolate.area', 'nn.functional.interpolate.bicubic',
+    'nn.functional.interpolate.bilinear', 'nn.functional.interpolate.linear',
+    'nn.functional.interpolate.nearest', 'nn.functional.interpolate.nearest-exact',
+    'nn.functional.interpolate.trilinear', 'nn.functional.linear_cross_entropy',
+    'nn.functional.linear_cross_entropy.chunked', 'nn.functional.linear_cross_entropy.chunked_none',
+    'nn.functional.local_response_norm', 'nn.functional.logsigmoid',
+    'nn.functional.margin_ranking_loss', 'nn.functional.max_pool1d', 'nn.functional.max_pool3d',
+    'nn.functional.max_unpool1d', 'nn.functional.max_unpool1d.grad', 'nn.functional.max_unpool2d',
+    'nn.functional.max_unpool2d.grad', 'nn.functional.max_unpool3d',
+    'nn.functional.max_unpool3d.grad', 'nn.functional.mish',
+    'nn.functional.multi_head_attention_forward', 'nn.functional.multi_margin_loss',
+    'nn.functional.multilabel_margin_loss', 'nn.functional.multilabel_soft_margin_loss',
+    'nn.functional.normalize', 'nn.functional.pairwise_distance', 'nn.functional.pdist',
+    'nn.functional.pixel_shuffle', 'nn.functional.pixel_unshuffle',
+    'nn.functional.poisson_nll_loss', 'nn.functional.prelu', 'nn.functional.relu6',
+    'nn.functional.rms_norm', 'nn.functional.rrelu', 'nn.functional.scaled_dot_product_attention',
+    'nn.functional.selu', 'nn.functional.soft_margin_loss', 'nn.functional.softmin',
+    'nn.functional.softmin.with_dtype', 'nn.functional.softshrink', 'nn.functional.softsign',
+    'nn.functional.tanhshrink', 'nn.functional.threshold', 'nn.functional.triplet_margin_loss',
+    'nn.functional.triplet_margin_with_distance_loss', 'nn.functional.unfold',
+    'nn.functional.upsample_bilinear', 'nn.functional.upsample_nearest', 'nonzero_static', 'norm',
+    'norm.fro', 'norm.inf', 'norm.nuc', 'normal', 'normal.in_place', 'normal.number_mean', 'ormqr',
+    'outer', 'pca_lowrank', 'permute_copy', 'pinverse', 'polar', 'polygamma.polygamma_n_0',
+    'polygamma.polygamma_n_1', 'polygamma.polygamma_n_2', 'polygamma.polygamma_n_3',
+    'polygamma.polygamma_n_4', 'positive', 'put', 'qr', 'quantile', 'rad2deg', 'randint_like',
+    'ravel', 'real', 'reciprocal', 'renorm', 'repeat_interleave', 'resize_', 'resize_as_',
+    'resolve_conj', 'resolve_neg', 'roll', 'rot90', 'rsqrt', 'rsub', 'scalar_tensor', 'scatter_add',
+    'scatter_reduce.amax', 'scatter_reduce.amin', 'scatter_reduce.mean', 'scatter_reduce.prod',
+    'scatter_reduce.sum', 'searchsorted', 'select_scatter', 'sgn', 'signbit', 'sinc', 'sinh',
+    'slice', 'slice_scatter', 'sort', 'split_with_sizes', 'split_with_sizes_copy', 'square',
+    'squeeze_copy', 'std_mean', 'std_mean.unbiased', 'stft', 'sum_to_size', 'svd', 'svd_lowrank',
+    't_copy', 'take', 'take_along_dim', 'tan', 'tensor_split', 'tensordot', 'tile', 'to_sparse',
+    'topk', 'trace', 'transpose_copy', 'trapezoid', 'trapz', 'triangular_solve', 'tril',
+    'tril_indices', 'triu', 'triu_indices', 'unbind_copy', 'unfold', 'unfold_copy', 'uniform',
+    'unique', 'unique_consecutive', 'unravel_index', 'unsafe_chunk', 'unsafe_split',
+    'unsqueeze_copy', 'var_mean', 'var_mean.unbiased', 'vdot', 'view_as_complex', 'view_as_real',
+    'view_copy', 'vsplit', 'vstack', 'xlogy',
+}
+
+# Entries nbtorch has that still disagree with PyTorch on some sample (entry: what differs).
+DISAGREE = {
+    'abs':
+        'inplace: nbtorch has no inplace',
+    'all':
+        'function float32 shapes [()] kwargs ["dim", "keepdim"]: AxisError: axi',
+    'amax':
+        'function float32 shapes [()] kwargs ["dim", "keepdim"]: AxisError: axi',
+    'amin':
+        'function float32 shapes [()] kwargs ["dim", "keepdim"]: AxisError: axi',
+    'any':
+        'function float32 shapes [()] kwargs ["dim", "keepdim"]: AxisError: axi',
+    'bitwise_and':
+        'method: nbtorch has no method',
+    'bitwise_or':
+        'method: nbtorch has no method',
+    'bitwise_xor':
+        'method: nbtorch has no method',
+    'cat':
+        'function float32 shapes [(0,), (5, 5)] kwargs ["dim"]: IndexError: Dim',
+    'ceil':
+        'inplace: nbtorch has no inplace',
+    'clamp':
+        'function float64 shapes [(5, 10, 5), (5, 10, 5), (5, 10, 5)] kwargs []',
+    'cos':
+        'inplace: nbtorch has no inplace',
+    'div.floor_rounding':
+        'inplace float32 shapes [(), ()] kwargs ["rounding_mode"]: TypeError: T',
+    'div.trunc_rounding':
+        'inplace float32 shapes [(), ()] kwargs ["rounding_mode"]: TypeError: T',
+    'eq':
+        'inplace: nbtorch has no inplace',
+    'erf':
+        'function float64 shapes [(20, 20)] kwargs []: AssertionError:',
+    'floor':
+        'inplace: nbtorch has no inplace',
+    'floor_divide':
+        'inplace: nbtorch has no inplace',
+    'gather':
+        'function float32 shapes [(10, 5), (5, 5)] kwargs []: RuntimeError: gat',
+    'ge':
+        'inplace: nbtorch has no inplace',
+    'gt':
+        'inplace: nbtorch has no inplace',
+    'le':
+        'inplace: nbtorch has no inplace',
+    'linspace.tensor_overload':
+        'function float32 shapes [(), ()] kwargs ["dtype", "device"]: KeyError:',
+    'log':
+        'inplace: nbtorch has no inplace',
+    'logical_and':
+        'inplace: nbtorch has no inplace',
+    'logical_not':
+        'inplace: nbtorch has no inplace',
+    'logical_or':
+        'inplace: nbtorch has no inplace',
+    'logical_xor':
+        'inplace: nbtorch has no inplace',
+    'logsumexp':
+        'function float32 shapes [()] kwargs []: AxisError: axis 0 is out of bo',
+    'lt':
+        'inplace: nbtorch has no inplace',
+    'mean':
+        'function float32 shapes [()] kwargs ["dim", "keepdim"]: AxisError: axi',
+    'ne':
+        'inplace: nbtorch has no inplace',
+    'nn.functional.avg_pool2d':
+        'function float32 shapes [(1, 3, 9, 9)] kwargs []: NotImplementedError:',
+    'nn.functional.batch_norm':
+        'function float32 shapes [(0,), (0,), (0,)] kwargs ["training"]: IndexE',
+    'nn.functional.conv_transpose2d':
+        'function float32 shapes [(2, 2, 4, 4), (2, 2, 4, 5), (4,)] kwargs ["st',
+    'nn.functional.dropout':
+        'inplace: nbtorch has no inplace',
+    'nn.functional.dropout2d':
+        'inplace: nbtorch has no inplace',
+    'nn.functional.elu':
+        'inplace: nbtorch has no inplace',
+    'nn.functional.embedding':
+        'function float32 shapes [(10, 5), ()] kwargs []: RuntimeError: Expecte',
+    'nn.functional.gelu':
+        'function float64 shapes [(10, 10)] kwargs ["approximate"]: AssertionEr',
+    'nn.functional.leaky_relu':
+        'inplace: nbtorch has no inplace',
+    'nn.functional.max_pool2d':
+        'function float32 shapes [(1, 2, 3, 6)] kwargs ["kernel_size", "stride"',
+    'nn.functional.pad.circular':
+        'function float32 shapes [(0, 3, 3)] kwargs []: NotImplementedError: nb',
+    'nn.functional.pad.constant':
+        'function float32 shapes [(5, 3)] kwargs []: ValueError: index can"t co',
+    'nn.functional.pad.reflect':
+        'function float32 shapes [(1, 3)] kwargs []: NotImplementedError: nbtor',
+    'nn.functional.pad.replicate':
+        'function float32 shapes [(1, 3)] kwargs []: NotImplementedError: nbtor',
+    'nn.functional.pad.replicate_negative':
+        'function float32 shapes [(5, 3, 4, 4)] kwargs []: NotImplementedError:',
+    'nn.functional.silu':
+        'inplace: nbtorch has no inplace',
+    'nn.functional.silu.complex':
+        'inplace: nbtorch has no inplace',
+    'nonzero':
+        'function float32 shapes [()] kwargs ["as_tuple"]: ValueError: Calling ',
+    'randint':
+        'function float32 shapes [] kwargs ["device"]: TypeError: object of typ',
+    'remainder':
+        'inplace: nbtorch has no inplace',
+    'round':
+        'inplace: nbtorch has no inplace',
+    'round.decimals_0':
+        'inplace: nbtorch has no inplace',
+    'round.decimals_3':
+        'inplace: nbtorch has no inplace',
+    'round.decimals_neg_3':
+        'inplace: nbtorch has no inplace',
+    'scatter':
+        'function float32 shapes [(10, 5), (5, 5), (5, 5)] kwargs ["reduce"]: T',
+    'sign':
+        'function bool shapes [(20, 20)] kwargs []: UFuncTypeError: ufunc "sign',
+    'sin':
+        'inplace: nbtorch has no inplace',
+    'sqrt':
+        'inplace: nbtorch has no inplace',
+    'squeeze':
+        'inplace: nbtorch has no inplace',
+    'squeeze.multiple':
+        'inplace: nbtorch has no inplace',
+    'std.unbiased':
+        'function float32 shapes [(5, 5)] kwargs []: AssertionError: result: sh',
+    'sum':
+        'function float32 shapes [()] kwargs ["dim", "keepdim"]: AxisError: axi',
+    't':
+        'inplace: nbtorch has no inplace',
+    'transpose':
+        'inplace: nbtorch has no inplace',
+    'true_divide':
+        'inplace: nbtorch has no inplace',
+    'trunc':
+        'inplace: nbtorch has no inplace',
+    'unsqueeze':
+        'inplace: nbtorch has no inplace',
+    'var.unbiased':
+        'function float32 shapes [(5, 5)] kwargs []: AssertionError: result: sh',
+    'where':
+        'function float32 shapes [(10, 10), (10, 10), (10, 10)] kwargs []: Asse',
+    'zero_':
+        'function float64 shapes [()] kwargs []: RuntimeError: a leaf Variable ',
+}
+
+
+def _wrapped(keys):
+    "Keys as lines of a set literal within 100 columns."
+    lines, line = [], '   '
+    for k in keys:
+        item = f' {k!r},'
+        if len(line) + len(item) > 100: lines.append(line); line = '   '
+        line += item
+    return '\n'.join(lines + [line]) + '\n'
+
+
+DTYPES = ['float32', 'float64', 'int64', 'bool']
+SAMPLES = 6  # per entry and dtype: PyTorch's first samples cover the shapes; more only cost time
+TOL = {'float32': dict(rtol=1e-4, atol=1e-5), 'float64': dict(rtol=1e-7, atol=1e-7)}
+
+
+class Unsupported(Exception):
+    "A sample nbtorch cannot even be given (a dtype or argument type it does not have)."
+
+
+# --- finding nbtorch's callable ---------------------------------------------------------------------
+
+def _lookup(root, dotted):
+    for p in dotted.split('.'):
+        root = getattr(root, p, None)
+        if root is None: return None
+    return root
+
+
+def _rebound(fn):
+    "A Python function of OpInfo's (a lambda over torch) with `torch` meaning nbtorch."
+    g = dict(fn.__globals__, torch=nbtorch, F=nbtorch.nn.functional)
+    return types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def resolve(op):
+    "nbtorch's function for OpInfo `op`, or None if nbtorch lacks it."
+    fn = _lookup(nbtorch, op.name.removeprefix('torch.'))
+    if fn is not None and not isinstance(fn, nbtorch.dtype): return fn  # torch.float is a dtype too
+    # a lambda of OpInfo's own, written in torch's terms (x.H, torch.rsub(...), ...): run it on nbtorch
+    if getattr(op.op, '__module__', '').startswith('torch.testing') and _uses_only_present(op.op):
+        return _rebound(op.op)
+    if '.' not in op.name and hasattr(nbtorch.Tensor, op.name):  # a method only, such as x.float()
+        return lambda x, *a, **k: getattr(x, op.name)(*a, **k)
+    return None
+
+
+def _uses_only_present(fn):
+    "True if every torch attribute that `fn`'s code names exists in nbtorch."
+    names = set(fn.__code__.co_names)
+    for c in fn.__code__.co_consts:
+        if isinstance(c, types.CodeType): names |= set(c.co_names)
+    names.discard('torch')
+    return all(hasattr(nbtorch, n) if hasattr(torch, n) else
+               hasattr(nbtorch.Tensor, n) if hasattr(torch.Tensor, n) else True for n in names)
+
+
+def _method(op, inplace=False):
+    "The Tensor method (or in-place method) name of `op`, if PyTorch has one."
+    v = op.inplace_variant if inplace else op.method_variant
+    return getattr(v, '__name__', None) if v is not None else None
+
+
+# --- samples, converted -----------------------------------------------------------------------------
+
+def to_nb(x, grad=False):
+    "A torch object (tensor, dtype, device, size, or a container of them) as nbtorch's."
+    if isinstance(x, torch.Tensor):
+        name = str(x.dtype).removeprefix('torch.')
+        if not hasattr(nbtorch, name) or x.is_complex() or x.layout != torch.strided:
+            raise Unsupported(f'dtype {name}')
+        t = nbtorch.tensor(x.detach().numpy().copy(), dtype=getattr(nbtorch, name))
+        return t.requires_grad_() if grad and x.requires_grad else t
+    if isinstance(x, torch.dtype):
+        name = str(x).removeprefix('torch.')
+        if not hasattr(nbtorch, name): raise Unsupported(f'dtype {name}')
+        return getattr(nbtorch, name)
+    if isinstance(x, torch.Size): return nbtorch.Size(x)
+    if isinstance(x, torch.device): return nbtorch.device(str(x))
+    if isinstance(x, torch.memory_format):
+        name = str(x).removeprefix('torch.')
+        if not hasattr(nbtorch, name): raise Unsupported(name)
+        return getattr(nbtorch, name)
+    if isinstance(x, tuple) and not hasattr(x, '_fields'): return tuple(to_nb(v, grad) for v in x)
+    if isinstance(x, list): return [to_nb(v, grad) for v in x]
+    if isinstance(x, dict): return {k: to_nb(v, grad) for k, v in x.items()}
+    if isinstance(x, (numbers.Number, str, slice, type(None), type(Ellipsis))): return x
+    raise Unsupported(type(x).__name__)
+
+
+def _tensors(x):
+    "The tensors in a (nested) result or argument list, in order."
+    if isinstance(x, (torch.Tensor, nbtorch.Tensor)): return [x]
+    if isinstance(x, (tuple, list)): return [t for v in x for t in _tensors(v)]
+    if isinstance(x, dict): return [t for v in x.values() for t in _tensors(v)]
+    return []
+
+
+# --- comparing ---------------------------------------------------------------------------------------
+
+def compare(ours, ref, path='result', values=True):
+    "Assert nbtorch's `ours` is PyTorch's `ref`: type, shape, dtype, values (NaN equal) if `values`."
+    if isinstance(ref, torch.Tensor):
+        assert isinstance(ours, nbtorch.Tensor), f"{path}: {type(ours).__name__}, not a Tensor"
+        assert tuple(ours.shape) == tuple(ref.shape), f"{path}: shape {tuple(ours.shape)} != {tuple(ref.shape)}"
+        assert str(ours.dtype) == str(ref.dtype), f"{path}: dtype {ours.dtype} != {ref.dtype}"
+        if not values: return
+        a, b = np.asarray(ours.detach().cpu().numpy()), ref.detach().numpy()
+        if a.dtype.kind == 'f':
+            tol = TOL.get(str(ref.dtype).removeprefix('torch.'), dict(rtol=1e-2, atol=1e-2))
+            np.testing.assert_allclose(a, b, equal_nan=True, err_msg=path, **tol)
+        else: np.testing.assert_array_equal(a, b, err_msg=path)
+    elif isinstance(ref, (tuple, list)):
+        assert isinstance(ours, (tuple, list)), f"{path}: {type(ours).__name__}, not a sequence"
+        assert len(ours) == len(ref), f"{path}: {len(ours)} items, not {len(ref)}"
+        for i, (o, r) in enumerate(zip(ours, ref)): compare(o, r, f'{path}[{i}]', values)
+    elif isinstance(ref, numbers.Number) and not isinstance(ref, bool):
+        assert isinstance(ours, numbers.Number), f"{path}: {ours!r} is not a number"
+        if not values: return
+        assert np.isclose(ours, ref, rtol=1e-6, atol=1e-7, equal_nan=True), f"{path}: {ours} != {ref}"
+    else:
+        assert ours == ref, f"{path}: {ours!r} != {ref!r}"
+
+
+def _call(fn, sample, lib_input, args, kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return fn(lib_input, *args, **kwargs)
+
+
+def _cotangents(outs):
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(tuple(o.shape)) for o in outs]
+
+
+def check_sample(fn, torch_fn, sample, grad, values=True):
+    "Run one sample through both libraries; compare outputs (`values` too), and gradients if `grad`."
+    inp, args, kwargs = sample.input, sample.args, sample.kwargs
+    try: ref = _call(torch_fn, sample, inp, args, kwargs)
+    except Exception: return 'skip'  # PyTorch refuses the sample in this form (an in-place cast)
+    n_inp, n_args, n_kwargs = to_nb(inp, grad), to_nb(args, grad), to_nb(kwargs, grad)
+    ours = _call(fn, sample, n_inp, n_args, n_kwargs)
+    compare(ours, ref, values=values)
+    if not grad: return 'ok'
+    process = sample.output_process_fn_grad
+    r_out = [t for t in _tensors(process(ref)) if t.requires_grad]
+    if not r_out: return 'ok'
+    r_in = [t for t in _tensors([inp, args, kwargs]) if t.requires_grad]
+    o_out = [t for t in _tensors(process(ours)) if isinstance(t, nbtorch.Tensor) and t.requires_grad]
+    o_in = [t for t in _tensors([n_inp, n_args, n_kwargs]) if t.requires_grad]
+    assert len(o_out) == len(r_out), f"{len(o_out)} outputs require grad, not {len(r_out)}"
+    cots = _cotangents(r_out)
+    r_cots = [torch.tensor(c, dtype=o.dtype) for c, o in zip(cots, r_out)]
+    r_g = torch.autograd.grad(r_out, r_in, r_cots, allow_unused=True)
+    o_cots = [nbtorch.tensor(c.numpy()) for c in r_cots]
+    o_g = nbtorch.autograd.grad(o_out, o_in, o_cots, allow_unused=True)
+    for i, (o, r) in enumerate(zip(o_g, r_g)):
+        if r is None: r = torch.zeros_like(r_in[i])
+        if o is None: o = nbtorch.zeros_like(o_in[i])
+        compare(o, r, f'gradient of input {i}')
+    return 'grad'
+
+
+def _forms(op, fn):
+    "(form, nbtorch callable, torch callable) for the function, the method and the in-place method."
+    forms = [('function', fn, op.op)]
+    m = _method(op)
+    if m:
+        if hasattr(nbtorch.Tensor, m):
+            forms.append(('method', lambda x, *a, **k: getattr(x, m)(*a, **k), op.method_variant))
+        else: forms.append(('method', None, op.method_variant))
+    i = _method(op, inplace=True)
+    if i:
+        ours = (lambda x, *a, **k: getattr(x, i)(*a, **k)) if hasattr(nbtorch.Tensor, i) else None
+        forms.append(('inplace', ours, lambda x, *a, **k: op.inplace_variant(x.clone(), *a, **k)))
+    return forms
+
+
+def _inplace_input(ours):
+    "An in-place call on a clone, so the sample's own tensor stays as PyTorch's does."
+    return lambda x, *a, **k: ours(x.clone() if isinstance(x, nbtorch.Tensor) else x, *a, **k)
+
+
+RESULTS = {}
+
+
+def run_entry(key):
+    "Check every form and dtype of entry `key`; returns the parity record, raises on a mismatch."
+    op = ENTRIES[key]
+    fn = resolve(op)
+    rec = {'present': fn is not None, 'forms': {}, 'dtypes': [], 'gradient': None}
+    RESULTS[key] = rec
+    if fn is None: return rec
+    rec['where'] = _where(fn, op)
+    supported = {str(d).removeprefix('torch.') for d in op.supported_dtypes('cpu')}
+    failures = []
+    for form, ours, theirs in _forms(op, fn):
+        if ours is None:
+            rec['forms'][form] = 'missing'; failures.append(f'{form}: nbtorch has no {form}'); continue
+        if form == 'inplace': ours = _inplace_input(ours)
+        status = 'ok'
+        for dt in [d for d in DTYPES if d in supported]:
+            grad = dt == 'float64' and op.supports_autograd and form == 'function' and key not in RANDOM
+            try:
+                samples = list(op.sample_inputs('cpu', getattr(torch, dt), requires_grad=grad))
+            except Exception: continue
+            ran = False
+            for s in samples[:SAMPLES]:
+                try:
+                    r = check_sample(ours, theirs, s, grad, key not in RANDOM)
+                except Unsupported: continue
+                except Exception as e:
+                    failures.append(f'{form} {dt} {_short(s)}: {type(e).__name__}: {str(e)[:300]}')
+                    status = 'fail'; break
+                ran = ran or r != 'skip'
+                if r == 'grad': rec['gradient'] = rec['gradient'] if rec['gradient'] == 'fail' else 'ok'
+            if grad and status == 'fail': rec['gradient'] = 'fail'
+            if ran and status == 'ok' and dt not in rec['dtypes']: rec['dtypes'].append(dt)
+        rec['forms'][form] = status
+    if failures: raise AssertionError(f'{key}:\n  ' + '\n  '.join(failures))
+    return rec
+
+
+def _short(s):
+    shapes = [tuple(t.shape) for t in _tensors([s.input, s.args])]
+    return f'shapes {shapes} kwargs {list(s.kwargs)}'
+
+
+def _where(fn, op):
+    "The nbtorch module and name that define `fn` (for the parity table's link to its notebook)."
+    f = getattr(fn, '__func__', fn)
+    mod, name = getattr(f, '__module__', None), getattr(f, '__qualname__', op.name)
+    return [mod, name] if mod and mod.startswith('nbtorch') else None
+
+
+@pytest.mark.parametrize('key', sorted(ENTRIES))
+def test_opinfo(key):
+    if key in MISSING:
+        RESULTS[key] = {'present': False, 'forms': {}, 'dtypes': [], 'gradient': None}
+        pytest.xfail('nbtorch lacks it (MISSING)')
+    if key in DISAGREE:
+        try: run_entry(key)
+        except AssertionError: pytest.xfail(DISAGREE[key])
+        pytest.fail(f'{key} agrees with PyTorch now: take it off DISAGREE')
+    run_entry(key)
+
+
+def test_missing_list_is_honest():
+    "Every MISSING entry is in scope and really absent; every absent entry is listed."
+    absent = {k for k, op in ENTRIES.items() if resolve(op) is None}
+    assert MISSING <= set(ENTRIES), sorted(MISSING - set(ENTRIES))
+    assert absent == MISSING, f"missing but not listed: {sorted(absent - MISSING)}; " \
+                              f"listed but present: {sorted(MISSING - absent)}"
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _write_parity(request):
+    "After a full run of this module, write the parity table's data for the docs site."
+    yield
+    if len(RESULTS) < len(ENTRIES): return  # a partial run (-k) leaves the table as it was
+    out = {'pytorch': torch.__version__, 'entries': len(ENTRIES),
+           'present': sum(r['present'] for r in RESULTS.values()),
+           'agree': sum(r['present'] and 'fail' not in r['forms'].values()
+                        and 'missing' not in r['forms'].values() for r in RESULTS.values()),
+           'ops': dict(sorted(RESULTS.items()))}
+    path = Path(__file__).resolve().parent.parent / 'docs' / 'parity.json'
+    path.write_text(json.dumps(out, indent=1) + '\n')
+
+
+def _report(keys):
+    "Check `keys` (all present entries if empty) whatever the lists say; print what fails."
+    keys = keys or sorted(k for k, op in ENTRIES.items() if resolve(op) is not None)
+    failing = {}
+    for k in keys:
+        if resolve(ENTRIES[k]) is None: print(f'{k}: missing'); continue
+        try: run_entry(k); print(f'{k}: ok {RESULTS[k]}')
+        except AssertionError as e: failing[k] = str(e); print(e)
+    return failing
+
+
+if __name__ == '__main__':
+    # python tests/test_opinfo.py            the lists as they should be now, to paste in
+    # python tests/test_opinfo.py KEY ...    check these entries (or --all present ones) and report
+    if len(sys.argv) > 1:
+        failing = _report([] if sys.argv[1] == '--all' else sys.argv[1:])
+        print(f'{len(failing)} failing:', ' '.join(failing))
+    else:
+        absent = sorted(k for k, op in ENTRIES.items() if resolve(op) is None)
+        print(f'{len(ENTRIES)} in scope, {len(ENTRIES) - len(absent)} present, {len(absent)} missing')
+        print('MISSING = {\n' + _wrapped(absent) + '}')

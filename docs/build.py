@@ -158,6 +158,47 @@ def performance_page():
     return 'performance'
 
 
+_MARK = {'ok': '✓', 'fail': '✗ differs', 'missing': '✗ missing', None: ''}
+
+
+def _parity_row(key, r):
+    "One row of the parity table: the op, its forms, gradient, dtypes, the notebook that explains it."
+    # F. for nn.functional., and a break allowed after each dot or underscore: long names wrap
+    name = re.sub(r'([._])', '\\1\u200b', key.replace('nn.functional.', 'F.'))
+    if not r['present']: return f'| {name} | ✗ missing | | | | | |'
+    forms = [_MARK[r['forms'].get(f)] for f in ('function', 'method', 'inplace')]
+    where, link = r.get('where'), ''
+    if where:
+        nb = _notebook_of(where[0], where[1].split('.')[-1])
+        if nb: link = f'[{nb[3:]}]({nb[3:]}.ipynb)'  # the page is beside the chapters, not in api/
+    dts = ' '.join(d.replace('float', 'f').replace('int', 'i') for d in r['dtypes'])
+    return f"| {name} | {' | '.join(forms)} | {_MARK[r.get('gradient')]} | {dts} | {link} |"
+
+
+def parity_page():
+    "The OpInfo parity table (docs/parity.json, written by tests/test_opinfo.py) as a page, if any."
+    src = ROOT / 'docs' / 'parity.json'
+    if not src.exists(): return None
+    p = json.loads(src.read_text())
+    n, present, agree = p['entries'], p['present'], p['agree']
+    text = ('# Parity with PyTorch\n\n'
+            f"Every operator of PyTorch {p['pytorch']}'s own test database (OpInfo) in scope, checked on "
+            "PyTorch's sample inputs by `tests/test_opinfo.py`: the function, the Tensor method and the "
+            "in-place method where PyTorch has them, for float32, float64, int64 and bool where the op "
+            "supports them; gradients in float64 against a fixed random cotangent. Out of scope here: "
+            "`linalg`, `fft`, `special`, window functions, masked and sparse tensors, and PyTorch's "
+            "internal ops.\n\n"
+            f'**{present} of {n} entries exist ({100 * present / n:.0f}%), {agree} agree with PyTorch on '
+            f'every sample ({100 * agree / n:.0f}%).**\n\n'
+            '✓: agrees with PyTorch on every sample; ✗: differs, or missing. Dtypes: those checked '
+            '(f32, f64, i64, bool); F. is `torch.nn.functional`.\n\n'
+            '| op | function | method | in place | gradient | dtypes | explained in |\n'
+            '|---|---|---|---|---|---|---|\n'
+            + '\n'.join(_parity_row(k, r) for k, r in p['ops'].items()) + '\n')
+    (SRC / 'parity.md').write_text(text)
+    return 'parity'
+
+
 def main():
     from nbdev.serve import proc_nbs
     proc = proc_nbs(n_workers=0)
@@ -168,6 +209,7 @@ def main():
         titles[name] = convert(Path(proc) / f'{name}.ipynb', SRC / f'{name}.ipynb')
     pages = api_pages()
     perf = performance_page()
+    parity = parity_page()
     (SRC / 'api' / 'index.md').write_text('# API reference\n\nEvery public name of the package, by module, with '
         'its signature, its docstring and a link to the notebook that explains it.\n\n```{toctree}\n:maxdepth: 1\n\n'
         + '\n'.join(pages) + '\n```\n')
@@ -176,7 +218,7 @@ def main():
     idx['cells'].append({'cell_type': 'markdown', 'metadata': {}, 'source':
                          f'```{{toctree}}\n:maxdepth: 1\n:caption: The book\n\n{toc}\n```\n\n'
                          '```{toctree}\n:maxdepth: 1\n:caption: Reference\n\napi/index\n'
-                         + (f'{perf}\n' if perf else '') + '```\n'})
+                         + ''.join(f'{page}\n' for page in (parity, perf) if page) + '```\n'})
     (SRC / 'index.ipynb').write_text(json.dumps(idx, indent=1))
     shutil.copy(ROOT / 'docs' / 'conf.py', SRC / 'conf.py')
     if OUT.exists(): shutil.rmtree(OUT)

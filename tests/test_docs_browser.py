@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER and (SITE / 'index.html
 PAGES = ['index', '00_cuda', '00_tensor', '00a_ops', '00b_shapes', '00c_reduce', '01_autograd', '01a_viz',
          '02_functional', '02_init', '02_nn', '03_optim', '03a_lr_scheduler', '03b_clip', '04_data',
          '04a_serialization', '04_training', '99_package', 'api/index', 'api/nbtorch.tensor', 'api/nbtorch.nn',
-         'performance']
+         'performance', 'parity']
 
 
 @pytest.fixture(scope='module')
@@ -87,3 +87,16 @@ def test_no_internal_link_is_broken(server, browser):
                 html = target.read_text(errors='ignore')
                 if f'id="{u.fragment}"' not in html: bad.append((page, href))
     assert not bad, bad[:10]
+
+
+def test_parity_table_lists_every_opinfo_entry(server, browser):
+    import json
+    p = json.loads((SITE.parent.parent / 'parity.json').read_text())
+    browser.get(server + 'parity.html')
+    rows = browser.execute_script("return document.querySelectorAll('article table tbody tr').length")
+    text = browser.execute_script("return document.querySelector('article').textContent")
+    assert rows == p['entries']
+    assert f"{p['present']} of {p['entries']} entries exist" in text
+    # a present op links to the chapter that explains it
+    assert browser.execute_script("return [...document.querySelectorAll('article table a')]"
+                                  ".some(a => a.href.endsWith('00c_reduce.html'))")

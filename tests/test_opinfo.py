@@ -87,7 +87,8 @@ MISSING = {
     'nn.functional.avg_pool3d', 'nn.functional.celu', 'nn.functional.channel_shuffle',
     'nn.functional.conv3d', 'nn.functional.conv_transpose1d', 'nn.functional.conv_transpose3d',
     'nn.functional.cosine_embedding_loss', 'nn.functional.cosine_similarity',
-    'nn.functional.ctc_loss', 'nn.functional.dropout3d', 'nn.functional.embedding_bag',
+    'nn.functional.ctc_loss', 'nn.functional.dropout', 'nn.functional.dropout2d',
+    'nn.functional.dropout3d', 'nn.functional.embedding', 'nn.functional.embedding_bag',
     'nn.functional.feature_alpha_dropout.with_train',
     'nn.functional.feature_alpha_dropout.without_train', 'nn.functional.fractional_max_pool2d',
     'nn.functional.fractional_max_pool3d', 'nn.functional.gaussian_nll_loss', 'nn.functional.glu',
@@ -129,7 +130,7 @@ MISSING = {
     'tril_indices', 'triu', 'triu_indices', 'unbind_copy', 'unfold', 'unfold_copy', 'uniform',
     'unique', 'unique_consecutive', 'unravel_index', 'unsafe_chunk', 'unsafe_split',
     'unsqueeze_copy', 'var_mean', 'var_mean.unbiased', 'vdot', 'view_as_complex', 'view_as_real',
-    'view_copy', 'vsplit', 'vstack', 'xlogy',
+    'view_copy', 'vsplit', 'vstack', 'xlogy', 'zero_',
 }
 
 # Entries nbtorch has that still disagree with PyTorch on some sample (entry: what differs).
@@ -204,14 +205,8 @@ DISAGREE = {
         'function float32 shapes [(0,), (0,), (0,)] kwargs ["training"]: IndexE',
     'nn.functional.conv_transpose2d':
         'function float32 shapes [(2, 2, 4, 4), (2, 2, 4, 5), (4,)] kwargs ["st',
-    'nn.functional.dropout':
-        'inplace: nbtorch has no inplace',
-    'nn.functional.dropout2d':
-        'inplace: nbtorch has no inplace',
     'nn.functional.elu':
         'inplace: nbtorch has no inplace',
-    'nn.functional.embedding':
-        'function float32 shapes [(10, 5), ()] kwargs []: RuntimeError: Expecte',
     'nn.functional.gelu':
         'function float64 shapes [(10, 10)] kwargs ["approximate"]: AssertionEr',
     'nn.functional.leaky_relu':
@@ -274,10 +269,6 @@ DISAGREE = {
         'inplace: nbtorch has no inplace',
     'var.unbiased':
         'function float32 shapes [(5, 5)] kwargs []: AssertionError: result: sh',
-    'where':
-        'function float32 shapes [(10, 10), (10, 10), (10, 10)] kwargs []: Asse',
-    'zero_':
-        'function float64 shapes [()] kwargs []: RuntimeError: a leaf Variable ',
 }
 
 
@@ -317,11 +308,12 @@ def _rebound(fn):
 
 def resolve(op):
     "nbtorch's function for OpInfo `op`, or None if nbtorch lacks it."
+    # a lambda of OpInfo's own, written in torch's terms (x.H, torch.polygamma(n, x), ...): run it on
+    # nbtorch, since its arguments need not be in the order of the op it is named after
+    if getattr(op.op, '__module__', '').startswith('torch.testing'):
+        return _rebound(op.op) if _uses_only_present(op.op) else None
     fn = _lookup(nbtorch, op.name.removeprefix('torch.'))
     if fn is not None and not isinstance(fn, nbtorch.dtype): return fn  # torch.float is a dtype too
-    # a lambda of OpInfo's own, written in torch's terms (x.H, torch.rsub(...), ...): run it on nbtorch
-    if getattr(op.op, '__module__', '').startswith('torch.testing') and _uses_only_present(op.op):
-        return _rebound(op.op)
     if '.' not in op.name and hasattr(nbtorch.Tensor, op.name):  # a method only, such as x.float()
         return lambda x, *a, **k: getattr(x, op.name)(*a, **k)
     return None

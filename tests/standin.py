@@ -102,6 +102,17 @@ def _scatter_add(a, index, values):
     np.add.at(a.view(np.ndarray), _base(index), _base(values))
 
 
+class _Special:
+    "`cupyx.scipy.special`'s stand-in: SciPy's functions, refusing NumPy arrays as CuPy's do."
+    def __getattr__(self, name):
+        import scipy.special
+        f = getattr(scipy.special, name)
+        def g(*args, **kw):
+            _check(args)
+            return _dev(f(*_base(args), **kw))
+        return g
+
+
 import sys
 module = sys.modules[__name__]
-extras = types.SimpleNamespace(scatter_add=_scatter_add)
+extras = types.SimpleNamespace(scatter_add=_scatter_add, scipy=types.SimpleNamespace(special=_Special()))

@@ -1,7 +1,7 @@
 """The docs site in a real browser (headless Chromium): every page renders with its images, a search for a
 public name finds its page, and no internal link is broken. Runs where Chromium and the built site are
 present (`make test` builds the site first when Chromium is installed; `.ci/run` installs it)."""
-import functools, http.server, os, re, shutil, socketserver, threading, time
+import functools, http.server, importlib.util, os, re, shutil, socketserver, threading, time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 import pytest
@@ -11,10 +11,12 @@ CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 DRIVER = shutil.which('chromedriver')
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER and (SITE / 'index.html').exists()),
                                 reason="needs Chromium, chromedriver and the built site (make docs)")
-PAGES = ['index', '00_cuda', '00_tensor', '00a_ops', '00b_shapes', '00c_reduce', '01_autograd', '01a_viz',
-         '02_functional', '02_init', '02_nn', '03_optim', '03a_lr_scheduler', '03b_clip', '04_data',
-         '04a_serialization', '04_training', '99_package', 'api/index', 'api/nbtorch.tensor', 'api/nbtorch.nn',
-         'performance', 'parity']
+_spec = importlib.util.spec_from_file_location('docs_build', SITE.parent.parent / 'build.py')
+_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_build)
+ORDER = _build.ORDER  # the chapters, in reading order, as docs/build.py builds them
+
+PAGES = ORDER + ['api/index', 'api/nbtorch.tensor', 'api/nbtorch.nn', 'performance', 'parity']
 
 
 @pytest.fixture(scope='module')

@@ -318,8 +318,7 @@ def norm(self: Tensor, p='fro', dim=None, keepdim=False, dtype=None):
                            f"input. Got {_scalar_name(x.dtype)}")
     if isinstance(p, str):
         if p == 'nuc': return _nuclear(x, dim, keepdim)
-        if p != 'fro':
-            raise RuntimeError(f"only valid string values are 'fro' and 'nuc', found {p}")
+        if p != 'fro': raise RuntimeError(f"linalg.matrix_norm: Order {p} not supported.")
     p = 2. if p in ('fro', None) else builtins.float(p)
     return _Norm.apply(x, p=p, dims=_rdims(dim, x.ndim), keepdim=keepdim)
 

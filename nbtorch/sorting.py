@@ -157,8 +157,12 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan):
     if interpolation not in ('linear', 'lower', 'higher', 'midpoint', 'nearest'):
         raise ValueError(f"{name}() interpolation must be one of linear, lower, higher, midpoint "
                          f"or nearest. Got {interpolation}")
-    qs = (q if isinstance(q, Tensor) else tensor(q, dtype=x.dtype, device=x.device))
-    if builtins.bool(((qs < 0) | (qs > 1)).any()):
+    if not isinstance(q, Tensor):
+        if not 0 <= q <= 1: raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
+        q = tensor(q, dtype=x.dtype, device=x.device)
+    if q.dtype is not x.dtype:
+        raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+    if builtins.bool(((q < 0) | (q > 1)).any()):
         raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
     if dim is None: s, shape = x.reshape(-1), [1] * x.ndim if keepdim else []
     else:
@@ -167,7 +171,7 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan):
         shape = [1 if k == d else n for k, n in enumerate(x.shape) if keepdim or k != d]
     s = s.sort(-1).values  # NaNs last
     n = s.shape[-1]
-    q1 = qs.to(x.dtype).reshape([-1] + [1] * s.ndim)  # (Q, 1, ..., 1)
+    q1 = q.reshape([-1] + [1] * s.ndim)  # (Q, 1, ..., 1)
     nan = s != s
     if ignore_nan: ranks = (q1 * ((~nan).sum(-1, keepdim=True) - 1)).clamp(min=0)
     else: ranks = where(nan.any(-1, keepdim=True), builtins.float(n - 1), q1 * (n - 1))
@@ -179,7 +183,7 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan):
         w = full_like(ranks, .5) if interpolation == 'midpoint' else ranks - ranks.long()
         r = _lerp(r, ss.gather(-1, ranks.ceil().long().expand(*ss.shape[:-1], 1)), w)
     r = r.reshape(-1, *shape)
-    return r.squeeze(0) if qs.ndim == 0 else r
+    return r.squeeze(0) if q.ndim == 0 else r
 
 @patch
 def quantile(self: Tensor, q, dim=None, keepdim=False, *, interpolation='linear'):

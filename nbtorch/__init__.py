@@ -23,6 +23,7 @@ from .ops import *
 from .shapes import *
 from .reduce import *
 from .pointwise import *
+from .sorting import *
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 from .serialization import save, load

@@ -17,7 +17,8 @@ from fastcore.basics import patch
 from . import cuda
 from .cuda import get_array_module
 from .tensor import *
-from .tensor import _Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _wrap
+from .tensor import (_Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _scalar_name,
+                            _wrap)
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -300,8 +301,9 @@ Tensor.__ge__ = _cmp(lambda x, y: x >= y)
 
 def _bitwise(fn, a, b):
     a, b = _operands(a, b)
-    if (a if isinstance(a, Tensor) else b).dtype.is_floating_point:
-        raise RuntimeError(f"\"{fn.__name__}_cpu\" not implemented for 'Float'")
+    dt = (a if isinstance(a, Tensor) else b).dtype
+    if dt.is_floating_point:
+        raise NotImplementedError(f"\"{fn.__name__}_cpu\" not implemented for '{_scalar_name(dt)}'")
     return _raw(fn, a, b)
 
 def bitwise_and(x, y): return x & y
@@ -317,7 +319,8 @@ Tensor.__rxor__ = lambda a, b: _bitwise(bitwise_xor, b, a)
 
 @patch
 def __invert__(self: Tensor):
-    if self.dtype.is_floating_point: raise TypeError("~ (bitwise_not) is only for integer and bool tensors")
+    if self.dtype.is_floating_point:
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
     return _wrap(~self._data)
 
 # %% ../nbs/00a_ops.ipynb #51905fb7

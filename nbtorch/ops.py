@@ -17,7 +17,8 @@ from fastcore.basics import patch
 from . import cuda
 from .cuda import get_array_module
 from .tensor import *
-from .tensor import _Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _wrap
+from .tensor import (_Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _scalar_name,
+                            _wrap)
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -42,6 +43,15 @@ def _same_device(a, b):
     if da != db:
         raise RuntimeError("Expected all tensors to be on the same device, but found at least two "
                            f"devices, {da} and {db}!")
+
+def _promote(*xs, floating=False):
+    "`xs` with each tensor cast to the dtype PyTorch gives them together; numbers and None kept."
+    given = [x for x in xs if x is not None]
+    dt = result_type(*given)
+    if floating and not dt.is_floating_point: dt = get_default_dtype()
+    ts = [x for x in given if isinstance(x, Tensor)]
+    for t in ts[1:]: _same_device(ts[0], t)
+    return [x.to(dt) if isinstance(x, Tensor) and x.dtype is not dt else x for x in xs]
 
 # %% ../nbs/00a_ops.ipynb #9fc0ac28
 def _broadcast_error(a, b):
@@ -122,9 +132,9 @@ class Div(Op):
 # %% ../nbs/00a_ops.ipynb #b740abc9
 class Pow(Op):
     def forward(ctx, x, y):
-        if getattr(x, 'dtype', np.dtype('f')).kind in 'iu' and _any_negative(y):
+        if _is_int(x) and isinstance(y, numbers.Number) and y < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
-        z = _pow(x, y)
+        z = _int_pow(x, y) if _is_int(y) else _pow(x, y)
         ctx.save_for_backward(x, y, z if ctx.needs_input_grad[1] else None)
         return z
     def backward(ctx, g):
@@ -137,6 +147,7 @@ class Pow(Op):
             gy = g * where((y >= 0) & (x == 0), 0., z * _log(x))
         return gx, gy
 
+# %% ../nbs/00a_ops.ipynb #c3a91e50
 def _pow(x, y):
     "x ** y, with PyTorch's exact forms for the common float exponents (so -0. ** -0.5 is -inf)."
     if type(y) in (builtins.int, builtins.float) and getattr(x, 'dtype', None) in _floats:
@@ -148,17 +159,25 @@ def _pow(x, y):
         if y == -0.5: return 1 / get_array_module(x).sqrt(x)
     return x ** y
 
+def _int_pow(x, y):
+    "Integer `x ** y` for an array `y`, as C computes it: a negative exponent gives 1, -1 or 0."
+    xp = get_array_module(x, y)
+    neg = y < 0
+    z = xp.asarray(x ** xp.where(neg, 0, y))
+    if not neg.any(): return z
+    small = xp.where(x == 1, 1, xp.where(x == -1, 1 - 2 * (y % 2), 0))  # 1 / x ** -y, truncated
+    return xp.where(neg, small, z).astype(z.dtype, copy=False)
+
 _floats = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+def _is_int(x): return getattr(x, 'dtype', np.dtype('f')).kind in 'iu'
 
 def _log(x):
     "The log of a tensor or of a number (-inf at 0 and NaN below, as for tensors)."
     if isinstance(x, Tensor): return x.log()
     return math.log(x) if x > 0 else -math.inf if x == 0 else math.nan
 
-def _any_negative(y):
-    if isinstance(y, numbers.Number): return y < 0
-    return y.dtype.kind in 'iu' and builtins.bool((y < 0).any())
-
+# %% ../nbs/00a_ops.ipynb #d47be2f1
 class Neg(Op):
     def forward(ctx, x):
         if x.dtype == np.bool_:
@@ -170,26 +189,29 @@ class Neg(Op):
 
 # %% ../nbs/00a_ops.ipynb #cbbffdd3
 class FloorDivide(Op):
-    def forward(ctx, x, y):
-        if getattr(x, 'dtype', np.dtype('f')).kind in 'iu' and _any_zero(y):
-            raise ZeroDivisionError("integer division by zero")
-        return x // y
+    def forward(ctx, x, y): _check_divisor(x, y); return x // y
     def backward(ctx, g): return g * 0, g * 0
 
 class Remainder(Op):
     def forward(ctx, x, y):
+        _check_divisor(x, y)
         ctx.save_for_backward(x, y)
         return x % y
     def backward(ctx, g):
         x, y = ctx.saved_tensors
         return g, (-g * (x / y).floor() if ctx.needs_input_grad[1] else None)
 
+def _check_divisor(x, y):
+    "PyTorch's error for an integer division of `x` by a zero in `y`."
+    if (_is_int(x) or _is_int(y)) and _any_zero(y): raise RuntimeError("ZeroDivisionError")
+
 def _any_zero(y): return (y == 0) if isinstance(y, numbers.Number) else builtins.bool((y == 0).any())
 
 # %% ../nbs/00a_ops.ipynb #74da94d2
 def _is_bool(x): return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is bool)
 
-def _sub(a, b):
+def _sub(a, b, op=None):
+    "`a - b` (with `op` _Rsub: `b - a`), refusing booleans as PyTorch does."
     if _is_bool(a) and _is_bool(b):
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
                            "Use the `^` or `logical_xor()` operator instead.")
@@ -197,23 +219,61 @@ def _sub(a, b):
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If "
                            "you are trying to invert a mask, use the `~` or `logical_not()` operator "
                            "instead.")
-    return _binary(Sub, a, b)
+    return _binary(op or Sub, a, b)
+
+# %% ../nbs/00a_ops.ipynb #5e1f2a07
+class _Rsub(Op):
+    "`y - x` with the tensor `x` first: PyTorch's `rsub`, which `2 - t` calls."
+    def forward(ctx, x, y): return y - x
+    def backward(ctx, g): return -g, g
+    def name(self): return 'RsubBackward1' if self._shapes[1] is None else 'RsubBackward0'
+
+class _Rpow(Op):
+    "`y ** x` for a number `y`, the exponent tensor `x` first."
+    def forward(ctx, x, y):
+        z = _int_pow(y, x) if _is_int(x) else y ** x
+        ctx.save_for_backward(x, y, z)
+        return z
+    def backward(ctx, g):  # as for Pow: 0 where the base is 0 and the exponent is not negative
+        x, y, z = ctx.saved_tensors
+        if y == 0: return g * where(x >= 0, 0., z * _log(y)), None
+        return g * (z * _log(y)), None
+    def name(self): return 'PowBackward2'
+
+class _RFloorDivide(Op):
+    def forward(ctx, x, y): _check_divisor(y, x); return y // x
+    def backward(ctx, g): return zeros_like(g), None
+    def name(self): return 'FloorDivideBackward0'
+
+class _RRemainder(Op):
+    def forward(ctx, x, y): _check_divisor(y, x); ctx.save_for_backward(x, y); return y % x
+    def backward(ctx, g): x, y = ctx.saved_tensors; return -g * (y / x).floor(), None
+    def name(self): return 'RemainderBackward0'
+
+class _Reciprocal(Op):
+    def forward(ctx, x): y = 1 / x; ctx.save_for_backward(y); return y
+    def backward(ctx, g): y, = ctx.saved_tensors; return (-g * (y * y),)
+    def name(self): return 'ReciprocalBackward0'
+
+def _reciprocal(x):
+    "1 / x, in the default float dtype for an integer `x`."
+    return _Reciprocal.apply(x if x.is_floating_point() else x.to(get_default_dtype()))
 
 # %% ../nbs/00a_ops.ipynb #37d0db57
 Tensor.__add__ = lambda a, b: _binary(Add, a, b)
-Tensor.__radd__ = lambda a, b: _binary(Add, b, a)
+Tensor.__radd__ = lambda a, b: _binary(Add, a, b)
 Tensor.__sub__ = lambda a, b: _sub(a, b)
-Tensor.__rsub__ = lambda a, b: _sub(b, a)
+Tensor.__rsub__ = lambda a, b: _sub(a, b, _Rsub)
 Tensor.__mul__ = lambda a, b: _binary(Mul, a, b)
-Tensor.__rmul__ = lambda a, b: _binary(Mul, b, a)
+Tensor.__rmul__ = lambda a, b: _binary(Mul, a, b)
 Tensor.__truediv__ = lambda a, b: _binary(Div, a, b, floating=True)
-Tensor.__rtruediv__ = lambda a, b: _binary(Div, b, a, floating=True)
+Tensor.__rtruediv__ = lambda a, b: _binary(Mul, _reciprocal(a), b)
 Tensor.__pow__ = lambda a, b: _binary(Pow, a, b)
-Tensor.__rpow__ = lambda a, b: _binary(Pow, b, a)
+Tensor.__rpow__ = lambda a, b: _binary(_Rpow, a, b)
 Tensor.__floordiv__ = lambda a, b: _binary(FloorDivide, a, b)
-Tensor.__rfloordiv__ = lambda a, b: _binary(FloorDivide, b, a)
+Tensor.__rfloordiv__ = lambda a, b: _binary(_RFloorDivide, a, b)
 Tensor.__mod__ = lambda a, b: _binary(Remainder, a, b)
-Tensor.__rmod__ = lambda a, b: _binary(Remainder, b, a)
+Tensor.__rmod__ = lambda a, b: _binary(_RRemainder, a, b)
 Tensor.__neg__ = lambda a: Neg.apply(a)
 Tensor.__pos__ = lambda a: a
 
@@ -241,8 +301,9 @@ Tensor.__ge__ = _cmp(lambda x, y: x >= y)
 
 def _bitwise(fn, a, b):
     a, b = _operands(a, b)
-    if (a if isinstance(a, Tensor) else b).dtype.is_floating_point:
-        raise RuntimeError(f"\"{fn.__name__}_cpu\" not implemented for 'Float'")
+    dt = (a if isinstance(a, Tensor) else b).dtype
+    if dt.is_floating_point:
+        raise NotImplementedError(f"\"{fn.__name__}_cpu\" not implemented for '{_scalar_name(dt)}'")
     return _raw(fn, a, b)
 
 def bitwise_and(x, y): return x & y
@@ -258,7 +319,8 @@ Tensor.__rxor__ = lambda a, b: _bitwise(bitwise_xor, b, a)
 
 @patch
 def __invert__(self: Tensor):
-    if self.dtype.is_floating_point: raise TypeError("~ (bitwise_not) is only for integer and bool tensors")
+    if self.dtype.is_floating_point:
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
     return _wrap(~self._data)
 
 # %% ../nbs/00a_ops.ipynb #51905fb7
@@ -374,9 +436,26 @@ class Clamp(Op):
         if ctx.needs_input_grad[0]:  # a mask, not the input: `clamp_` may overwrite the input
             inside = (x >= min) if min is not None else (x == x)
             ctx.save_for_backward(inside & (x <= max) if max is not None else inside)
-        return get_array_module(x).clip(x, min, max).astype(x.dtype, copy=False)
+        return _clamp(x, min, max)
     def backward(ctx, g): return (g * ctx.saved_tensors[0],)
     def name(self): return 'ClampBackward1'
+
+class _ClampTensor(Op):
+    "clamp with tensor bounds (either may be a number or None)."
+    def forward(ctx, x, lo, hi): ctx.save_for_backward(x, lo, hi); return _clamp(x, lo, hi)
+    def backward(ctx, g):
+        x, lo, hi = ctx.saved_tensors
+        if hi is None: return where(x >= lo, g, 0.), where(x < lo, g, 0.), None
+        if lo is None: return where(x <= hi, g, 0.), None, where(x > hi, g, 0.)
+        return (where((x >= lo) & (x <= hi), g, 0.), where((x < lo) & (lo < hi), g, 0.),
+                where((x > hi) | (hi < lo), g, 0.))
+    def name(self): return 'ClampBackward0'
+
+def _clamp(x, lo, hi):
+    "minimum(maximum(x, lo), hi) on arrays (the bounds cast to x's dtype already), None skipped."
+    xp = get_array_module(x, lo, hi)
+    y = x if lo is None else xp.maximum(x, lo)
+    return (y if hi is None else xp.minimum(y, hi)).astype(x.dtype, copy=False)
 
 # %% ../nbs/00a_ops.ipynb #ac64c22a
 @patch
@@ -411,9 +490,11 @@ def round(self: Tensor, decimals=0): return Round.apply(self, decimals=decimals)
 def trunc(self: Tensor): return _Trunc.apply(self)
 @patch
 def clamp(self: Tensor, min=None, max=None):
-    "Values limited to [min, max] (either may be None)."
+    "Values limited to [min, max]: numbers or tensors, either may be None."
     if min is None and max is None: raise RuntimeError("At least one of 'min' or 'max' must not be None")
-    return Clamp.apply(self, min=min, max=max)
+    x, lo, hi = _promote(self, min, max)
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor): return _ClampTensor.apply(x, lo, hi)
+    return Clamp.apply(x, min=lo, max=hi)
 Tensor.clip = Tensor.clamp
 Tensor.__abs__ = Tensor.abs
 
@@ -434,6 +515,7 @@ def div(self: Tensor, other, rounding_mode=None):
                      f"'{rounding_mode}'")
 
 def _trunc_div(x, y):
+    _check_divisor(x, y)
     xp = get_array_module(x)
     return (xp.sign(x) * xp.sign(y) * (xp.abs(x) // xp.abs(y))).astype(x.dtype)
 @patch

@@ -442,7 +442,8 @@ def sub_(self: Tensor, other, alpha=1): return _write(self, self.sub(other, alph
 @patch
 def mul_(self: Tensor, other): return _write(self, self * other)
 @patch
-def div_(self: Tensor, other): return _write(self, self / other)
+def div_(self: Tensor, other, rounding_mode=None):
+    return _write(self, self.div(other, rounding_mode=rounding_mode))
 @patch
 def pow_(self: Tensor, other): return _write(self, self ** other)
 @patch

@@ -60,30 +60,27 @@ TIES = {'sort': (0, -1), 'argsort': (0, -1), 'topk': (1, -1), 'kthvalue': (1, -1
 
 # The in-scope entries nbtorch lacks. Keep it sorted; remove an entry when its op arrives.
 MISSING = {
-    'H', 'addbmm', 'addcdiv', 'addcmul', 'addmm', 'addmm.decomposed', 'addmv', 'addr', 'alias_copy',
-    'angle', 'as_strided', 'as_strided.partial_views', 'as_strided_copy', 'as_strided_scatter',
-    'atan2', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'baddbmm', 'bernoulli', 'bfloat16',
-    'bitwise_left_shift', 'bitwise_not', 'bitwise_right_shift', 'block_diag', 'broadcast_shapes',
-    'broadcast_tensors', 'broadcast_to', 'cartesian_prod', 'cauchy', 'cdist', 'cdouble', 'cfloat',
-    'chalf', 'cholesky', 'cholesky_inverse', 'cholesky_solve', 'clamp_max', 'clamp_min',
-    'column_stack', 'combinations', 'complex', 'conj', 'conj_physical', 'constant_pad_nd',
-    'copysign', 'cross', 'diag', 'diag_embed', 'diagflat', 'diagonal', 'diagonal_copy',
-    'diagonal_scatter', 'dsplit', 'dstack', 'einsum', 'empty_permuted', 'empty_strided',
-    'expand_copy', 'exponential', 'fill', 'flip', 'fliplr', 'flipud', 'float_power', 'fmax', 'fmin',
-    'fmod', 'gcd', 'geometric', 'geqrf', 'grid_sampler_2d', 'grid_sampler_3d', 'hash_tensor',
-    'heaviside', 'hsplit', 'hstack', 'hypot', 'igamma', 'igammac', 'imag', 'index_add',
-    'index_copy', 'index_fill', 'index_put', 'index_reduce.amax', 'index_reduce.amin',
-    'index_reduce.mean', 'index_reduce.prod', 'index_select', 'inner', 'isclose', 'isreal', 'istft',
-    'kron', 'lcm', 'ldexp', 'lerp', 'log_normal', 'logaddexp', 'logaddexp2', 'logdet', 'logspace',
+    'H', 'addbmm', 'addmm', 'addmm.decomposed', 'addmv', 'addr', 'alias_copy', 'angle',
+    'as_strided', 'as_strided.partial_views', 'as_strided_copy', 'as_strided_scatter', 'atleast_1d',
+    'atleast_2d', 'atleast_3d', 'baddbmm', 'bernoulli', 'bfloat16', 'block_diag',
+    'broadcast_shapes', 'broadcast_tensors', 'broadcast_to', 'cartesian_prod', 'cauchy', 'cdist',
+    'cdouble', 'cfloat', 'chalf', 'cholesky', 'cholesky_inverse', 'cholesky_solve', 'column_stack',
+    'combinations', 'complex', 'conj', 'conj_physical', 'constant_pad_nd', 'cross', 'diag',
+    'diag_embed', 'diagflat', 'diagonal', 'diagonal_copy', 'diagonal_scatter', 'dsplit', 'dstack',
+    'einsum', 'empty_permuted', 'empty_strided', 'expand_copy', 'exponential', 'fill', 'flip',
+    'fliplr', 'flipud', 'geometric', 'geqrf', 'grid_sampler_2d', 'grid_sampler_3d', 'hash_tensor',
+    'hsplit', 'hstack', 'imag', 'index_add', 'index_copy', 'index_fill', 'index_put',
+    'index_reduce.amax', 'index_reduce.amin', 'index_reduce.mean', 'index_reduce.prod',
+    'index_select', 'inner', 'isreal', 'istft', 'kron', 'log_normal', 'logdet', 'logspace',
     'logspace.tensor_overload', 'lu', 'lu_solve', 'lu_unpack', 'mH', 'masked_fill',
     'masked_scatter', 'masked_select', 'matrix_exp', 'meshgrid.list_of_tensors',
     'meshgrid.variadic_tensors', 'movedim', 'multinomial', 'mv', 'narrow_copy', 'new_empty',
-    'new_empty_strided', 'new_full', 'new_ones', 'new_zeros', 'nextafter',
-    'nn.functional.adaptive_avg_pool1d', 'nn.functional.adaptive_avg_pool3d',
-    'nn.functional.adaptive_max_pool1d', 'nn.functional.adaptive_max_pool2d',
-    'nn.functional.adaptive_max_pool3d', 'nn.functional.alpha_dropout', 'nn.functional.avg_pool1d',
-    'nn.functional.avg_pool3d', 'nn.functional.celu', 'nn.functional.channel_shuffle',
-    'nn.functional.conv3d', 'nn.functional.conv_transpose1d', 'nn.functional.conv_transpose3d',
+    'new_empty_strided', 'new_full', 'new_ones', 'new_zeros', 'nn.functional.adaptive_avg_pool1d',
+    'nn.functional.adaptive_avg_pool3d', 'nn.functional.adaptive_max_pool1d',
+    'nn.functional.adaptive_max_pool2d', 'nn.functional.adaptive_max_pool3d',
+    'nn.functional.alpha_dropout', 'nn.functional.avg_pool1d', 'nn.functional.avg_pool3d',
+    'nn.functional.celu', 'nn.functional.channel_shuffle', 'nn.functional.conv3d',
+    'nn.functional.conv_transpose1d', 'nn.functional.conv_transpose3d',
     'nn.functional.cosine_embedding_loss', 'nn.functional.cosine_similarity',
     'nn.functional.ctc_loss', 'nn.functional.dropout', 'nn.functional.dropout2d',
     'nn.functional.dropout3d', 'nn.functional.embedding', 'nn.functional.embedding_bag',
@@ -115,57 +112,25 @@ MISSING = {
     'nn.functional.upsample_bilinear', 'nn.functional.upsample_nearest', 'normal',
     'normal.in_place', 'normal.number_mean', 'ormqr', 'outer', 'pca_lowrank', 'permute_copy',
     'pinverse', 'polar', 'put', 'qr', 'randint_like', 'ravel', 'real', 'repeat_interleave',
-    'resize_', 'resize_as_', 'resolve_conj', 'resolve_neg', 'roll', 'rot90', 'rsub',
-    'scalar_tensor', 'scatter_add', 'scatter_reduce.amax', 'scatter_reduce.amin',
-    'scatter_reduce.mean', 'scatter_reduce.prod', 'scatter_reduce.sum', 'select_scatter', 'sgn',
-    'slice', 'slice_scatter', 'split_with_sizes', 'split_with_sizes_copy', 'squeeze_copy', 'stft',
-    'sum_to_size', 'svd', 'svd_lowrank', 't_copy', 'take', 'take_along_dim', 'tensor_split',
-    'tensordot', 'tile', 'to_sparse', 'trace', 'transpose_copy', 'triangular_solve', 'tril',
-    'tril_indices', 'triu', 'triu_indices', 'unbind_copy', 'unfold', 'unfold_copy', 'uniform',
-    'unravel_index', 'unsafe_chunk', 'unsafe_split', 'unsqueeze_copy', 'vdot', 'view_as_complex',
-    'view_as_real', 'view_copy', 'vsplit', 'vstack', 'xlogy', 'zero_',
+    'resize_', 'resize_as_', 'resolve_conj', 'resolve_neg', 'roll', 'rot90', 'scalar_tensor',
+    'scatter_add', 'scatter_reduce.amax', 'scatter_reduce.amin', 'scatter_reduce.mean',
+    'scatter_reduce.prod', 'scatter_reduce.sum', 'select_scatter', 'sgn', 'slice', 'slice_scatter',
+    'split_with_sizes', 'split_with_sizes_copy', 'squeeze_copy', 'stft', 'sum_to_size', 'svd',
+    'svd_lowrank', 't_copy', 'take', 'take_along_dim', 'tensor_split', 'tensordot', 'tile',
+    'to_sparse', 'trace', 'transpose_copy', 'triangular_solve', 'tril', 'tril_indices', 'triu',
+    'triu_indices', 'unbind_copy', 'unfold', 'unfold_copy', 'uniform', 'unravel_index',
+    'unsafe_chunk', 'unsafe_split', 'unsqueeze_copy', 'vdot', 'view_as_complex', 'view_as_real',
+    'view_copy', 'vsplit', 'vstack', 'zero_',
 }
 
 # Entries nbtorch has that still disagree with PyTorch on some sample (entry: what differs).
 DISAGREE = {
-    'bitwise_and':
-        'method: nbtorch has no method',
-    'bitwise_or':
-        'method: nbtorch has no method',
-    'bitwise_xor':
-        'method: nbtorch has no method',
     'cat':
         'function float32 shapes [(0,), (5, 5)] kwargs ["dim"]: IndexError: Dim',
-    'clamp':
-        'function float64 shapes [(5, 10, 5), (5, 10, 5), (5, 10, 5)] kwargs []',
-    'div.floor_rounding':
-        'inplace float32 shapes [(), ()] kwargs ["rounding_mode"]: TypeError: T',
-    'div.trunc_rounding':
-        'inplace float32 shapes [(), ()] kwargs ["rounding_mode"]: TypeError: T',
-    'eq':
-        'inplace: nbtorch has no inplace',
-    'floor_divide':
-        'inplace: nbtorch has no inplace',
     'gather':
         'function float32 shapes [(10, 5), (5, 5)] kwargs []: RuntimeError: gat',
-    'ge':
-        'inplace: nbtorch has no inplace',
-    'gt':
-        'inplace: nbtorch has no inplace',
-    'le':
-        'inplace: nbtorch has no inplace',
     'linspace.tensor_overload':
         'function float32 shapes [(), ()] kwargs ["dtype", "device"]: KeyError:',
-    'logical_and':
-        'inplace: nbtorch has no inplace',
-    'logical_or':
-        'inplace: nbtorch has no inplace',
-    'logical_xor':
-        'inplace: nbtorch has no inplace',
-    'lt':
-        'inplace: nbtorch has no inplace',
-    'ne':
-        'inplace: nbtorch has no inplace',
     'nn.functional.avg_pool2d':
         'function float32 shapes [(1, 3, 9, 9)] kwargs []: NotImplementedError:',
     'nn.functional.batch_norm':
@@ -194,8 +159,6 @@ DISAGREE = {
         'inplace: nbtorch has no inplace',
     'randint':
         'function float32 shapes [] kwargs ["device"]: TypeError: object of typ',
-    'remainder':
-        'inplace: nbtorch has no inplace',
     'scatter':
         'function float32 shapes [(10, 5), (5, 5), (5, 5)] kwargs ["reduce"]: T',
     'squeeze':
@@ -205,8 +168,6 @@ DISAGREE = {
     't':
         'inplace: nbtorch has no inplace',
     'transpose':
-        'inplace: nbtorch has no inplace',
-    'true_divide':
         'inplace: nbtorch has no inplace',
     'unsqueeze':
         'inplace: nbtorch has no inplace',

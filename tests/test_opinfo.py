@@ -9,7 +9,7 @@ one place, `MISSING` (strict: an entry that starts to pass must leave the list),
 shrinks visibly. A full run also writes `docs/parity.json`, the docs site's parity table.
 
 `python tests/test_opinfo.py` prints the entries that are missing now, to paste into `MISSING`."""
-import json, numbers, sys, types, warnings
+import dis, json, numbers, sys, types, warnings
 from pathlib import Path
 import numpy as np
 import pytest
@@ -221,14 +221,26 @@ def resolve(op):
     return None
 
 
+def _torch_chains(code):
+    "The dotted names that `code` (and the code it nests) reads from the global `torch`."
+    chains, chain = set(), None
+    for ins in dis.get_instructions(code):
+        if ins.opname == 'LOAD_GLOBAL' and ins.argval == 'torch': chain = []
+        elif chain is not None and ins.opname in ('LOAD_ATTR', 'LOAD_METHOD'): chain.append(ins.argval)
+        else:
+            if chain: chains.add('.'.join(chain))
+            chain = None
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType): chains |= _torch_chains(c)
+    return chains
+
+
 def _uses_only_present(fn):
-    "True if every torch attribute that `fn`'s code names exists in nbtorch."
-    names = set(fn.__code__.co_names)
-    for c in fn.__code__.co_consts:
-        if isinstance(c, types.CodeType): names |= set(c.co_names)
-    names.discard('torch')
-    return all(hasattr(nbtorch, n) if hasattr(torch, n) else
-               hasattr(nbtorch.Tensor, n) if hasattr(torch.Tensor, n) else True for n in names)
+    "True if every `torch.` name that `fn` uses, and every Tensor attribute, exists in nbtorch."
+    if not all(_lookup(nbtorch, c) is not None for c in _torch_chains(fn.__code__)): return False
+    attrs = set(fn.__code__.co_names) - {'torch'}
+    return all(hasattr(nbtorch.Tensor, n) for n in attrs
+               if hasattr(torch.Tensor, n) and not hasattr(torch, n))
 
 
 def _method(op, inplace=False):
@@ -363,18 +375,23 @@ def check_sample(fn, torch_fn, sample, grad, values=True, key=None):
     return 'grad'
 
 
+def _variant(op, v):
+    "nbtorch's form of OpInfo variant `v` (a Tensor method, or OpInfo's own lambda), or None."
+    if isinstance(v, types.FunctionType) and v.__module__.startswith('torch.testing'):
+        return _rebound(v) if _uses_only_present(v) else None  # as F.elu(x, inplace=True)
+    name = getattr(v, '__name__', None)
+    if name is None or not hasattr(nbtorch.Tensor, name): return None
+    return lambda x, *a, **k: getattr(x, name)(*a, **k)
+
+
 def _forms(op, fn):
     "(form, nbtorch callable, torch callable) for the function, the method and the in-place method."
     forms = [('function', fn, op.op)]
-    m = _method(op)
-    if m:
-        if hasattr(nbtorch.Tensor, m):
-            forms.append(('method', lambda x, *a, **k: getattr(x, m)(*a, **k), op.method_variant))
-        else: forms.append(('method', None, op.method_variant))
-    i = _method(op, inplace=True)
-    if i:
-        ours = (lambda x, *a, **k: getattr(x, i)(*a, **k)) if hasattr(nbtorch.Tensor, i) else None
-        forms.append(('inplace', ours, lambda x, *a, **k: op.inplace_variant(x.clone(), *a, **k)))
+    if op.method_variant is not None:
+        forms.append(('method', _variant(op, op.method_variant), op.method_variant))
+    if op.inplace_variant is not None:
+        forms.append(('inplace', _variant(op, op.inplace_variant),
+                      lambda x, *a, **k: op.inplace_variant(x.clone(), *a, **k)))
     return forms
 
 
@@ -402,14 +419,15 @@ def run_entry(key):
         if form == 'inplace': ours = _inplace_input(ours)
         status = 'ok'
         for dt in [d for d in DTYPES if d in supported]:
-            grad = dt == 'float64' and op.supports_autograd and form == 'function' and key not in RANDOM
+            random = key in RANDOM or op.name in RANDOM
+            grad = dt == 'float64' and op.supports_autograd and form == 'function' and not random
             try:
                 samples = list(op.sample_inputs('cpu', getattr(torch, dt), requires_grad=grad))
             except Exception: continue
             ran = False
             for s in samples[:SAMPLES]:
                 try:
-                    r = check_sample(ours, theirs, s, grad, key not in RANDOM, key.split('.')[0])
+                    r = check_sample(ours, theirs, s, grad, not random, key.split('.')[0])
                 except Unsupported: continue
                 except Exception as e:
                     failures.append(f'{form} {dt} {_short(s)}: {type(e).__name__}: {str(e)[:300]}')

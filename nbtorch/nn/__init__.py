@@ -10,10 +10,17 @@ __all__ = ['Parameter', 'Module', 'register_parameter', 'register_buffer', 'add_
            'named_buffers', 'named_children', 'state_dict', 'load_state_dict', 'train', 'zero_grad', 'apply',
            'requires_grad_', 'Sequential', 'ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict', 'Identity',
            'Linear', 'Bilinear', 'Flatten', 'Unflatten', 'Conv1d', 'Conv2d', 'ConvTranspose2d', 'MaxPool2d',
-           'AvgPool2d', 'AdaptiveAvgPool2d', 'BatchNorm1d', 'BatchNorm2d', 'LayerNorm', 'GroupNorm', 'Dropout',
-           'Dropout2d', 'Embedding', 'ReLU', 'LeakyReLU', 'ELU', 'GELU', 'SiLU', 'Sigmoid', 'Tanh', 'Softplus',
-           'Hardtanh', 'Softmax', 'LogSoftmax', 'MSELoss', 'L1Loss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss',
-           'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'summary']
+           'AvgPool2d', 'AdaptiveAvgPool2d', 'BatchNorm1d', 'BatchNorm2d', 'LayerNorm', 'GroupNorm', 'InstanceNorm1d',
+           'InstanceNorm2d', 'InstanceNorm3d', 'RMSNorm', 'LocalResponseNorm', 'Dropout', 'Dropout1d', 'Dropout2d',
+           'Dropout3d', 'AlphaDropout', 'FeatureAlphaDropout', 'Embedding', 'EmbeddingBag', 'CosineSimilarity',
+           'PairwiseDistance', 'ReLU', 'LeakyReLU', 'ELU', 'GELU', 'SiLU', 'Sigmoid', 'Tanh', 'Softplus', 'Hardtanh',
+           'Softmax', 'LogSoftmax', 'ReLU6', 'SELU', 'Mish', 'Hardswish', 'Hardsigmoid', 'CELU', 'Threshold', 'RReLU',
+           'PReLU', 'Hardshrink', 'Softshrink', 'GLU', 'Softmin', 'Softmax2d', 'LogSigmoid', 'Softsign', 'Tanhshrink',
+           'MSELoss', 'L1Loss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'CrossEntropyLoss', 'BCELoss',
+           'BCEWithLogitsLoss', 'KLDivLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss', 'CosineEmbeddingLoss',
+           'SoftMarginLoss', 'MultiLabelMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'TripletMarginLoss',
+           'TripletMarginWithDistanceLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'CTCLoss', 'LinearCrossEntropyLoss',
+           'UninitializedParameter', 'LazyLinear', 'LazyConv1d', 'LazyConv2d', 'summary']
 
 # %% ../../nbs/02_nn.ipynb #cd12ea31
 import math, numbers, builtins, itertools, functools, collections.abc
@@ -667,6 +674,65 @@ class GroupNorm(Module):
     def extra_repr(self):
         return f'{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}'
 
+# %% ../../nbs/02_nn.ipynb #e1a70502
+class _InstanceNorm(_BatchNorm):
+    _nobatch = 2
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)
+    def forward(self, input):
+        if input.ndim not in (self._nobatch, self._nobatch + 1):
+            raise ValueError(f"expected {self._nobatch}D or {self._nobatch + 1}D input (got "
+                             f"{input.ndim}D input)")
+        d = input.ndim - self._nobatch
+        if input.shape[d] != self.num_features:
+            if self.affine:
+                raise ValueError(f"expected input's size at dim={d} to match num_features "
+                                 f"({self.num_features}), but got: {input.shape[d]}.")
+            import warnings
+            warnings.warn(f"input's size at dim={d} does not match num_features. You can silence "
+                          "this warning by not passing in num_features, which is not used because "
+                          "affine=False")
+        x = input.unsqueeze(0) if d == 0 else input
+        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training or not self.track_running_stats,
+                            self.momentum if self.momentum is not None else 0.0, self.eps)
+        return y.squeeze(0) if d == 0 else y
+
+class InstanceNorm1d(_InstanceNorm):
+    "Instance norm of (N, C, L) or (C, L) inputs."
+
+class InstanceNorm2d(_InstanceNorm):
+    "Instance norm of (N, C, H, W) or (C, H, W) inputs."
+    _nobatch = 3
+
+class InstanceNorm3d(_InstanceNorm):
+    "Instance norm of (N, C, D, H, W) or (C, D, H, W) inputs."
+    _nobatch = 4
+
+class RMSNorm(Module):
+    "Division by the root mean square over the last dims, times a learned weight."
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None):
+        super().__init__()
+        self.normalized_shape = F._shape_of(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        kw = _factory_kw(device, dtype)
+        self.weight = Parameter(ones(*self.normalized_shape, **kw)) if elementwise_affine else None
+    def forward(self, x): return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+    def extra_repr(self):
+        return (f'{self.normalized_shape}, eps={self.eps}, '
+                f'elementwise_affine={self.elementwise_affine}')
+
+class LocalResponseNorm(Module):
+    "Division by the mean square of neighbouring channels."
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.):
+        super().__init__(); self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+    def extra_repr(self): return f'{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}'
+
 # %% ../../nbs/02_nn.ipynb #dce221f4
 class Dropout(Module):
     "Zero elements with probability p while training."
@@ -677,9 +743,26 @@ class Dropout(Module):
     def forward(self, input): return F.dropout(input, self.p, self.training, self.inplace)
     def extra_repr(self): return f'p={self.p}, inplace={self.inplace}'
 
+class Dropout1d(Dropout):
+    "Zero whole channels of (N, C, L) inputs with probability p while training."
+    def forward(self, input): return F.dropout1d(input, self.p, self.training, self.inplace)
+
 class Dropout2d(Dropout):
     "Zero whole channels with probability p while training."
     def forward(self, input): return F.dropout2d(input, self.p, self.training, self.inplace)
+
+class Dropout3d(Dropout):
+    "Zero whole channels of (N, C, D, H, W) inputs with probability p while training."
+    def forward(self, input): return F.dropout3d(input, self.p, self.training, self.inplace)
+
+class AlphaDropout(Dropout):
+    "Dropout that keeps the mean and variance of a SELU network."
+    def forward(self, input): return F.alpha_dropout(input, self.p, self.training, self.inplace)
+
+class FeatureAlphaDropout(Dropout):
+    "Alpha dropout of whole channels."
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
 
 class Embedding(Module):
     "A lookup table of `num_embeddings` vectors of size `embedding_dim`."
@@ -688,7 +771,8 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None and padding_idx < 0: padding_idx += num_embeddings
-        self.padding_idx, self.max_norm = padding_idx, max_norm
+        self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         self.weight = Parameter(_weight if _weight is not None else empty(num_embeddings, embedding_dim,
                                 **_factory_kw(device, dtype)), requires_grad=not _freeze)
         if _weight is None: self.reset_parameters()
@@ -696,13 +780,74 @@ class Embedding(Module):
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad(): self.weight[self.padding_idx] = 0.
-    def forward(self, input): return F.embedding(input, self.weight, self.padding_idx)
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
     def extra_repr(self):
         s = f'{self.num_embeddings}, {self.embedding_dim}'
-        return s + (f', padding_idx={self.padding_idx}' if self.padding_idx is not None else '')
+        if self.padding_idx is not None: s += f', padding_idx={self.padding_idx}'
+        if self.max_norm is not None: s += f', max_norm={self.max_norm}'
+        if self.norm_type != 2: s += f', norm_type={self.norm_type}'
+        if self.scale_grad_by_freq: s += f', scale_grad_by_freq={self.scale_grad_by_freq}'
+        return s + (', sparse=True' if self.sparse else '')
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
-        return cls(*embeddings.shape, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.,
+                        scale_grad_by_freq=False, sparse=False):
+        return cls(*embeddings.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=embeddings, _freeze=freeze)
+
+# %% ../../nbs/02_nn.ipynb #e1a70503
+class EmbeddingBag(Module):
+    "Sums, means or maxima of bags of embedding vectors."
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.,
+                 scale_grad_by_freq=False, mode='mean', sparse=False, _weight=None,
+                 include_last_offset=False, padding_idx=None, device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise AssertionError("padding_idx must be within num_embeddings")
+            if padding_idx < 0: padding_idx += num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            kw = _factory_kw(device, dtype)
+            self.weight = Parameter(empty(num_embeddings, embedding_dim, **kw))
+            self.reset_parameters()
+        else: self.weight = Parameter(_weight)
+        self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
+    reset_parameters = Embedding.reset_parameters
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
+                               self.scale_grad_by_freq, self.mode, self.sparse, per_sample_weights,
+                               self.include_last_offset, self.padding_idx)
+    def extra_repr(self):
+        s = f'{self.num_embeddings}, {self.embedding_dim}'
+        if self.max_norm is not None: s += f', max_norm={self.max_norm!r}'
+        if self.norm_type != 2: s += f', norm_type={self.norm_type!r}'
+        if self.scale_grad_by_freq: s += f', scale_grad_by_freq={self.scale_grad_by_freq!r}'
+        s += f', mode={self.mode!r}'
+        return s + (f', padding_idx={self.padding_idx!r}' if self.padding_idx is not None else '')
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.,
+                        scale_grad_by_freq=False, mode='mean', sparse=False,
+                        include_last_offset=False, padding_idx=None):
+        m = cls(*embeddings.shape, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                embeddings, include_last_offset, padding_idx)
+        m.weight.requires_grad_(not freeze)
+        return m
+
+class CosineSimilarity(Module):
+    "The cosine of the angle between two inputs along `dim`."
+    def __init__(self, dim=1, eps=1e-8): super().__init__(); self.dim, self.eps = dim, eps
+    def forward(self, x1, x2): return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+class PairwiseDistance(Module):
+    "The p-norm distance between two inputs along their last dim."
+    def __init__(self, p=2., eps=1e-6, keepdim=False):
+        super().__init__(); self.norm, self.eps, self.keepdim = p, eps, keepdim
+    def forward(self, x1, x2): return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
 
 # %% ../../nbs/02_nn.ipynb #7acab5a5
 def _inplace_str(m): return 'inplace=True' if m.inplace else ''
@@ -758,6 +903,94 @@ class Softmax(Module):
 class LogSoftmax(Softmax):
     def forward(self, input): return F.log_softmax(input, self.dim)
 
+# %% ../../nbs/02_nn.ipynb #e1a70504
+def _with_inplace(s, m): return s + (', inplace=True' if m.inplace else '')
+
+class _Pointwise(Module):
+    "An activation with no options but `inplace`."
+    def __init__(self, inplace=False): super().__init__(); self.inplace = inplace
+    def forward(self, input): return type(self)._fn(input, inplace=self.inplace)
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace=False): super().__init__(0., 6., inplace)
+    def extra_repr(self): return _inplace_str(self)
+
+class SELU(_Pointwise):
+    _fn = F.selu
+    def extra_repr(self): return _inplace_str(self)
+
+class Mish(_Pointwise):
+    _fn = F.mish
+    def extra_repr(self): return _inplace_str(self)
+
+class Hardswish(_Pointwise): _fn = F.hardswish
+class Hardsigmoid(_Pointwise): _fn = F.hardsigmoid
+
+class CELU(Module):
+    def __init__(self, alpha=1., inplace=False):
+        super().__init__(); self.alpha, self.inplace = alpha, inplace
+    def forward(self, input): return F.celu(input, self.alpha, self.inplace)
+    def extra_repr(self): return _with_inplace(f'alpha={self.alpha}', self)
+
+class Threshold(Module):
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__(); self.threshold, self.value, self.inplace = threshold, value, inplace
+    def forward(self, input): return F.threshold(input, self.threshold, self.value, self.inplace)
+    def extra_repr(self):
+        return _with_inplace(f'threshold={self.threshold}, value={self.value}', self)
+
+class RReLU(Module):
+    def __init__(self, lower=1. / 8, upper=1. / 3, inplace=False):
+        super().__init__(); self.lower, self.upper, self.inplace = lower, upper, inplace
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+    def extra_repr(self): return _with_inplace(f'lower={self.lower}, upper={self.upper}', self)
+
+# %% ../../nbs/02_nn.ipynb #e1a70505
+class PReLU(Module):
+    "A leaky ReLU with a learned slope (one, or one per channel), initialised to `init`."
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__(); self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(empty(num_parameters, **_factory_kw(device, dtype)))
+        self.reset_parameters()
+    def reset_parameters(self): init.constant_(self.weight, self.init)
+    def forward(self, input): return F.prelu(input, self.weight)
+    def extra_repr(self): return f'num_parameters={self.num_parameters}'
+
+class _Lambd(Module):
+    def __init__(self, lambd=0.5): super().__init__(); self.lambd = lambd
+    def extra_repr(self): return f'{self.lambd}'
+
+class Hardshrink(_Lambd):
+    def forward(self, input): return F.hardshrink(input, self.lambd)
+
+class Softshrink(_Lambd):
+    def forward(self, input): return F.softshrink(input, self.lambd)
+
+class GLU(Module):
+    def __init__(self, dim=-1): super().__init__(); self.dim = dim
+    def forward(self, input): return F.glu(input, self.dim)
+    def extra_repr(self): return f'dim={self.dim}'
+
+class Softmin(Softmax):
+    def forward(self, input): return F.softmin(input, self.dim, _stacklevel=5)
+
+class Softmax2d(Module):
+    "Softmax over the channels (dim -3) of (N, C, H, W) or (C, H, W) inputs."
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D instead")
+        return F.softmax(input, -3)
+
+class LogSigmoid(Module):
+    def forward(self, input): return F.logsigmoid(input)
+
+class Softsign(Module):
+    def forward(self, input): return F.softsign(input)
+
+class Tanhshrink(Module):
+    def forward(self, input): return F.tanhshrink(input)
+
 # %% ../../nbs/02_nn.ipynb #0b8f5bbe
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction='mean'):
@@ -807,6 +1040,201 @@ class KLDivLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction='mean', log_target=False):
         super().__init__(reduction=reduction); self.log_target = log_target
     def forward(self, input, target): return F.kl_div(input, target, self.reduction, self.log_target)
+
+# %% ../../nbs/02_nn.ipynb #e1a70506
+class _WeightedLoss(_Loss):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction='mean'):
+        super().__init__(reduction=reduction); self.register_buffer('weight', weight)
+
+class _MarginLoss(_Loss):
+    _default = 0.
+    def __init__(self, margin=None, size_average=None, reduce=None, reduction='mean'):
+        super().__init__(reduction=reduction)
+        self.margin = self._default if margin is None else margin
+
+class MarginRankingLoss(_MarginLoss):
+    def forward(self, input1, input2, target):
+        return F.margin_ranking_loss(input1, input2, target, self.margin, reduction=self.reduction)
+
+class HingeEmbeddingLoss(_MarginLoss):
+    _default = 1.0
+    def forward(self, input, target):
+        return F.hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
+
+class CosineEmbeddingLoss(_MarginLoss):
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target, self.margin,
+                                       reduction=self.reduction)
+
+class SoftMarginLoss(_Loss):
+    def forward(self, input, target):
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+class MultiLabelMarginLoss(_Loss):
+    def forward(self, input, target):
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    def forward(self, input, target):
+        return F.multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
+
+class MultiMarginLoss(_WeightedLoss):
+    def __init__(self, p=1, margin=1., weight=None, size_average=None, reduce=None,
+                 reduction='mean'):
+        super().__init__(weight, reduction=reduction)
+        if p not in (1, 2): raise ValueError("only p == 1 and p == 2 supported")
+        if weight is not None and weight.ndim != 1:
+            raise ValueError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got "
+                             f"{weight.ndim}D instead")
+        self.p, self.margin = p, margin
+    def forward(self, input, target):
+        return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
+                                   reduction=self.reduction)
+
+# %% ../../nbs/02_nn.ipynb #e1a70507
+class TripletMarginLoss(_Loss):
+    def __init__(self, margin=1.0, p=2., eps=1e-6, swap=False, size_average=None, reduce=None,
+                 reduction='mean'):
+        super().__init__(reduction=reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
+                             f"{margin} instead")
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
+                                     self.swap, reduction=self.reduction)
+
+class TripletMarginWithDistanceLoss(_Loss):
+    def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction='mean'):
+        super().__init__(reduction=reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than "
+                             f"0, got {margin} instead")
+        self.distance_function = distance_function or PairwiseDistance()
+        self.margin, self.swap = margin, swap
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_with_distance_loss(anchor, positive, negative,
+            distance_function=self.distance_function, margin=self.margin, swap=self.swap,
+            reduction=self.reduction)
+
+class PoissonNLLLoss(_Loss):
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                 reduction='mean'):
+        super().__init__(reduction=reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+    def forward(self, log_input, target):
+        return F.poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps,
+                                  reduction=self.reduction)
+
+class GaussianNLLLoss(_Loss):
+    def __init__(self, *, full=False, eps=1e-6, reduction='mean'):
+        super().__init__(reduction=reduction); self.full, self.eps = full, eps
+    def forward(self, input, target, var):
+        return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+class CTCLoss(_Loss):
+    def __init__(self, blank=0, reduction='mean', zero_infinity=False):
+        super().__init__(reduction=reduction); self.blank, self.zero_infinity = blank, zero_infinity
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                          self.reduction, self.zero_infinity)
+
+# %% ../../nbs/02_nn.ipynb #e1a70508
+class LinearCrossEntropyLoss(_WeightedLoss):
+    "A linear layer to `num_classes` logits and the cross-entropy of those, in one module."
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, device=None,
+                 dtype=None, reduction='mean', weight=None, ignore_index=None, label_smoothing=0.0,
+                 options=None):
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise RuntimeError(f"expected weight shape to be {(num_classes,)}, got "
+                               f"{tuple(weight.shape)}")
+        if not 0 <= label_smoothing <= 1:
+            raise RuntimeError(f"expected label_smoothing to be in range [0, 1], got "
+                               f"{label_smoothing}")
+        super().__init__(weight, reduction=reduction)
+        self.num_classes, self.out_features = num_classes, out_features
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.linear = Linear(in_features, math.prod(out_features, start=num_classes), bias=bias,
+                             device=device, dtype=dtype)
+        self.options = options
+    def forward(self, input, target):
+        lin = self.linear
+        w = lin.weight.reshape(self.num_classes, *self.out_features, lin.in_features)
+        b = lin.bias.reshape(self.num_classes, *self.out_features) if lin.bias is not None else None
+        return F.linear_cross_entropy(input, w, target, linear_bias=b, weight=self.weight,
+                                      reduction=self.reduction, ignore_index=self.ignore_index,
+                                      label_smoothing=self.label_smoothing, options=self.options)
+    def extra_repr(self):
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
+                f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing}, options={self.options}")
+
+# %% ../../nbs/02_nn.ipynb #e1a7050a
+class UninitializedParameter(Parameter):
+    "A parameter whose shape is not known yet: a lazy module gives it one at its first call."
+    cls_to_become = Parameter
+    def __init__(self, requires_grad=True, device=None, dtype=None):
+        super().__init__(empty(0, device=device, dtype=dtype), requires_grad)
+    def materialize(self, shape, device=None, dtype=None):
+        "Give the parameter its shape (uninitialised memory); it becomes a plain Parameter."
+        self.data = empty(*shape, device=device or self.device, dtype=dtype or self.dtype)
+        self.__class__ = self.cls_to_become
+    def __repr__(self): return '<UninitializedParameter>'
+
+class _LazyMixin:
+    "Shapes its parameters from the first input, then becomes `cls_to_become`."
+    def has_uninitialized_params(self):
+        return builtins.any(isinstance(p, UninitializedParameter) for p in self.parameters())
+    def __call__(self, *args, **kwargs):
+        if self.has_uninitialized_params():
+            with no_grad(): self.initialize_parameters(*args)
+        self.__class__ = self.cls_to_become
+        return self(*args, **kwargs)
+
+class LazyLinear(_LazyMixin, Linear):
+    "A Linear layer whose in_features is taken from its first input."
+    cls_to_become = Linear
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
+        Module.__init__(self)
+        self.in_features, self.out_features = 0, out_features
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.bias = UninitializedParameter(device=device, dtype=dtype) if bias else None
+    def initialize_parameters(self, input):
+        self.in_features = input.shape[-1]
+        self.weight.materialize((self.out_features, self.in_features))
+        if self.bias is not None: self.bias.materialize((self.out_features,))
+        self.reset_parameters()
+
+# %% ../../nbs/02_nn.ipynb #e1a7050b
+class _LazyConvMixin(_LazyMixin):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode='zeros', device=None, dtype=None):
+        # no input channels yet: a weight of shape (out, 0, *kernel), replaced just below
+        self.cls_to_become.__init__(self, 0, out_channels, kernel_size, stride, padding, dilation,
+                                    groups, bias, padding_mode, device, dtype)
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        if bias: self.bias = UninitializedParameter(device=device, dtype=dtype)
+    def initialize_parameters(self, input):
+        n = len(self.kernel_size) + 1  # dims of an unbatched input: channels and space
+        if input.ndim not in (n, n + 1):
+            raise RuntimeError(f"Expected {n}D (unbatched) or {n + 1}D (batched) input to "
+                               f"{type(self).__name__}, but got input of size: {list(input.shape)}")
+        self.in_channels = input.shape[1] if input.ndim == n + 1 else input.shape[0]
+        if self.in_channels % self.groups:
+            raise ValueError("in_channels must be divisible by groups")
+        k = self.in_channels // self.groups
+        self.weight.materialize((self.out_channels, k, *self.kernel_size))
+        if self.bias is not None: self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+class LazyConv1d(_LazyConvMixin, Conv1d):
+    "A Conv1d whose in_channels is taken from its first input."
+    cls_to_become = Conv1d
+
+class LazyConv2d(_LazyConvMixin, Conv2d):
+    "A Conv2d whose in_channels is taken from its first input."
+    cls_to_become = Conv2d
 
 # %% ../../nbs/02_nn.ipynb #f1e0231e
 def summary(model, input_size, dtype=None, device=None):

@@ -34,6 +34,8 @@ def _bounds(index, n, negative, message):
     if len(bad[0]): raise IndexError(message.format(i=builtins.int(a.reshape(-1)[bad][0]), n=n))
     return _wrap(a % builtins.max(n, 1) if negative else a).long()
 
+_OUT_OF_RANGE = "out of range: tried to access index {i} on a tensor of {n} elements."
+
 def index_select(input, dim, index):
     "The slices of dim `dim` at the positions in `index` (a vector), in that order."
     if index.ndim > 1: raise IndexError("index_select(): Index is supposed to be a vector")
@@ -48,7 +50,7 @@ def index_select(input, dim, index):
 def take(input, index):
     "The elements of the flattened input at `index`, in the shape of `index`."
     n = input.numel()
-    i = _bounds(index, n, True, "out of range: tried to access index {i} on a tensor of {n} elements.")
+    i = _bounds(index, n, True, _OUT_OF_RANGE)
     return Index.apply(input.reshape(-1), key=(i._data,))
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a08
@@ -56,8 +58,8 @@ def take_along_dim(input, indices, dim=None):
     "`gather` along `dim` with `indices` broadcast against `input` (flattened if `dim` is None)."
     if dim is None: return input.reshape(-1).gather(0, indices.reshape(-1))
     if input.ndim != indices.ndim:
-        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of "
-                           f"dimensions, but got {input.ndim} dimensions for input, and "
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
+                           f"number of dimensions, but got {input.ndim} dimensions for input, and "
                            f"{indices.ndim} dimensions for indices")
     d = _dim(dim, input.ndim)
     lift = lambda s: [1 if i == d else n for i, n in enumerate(s)]
@@ -94,8 +96,8 @@ def index_fill(input, dim, index, value):
     i = _wrap(get_array_module(i._data).unique(i._data))  # a place filled twice is filled once
     shape = [len(i) if k == d else n for k, n in enumerate(x.shape)]
     if isinstance(value, Tensor):
-        if value.ndim: raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, "
-                                          f"but got tensor with {value.ndim} dimension(s).")
+        if value.ndim: raise RuntimeError(f"index_fill_ only supports a 0-dimensional value "
+                                          f"tensor, but got tensor with {value.ndim} dimension(s).")
         src = value.to(x.dtype).expand(*shape)
     else: src = full(shape, value, dtype=x.dtype, device=x.device)
     return x.scatter(d, _along(i, d, src), src).reshape(input.shape)
@@ -106,13 +108,13 @@ def index_put(input, indices, values, accumulate=False):
     key = _key(tuple(indices), input._data)
     values = values.to(input.dtype)
     if not accumulate: return _IndexCopy.apply(input, values, key=key)
-    return input + _IndexPut.apply(values.expand(*input._data[key].shape), shape=input.shape, key=key)
+    values = values.expand(*input._data[key].shape)
+    return input + _IndexPut.apply(values, shape=input.shape, key=key)
 
 def put(input, index, source, accumulate=False):
     "A copy of `input` with `source` written at positions `index` of the flattened tensor."
     n = input.numel()
-    i = _bounds(index.reshape(-1), n, True,
-                "out of range: tried to access index {i} on a tensor of {n} elements.")
+    i = _bounds(index.reshape(-1), n, True, _OUT_OF_RANGE)
     return index_put(input.reshape(-1), (i,), source.reshape(-1), accumulate).reshape(input.shape)
 
 def _check_mask(mask, what):
@@ -124,8 +126,8 @@ def masked_fill(input, mask, value):
     "A copy of `input` with `value` where `mask` (broadcast) is true."
     _check_mask(mask, 'masked_fill_')
     if isinstance(value, Tensor):
-        if value.ndim: raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, "
-                                          f"but got tensor with {value.ndim} dimension(s).")
+        if value.ndim: raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value "
+                                          f"tensor, but got tensor with {value.ndim} dimension(s).")
         v = value.to(input.dtype, input.device)
     else: v = tensor(value, dtype=input.dtype, device=input.device)
     return where(mask, v, input)
@@ -135,7 +137,8 @@ def masked_scatter(input, mask, source):
     _check_mask(mask, 'masked_scatter_')
     x, m = broadcast_tensors(input, mask)
     n = builtins.int(m._data.sum())
-    if source.numel() < n: raise RuntimeError("Number of elements of source < number of ones in mask")
+    if source.numel() < n:
+        raise RuntimeError("Number of elements of source < number of ones in mask")
     return _IndexCopy.apply(x, source.reshape(-1)[:n].to(x.dtype), key=(m._data,))
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a15
@@ -171,7 +174,8 @@ class _ScatterReduce(Op):
         y = xp.array(x, copy=True, order='C')
         flat, v = y.reshape(-1), xp.ascontiguousarray(src).reshape(-1)
         strides = [math.prod(x.shape[i + 1:]) for i in range(x.ndim)]
-        where = xp.broadcast_to(builtins.sum(k * s for k, s in zip(key, strides)), src.shape).reshape(-1)
+        where = builtins.sum(k * s for k, s in zip(key, strides))  # flat positions in y
+        where = xp.broadcast_to(where, src.shape).reshape(-1)
         ctx.reached = xp.zeros(flat.size, dtype=np.int64)
         cuda._index_add(ctx.reached, where, xp.ones(where.size, dtype=np.int64))
         ctx.reached = ctx.reached.reshape(x.shape)
@@ -222,7 +226,8 @@ _REDUCES = ('sum', 'prod', 'mean', 'amax', 'amin')
 def _scatter_reduce(input, dim, index, src, reduce, include_self, kind):
     reduce = dict(max='amax', min='amin').get(reduce, reduce)  # PyTorch takes these names too
     if reduce not in _REDUCES:
-        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
+                           f"{reduce}")
     _check_index(index, 'scatter')
     if isinstance(src, Tensor) and src.dtype is not input.dtype:
         raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
@@ -243,11 +248,12 @@ def scatter_add(input, dim, index, src):
     "`src` added along `dim` at the places `index` names (repeated places add up)."
     return _scatter_reduce(input, dim, index, src, 'sum', True, 'ScatterAdd')
 
+# %% ../nbs/00g_indexing.ipynb #7d1e0a30
 def index_reduce(input, dim, index, source, reduce, *, include_self=True):
     "The slices of `source` combined by `reduce` into positions `index` of dim `dim`."
     if reduce not in ('prod', 'mean', 'amax', 'amin'):
-        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but "
-                           f"got {reduce}.")
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin "
+                           f"but got {reduce}.")
     x, src = _as_1d(input), _as_1d(source)
     d = _dim(dim, x.ndim)
     idx = _along(index.reshape(-1), d, src)

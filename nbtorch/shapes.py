@@ -68,12 +68,12 @@ def reshape(self: Tensor, *shape):
     "Another shape for the same elements: a view when the memory allows, else a copy."
     return Reshape.apply(self, shape=_view_shape(shape, self._data.size))
 
+# %% ../nbs/00b_shapes.ipynb #c7a1e2f0
 @patch
 def view_as(self: Tensor, other): return self.view(*other.shape)
 @patch
 def reshape_as(self: Tensor, other): return self.reshape(*other.shape)
 
-# %% ../nbs/00b_shapes.ipynb #c7a1e2f0
 @patch
 def flatten(self: Tensor, start_dim=0, end_dim=-1):
     "Dims `start_dim` to `end_dim` merged into one."
@@ -93,6 +93,7 @@ def unflatten(self: Tensor, dim, sizes):
                            f"dim {dim} ({self.shape[d]}) in the input tensor")
     return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
 
+# %% ../nbs/00b_shapes.ipynb #c7a1e2f1
 @patch
 def squeeze(self: Tensor, dim=None):
     "Size-1 dims removed (only `dim`, if given)."
@@ -156,12 +157,14 @@ def movedim(input, source, destination):
     src = source if isinstance(source, (tuple, list)) else [source]
     dst = destination if isinstance(destination, (tuple, list)) else [destination]
     if len(src) != len(dst):
-        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) "
-                           f"should contain the same number of dims as destination ({list(dst)} dims)")
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} "
+                           f"dims) should contain the same number of dims as destination "
+                           f"({list(dst)} dims)")
     n = input.ndim
     src, dst = _dims(src, n), _dims(dst, n)
     for name, ds in (('source', src), ('destination', dst)):
-        if len(set(ds)) != len(ds): raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(ds)})")
+        if len(set(ds)) != len(ds):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(ds)})")
     order, rest = [None] * n, iter(d for d in range(n) if d not in src)
     for s, d in zip(src, dst): order[d] = s
     return input.permute(*[next(rest) if o is None else o for o in order])
@@ -178,7 +181,8 @@ def _matrix_transpose(x, name, batches=True):
     if x.ndim < 2 or (x.ndim > 2 and not batches):
         what = "matrices or batches of matrices" if batches else "matrices (2-D tensors)"
         more = "" if batches else " For batches of matrices, consider using tensor.mH"
-        raise RuntimeError(f"tensor.{name} is only supported on {what}. Got {x.ndim}-D tensor.{more}")
+        raise RuntimeError(f"tensor.{name} is only supported on {what}. Got {x.ndim}-D "
+                           f"tensor.{more}")
     return x.transpose(-2, -1)
 
 Tensor.mH = property(lambda self: _matrix_transpose(self, 'mH'))
@@ -212,6 +216,7 @@ def expand(self: Tensor, *sizes):
 @patch
 def expand_as(self: Tensor, other): return self.expand(*other.shape)
 
+# %% ../nbs/00b_shapes.ipynb #c3d5e7f0
 def broadcast_to(input, size):
     "`input` expanded to `size` (a view, as `expand`)."
     return input.expand(*_shape((size,)))
@@ -300,7 +305,8 @@ def sum_to_size(self: Tensor, *size):
     if size == self.shape and size: return self  # PyTorch: `()` always sums
     lead = self.ndim - len(size)
     if lead < 0 or builtins.any(s not in (1, self.shape[lead + i]) for i, s in enumerate(size)):
-        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(self.shape)}}}.")
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size "
+                           f"{{{list(self.shape)}}}.")
     return _SumToSize.apply(self, shape=size)
 
 # %% ../nbs/00b_shapes.ipynb #ab5a3249
@@ -415,7 +421,7 @@ def gather(self: Tensor, dim, index):
     _check_index(index, 'gather')
     _same_device(self, index)
     d = _dim(dim, self.ndim)
-    if self.ndim == 0 or index.numel() == 0:  # a 0-d input reads as 1-D; an empty index picks nothing
+    if self.ndim == 0 or index.numel() == 0:  # a 0-d input reads as 1-D; an empty index: nothing
         key = _gather_key(index.reshape(-1), 0, (self.numel(),))
         return Index.apply(self.reshape(-1), key=key).reshape(index.shape)
     if index.ndim != self.ndim:
@@ -424,7 +430,7 @@ def gather(self: Tensor, dim, index):
 
 # %% ../nbs/00b_shapes.ipynb #e5f7a9b2
 class _NotDifferentiable(Op):
-    "Result `y`, computed apart from inputs `xs`: recorded with a backward that refuses, as PyTorch's."
+    "Result `y`, computed apart from inputs `xs`, recorded with a backward that refuses."
     def forward(ctx, y, *xs, what): ctx.what = what; return y
     def backward(ctx, g): raise RuntimeError(f"derivative for {ctx.what} is not implemented")
     def name(self): return 'NotImplemented'
@@ -433,7 +439,7 @@ _LEGACY = {'add': 'sum', 'multiply': 'prod'}
 
 @patch
 def scatter(self: Tensor, dim, index, src=None, value=None, *, reduce=None):
-    "A copy with `src` (or the number `value`) written along `dim` at `index`, or combined (`reduce`)."
+    "A copy with `src` (or the number `value`) written along `dim` at `index` (or `reduce`d in)."
     _check_index(index, 'scatter')
     if src is None: src = value
     if isinstance(src, Tensor): src = src[tuple(slice(0, s) for s in index.shape)]
@@ -444,7 +450,8 @@ def scatter(self: Tensor, dim, index, src=None, value=None, *, reduce=None):
         y = self.reshape(1).scatter(0, index.reshape(-1), src.reshape(-1), reduce=reduce)
         return y.reshape(())
     if reduce is not None:
-        if reduce not in _LEGACY: raise RuntimeError("reduce argument must be either add or multiply.")
+        if reduce not in _LEGACY:
+            raise RuntimeError("reduce argument must be either add or multiply.")
         y = self.detach().scatter_reduce(dim, index, src.detach(), _LEGACY[reduce])
         return _NotDifferentiable.apply(y, self, src, what='aten::scatter')
     return _IndexCopy.apply(self, src, key=_gather_key(index, _dim(dim, self.ndim), self.shape))
@@ -525,10 +532,10 @@ def _storage_view(store, size, stride, offset):
     "The view of 1-D array `store` with `size`, element `stride` and `offset`, bounds checked."
     need = 1 + builtins.sum((n - 1) * s for n, s in zip(size, stride)) if 0 not in size else 0
     if offset + need > store.size or builtins.min(stride, default=0) < 0:
-        raise RuntimeError(f"setStorage: sizes {list(size)}, strides {list(stride)}, storage offset "
-                           f"{offset}, and itemsize {store.itemsize} requiring a storage size of "
-                           f"{(offset + need) * store.itemsize} are out of bounds for storage of size "
-                           f"{store.size * store.itemsize}")
+        raise RuntimeError(f"setStorage: sizes {list(size)}, strides {list(stride)}, storage "
+                           f"offset {offset}, and itemsize {store.itemsize} requiring a storage "
+                           f"size of {(offset + need) * store.itemsize} are out of bounds for "
+                           f"storage of size {store.size * store.itemsize}")
     return _strided(store[offset:], size, [s * store.itemsize for s in stride])
 
 # %% ../nbs/00b_shapes.ipynb #f0a1b2c8
@@ -618,7 +625,8 @@ class _Roll(Op):
     def forward(ctx, x, shifts, dims):
         ctx.shifts, ctx.dims = shifts, dims
         return get_array_module(x).roll(x, shifts, dims)
-    def backward(ctx, g): return (_Roll.apply(g, shifts=tuple(-s for s in ctx.shifts), dims=ctx.dims),)
+    def backward(ctx, g):
+        return (_Roll.apply(g, shifts=tuple(-s for s in ctx.shifts), dims=ctx.dims),)
 
 def flip(input, dims):
     "The order of elements reversed along `dims` (a copy)."
@@ -639,21 +647,25 @@ def roll(input, shifts, dims=None):
     "Elements shifted by `shifts` along `dims`, wrapping around (all elements, flat, if no dims)."
     shifts = _shape((shifts,))
     if dims is None:
-        if len(shifts) != 1: raise RuntimeError(f"shifts and dimensions must align. shifts: "
-                                                f"{len(shifts)}, dims:0")
+        if len(shifts) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
         return roll(input.reshape(-1), shifts, 0).reshape(input.shape)
     dims = _dims(_shape((dims,)), input.ndim)
     if len(shifts) != len(dims):
-        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims:{len(dims)}")
     return _Roll.apply(input, shifts=shifts, dims=dims)
 
 def rot90(input, k=1, dims=(0, 1)):
     "The plane of `dims` turned `k` quarter turns, from the first dim towards the second."
-    if len(dims) != 2: raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
-    if input.ndim < 2: raise RuntimeError(f"expected total dims >= 2, but got total dims = {input.ndim}")
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {input.ndim}")
     d0, d1 = _dim(dims[0], input.ndim), _dim(dims[1], input.ndim)
     if d0 == d1:
-        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
     k %= 4
     if k == 1: return input.flip(d1).transpose(d0, d1)
     if k == 2: return input.flip((d0, d1))
@@ -758,8 +770,8 @@ def cat(tensors, dim=0):
     d = _dim(dim, kept[0].ndim)
     for i, t in enumerate(kept):
         if t.ndim != kept[0].ndim:
-            raise RuntimeError(f"Tensors must have same number of dimensions: got {kept[0].ndim} and "
-                               f"{t.ndim}")
+            raise RuntimeError(f"Tensors must have same number of dimensions: got "
+                               f"{kept[0].ndim} and {t.ndim}")
         for k in range(t.ndim):
             if k != d and t.shape[k] != kept[0].shape[k]:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected "
@@ -786,7 +798,8 @@ def narrow(self: Tensor, dim, start, length):
     d = _dim(dim, self.ndim)
     n, start = self.shape[d], start.item() if isinstance(start, Tensor) else start
     if not -n <= start <= n:
-        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got "
+                         f"{start})")
     start = start + n if start < 0 else start
     if start + length > n:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
@@ -814,6 +827,7 @@ def chunk(self: Tensor, chunks, dim=0):
     n = self.shape[_dim(dim, self.ndim)]
     return self.split(builtins.max(1, math.ceil(n / chunks)), dim)
 
+# %% ../nbs/00b_shapes.ipynb #a7f3b916
 @patch
 def unbind(self: Tensor, dim=0):
     "The slices along `dim`, as a tuple."
@@ -867,7 +881,7 @@ row_stack = vstack
 
 # %% ../nbs/00b_shapes.ipynb #f3a4b5c9
 def tensor_split(input, indices_or_sections, dim=0):
-    "`n` pieces as equal as can be along `dim` (the first ones longer), or cut at the indices given."
+    "`n` pieces along `dim`, as equal as can be (the first ones longer), or cut at the indices."
     d, ios = _dim(dim, input.ndim), indices_or_sections
     if isinstance(ios, Tensor): ios = ios.item() if ios.ndim == 0 else ios.tolist()
     if isinstance(ios, numbers.Integral):
@@ -880,12 +894,12 @@ def tensor_split(input, indices_or_sections, dim=0):
 
 def _split_along(input, sections, dim, name, least):
     if input.ndim < least:
-        raise RuntimeError(f"torch.{name} requires a tensor with at least {least} dimension, but got "
-                           f"a tensor with {input.ndim} dimensions!")
+        raise RuntimeError(f"torch.{name} requires a tensor with at least {least} dimension, but "
+                           f"got a tensor with {input.ndim} dimensions!")
     if isinstance(sections, numbers.Integral) and (sections == 0 or input.shape[dim] % sections):
-        raise RuntimeError(f"torch.{name} attempted to split along dimension {dim}, but the size of "
-                           f"the dimension {input.shape[dim]} is not divisible by the split_size "
-                           f"{sections}!")
+        raise RuntimeError(f"torch.{name} attempted to split along dimension {dim}, but the size "
+                           f"of the dimension {input.shape[dim]} is not divisible by the "
+                           f"split_size {sections}!")
     return tensor_split(input, sections, dim)
 
 def hsplit(input, sections):
@@ -907,10 +921,11 @@ for _n in ('tensor_split', 'hsplit', 'vsplit', 'dsplit', 'split_with_sizes', 'un
 # %% ../nbs/00b_shapes.ipynb #f3a4b5d1
 def meshgrid(*tensors, indexing='ij'):
     "Grids of the vectors' values: result `i` varies along dim `i` (`'xy'`: the first two swapped)."
-    ts = list(tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors)
+    one_list = len(tensors) == 1 and isinstance(tensors[0], (list, tuple))
+    ts = list(tensors[0] if one_list else tensors)
     if indexing not in ('ij', 'xy'):
-        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: "
-                           f"{indexing}")
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but "
+                           f"received: {indexing}")
     ts = [t.reshape(-1) for t in ts]
     shape, pos = [len(t) for t in ts], list(range(len(ts)))
     if indexing == 'xy' and len(ts) > 1:
@@ -1090,6 +1105,7 @@ def tril_(self: Tensor, diagonal=0): return _write(self, self.tril(diagonal))
 @patch
 def triu_(self: Tensor, diagonal=0): return _write(self, self.triu(diagonal))
 
+# %% ../nbs/00b_shapes.ipynb #f5a6b7ca
 @patch
 def resize_(self: Tensor, *sizes, memory_format=None):
     "This tensor reshaped to `sizes` in place, its elements kept in order (new ones zeros)."

@@ -194,3 +194,13 @@ def test_reductions_at_repeats_on_the_device_take_rounds():
                    'prod')
         assert a.tolist() == [3., 1., 40.]
     finally: cuda._set_backend(*saved)
+
+
+def test_the_smaller_fixes_of_issue_13(dev):
+    "narrow with a tensor start, the swapaxes/swapdims/moveaxis functions, fill and zero_ functions."
+    run_both(lambda t, x: x.narrow(1, t.tensor(-3), 2), [f64(2, 4)], dev)
+    run_both(lambda t, x: (t.swapaxes(x, 0, 2), t.swapdims(x, 1, 0), t.moveaxis(x, 0, -1)),
+             [f64(2, 3, 4)], dev)
+    run_both(lambda t, x: (t.fill(x, 2.), t.zero_(x.clone()), t.zeros(2).fill_(t.tensor(3.))),
+             [f64(2)], dev)
+    run_both(lambda t, x, y: t.cat([x, y]), [np.zeros(0, dtype=np.int64), f64(2, 2)], dev)

@@ -201,6 +201,6 @@ def test_the_smaller_fixes_of_issue_13(dev):
     run_both(lambda t, x: x.narrow(1, t.tensor(-3), 2), [f64(2, 4)], dev)
     run_both(lambda t, x: (t.swapaxes(x, 0, 2), t.swapdims(x, 1, 0), t.moveaxis(x, 0, -1)),
              [f64(2, 3, 4)], dev)
-    run_both(lambda t, x: (t.fill(x, 2.), t.zero_(x.clone()), t.zeros(2).fill_(t.tensor(3.))),
+    run_both(lambda t, x: (t.fill(x, 2.), t.zero_(x.clone()), x.clone().fill_(t.tensor(3.))),
              [f64(2)], dev)
     run_both(lambda t, x, y: t.cat([x, y]), [np.zeros(0, dtype=np.int64), f64(2, 2)], dev)

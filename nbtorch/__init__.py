@@ -25,6 +25,7 @@ from .reduce import *
 from .pointwise import *
 from .sorting import *
 from .binary import *
+from .indexing import *
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 from .serialization import save, load

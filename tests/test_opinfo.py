@@ -60,89 +60,57 @@ TIES = {'sort': (0, -1), 'argsort': (0, -1), 'topk': (1, -1), 'kthvalue': (1, -1
 
 # The in-scope entries nbtorch lacks. Keep it sorted; remove an entry when its op arrives.
 MISSING = {
-    'H', 'addbmm', 'addmm', 'addmm.decomposed', 'addmv', 'addr', 'alias_copy', 'angle',
-    'as_strided', 'as_strided.partial_views', 'as_strided_copy', 'as_strided_scatter', 'atleast_1d',
-    'atleast_2d', 'atleast_3d', 'baddbmm', 'bernoulli', 'bfloat16', 'block_diag',
-    'broadcast_shapes', 'broadcast_tensors', 'broadcast_to', 'cartesian_prod', 'cauchy', 'cdist',
-    'cdouble', 'cfloat', 'chalf', 'cholesky', 'cholesky_inverse', 'cholesky_solve', 'column_stack',
-    'combinations', 'complex', 'conj', 'conj_physical', 'constant_pad_nd', 'cross', 'diag',
-    'diag_embed', 'diagflat', 'diagonal', 'diagonal_copy', 'diagonal_scatter', 'dsplit', 'dstack',
-    'einsum', 'empty_permuted', 'empty_strided', 'expand_copy', 'exponential', 'fill', 'flip',
-    'fliplr', 'flipud', 'geometric', 'geqrf', 'grid_sampler_2d', 'grid_sampler_3d', 'hash_tensor',
-    'hsplit', 'hstack', 'imag', 'index_add', 'index_copy', 'index_fill', 'index_put',
-    'index_reduce.amax', 'index_reduce.amin', 'index_reduce.mean', 'index_reduce.prod',
-    'index_select', 'inner', 'isreal', 'istft', 'kron', 'log_normal', 'logdet', 'logspace',
-    'logspace.tensor_overload', 'lu', 'lu_solve', 'lu_unpack', 'mH', 'masked_fill',
-    'masked_scatter', 'masked_select', 'matrix_exp', 'meshgrid.list_of_tensors',
-    'meshgrid.variadic_tensors', 'movedim', 'multinomial', 'mv', 'narrow_copy', 'new_empty',
-    'new_empty_strided', 'new_full', 'new_ones', 'new_zeros', 'nn.functional.adaptive_avg_pool1d',
-    'nn.functional.adaptive_avg_pool3d', 'nn.functional.adaptive_max_pool1d',
-    'nn.functional.adaptive_max_pool2d', 'nn.functional.adaptive_max_pool3d',
-    'nn.functional.alpha_dropout', 'nn.functional.avg_pool1d', 'nn.functional.avg_pool3d',
-    'nn.functional.celu', 'nn.functional.channel_shuffle', 'nn.functional.conv3d',
-    'nn.functional.conv_transpose1d', 'nn.functional.conv_transpose3d',
-    'nn.functional.cosine_embedding_loss', 'nn.functional.cosine_similarity',
-    'nn.functional.ctc_loss', 'nn.functional.dropout', 'nn.functional.dropout2d',
-    'nn.functional.dropout3d', 'nn.functional.embedding', 'nn.functional.embedding_bag',
-    'nn.functional.feature_alpha_dropout.with_train',
-    'nn.functional.feature_alpha_dropout.without_train', 'nn.functional.fractional_max_pool2d',
-    'nn.functional.fractional_max_pool3d', 'nn.functional.gaussian_nll_loss', 'nn.functional.glu',
-    'nn.functional.grid_sample', 'nn.functional.hardshrink', 'nn.functional.hardsigmoid',
-    'nn.functional.hardswish', 'nn.functional.hinge_embedding_loss', 'nn.functional.instance_norm',
+    'addbmm', 'addmm', 'addmm.decomposed', 'addmv', 'addr', 'angle', 'baddbmm', 'bernoulli',
+    'block_diag', 'cauchy', 'cdist', 'cdouble', 'cfloat', 'cholesky', 'cholesky_inverse',
+    'cholesky_solve', 'complex', 'conj', 'conj_physical', 'constant_pad_nd', 'cross', 'einsum',
+    'empty_permuted', 'empty_strided', 'exponential', 'geometric', 'geqrf', 'grid_sampler_2d',
+    'grid_sampler_3d', 'hash_tensor', 'imag', 'inner', 'isreal', 'istft', 'kron', 'log_normal',
+    'logdet', 'logspace', 'logspace.tensor_overload', 'lu', 'lu_solve', 'lu_unpack', 'matrix_exp',
+    'multinomial', 'mv', 'new_empty', 'new_empty_strided', 'new_full', 'new_ones', 'new_zeros',
+    'nn.functional.adaptive_avg_pool1d', 'nn.functional.adaptive_avg_pool3d',
+    'nn.functional.adaptive_max_pool1d', 'nn.functional.adaptive_max_pool2d',
+    'nn.functional.adaptive_max_pool3d', 'nn.functional.avg_pool1d', 'nn.functional.avg_pool3d',
+    'nn.functional.channel_shuffle', 'nn.functional.conv3d', 'nn.functional.conv_transpose1d',
+    'nn.functional.conv_transpose3d', 'nn.functional.fractional_max_pool2d',
+    'nn.functional.fractional_max_pool3d', 'nn.functional.grid_sample',
     'nn.functional.interpolate.area', 'nn.functional.interpolate.bicubic',
     'nn.functional.interpolate.bilinear', 'nn.functional.interpolate.linear',
     'nn.functional.interpolate.nearest', 'nn.functional.interpolate.nearest-exact',
-    'nn.functional.interpolate.trilinear', 'nn.functional.linear_cross_entropy',
-    'nn.functional.linear_cross_entropy.chunked', 'nn.functional.linear_cross_entropy.chunked_none',
-    'nn.functional.local_response_norm', 'nn.functional.logsigmoid',
-    'nn.functional.margin_ranking_loss', 'nn.functional.max_pool1d', 'nn.functional.max_pool3d',
+    'nn.functional.interpolate.trilinear', 'nn.functional.max_pool1d', 'nn.functional.max_pool3d',
     'nn.functional.max_unpool1d', 'nn.functional.max_unpool1d.grad', 'nn.functional.max_unpool2d',
     'nn.functional.max_unpool2d.grad', 'nn.functional.max_unpool3d',
-    'nn.functional.max_unpool3d.grad', 'nn.functional.mish',
-    'nn.functional.multi_head_attention_forward', 'nn.functional.multi_margin_loss',
-    'nn.functional.multilabel_margin_loss', 'nn.functional.multilabel_soft_margin_loss',
-    'nn.functional.normalize', 'nn.functional.pairwise_distance', 'nn.functional.pdist',
+    'nn.functional.max_unpool3d.grad', 'nn.functional.multi_head_attention_forward',
     'nn.functional.pixel_shuffle', 'nn.functional.pixel_unshuffle',
-    'nn.functional.poisson_nll_loss', 'nn.functional.prelu', 'nn.functional.relu6',
-    'nn.functional.rms_norm', 'nn.functional.rrelu', 'nn.functional.scaled_dot_product_attention',
-    'nn.functional.selu', 'nn.functional.soft_margin_loss', 'nn.functional.softmin',
-    'nn.functional.softmin.with_dtype', 'nn.functional.softshrink', 'nn.functional.softsign',
-    'nn.functional.tanhshrink', 'nn.functional.threshold', 'nn.functional.triplet_margin_loss',
-    'nn.functional.triplet_margin_with_distance_loss', 'nn.functional.unfold',
+    'nn.functional.scaled_dot_product_attention', 'nn.functional.unfold',
     'nn.functional.upsample_bilinear', 'nn.functional.upsample_nearest', 'normal',
-    'normal.in_place', 'normal.number_mean', 'ormqr', 'outer', 'pca_lowrank', 'permute_copy',
-    'pinverse', 'polar', 'put', 'qr', 'randint_like', 'ravel', 'real', 'repeat_interleave',
-    'resize_', 'resize_as_', 'resolve_conj', 'resolve_neg', 'roll', 'rot90', 'scalar_tensor',
-    'scatter_add', 'scatter_reduce.amax', 'scatter_reduce.amin', 'scatter_reduce.mean',
-    'scatter_reduce.prod', 'scatter_reduce.sum', 'select_scatter', 'sgn', 'slice', 'slice_scatter',
-    'split_with_sizes', 'split_with_sizes_copy', 'squeeze_copy', 'stft', 'sum_to_size', 'svd',
-    'svd_lowrank', 't_copy', 'take', 'take_along_dim', 'tensor_split', 'tensordot', 'tile',
-    'to_sparse', 'trace', 'transpose_copy', 'triangular_solve', 'tril', 'tril_indices', 'triu',
-    'triu_indices', 'unbind_copy', 'unfold', 'unfold_copy', 'uniform', 'unravel_index',
-    'unsafe_chunk', 'unsafe_split', 'unsqueeze_copy', 'vdot', 'view_as_complex', 'view_as_real',
-    'view_copy', 'vsplit', 'vstack', 'zero_',
+    'normal.in_place', 'normal.number_mean', 'ormqr', 'outer', 'pca_lowrank', 'pinverse', 'polar',
+    'qr', 'randint_like', 'real', 'resolve_conj', 'resolve_neg', 'scalar_tensor', 'sgn', 'slice',
+    'stft', 'svd', 'svd_lowrank', 'tensordot', 'to_sparse', 'triangular_solve', 'tril_indices',
+    'triu_indices', 'uniform', 'vdot', 'view_as_complex', 'view_as_real',
 }
 
 # Entries nbtorch has that still disagree with PyTorch on some sample (entry: what differs).
 DISAGREE = {
-    'cat':
-        'function float32 shapes [(0,), (5, 5)] kwargs ["dim"]: IndexError: Dim',
-    'gather':
-        'function float32 shapes [(10, 5), (5, 5)] kwargs []: RuntimeError: gat',
+    'as_strided.partial_views':
+        'function float32 shapes [(10,)] kwargs ["storage_offset"]: AssertionEr',
+    'as_strided_scatter':
+        'function float64 shapes [(1,), ()] kwargs ["storage_offset"]: Assertio',
+    'bfloat16':
+        'function float32 shapes [()] kwargs []: AttributeError: "Tensor" objec',
+    'chalf':
+        'function float32 shapes [()] kwargs []: AttributeError: "Tensor" objec',
     'linspace.tensor_overload':
         'function float32 shapes [(), ()] kwargs ["dtype", "device"]: KeyError:',
     'nn.functional.avg_pool2d':
         'function float32 shapes [(1, 3, 9, 9)] kwargs []: NotImplementedError:',
-    'nn.functional.batch_norm':
-        'function float32 shapes [(0,), (0,), (0,)] kwargs ["training"]: IndexE',
     'nn.functional.conv_transpose2d':
         'function float32 shapes [(2, 2, 4, 4), (2, 2, 4, 5), (4,)] kwargs ["st',
-    'nn.functional.elu':
-        'inplace: nbtorch has no inplace',
-    'nn.functional.leaky_relu':
+    'nn.functional.hardsigmoid':
         'inplace: nbtorch has no inplace',
     'nn.functional.max_pool2d':
         'function float32 shapes [(1, 2, 3, 6)] kwargs ["kernel_size", "stride"',
+    'nn.functional.mish':
+        'inplace: nbtorch has no inplace',
     'nn.functional.pad.circular':
         'function float32 shapes [(0, 3, 3)] kwargs []: NotImplementedError: nb',
     'nn.functional.pad.constant':
@@ -153,24 +121,8 @@ DISAGREE = {
         'function float32 shapes [(1, 3)] kwargs []: NotImplementedError: nbtor',
     'nn.functional.pad.replicate_negative':
         'function float32 shapes [(5, 3, 4, 4)] kwargs []: NotImplementedError:',
-    'nn.functional.silu':
-        'inplace: nbtorch has no inplace',
-    'nn.functional.silu.complex':
-        'inplace: nbtorch has no inplace',
     'randint':
         'function float32 shapes [] kwargs ["device"]: TypeError: object of typ',
-    'scatter':
-        'function float32 shapes [(10, 5), (5, 5), (5, 5)] kwargs ["reduce"]: T',
-    'squeeze':
-        'inplace: nbtorch has no inplace',
-    'squeeze.multiple':
-        'inplace: nbtorch has no inplace',
-    't':
-        'inplace: nbtorch has no inplace',
-    'transpose':
-        'inplace: nbtorch has no inplace',
-    'unsqueeze':
-        'inplace: nbtorch has no inplace',
 }
 
 

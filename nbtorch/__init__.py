@@ -22,6 +22,7 @@ from .tensor import *
 from .ops import *
 from .shapes import *
 from .reduce import *
+from .products import *
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 from .serialization import save, load

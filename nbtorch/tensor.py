@@ -6,10 +6,14 @@ Docs: https://nbtorch.github.io/nbtorch/tensor.html.md"""
 
 # %% auto #0
 __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 'int8', 'int16', 'short', 'int32', 'int', 'int64',
-           'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'dtype', 'get_default_dtype', 'set_default_dtype',
-           'result_type', 'device', 'Tensor', 'Size', 'tensor', 'as_tensor', 'from_numpy', 'zeros', 'ones', 'empty',
-           'full', 'eye', 'arange', 'linspace', 'full_like', 'manual_seed', 'rand', 'randn', 'randint', 'randperm',
-           'rand_like', 'randn_like', 'Op', 'AccumulateGrad', 'ToCopy', 'Clone']
+           'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'HalfTensor', 'FloatTensor', 'DoubleTensor',
+           'ByteTensor', 'CharTensor', 'ShortTensor', 'IntTensor', 'LongTensor', 'BoolTensor', 'contiguous_format',
+           'preserve_format', 'channels_last', 'channels_last_3d', 'dtype', 'get_default_dtype', 'set_default_dtype',
+           'result_type', 'device', 'set_default_device', 'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor',
+           'from_numpy', 'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted',
+           'arange', 'linspace', 'logspace', 'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand',
+           'randn', 'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'ToCopy',
+           'memory_format', 'Clone']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, operator, threading, warnings, weakref
@@ -126,6 +130,19 @@ def _device_of(a):
     "The device of array `a`."
     return device('cuda', cuda._device_index(a)) if cuda._on_gpu(a) else _cpu
 
+# %% ../nbs/00_tensor.ipynb #577fc2f1
+_default_device = [_cpu]
+
+def set_default_device(device):
+    "Make `device` the one factories use when none is given (None: back to the CPU)."
+    _default_device[0] = _cpu if device is None else _device_cls(device)
+
+def get_default_device():
+    "The device factories use when none is given."
+    return _default_device[0]
+
+_device_cls = device  # the functions above name their argument `device`, as PyTorch does
+
 # %% ../nbs/00_tensor.ipynb #163f3cd2
 class Tensor:
     "A multi-dimensional array on a device, PyTorch's `torch.Tensor`."
@@ -210,7 +227,11 @@ def element_size(self: Tensor): return self._data.itemsize
 @patch
 def is_floating_point(self: Tensor): return self.dtype.is_floating_point
 @patch
-def is_contiguous(self: Tensor): return builtins.bool(self._data.flags.c_contiguous)
+def is_contiguous(self: Tensor, memory_format=None):
+    "True if the memory holds the elements in row-major order (or in `memory_format`'s order)."
+    p = memory_format._perm if memory_format is not None else None
+    if p is None: return builtins.bool(self._data.flags.c_contiguous)
+    return len(p) == self.ndim and builtins.bool(self._data.transpose(p).flags.c_contiguous)
 @patch
 def stride(self: Tensor, dim=None):
     "Steps in elements (not bytes, as NumPy counts) from one index to the next along each dim."
@@ -294,7 +315,8 @@ def _array(data, dtype=None, dev=None, copy=True):
     dtype = dtype or _infer_dtype(data)
     if isinstance(data, Tensor): data = data._data
     if isinstance(data, (list, tuple)): data = [x._data if isinstance(x, Tensor) else x for x in data]
-    dev = device(dev) if dev is not None else _device_of(data) if hasattr(data, 'shape') else _cpu
+    dev = device(dev) if dev is not None else _device_of(data) if hasattr(data, 'shape') \
+          else _default_device[0]
     if dev.type == 'cuda':
         a = cuda._to_gpu(data, dev.index or 0)
         return a.astype(dtype.np, copy=copy and a is data)
@@ -305,7 +327,7 @@ def _array(data, dtype=None, dev=None, copy=True):
 # %% ../nbs/00_tensor.ipynb #92c4fc63
 def tensor(data, dtype=None, device=None, requires_grad=False):
     "A new tensor holding a copy of `data` (a number, nested list, array or tensor)."
-    t = _wrap(_array(data, dtype, device))
+    t = _wrap(_array(data, dtype, device if device is not None else _default_device[0]))
     if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
 
@@ -324,14 +346,15 @@ def from_numpy(a):
 # %% ../nbs/00_tensor.ipynb #2a4ca93f
 def _xp(dev):
     "The array module for device `dev`."
-    if dev is None or device(dev).type == 'cpu': return np
+    if device(dev).type == 'cpu': return np
     d = device(dev)
     cuda._check(d.index or 0)
     return cuda._backend()
 
 def _factory(make, dtype, dev, requires_grad):
-    "Run `make(xp, npdtype)` on device `dev`, wrap the array, set requires_grad."
+    "Run `make(xp, npdtype)` on device `dev` (the default device if None), wrap, set requires_grad."
     dtype = dtype or get_default_dtype()
+    dev = _default_device[0] if dev is None else dev
     xp = _xp(dev)
     if xp is np: a = make(np, dtype.np)
     else: a = cuda._on_device(lambda: make(xp, dtype.np), device(dev).index or 0)
@@ -339,6 +362,7 @@ def _factory(make, dtype, dev, requires_grad):
     if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
 
+# %% ../nbs/00_tensor.ipynb #4c3d9dd7
 def zeros(*size, dtype=None, device=None, requires_grad=False):
     "A tensor of zeros."
     return _factory(lambda xp, d: xp.zeros(_shape(size), d), dtype, device, requires_grad)
@@ -347,7 +371,7 @@ def ones(*size, dtype=None, device=None, requires_grad=False):
     "A tensor of ones."
     return _factory(lambda xp, d: xp.ones(_shape(size), d), dtype, device, requires_grad)
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None):
     "An uninitialised tensor."
     return _factory(lambda xp, d: xp.empty(_shape(size), d), dtype, device, requires_grad)
 
@@ -356,9 +380,35 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     dtype = dtype or _infer_dtype(fill_value)
     return _factory(lambda xp, d: xp.full(_shape((size,)), fill_value, d), dtype, device, requires_grad)
 
+def scalar_tensor(s, dtype=None, device=None, requires_grad=False):
+    "A 0-d tensor holding number `s`, in the default dtype unless `dtype` says otherwise."
+    return full((), s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
+
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     "A 2-D tensor with ones on the diagonal."
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
+
+# %% ../nbs/00_tensor.ipynb #3c87e174
+def empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
+    "An uninitialised tensor of shape `size` whose memory steps `stride` elements along each dim."
+    size, stride = _shape((size,)), _shape((stride,))
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape")
+    n = 0 if 0 in size else 1 + builtins.sum((s - 1) * st for s, st in zip(size, stride))
+    def make(xp, d):
+        buf = xp.empty(n, d)
+        return xp.lib.stride_tricks.as_strided(buf, size, [st * buf.itemsize for st in stride])
+    return _factory(make, dtype, device, requires_grad)
+
+def empty_permuted(size, physical_layout, dtype=None, device=None, requires_grad=False):
+    "An uninitialised tensor of shape `size` laid out in memory in the dim order `physical_layout`."
+    size, order = _shape((size,)), _shape((physical_layout,))
+    if sorted(order) != list(range(len(size))):
+        raise RuntimeError(f"Number of dimensions in size does not match the length of the "
+                           f"physical_layout, or it is not a permutation")
+    inverse = tuple(np.argsort(order).tolist())
+    return _factory(lambda xp, d: xp.empty([size[i] for i in order], d).transpose(inverse),
+                    dtype, device, requires_grad)
 
 # %% ../nbs/00_tensor.ipynb #8e8598a8
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -370,10 +420,46 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _factory(lambda xp, d: (xp.arange(n, dtype=np.float64) * step + start).astype(d),
                     dtype, device, requires_grad)
 
+def _ends(start, end, dtype):
+    "The ends of `linspace` as numbers (0-d tensors allowed), truncated for an integer dtype."
+    ends = []
+    for x in (start, end):
+        if isinstance(x, Tensor):
+            if x.ndim: raise RuntimeError(f"linspace only supports 0-dimensional start and end "
+                                          f"tensors, but got start with {x.ndim} dimension(s).")
+            x = x.item()
+        ends.append(builtins.int(x) if dtype is not None and dtype.kind < 2 else x)
+    return ends
+
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     "`steps` values evenly spaced from `start` to `end`, both included."
+    if steps < 0: raise RuntimeError("number of steps must be non-negative")
+    start, end = _ends(start, end, dtype)
     return _factory(lambda xp, d: xp.linspace(start, end, steps, dtype=np.float64).astype(d),
                     dtype, device, requires_grad)
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    "`steps` values from `base ** start` to `base ** end`, evenly spaced in the exponent."
+    if steps < 0: raise RuntimeError("number of steps must be non-negative")
+    start, end = _ends(start, end, dtype)
+    powers = lambda xp, d: (base ** xp.linspace(start, end, steps, dtype=np.float64)).astype(d)
+    return _factory(powers, dtype, device, requires_grad)
+
+# %% ../nbs/00_tensor.ipynb #4658affb
+def _tri_indices(which, row, col, offset, dtype, device):
+    if dtype is not None and dtype not in (int32, int64):
+        raise RuntimeError(f"\"{which}_indices\" not implemented for '{_names[dtype.name]}'")
+    make = lambda xp, d: xp.stack(getattr(np, which + '_indices')(row, offset, col)).astype(d)
+    return _factory(lambda xp, d: xp.asarray(make(xp, d)) if xp is not np else make(xp, d),
+                    dtype or int64, device, False)
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    "The (row, column) indices of the lower triangle of a `row x col` matrix, as a 2 x n tensor."
+    return _tri_indices('tril', row, col, offset, dtype, device)
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    "The (row, column) indices of the upper triangle of a `row x col` matrix, as a 2 x n tensor."
+    return _tri_indices('triu', row, col, offset, dtype, device)
 
 # %% ../nbs/00_tensor.ipynb #3038d493
 def _like(fn):
@@ -390,6 +476,18 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     "A tensor shaped like `t` filled with `fill_value`."
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
+
+# %% ../nbs/00_tensor.ipynb #747003a5
+def _new_method(fn):
+    def new(self, *args, dtype=None, device=None, requires_grad=False, **kw):
+        return fn(*args, dtype=dtype or self.dtype, device=device or self.device,
+                  requires_grad=requires_grad, **kw)
+    new.__name__ = new.__qualname__ = 'new_' + fn.__name__
+    new.__doc__ = f"`{fn.__name__}`, with this tensor's dtype and device unless given others."
+    return new
+
+for _f in (empty, zeros, ones, full, empty_strided, tensor):
+    setattr(Tensor, 'new_' + _f.__name__, _new_method(_f))
 
 # %% ../nbs/00_tensor.ipynb #b5261e98
 _rng = [np.random.default_rng()]
@@ -413,10 +511,19 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
     "Samples from the standard normal distribution."
     return _random(lambda r, s: r.standard_normal(s), size, dtype, device, requires_grad)
 
-def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False):
-    "Integers drawn uniformly from [low, high)."
-    if high is None: low, high = 0, low
-    return _random(lambda r, s: r.integers(low, high, s), size, dtype or int64, device, requires_grad)
+# %% ../nbs/00_tensor.ipynb #9f591ca6
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    "Integers drawn uniformly from [low, high): `randint(high, size)`, `randint(low, high, size)`."
+    if size is None and args: *args, size = args
+    if len(args) not in (1, 2) or size is None:
+        raise TypeError("randint() received an invalid combination of arguments: expected "
+                        "(high, size) or (low, high, size)")
+    low, high = (0, *args) if len(args) == 1 else args
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
+    draw = lambda r, s: r.integers(low, high, s)
+    return _random(draw, size, dtype or int64, device, requires_grad)
 
 def randperm(n, dtype=None, device=None, requires_grad=False):
     "A random permutation of 0..n-1."
@@ -424,6 +531,9 @@ def randperm(n, dtype=None, device=None, requires_grad=False):
 
 def rand_like(t, dtype=None, device=None): return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 def randn_like(t, dtype=None, device=None): return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
+def randint_like(t, *args, dtype=None, device=None):
+    "Like `randint`, with the shape, dtype and device of tensor `t`."
+    return randint(*args, t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 # %% ../nbs/00_tensor.ipynb #421644aa
 class _Formatter:
@@ -680,57 +790,127 @@ class ToCopy(Op):
         return x.astype(dtype.np) if dtype is not None and dtype.np != x.dtype else x.copy()
     def backward(ctx, g): return (g.to(ctx.dev, ctx.dtype),)
 
-def _to_args(args, kw):
-    "The (device, dtype) that `to(...)`'s arguments ask for."
-    dev, dt = kw.get('device'), kw.get('dtype')
-    for a in args:
-        if isinstance(a, dtype): dt = a
-        elif isinstance(a, Tensor): dev, dt = a.device, a.dtype
-        elif isinstance(a, (str, device)): dev = a
-        elif a is not None: raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
-    return (device(dev) if dev is not None else None), dt
+def _to_call(args, kw):
+    "(device, dtype, copy, memory_format) from any of `to`'s call forms."
+    kw = dict(kw)
+    dev, dt = kw.pop('device', None), kw.pop('dtype', None)
+    flags = [kw.pop('non_blocking', False), kw.pop('copy', False)]
+    fmt = kw.pop('memory_format', None)
+    if kw: raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kw))}'")
+    args = list(args)
+    if args and isinstance(args[0], Tensor): o = args.pop(0); dev, dt = o.device, o.dtype
+    else:
+        if args and not isinstance(args[0], (dtype, builtins.bool)): dev = args.pop(0)
+        if args and (args[0] is None or isinstance(args[0], dtype)): dt = args.pop(0) or dt
+    if len(args) > 2 or not builtins.all(isinstance(a, builtins.bool) for a in args):
+        raise TypeError(f"to() received an invalid combination of arguments: {tuple(args)!r}")
+    flags[:len(args)] = args  # what is left: non_blocking, copy
+    if isinstance(dev, numbers.Integral): dev = device('cuda', dev)  # `to(0)` is cuda:0
+    return (device(dev) if dev is not None else None), dt, flags[1], fmt
 
+def _to_args(args, kw):
+    "The (device, dtype) that `to(...)`'s arguments ask for (`Module.to` reads these two)."
+    return _to_call(args, kw)[:2]
+
+# %% ../nbs/00_tensor.ipynb #845a739b
 @patch
 def to(self: Tensor, *args, **kw):
-    "This tensor with another dtype and/or on another device (itself if nothing changes)."
-    dev, dt = _to_args(args, kw)
+    "This tensor with another dtype, device or memory format (itself if nothing changes)."
+    dev, dt, copy, fmt = _to_call(args, kw)
     if dev is not None and dev.type == 'cuda' and dev.index is None: dev = device('cuda', 0)
-    if (dt is None or dt is self.dtype) and (dev is None or dev == self.device) and not kw.get('copy'):
-        return self
-    if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
-    return ToCopy.apply(self, dtype=dt, dev=dev)
+    y = self
+    if (dt is not None and dt is not self.dtype) or (dev is not None and dev != self.device) or copy:
+        if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
+        y = ToCopy.apply(self, dtype=dt, dev=dev)
+    return y if fmt is None or fmt is preserve_format else y.contiguous(memory_format=fmt)
 
 @patch
 def cpu(self: Tensor): return self.to('cpu')
 @patch
-def cuda(self: Tensor, device=None):
+def cuda(self: Tensor, device=None, non_blocking=False):
     return self.to(f'cuda:{device}' if isinstance(device, numbers.Integral) else device or 'cuda')
-def _type(self, dtype=None):
-    "The legacy type name (`torch.FloatTensor`), or this tensor cast to `dtype`."
-    return _type_name(self) if dtype is None else self.to(dtype)
-Tensor.type = _type
 @patch
 def type_as(self: Tensor, other): return self.to(other.dtype)
 
 for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('long', int64),
                ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool)]:
-    setattr(Tensor, _n, (lambda d: lambda self: self.to(d))(_d))
+    setattr(Tensor, _n, (lambda d: lambda self, memory_format=None: self.to(d, memory_format=memory_format))(_d))
+
+# %% ../nbs/00_tensor.ipynb #d6a44108
+class _LegacyType(type):
+    "The type of `FloatTensor` and kin: calling one makes a tensor; `isinstance` checks the dtype."
+    def __call__(cls, *args, device=None):
+        if len(args) == 1 and not isinstance(args[0], (numbers.Integral, Size)):
+            data = args[0]
+            if isinstance(data, Tensor) and data.dtype is not cls.dtype:
+                raise TypeError(f"expected {cls.dtype} (got {data.dtype})")
+            return tensor(data, dtype=cls.dtype, device=device or _cpu)
+        return empty(*_shape(args), dtype=cls.dtype, device=device or _cpu)
+    def __instancecheck__(cls, t): return isinstance(t, Tensor) and t.dtype is cls.dtype and not t.is_cuda
+    def __repr__(cls): return f"<class 'torch.{cls.__name__}'>"
+
+def _legacy(d):
+    name = _names[d.name] + 'Tensor'
+    return _LegacyType(name, (), dict(dtype=d, __module__='nbtorch', __qualname__=name,
+                                      __doc__=f"The legacy type of {d} tensors on the CPU."))
+
+(HalfTensor, FloatTensor, DoubleTensor, ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor,
+ BoolTensor) = (_legacy(d) for d in (float16, float32, float64, uint8, int8, int16, int32, int64, bool))
+
+def _type(self, dtype=None, non_blocking=False):
+    "The legacy type name (`torch.FloatTensor`), or this tensor cast to `dtype` (a name or type too)."
+    if dtype is None: return _type_name(self)
+    if isinstance(dtype, str):
+        name = dtype.removeprefix('torch.')
+        legacy = globals().get(name.removeprefix('cuda.'))
+        if not isinstance(legacy, _LegacyType): raise ValueError(f"invalid type: '{dtype}'")
+        return self.to('cuda' if name.startswith('cuda.') else 'cpu', legacy.dtype)
+    return self.to(dtype.dtype if isinstance(dtype, _LegacyType) else dtype)
+Tensor.type = _type
+
+# %% ../nbs/00_tensor.ipynb #b35b5a35
+class memory_format:
+    "An order of a tensor's elements in memory: `contiguous_format`, `channels_last`..."
+    def __init__(self, name, perm): self.name, self._perm = name, perm
+    def __repr__(self): return f'torch.{self.name}'
+    def __reduce__(self): return (getattr, (_dtypes_module(), self.name))
+
+contiguous_format = memory_format('contiguous_format', None)
+preserve_format = memory_format('preserve_format', None)
+channels_last = memory_format('channels_last', (0, 2, 3, 1))
+channels_last_3d = memory_format('channels_last_3d', (0, 2, 3, 4, 1))
+
+def _layout_perm(fmt, ndim):
+    "The physical order of dims that `fmt` asks of a tensor with `ndim` dims (None: row-major)."
+    if fmt._perm is not None and len(fmt._perm) != ndim:
+        raise RuntimeError(f"required rank {len(fmt._perm)} tensor to use {fmt.name} format")
+    return fmt._perm
 
 # %% ../nbs/00_tensor.ipynb #b9734620
 class Clone(Op):
-    def forward(ctx, x, order='K'): return get_array_module(x).array(x, copy=True, order=order)
+    def forward(ctx, x, order='K', perm=None):
+        if perm is None: return get_array_module(x).array(x, copy=True, order=order)
+        return x.transpose(perm).copy().transpose(np.argsort(perm).tolist())  # memory in `perm` order
     def backward(ctx, g): return (g,)
 
 @patch
-def clone(self: Tensor):
+def clone(self: Tensor, memory_format=None):
     "A copy with its own memory (recorded: gradients flow back to this tensor)."
-    return Clone.apply(self)
+    if memory_format is None or memory_format is preserve_format: return Clone.apply(self)
+    perm = _layout_perm(memory_format, self.ndim)
+    return Clone.apply(self, order='C') if perm is None else Clone.apply(self, perm=perm)
 
 @patch
-def contiguous(self: Tensor):
-    "This tensor if its memory is row-major, else a row-major copy."
-    return self if self._data.flags.c_contiguous else Clone.apply(self, order='C')
+def contiguous(self: Tensor, memory_format=None):
+    "This tensor if its memory is row-major (or in `memory_format`'s order), else such a copy."
+    if memory_format is None or memory_format is contiguous_format:
+        return self if self._data.flags.c_contiguous else Clone.apply(self, order='C')
+    if memory_format is preserve_format:
+        raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
+    perm = _layout_perm(memory_format, self.ndim)
+    return self if self.is_contiguous(memory_format) else Clone.apply(self, perm=perm)
 
+# %% ../nbs/00_tensor.ipynb #ecf89ad7
 @patch
 def detach(self: Tensor):
     "The same memory, outside the graph."
@@ -747,3 +927,14 @@ def detach_(self: Tensor):
 def _get_data(self): return _wrap(self._data)
 def _set_data(self, t): self._data = t._data if isinstance(t, Tensor) else t
 Tensor.data = property(_get_data, _set_data, doc="The tensor's values, outside the graph.")
+
+# %% ../nbs/00_tensor.ipynb #3df0f9c6
+@patch
+def __array__(self: Tensor, dtype=None, copy=None):
+    "The data as a NumPy array, for `np.asarray(t)` and friends (shared memory when possible)."
+    a = self.numpy()  # refuses, as PyTorch does, a tensor that requires grad or lives on a GPU
+    if dtype is not None and np.dtype(dtype) != a.dtype:
+        if copy is False:
+            raise ValueError("Unable to avoid copy while creating an array as requested.")
+        return a.astype(dtype)
+    return a.copy() if copy else a

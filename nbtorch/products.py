@@ -8,7 +8,7 @@ Docs: https://nbtorch.github.io/nbtorch/products.html.md"""
 __all__ = ['mv', 'outer', 'vdot', 'inner', 'tensordot', 'einsum', 'addmm', 'addmv', 'addr', 'baddbmm', 'addbmm', 'kron',
            'block_diag', 'cross', 'cdist']
 
-# %% ../nbs/00e_products.ipynb #ab722799
+# %% ../nbs/00e_products.ipynb #e8d79f49
 import math, numbers, builtins, string
 from collections import Counter
 import numpy as np
@@ -20,7 +20,7 @@ from .reduce import *
 from .tensor import _check_inplace, _dim, _scalar_name, _wrap
 from .shapes import _write
 
-# %% ../nbs/00e_products.ipynb #814d89e5
+# %% ../nbs/00e_products.ipynb #d96e182d
 def _name(t): return _scalar_name(t.dtype)
 
 def mv(input, vec):
@@ -53,7 +53,7 @@ def vdot(input, other):
                            "respectively")
     return matmul(input, other)
 
-# %% ../nbs/00e_products.ipynb #5ca7f776
+# %% ../nbs/00e_products.ipynb #e3d6e4b9
 def inner(input, other):
     "Sums of products over the last dimension of both tensors (a plain product with a 0-d one)."
     if input.ndim == 0 or other.ndim == 0: return input * other
@@ -68,7 +68,7 @@ def inner(input, other):
 Tensor.mv, Tensor.outer, Tensor.vdot, Tensor.inner = mv, outer, vdot, inner
 Tensor.ger = outer  # the old BLAS name
 
-# %% ../nbs/00e_products.ipynb #1f58db3c
+# %% ../nbs/00e_products.ipynb #aa8b230f
 def _tensordot_dims(dims, a, b):
     "The dims of `a` and of `b` that `tensordot`'s `dims` pairs, made non-negative."
     if isinstance(dims, Tensor): dims = dims.tolist()
@@ -99,7 +99,7 @@ def tensordot(a, b, dims=2, out=None):
     y = b.permute(*db, *fb).reshape(k, math.prod(b.shape[d] for d in fb))
     return (x @ y).reshape([a.shape[d] for d in fa] + [b.shape[d] for d in fb])
 
-# %% ../nbs/00e_products.ipynb #a7e0681b
+# %% ../nbs/00e_products.ipynb #39a44721
 _LETTERS = string.ascii_uppercase + string.ascii_lowercase  # sublist ints 0-51, PyTorch's order
 
 def _einsum_args(args):
@@ -117,7 +117,7 @@ def _einsum_args(args):
     if len(args) % 2: eq += '->' + word(args[-1])
     return eq, list(pairs[0::2])
 
-# %% ../nbs/00e_products.ipynb #93a3143a
+# %% ../nbs/00e_products.ipynb #a415c4c8
 def _einsum_parse(equation, operands):
     "The subscripts of each operand and of the output, each `...` spelt as one symbol per dim."
     lhs, arrow, out = equation.replace(' ', '').partition('->')
@@ -144,7 +144,7 @@ def _einsum_parse(equation, operands):
         if c not in _LETTERS: raise RuntimeError(f"einsum(): invalid subscript given: '{c}'")
     return subs, out
 
-# %% ../nbs/00e_products.ipynb #97def322
+# %% ../nbs/00e_products.ipynb #bbe8f88d
 def _diagonal(x, sub):
     "Operand `x` with each letter repeated in `sub` reduced to its diagonal (put first)."
     for c in dict.fromkeys(sub):
@@ -160,7 +160,7 @@ def _sum_out(x, sub, needed):
     "Sum `x` over its letters that `needed` lacks."
     dims = tuple(i for i, c in enumerate(sub) if c not in needed)
     if not dims: return x, sub
-    return x.sum(dims), ''.join(c for c in sub if c not in needed)
+    return x.sum(dims), ''.join(c for c in sub if c in needed)
 
 def _drop_ones(x, sub, sizes, k):
     "Drop the size-1 dims of operand `k` (they broadcast), checking each letter's size."
@@ -172,7 +172,7 @@ def _drop_ones(x, sub, sizes, k):
     keep = [i for i, s in enumerate(x.shape) if s != 1]
     return x.reshape([x.shape[i] for i in keep]), ''.join(sub[i] for i in keep)
 
-# %% ../nbs/00e_products.ipynb #a4154c12
+# %% ../nbs/00e_products.ipynb #2ff7c0fc
 def _contract(x, xs, y, ys, needed):
     "Operands `x`, `y` (subscripts `xs`, `ys`) multiplied and summed as one batched matmul."
     x, xs = _sum_out(x, xs, set(ys) | needed)
@@ -205,7 +205,7 @@ def einsum(*args):
         if c not in xs: x, xs = x.unsqueeze(-1), xs + c
     return x.permute(*[xs.index(c) for c in out]) if xs != out else x
 
-# %% ../nbs/00e_products.ipynb #c76930b6
+# %% ../nbs/00e_products.ipynb #bea4256e
 def _fused(input, prod, beta, alpha, strict=False):
     "`beta * input + alpha * prod`, `input` broadcast to the product's shape."
     if prod.dtype.kind == 1:  # integers: `addr` refuses float factors, the others truncate them
@@ -229,7 +229,7 @@ def _same_dtype(what, *ts):
         raise RuntimeError(f"{what}: expected all tensors to have the same dtype, but got "
                            + ', '.join(_name(t) for t in ts))
 
-# %% ../nbs/00e_products.ipynb #ae7def63
+# %% ../nbs/00e_products.ipynb #4b6ea010
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     "`beta * input + alpha * (mat1 @ mat2)`."
     _same_dtype('addmm', input, mat1, mat2)
@@ -257,7 +257,7 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
                            f"{batch1.shape[0]} and {batch2.shape[0]}")
     return _fused(input, bmm(batch1, batch2).sum(0), beta, alpha)
 
-# %% ../nbs/00e_products.ipynb #eb3c54d6
+# %% ../nbs/00e_products.ipynb #07ac5fed
 def _inplace(f):
     def f_(self, *args, **kw):
         r = f(self, *args, **kw)
@@ -273,7 +273,7 @@ for _f in (addmm, addmv, addr, baddbmm, addbmm):
     setattr(Tensor, _f.__name__, _f)
     setattr(Tensor, _f.__name__ + '_', _inplace(_f))
 
-# %% ../nbs/00e_products.ipynb #f69a9256
+# %% ../nbs/00e_products.ipynb #af2529ca
 def kron(input, other):
     "The Kronecker product: block (i, j) is `input[i, j] * other`, for any number of dims."
     n = builtins.max(input.ndim, other.ndim)
@@ -303,7 +303,7 @@ def block_diag(*tensors):
 
 Tensor.kron = kron
 
-# %% ../nbs/00e_products.ipynb #91ff8368
+# %% ../nbs/00e_products.ipynb #fe339eca
 class _Cross(Op):
     def forward(ctx, x, y, dim):
         ctx.dim = dim
@@ -332,7 +332,7 @@ def cross(input, other, dim=None):
 
 Tensor.cross = cross
 
-# %% ../nbs/00e_products.ipynb #8f2ef6ec
+# %% ../nbs/00e_products.ipynb #469d3e78
 def _cdist_grad(d, r, p, xp):
     "The gradient of the distances `r` with respect to the differences `d` (0 where r is 0)."
     if p == 0: return xp.zeros_like(d)
@@ -362,7 +362,7 @@ class _Cdist(Op):
         return _wrap(w.sum(-2)), _wrap(-w.sum(-3))
     def name(self): return 'CdistBackward0'
 
-# %% ../nbs/00e_products.ipynb #95ac5519
+# %% ../nbs/00e_products.ipynb #d59a0625
 def cdist(x1, x2, p=2.0, compute_mode='use_mm_for_euclid_dist_if_necessary'):
     "The p-norm distance between each row of `x1` and each row of `x2`, batched."
     for what, x in (('X1', x1), ('X2', x2)):

@@ -13,7 +13,7 @@ __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 
            'from_numpy', 'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted',
            'arange', 'linspace', 'logspace', 'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand',
            'randn', 'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'ToCopy',
-           'memory_format', 'Clone']
+           'memory_format', 'Clone', 'normal', 'bernoulli', 'multinomial']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, operator, threading, warnings, weakref
@@ -130,12 +130,13 @@ def _device_of(a):
     "The device of array `a`."
     return device('cuda', cuda._device_index(a)) if cuda._on_gpu(a) else _cpu
 
-# %% ../nbs/00_tensor.ipynb #577fc2f1
+# %% ../nbs/00_tensor.ipynb #4a6f188a
 _default_device = [_cpu]
 
 def set_default_device(device):
     "Make `device` the one factories use when none is given (None: back to the CPU)."
-    _default_device[0] = _cpu if device is None else _device_cls(device)
+    d = _cpu if device is None else _device_cls(device)
+    _default_device[0] = _device_cls('cuda', 0) if d.type == 'cuda' and d.index is None else d
 
 def get_default_device():
     "The device factories use when none is given."
@@ -362,7 +363,7 @@ def _factory(make, dtype, dev, requires_grad):
     if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
 
-# %% ../nbs/00_tensor.ipynb #4c3d9dd7
+# %% ../nbs/00_tensor.ipynb #e8d79f49
 def zeros(*size, dtype=None, device=None, requires_grad=False):
     "A tensor of zeros."
     return _factory(lambda xp, d: xp.zeros(_shape(size), d), dtype, device, requires_grad)
@@ -388,7 +389,7 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     "A 2-D tensor with ones on the diagonal."
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #3c87e174
+# %% ../nbs/00_tensor.ipynb #cd502d42
 def empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
     "An uninitialised tensor of shape `size` whose memory steps `stride` elements along each dim."
     size, stride = _shape((size,)), _shape((stride,))
@@ -445,7 +446,7 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_gra
     powers = lambda xp, d: (base ** xp.linspace(start, end, steps, dtype=np.float64)).astype(d)
     return _factory(powers, dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #4658affb
+# %% ../nbs/00_tensor.ipynb #2f8b9e9d
 def _tri_indices(which, row, col, offset, dtype, device):
     if dtype is not None and dtype not in (int32, int64):
         raise RuntimeError(f"\"{which}_indices\" not implemented for '{_names[dtype.name]}'")
@@ -477,7 +478,7 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #747003a5
+# %% ../nbs/00_tensor.ipynb #aa8b230f
 def _new_method(fn):
     def new(self, *args, dtype=None, device=None, requires_grad=False, **kw):
         return fn(*args, dtype=dtype or self.dtype, device=device or self.device,
@@ -511,7 +512,7 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
     "Samples from the standard normal distribution."
     return _random(lambda r, s: r.standard_normal(s), size, dtype, device, requires_grad)
 
-# %% ../nbs/00_tensor.ipynb #9f591ca6
+# %% ../nbs/00_tensor.ipynb #39a44721
 def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     "Integers drawn uniformly from [low, high): `randint(high, size)`, `randint(low, high, size)`."
     if size is None and args: *args, size = args
@@ -812,7 +813,7 @@ def _to_args(args, kw):
     "The (device, dtype) that `to(...)`'s arguments ask for (`Module.to` reads these two)."
     return _to_call(args, kw)[:2]
 
-# %% ../nbs/00_tensor.ipynb #845a739b
+# %% ../nbs/00_tensor.ipynb #a415c4c8
 @patch
 def to(self: Tensor, *args, **kw):
     "This tensor with another dtype, device or memory format (itself if nothing changes)."
@@ -834,9 +835,10 @@ def type_as(self: Tensor, other): return self.to(other.dtype)
 
 for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('long', int64),
                ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool)]:
-    setattr(Tensor, _n, (lambda d: lambda self, memory_format=None: self.to(d, memory_format=memory_format))(_d))
+    setattr(Tensor, _n, (lambda d: lambda self, memory_format=None:
+                         self.to(d, memory_format=memory_format))(_d))
 
-# %% ../nbs/00_tensor.ipynb #d6a44108
+# %% ../nbs/00_tensor.ipynb #2ff7c0fc
 class _LegacyType(type):
     "The type of `FloatTensor` and kin: calling one makes a tensor; `isinstance` checks the dtype."
     def __call__(cls, *args, device=None):
@@ -845,7 +847,7 @@ class _LegacyType(type):
             if isinstance(data, Tensor) and data.dtype is not cls.dtype:
                 raise TypeError(f"expected {cls.dtype} (got {data.dtype})")
             return tensor(data, dtype=cls.dtype, device=device or _cpu)
-        return empty(*_shape(args), dtype=cls.dtype, device=device or _cpu)
+        return empty(*(_shape(args) or (0,)), dtype=cls.dtype, device=device or _cpu)  # () is (0,)
     def __instancecheck__(cls, t): return isinstance(t, Tensor) and t.dtype is cls.dtype and not t.is_cuda
     def __repr__(cls): return f"<class 'torch.{cls.__name__}'>"
 
@@ -868,7 +870,7 @@ def _type(self, dtype=None, non_blocking=False):
     return self.to(dtype.dtype if isinstance(dtype, _LegacyType) else dtype)
 Tensor.type = _type
 
-# %% ../nbs/00_tensor.ipynb #b35b5a35
+# %% ../nbs/00_tensor.ipynb #88043e5f
 class memory_format:
     "An order of a tensor's elements in memory: `contiguous_format`, `channels_last`..."
     def __init__(self, name, perm): self.name, self._perm = name, perm
@@ -910,7 +912,7 @@ def contiguous(self: Tensor, memory_format=None):
     perm = _layout_perm(memory_format, self.ndim)
     return self if self.is_contiguous(memory_format) else Clone.apply(self, perm=perm)
 
-# %% ../nbs/00_tensor.ipynb #ecf89ad7
+# %% ../nbs/00_tensor.ipynb #d885bbac
 @patch
 def detach(self: Tensor):
     "The same memory, outside the graph."
@@ -928,7 +930,7 @@ def _get_data(self): return _wrap(self._data)
 def _set_data(self, t): self._data = t._data if isinstance(t, Tensor) else t
 Tensor.data = property(_get_data, _set_data, doc="The tensor's values, outside the graph.")
 
-# %% ../nbs/00_tensor.ipynb #3df0f9c6
+# %% ../nbs/00_tensor.ipynb #4b6ea010
 @patch
 def __array__(self: Tensor, dtype=None, copy=None):
     "The data as a NumPy array, for `np.asarray(t)` and friends (shared memory when possible)."
@@ -938,3 +940,176 @@ def __array__(self: Tensor, dtype=None, copy=None):
             raise ValueError("Unable to avoid copy while creating an array as requested.")
         return a.astype(dtype)
     return a.copy() if copy else a
+
+# %% ../nbs/00_tensor.ipynb #2054fa81
+class _Sampled(Op):
+    "Fresh samples `a` that depend on no input's value: the gradient to every input is zero."
+    def forward(ctx, *xs, a, kind): ctx.kind = kind; return a
+    def backward(ctx, g): return tuple(zeros_like(g) if n else None for n in ctx.needs_input_grad)
+    def name(self): return self.kind
+
+def _on(a, t):
+    "Array `a` (drawn on the CPU) on the device of tensor `t`."
+    return cuda._to_gpu(a, t.device.index or 0) if t.is_cuda else a
+
+def _fill(t, a, kind):
+    "Overwrite tensor `t` with the samples in array `a`, in place."
+    _check_inplace(t)
+    if t.requires_grad and _Mode.grad:  # an intermediate result: its old history gets zero gradient
+        old = _wrap(t._data)
+        old._requires_grad, old.grad_fn, old._nr = True, t.grad_fn, t._nr
+        t.grad_fn, t._nr = _Sampled.apply(old, a=None, kind=kind).grad_fn, 0
+    t._data[...] = _on(a.astype(t._data.dtype, copy=False), t)
+    _bump(t)
+    return t
+
+def _floating(t, kernel):
+    if not t.dtype.is_floating_point:
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_scalar_name(t.dtype)}\'')
+
+# %% ../nbs/00_tensor.ipynb #d670a838
+@patch
+def uniform_(self: Tensor, from_=0., to=1., *, generator=None, **kw):
+    "Fill with samples from the uniform distribution on [from, to)."
+    from_ = kw.pop('from', from_)
+    _floating(self, 'check_uniform_bounds')
+    if from_ > to:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} "
+                           f"> to={to}")
+    return _fill(self, _rng[0].uniform(from_, to, self.shape), 'UniformBackward0')
+
+@patch
+def normal_(self: Tensor, mean=0., std=1., *, generator=None):
+    "Fill with samples from the normal distribution N(mean, std²)."
+    _floating(self, 'normal_kernel_cpu')
+    if std < 0: raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    return _fill(self, _rng[0].normal(mean, std, self.shape), 'NormalBackward0')
+
+@patch
+def log_normal_(self: Tensor, mean=1., std=2., *, generator=None):
+    "Fill with exp(x), x drawn from N(mean, std²)."
+    _floating(self, 'log_normal_cpu')
+    if std <= 0: raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return _fill(self, _rng[0].lognormal(mean, std, self.shape), 'LogNormalBackward0')
+
+@patch
+def exponential_(self: Tensor, lambd=1., *, generator=None):
+    "Fill with samples from the exponential distribution of rate `lambd`."
+    _floating(self, 'exponential_cpu')
+    if lambd <= 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return _fill(self, _rng[0].exponential(1 / lambd, self.shape), 'ExponentialBackward0')
+
+@patch
+def cauchy_(self: Tensor, median=0., sigma=1., *, generator=None):
+    "Fill with samples from the Cauchy distribution centred on `median`, of scale `sigma`."
+    _floating(self, 'cauchy_cpu')
+    if sigma <= 0: raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    return _fill(self, median + sigma * _rng[0].standard_cauchy(self.shape), 'CauchyBackward0')
+
+# %% ../nbs/00_tensor.ipynb #af2529ca
+@patch
+def geometric_(self: Tensor, p, *, generator=None):
+    "Fill with the number of Bernoulli(p) trials up to and including the first success."
+    if not 0 < p < 1: raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    return _fill(self, _rng[0].geometric(p, self.shape), 'GeometricBackward0')
+
+@patch
+def bernoulli_(self: Tensor, p=0.5, *, generator=None):
+    "Fill with 1 with probability `p` (a number or a tensor of probabilities), else with 0."
+    q = p._data if isinstance(p, Tensor) else p
+    if not isinstance(p, Tensor) and not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+    u = _on(_rng[0].random(self.shape), self)
+    return _fill(self, cuda._to_cpu(u < q), 'BernoulliBackward0')
+
+def _random_bounds(t, from_, to):
+    "The [low, high) of `random_`; by default all the integers that `t`'s dtype holds exactly."
+    if to is None and from_ is not None: from_, to = 0, from_  # random_(to)
+    if to is None:
+        if t.dtype is bool: return 0, 2
+        if t.dtype.is_floating_point: return 0, 2 ** (np.finfo(t.dtype.np).nmant + 1) + 1
+        return 0, builtins.int(np.iinfo(t.dtype.np).max) + 1
+    if from_ >= to:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} >= "
+                           f"to={to}")
+    return from_, to
+
+@patch
+def random_(self: Tensor, from_=None, to=None, *, generator=None, **kw):
+    "Fill with integers drawn uniformly from [from, to), or from [0, to) given one bound."
+    low, high = _random_bounds(self, kw.pop('from', from_), to)
+    a = _rng[0].integers(low, high - 1, self.shape, dtype=np.int64, endpoint=True)
+    return _fill(self, a, 'RandomBackward0')
+
+# %% ../nbs/00_tensor.ipynb #d59a0625
+def normal(mean=0., std=1., size=None, *, generator=None, out=None, dtype=None, layout=None,
+           device=None, pin_memory=False, requires_grad=False):
+    "Samples of N(mean, std²): elementwise for tensor `mean`/`std`, else a tensor of shape `size`."
+    ts = [x for x in (mean, std) if isinstance(x, Tensor)]
+    if not ts:
+        if std < 0: raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        if size is None: raise TypeError("normal() missing the size of the tensor to sample")
+        return _random(lambda r, s: r.normal(mean, std, s), size, dtype, device, requires_grad)
+    if size is not None:  # PyTorch has no (tensor, ..., size) form
+        raise TypeError("normal() received an invalid combination of arguments: a size goes with "
+                        "a float mean and a float std only")
+    if isinstance(std, Tensor) and builtins.bool((std._data < 0).any()):
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+    if not isinstance(std, Tensor) and std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    try: shape = np.broadcast_shapes(*(tuple(t.shape) for t in ts))
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({ts[0].shape}) must match the size of tensor b "
+                           f"({ts[1].shape})") from None
+    dt = result_type(*ts)
+    z = _on(_rng[0].standard_normal(shape).astype(dt.np), ts[0])
+    a = (mean._data if isinstance(mean, Tensor) else mean) + \
+        (std._data if isinstance(std, Tensor) else std) * z
+    kind = 'NormalBackward' + ('3' if len(ts) == 2 else '1' if ts[0] is mean else '2')
+    return _Sampled.apply(mean, std, a=a.astype(dt.np, copy=False), kind=kind)
+
+@patch
+def bernoulli(self: Tensor, p=None, *, generator=None):
+    "0 or 1 for each element: 1 with probability `p`, or the element itself if `p` is None."
+    q = self._data if p is None else p
+    u = _on(_rng[0].random(self.shape), self)
+    return _Sampled.apply(self, a=(u < q).astype(self._data.dtype), kind='BernoulliBackward0')
+
+def bernoulli(input, p=None, *, generator=None, out=None):
+    "0 or 1 for each element of `input`: 1 with the probability that element holds."
+    return input.bernoulli(p)
+
+# %% ../nbs/00_tensor.ipynb #258ececb
+def _multinomial_checks(p, n, replacement):
+    if p.ndim not in (1, 2): raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not p.dtype.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{_scalar_name(p.dtype)}")
+    if n <= 0: raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and n > p.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
+
+@patch
+def multinomial(self: Tensor, num_samples, replacement=False, *, generator=None):
+    "`num_samples` category indices per row, drawn with the row's (unnormalised) probabilities."
+    _multinomial_checks(self, num_samples, replacement)
+    p = cuda._to_cpu(self._data).reshape(-1, self.shape[-1]).astype(np.float64)
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if (p.sum(1) <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    r = _rng[0]
+    if replacement:  # invert each row's cumulative distribution at uniform points
+        c = p.cumsum(1)
+        u = r.random((len(p), num_samples)) * c[:, -1:]
+        idx = np.stack([np.searchsorted(ci, ui, side='right') for ci, ui in zip(c, u)])
+    else:            # the largest p / Exp(1) keys are a draw without replacement
+        idx = np.argsort(-(p / r.exponential(size=p.shape)), axis=1, kind='stable')[:, :num_samples]
+    idx = idx.reshape(*self.shape[:-1], num_samples).astype(np.int64)
+    return _wrap(_on(idx, self))
+
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    "`num_samples` category indices per row of `input`, drawn with its unnormalised probabilities."
+    return input.multinomial(num_samples, replacement)

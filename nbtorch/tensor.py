@@ -373,7 +373,10 @@ def ones(*size, dtype=None, device=None, requires_grad=False):
     return _factory(lambda xp, d: xp.ones(_shape(size), d), dtype, device, requires_grad)
 
 def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None):
-    "An uninitialised tensor."
+    "An uninitialised tensor (laid out as `memory_format` asks, row-major by default)."
+    if memory_format is not None and memory_format._perm is not None:  # see "Memory formats"
+        perm = _layout_perm(memory_format, len(_shape(size)))
+        return empty_permuted(_shape(size), perm, dtype, device, requires_grad)
     return _factory(lambda xp, d: xp.empty(_shape(size), d), dtype, device, requires_grad)
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):

@@ -185,7 +185,9 @@ def test_einsum_on_pytorchs_opinfo_samples():
     lambda lib, x: x.contiguous(memory_format=lib.channels_last).clone(),
     lambda lib, x: x.contiguous(memory_format=lib.channels_last).contiguous(),
     lambda lib, x: x.clone(memory_format=lib.channels_last),
-], ids=range(14))
+    lambda lib, x: lib.empty(2, 3, 4, 5, memory_format=lib.channels_last).fill_(1),
+    lambda lib, x: lib.empty_like(x, memory_format=lib.channels_last).fill_(1),
+], ids=range(16))
 def test_to_and_memory_formats_as_pytorch(call):
     a = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
     xo, xr = nbtorch.tensor(a), torch.tensor(a)

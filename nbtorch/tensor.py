@@ -6,10 +6,14 @@ Docs: https://nbtorch.github.io/nbtorch/tensor.html.md"""
 
 # %% auto #0
 __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 'int8', 'int16', 'short', 'int32', 'int', 'int64',
-           'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'dtype', 'get_default_dtype', 'set_default_dtype',
-           'result_type', 'device', 'Tensor', 'Size', 'tensor', 'as_tensor', 'from_numpy', 'zeros', 'ones', 'empty',
-           'full', 'eye', 'arange', 'linspace', 'full_like', 'manual_seed', 'rand', 'randn', 'randint', 'randperm',
-           'rand_like', 'randn_like', 'Op', 'AccumulateGrad', 'ToCopy', 'Clone']
+           'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'HalfTensor', 'FloatTensor', 'DoubleTensor',
+           'ByteTensor', 'CharTensor', 'ShortTensor', 'IntTensor', 'LongTensor', 'BoolTensor', 'contiguous_format',
+           'preserve_format', 'channels_last', 'channels_last_3d', 'dtype', 'get_default_dtype', 'set_default_dtype',
+           'result_type', 'device', 'set_default_device', 'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor',
+           'from_numpy', 'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted',
+           'arange', 'linspace', 'logspace', 'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand',
+           'randn', 'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'ToCopy',
+           'memory_format', 'Clone', 'normal', 'bernoulli', 'multinomial']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, operator, threading, warnings, weakref
@@ -126,6 +130,20 @@ def _device_of(a):
     "The device of array `a`."
     return device('cuda', cuda._device_index(a)) if cuda._on_gpu(a) else _cpu
 
+# %% ../nbs/00_tensor.ipynb #4a6f188a
+_default_device = [_cpu]
+
+def set_default_device(device):
+    "Make `device` the one factories use when none is given (None: back to the CPU)."
+    d = _cpu if device is None else _device_cls(device)
+    _default_device[0] = _device_cls('cuda', 0) if d.type == 'cuda' and d.index is None else d
+
+def get_default_device():
+    "The device factories use when none is given."
+    return _default_device[0]
+
+_device_cls = device  # the functions above name their argument `device`, as PyTorch does
+
 # %% ../nbs/00_tensor.ipynb #163f3cd2
 class Tensor:
     "A multi-dimensional array on a device, PyTorch's `torch.Tensor`."
@@ -210,7 +228,11 @@ def element_size(self: Tensor): return self._data.itemsize
 @patch
 def is_floating_point(self: Tensor): return self.dtype.is_floating_point
 @patch
-def is_contiguous(self: Tensor): return builtins.bool(self._data.flags.c_contiguous)
+def is_contiguous(self: Tensor, memory_format=None):
+    "True if the memory holds the elements in row-major order (or in `memory_format`'s order)."
+    p = memory_format._perm if memory_format is not None else None
+    if p is None: return builtins.bool(self._data.flags.c_contiguous)
+    return len(p) == self.ndim and builtins.bool(self._data.transpose(p).flags.c_contiguous)
 @patch
 def stride(self: Tensor, dim=None):
     "Steps in elements (not bytes, as NumPy counts) from one index to the next along each dim."
@@ -294,7 +316,8 @@ def _array(data, dtype=None, dev=None, copy=True):
     dtype = dtype or _infer_dtype(data)
     if isinstance(data, Tensor): data = data._data
     if isinstance(data, (list, tuple)): data = [x._data if isinstance(x, Tensor) else x for x in data]
-    dev = device(dev) if dev is not None else _device_of(data) if hasattr(data, 'shape') else _cpu
+    dev = device(dev) if dev is not None else _device_of(data) if hasattr(data, 'shape') \
+          else _default_device[0]
     if dev.type == 'cuda':
         a = cuda._to_gpu(data, dev.index or 0)
         return a.astype(dtype.np, copy=copy and a is data)
@@ -305,7 +328,7 @@ def _array(data, dtype=None, dev=None, copy=True):
 # %% ../nbs/00_tensor.ipynb #92c4fc63
 def tensor(data, dtype=None, device=None, requires_grad=False):
     "A new tensor holding a copy of `data` (a number, nested list, array or tensor)."
-    t = _wrap(_array(data, dtype, device))
+    t = _wrap(_array(data, dtype, device if device is not None else _default_device[0]))
     if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
 
@@ -324,14 +347,15 @@ def from_numpy(a):
 # %% ../nbs/00_tensor.ipynb #2a4ca93f
 def _xp(dev):
     "The array module for device `dev`."
-    if dev is None or device(dev).type == 'cpu': return np
+    if device(dev).type == 'cpu': return np
     d = device(dev)
     cuda._check(d.index or 0)
     return cuda._backend()
 
 def _factory(make, dtype, dev, requires_grad):
-    "Run `make(xp, npdtype)` on device `dev`, wrap the array, set requires_grad."
+    "Run `make(xp, npdtype)` on device `dev` (the default device if None), wrap, set requires_grad."
     dtype = dtype or get_default_dtype()
+    dev = _default_device[0] if dev is None else dev
     xp = _xp(dev)
     if xp is np: a = make(np, dtype.np)
     else: a = cuda._on_device(lambda: make(xp, dtype.np), device(dev).index or 0)
@@ -339,6 +363,7 @@ def _factory(make, dtype, dev, requires_grad):
     if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
 
+# %% ../nbs/00_tensor.ipynb #e8d79f49
 def zeros(*size, dtype=None, device=None, requires_grad=False):
     "A tensor of zeros."
     return _factory(lambda xp, d: xp.zeros(_shape(size), d), dtype, device, requires_grad)
@@ -347,8 +372,11 @@ def ones(*size, dtype=None, device=None, requires_grad=False):
     "A tensor of ones."
     return _factory(lambda xp, d: xp.ones(_shape(size), d), dtype, device, requires_grad)
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    "An uninitialised tensor."
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None):
+    "An uninitialised tensor (laid out as `memory_format` asks, row-major by default)."
+    if memory_format is not None and memory_format._perm is not None:  # see "Memory formats"
+        perm = _layout_perm(memory_format, len(_shape(size)))
+        return empty_permuted(_shape(size), perm, dtype, device, requires_grad)
     return _factory(lambda xp, d: xp.empty(_shape(size), d), dtype, device, requires_grad)
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -356,9 +384,35 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     dtype = dtype or _infer_dtype(fill_value)
     return _factory(lambda xp, d: xp.full(_shape((size,)), fill_value, d), dtype, device, requires_grad)
 
+def scalar_tensor(s, dtype=None, device=None, requires_grad=False):
+    "A 0-d tensor holding number `s`, in the default dtype unless `dtype` says otherwise."
+    return full((), s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
+
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     "A 2-D tensor with ones on the diagonal."
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
+
+# %% ../nbs/00_tensor.ipynb #cd502d42
+def empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
+    "An uninitialised tensor of shape `size` whose memory steps `stride` elements along each dim."
+    size, stride = _shape((size,)), _shape((stride,))
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape")
+    n = 0 if 0 in size else 1 + builtins.sum((s - 1) * st for s, st in zip(size, stride))
+    def make(xp, d):
+        buf = xp.empty(n, d)
+        return xp.lib.stride_tricks.as_strided(buf, size, [st * buf.itemsize for st in stride])
+    return _factory(make, dtype, device, requires_grad)
+
+def empty_permuted(size, physical_layout, dtype=None, device=None, requires_grad=False):
+    "An uninitialised tensor of shape `size` laid out in memory in the dim order `physical_layout`."
+    size, order = _shape((size,)), _shape((physical_layout,))
+    if sorted(order) != list(range(len(size))):
+        raise RuntimeError(f"Number of dimensions in size does not match the length of the "
+                           f"physical_layout, or it is not a permutation")
+    inverse = tuple(np.argsort(order).tolist())
+    return _factory(lambda xp, d: xp.empty([size[i] for i in order], d).transpose(inverse),
+                    dtype, device, requires_grad)
 
 # %% ../nbs/00_tensor.ipynb #8e8598a8
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -370,10 +424,46 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _factory(lambda xp, d: (xp.arange(n, dtype=np.float64) * step + start).astype(d),
                     dtype, device, requires_grad)
 
+def _ends(start, end, dtype):
+    "The ends of `linspace` as numbers (0-d tensors allowed), truncated for an integer dtype."
+    ends = []
+    for x in (start, end):
+        if isinstance(x, Tensor):
+            if x.ndim: raise RuntimeError(f"linspace only supports 0-dimensional start and end "
+                                          f"tensors, but got start with {x.ndim} dimension(s).")
+            x = x.item()
+        ends.append(builtins.int(x) if dtype is not None and dtype.kind < 2 else x)
+    return ends
+
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     "`steps` values evenly spaced from `start` to `end`, both included."
+    if steps < 0: raise RuntimeError("number of steps must be non-negative")
+    start, end = _ends(start, end, dtype)
     return _factory(lambda xp, d: xp.linspace(start, end, steps, dtype=np.float64).astype(d),
                     dtype, device, requires_grad)
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    "`steps` values from `base ** start` to `base ** end`, evenly spaced in the exponent."
+    if steps < 0: raise RuntimeError("number of steps must be non-negative")
+    start, end = _ends(start, end, dtype)
+    powers = lambda xp, d: (base ** xp.linspace(start, end, steps, dtype=np.float64)).astype(d)
+    return _factory(powers, dtype, device, requires_grad)
+
+# %% ../nbs/00_tensor.ipynb #2f8b9e9d
+def _tri_indices(which, row, col, offset, dtype, device):
+    if dtype is not None and dtype not in (int32, int64):
+        raise RuntimeError(f"\"{which}_indices\" not implemented for '{_names[dtype.name]}'")
+    make = lambda xp, d: xp.stack(getattr(np, which + '_indices')(row, offset, col)).astype(d)
+    return _factory(lambda xp, d: xp.asarray(make(xp, d)) if xp is not np else make(xp, d),
+                    dtype or int64, device, False)
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    "The (row, column) indices of the lower triangle of a `row x col` matrix, as a 2 x n tensor."
+    return _tri_indices('tril', row, col, offset, dtype, device)
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    "The (row, column) indices of the upper triangle of a `row x col` matrix, as a 2 x n tensor."
+    return _tri_indices('triu', row, col, offset, dtype, device)
 
 # %% ../nbs/00_tensor.ipynb #3038d493
 def _like(fn):
@@ -390,6 +480,18 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     "A tensor shaped like `t` filled with `fill_value`."
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
+
+# %% ../nbs/00_tensor.ipynb #aa8b230f
+def _new_method(fn):
+    def new(self, *args, dtype=None, device=None, requires_grad=False, **kw):
+        return fn(*args, dtype=dtype or self.dtype, device=device or self.device,
+                  requires_grad=requires_grad, **kw)
+    new.__name__ = new.__qualname__ = 'new_' + fn.__name__
+    new.__doc__ = f"`{fn.__name__}`, with this tensor's dtype and device unless given others."
+    return new
+
+for _f in (empty, zeros, ones, full, empty_strided, tensor):
+    setattr(Tensor, 'new_' + _f.__name__, _new_method(_f))
 
 # %% ../nbs/00_tensor.ipynb #b5261e98
 _rng = [np.random.default_rng()]
@@ -413,10 +515,19 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
     "Samples from the standard normal distribution."
     return _random(lambda r, s: r.standard_normal(s), size, dtype, device, requires_grad)
 
-def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False):
-    "Integers drawn uniformly from [low, high)."
-    if high is None: low, high = 0, low
-    return _random(lambda r, s: r.integers(low, high, s), size, dtype or int64, device, requires_grad)
+# %% ../nbs/00_tensor.ipynb #39a44721
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    "Integers drawn uniformly from [low, high): `randint(high, size)`, `randint(low, high, size)`."
+    if size is None and args: *args, size = args
+    if len(args) not in (1, 2) or size is None:
+        raise TypeError("randint() received an invalid combination of arguments: expected "
+                        "(high, size) or (low, high, size)")
+    low, high = (0, *args) if len(args) == 1 else args
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
+    draw = lambda r, s: r.integers(low, high, s)
+    return _random(draw, size, dtype or int64, device, requires_grad)
 
 def randperm(n, dtype=None, device=None, requires_grad=False):
     "A random permutation of 0..n-1."
@@ -424,6 +535,9 @@ def randperm(n, dtype=None, device=None, requires_grad=False):
 
 def rand_like(t, dtype=None, device=None): return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 def randn_like(t, dtype=None, device=None): return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
+def randint_like(t, *args, dtype=None, device=None):
+    "Like `randint`, with the shape, dtype and device of tensor `t`."
+    return randint(*args, t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 # %% ../nbs/00_tensor.ipynb #421644aa
 class _Formatter:
@@ -680,57 +794,128 @@ class ToCopy(Op):
         return x.astype(dtype.np) if dtype is not None and dtype.np != x.dtype else x.copy()
     def backward(ctx, g): return (g.to(ctx.dev, ctx.dtype),)
 
-def _to_args(args, kw):
-    "The (device, dtype) that `to(...)`'s arguments ask for."
-    dev, dt = kw.get('device'), kw.get('dtype')
-    for a in args:
-        if isinstance(a, dtype): dt = a
-        elif isinstance(a, Tensor): dev, dt = a.device, a.dtype
-        elif isinstance(a, (str, device)): dev = a
-        elif a is not None: raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
-    return (device(dev) if dev is not None else None), dt
+def _to_call(args, kw):
+    "(device, dtype, copy, memory_format) from any of `to`'s call forms."
+    kw = dict(kw)
+    dev, dt = kw.pop('device', None), kw.pop('dtype', None)
+    flags = [kw.pop('non_blocking', False), kw.pop('copy', False)]
+    fmt = kw.pop('memory_format', None)
+    if kw: raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kw))}'")
+    args = list(args)
+    if args and isinstance(args[0], Tensor): o = args.pop(0); dev, dt = o.device, o.dtype
+    else:
+        if args and not isinstance(args[0], (dtype, builtins.bool)): dev = args.pop(0)
+        if args and (args[0] is None or isinstance(args[0], dtype)): dt = args.pop(0) or dt
+    if len(args) > 2 or not builtins.all(isinstance(a, builtins.bool) for a in args):
+        raise TypeError(f"to() received an invalid combination of arguments: {tuple(args)!r}")
+    flags[:len(args)] = args  # what is left: non_blocking, copy
+    if isinstance(dev, numbers.Integral): dev = device('cuda', dev)  # `to(0)` is cuda:0
+    return (device(dev) if dev is not None else None), dt, flags[1], fmt
 
+def _to_args(args, kw):
+    "The (device, dtype) that `to(...)`'s arguments ask for (`Module.to` reads these two)."
+    return _to_call(args, kw)[:2]
+
+# %% ../nbs/00_tensor.ipynb #a415c4c8
 @patch
 def to(self: Tensor, *args, **kw):
-    "This tensor with another dtype and/or on another device (itself if nothing changes)."
-    dev, dt = _to_args(args, kw)
+    "This tensor with another dtype, device or memory format (itself if nothing changes)."
+    dev, dt, copy, fmt = _to_call(args, kw)
     if dev is not None and dev.type == 'cuda' and dev.index is None: dev = device('cuda', 0)
-    if (dt is None or dt is self.dtype) and (dev is None or dev == self.device) and not kw.get('copy'):
-        return self
-    if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
-    return ToCopy.apply(self, dtype=dt, dev=dev)
+    y = self
+    if (dt is not None and dt is not self.dtype) or (dev is not None and dev != self.device) or copy:
+        if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
+        y = ToCopy.apply(self, dtype=dt, dev=dev)
+    return y if fmt is None or fmt is preserve_format else y.contiguous(memory_format=fmt)
 
 @patch
 def cpu(self: Tensor): return self.to('cpu')
 @patch
-def cuda(self: Tensor, device=None):
+def cuda(self: Tensor, device=None, non_blocking=False):
     return self.to(f'cuda:{device}' if isinstance(device, numbers.Integral) else device or 'cuda')
-def _type(self, dtype=None):
-    "The legacy type name (`torch.FloatTensor`), or this tensor cast to `dtype`."
-    return _type_name(self) if dtype is None else self.to(dtype)
-Tensor.type = _type
 @patch
 def type_as(self: Tensor, other): return self.to(other.dtype)
 
 for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('long', int64),
                ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool)]:
-    setattr(Tensor, _n, (lambda d: lambda self: self.to(d))(_d))
+    setattr(Tensor, _n, (lambda d: lambda self, memory_format=None:
+                         self.to(d, memory_format=memory_format))(_d))
+
+# %% ../nbs/00_tensor.ipynb #2ff7c0fc
+class _LegacyType(type):
+    "The type of `FloatTensor` and kin: calling one makes a tensor; `isinstance` checks the dtype."
+    def __call__(cls, *args, device=None):
+        if len(args) == 1 and not isinstance(args[0], (numbers.Integral, Size)):
+            data = args[0]
+            if isinstance(data, Tensor) and data.dtype is not cls.dtype:
+                raise TypeError(f"expected {cls.dtype} (got {data.dtype})")
+            return tensor(data, dtype=cls.dtype, device=device or _cpu)
+        return empty(*(_shape(args) or (0,)), dtype=cls.dtype, device=device or _cpu)  # () is (0,)
+    def __instancecheck__(cls, t): return isinstance(t, Tensor) and t.dtype is cls.dtype and not t.is_cuda
+    def __repr__(cls): return f"<class 'torch.{cls.__name__}'>"
+
+def _legacy(d):
+    name = _names[d.name] + 'Tensor'
+    return _LegacyType(name, (), dict(dtype=d, __module__='nbtorch', __qualname__=name,
+                                      __doc__=f"The legacy type of {d} tensors on the CPU."))
+
+(HalfTensor, FloatTensor, DoubleTensor, ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor,
+ BoolTensor) = (_legacy(d) for d in (float16, float32, float64, uint8, int8, int16, int32, int64, bool))
+
+def _type(self, dtype=None, non_blocking=False):
+    "The legacy type name (`torch.FloatTensor`), or this tensor cast to `dtype` (a name or type too)."
+    if dtype is None: return _type_name(self)
+    if isinstance(dtype, str):
+        name = dtype.removeprefix('torch.')
+        legacy = globals().get(name.removeprefix('cuda.'))
+        if not isinstance(legacy, _LegacyType): raise ValueError(f"invalid type: '{dtype}'")
+        return self.to('cuda' if name.startswith('cuda.') else 'cpu', legacy.dtype)
+    return self.to(dtype.dtype if isinstance(dtype, _LegacyType) else dtype)
+Tensor.type = _type
+
+# %% ../nbs/00_tensor.ipynb #88043e5f
+class memory_format:
+    "An order of a tensor's elements in memory: `contiguous_format`, `channels_last`..."
+    def __init__(self, name, perm): self.name, self._perm = name, perm
+    def __repr__(self): return f'torch.{self.name}'
+    def __reduce__(self): return (getattr, (_dtypes_module(), self.name))
+
+contiguous_format = memory_format('contiguous_format', None)
+preserve_format = memory_format('preserve_format', None)
+channels_last = memory_format('channels_last', (0, 2, 3, 1))
+channels_last_3d = memory_format('channels_last_3d', (0, 2, 3, 4, 1))
+
+def _layout_perm(fmt, ndim):
+    "The physical order of dims that `fmt` asks of a tensor with `ndim` dims (None: row-major)."
+    if fmt._perm is not None and len(fmt._perm) != ndim:
+        raise RuntimeError(f"required rank {len(fmt._perm)} tensor to use {fmt.name} format")
+    return fmt._perm
 
 # %% ../nbs/00_tensor.ipynb #b9734620
 class Clone(Op):
-    def forward(ctx, x, order='K'): return get_array_module(x).array(x, copy=True, order=order)
+    def forward(ctx, x, order='K', perm=None):
+        if perm is None: return get_array_module(x).array(x, copy=True, order=order)
+        return x.transpose(perm).copy().transpose(np.argsort(perm).tolist())  # memory in `perm` order
     def backward(ctx, g): return (g,)
 
 @patch
-def clone(self: Tensor):
+def clone(self: Tensor, memory_format=None):
     "A copy with its own memory (recorded: gradients flow back to this tensor)."
-    return Clone.apply(self)
+    if memory_format is None or memory_format is preserve_format: return Clone.apply(self)
+    perm = _layout_perm(memory_format, self.ndim)
+    return Clone.apply(self, order='C') if perm is None else Clone.apply(self, perm=perm)
 
 @patch
-def contiguous(self: Tensor):
-    "This tensor if its memory is row-major, else a row-major copy."
-    return self if self._data.flags.c_contiguous else Clone.apply(self, order='C')
+def contiguous(self: Tensor, memory_format=None):
+    "This tensor if its memory is row-major (or in `memory_format`'s order), else such a copy."
+    if memory_format is None or memory_format is contiguous_format:
+        return self if self._data.flags.c_contiguous else Clone.apply(self, order='C')
+    if memory_format is preserve_format:
+        raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
+    perm = _layout_perm(memory_format, self.ndim)
+    return self if self.is_contiguous(memory_format) else Clone.apply(self, perm=perm)
 
+# %% ../nbs/00_tensor.ipynb #d885bbac
 @patch
 def detach(self: Tensor):
     "The same memory, outside the graph."
@@ -747,3 +932,187 @@ def detach_(self: Tensor):
 def _get_data(self): return _wrap(self._data)
 def _set_data(self, t): self._data = t._data if isinstance(t, Tensor) else t
 Tensor.data = property(_get_data, _set_data, doc="The tensor's values, outside the graph.")
+
+# %% ../nbs/00_tensor.ipynb #4b6ea010
+@patch
+def __array__(self: Tensor, dtype=None, copy=None):
+    "The data as a NumPy array, for `np.asarray(t)` and friends (shared memory when possible)."
+    a = self.numpy()  # refuses, as PyTorch does, a tensor that requires grad or lives on a GPU
+    if dtype is not None and np.dtype(dtype) != a.dtype:
+        if copy is False:
+            raise ValueError("Unable to avoid copy while creating an array as requested.")
+        return a.astype(dtype)
+    return a.copy() if copy else a
+
+# %% ../nbs/00_tensor.ipynb #2054fa81
+class _Sampled(Op):
+    "Fresh samples `a` that depend on no input's value: the gradient to every input is zero."
+    def forward(ctx, *xs, a, kind): ctx.kind = kind; return a
+    def backward(ctx, g): return tuple(zeros_like(g) if n else None for n in ctx.needs_input_grad)
+    def name(self): return self.kind
+
+def _on(a, t):
+    "Array `a` (drawn on the CPU) on the device of tensor `t`."
+    return cuda._to_gpu(a, t.device.index or 0) if t.is_cuda else a
+
+def _fill(t, a, kind):
+    "Overwrite tensor `t` with the samples in array `a`, in place."
+    _check_inplace(t)
+    if t.requires_grad and _Mode.grad:  # an intermediate result: its old history gets zero gradient
+        old = _wrap(t._data)
+        old._requires_grad, old.grad_fn, old._nr = True, t.grad_fn, t._nr
+        t.grad_fn, t._nr = _Sampled.apply(old, a=None, kind=kind).grad_fn, 0
+    t._data[...] = _on(a.astype(t._data.dtype, copy=False), t)
+    _bump(t)
+    return t
+
+def _floating(t, kernel):
+    if not t.dtype.is_floating_point:
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_scalar_name(t.dtype)}\'')
+
+# %% ../nbs/00_tensor.ipynb #d670a838
+@patch
+def uniform_(self: Tensor, from_=0., to=1., *, generator=None, **kw):
+    "Fill with samples from the uniform distribution on [from, to)."
+    from_ = kw.pop('from', from_)
+    _floating(self, 'check_uniform_bounds')
+    if from_ > to:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} "
+                           f"> to={to}")
+    return _fill(self, _rng[0].uniform(from_, to, self.shape), 'UniformBackward0')
+
+@patch
+def normal_(self: Tensor, mean=0., std=1., *, generator=None):
+    "Fill with samples from the normal distribution N(mean, std²)."
+    _floating(self, 'normal_kernel_cpu')
+    if std < 0: raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    return _fill(self, _rng[0].normal(mean, std, self.shape), 'NormalBackward0')
+
+@patch
+def log_normal_(self: Tensor, mean=1., std=2., *, generator=None):
+    "Fill with exp(x), x drawn from N(mean, std²)."
+    _floating(self, 'log_normal_cpu')
+    if std <= 0: raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return _fill(self, _rng[0].lognormal(mean, std, self.shape), 'LogNormalBackward0')
+
+@patch
+def exponential_(self: Tensor, lambd=1., *, generator=None):
+    "Fill with samples from the exponential distribution of rate `lambd`."
+    _floating(self, 'exponential_cpu')
+    if lambd <= 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return _fill(self, _rng[0].exponential(1 / lambd, self.shape), 'ExponentialBackward0')
+
+@patch
+def cauchy_(self: Tensor, median=0., sigma=1., *, generator=None):
+    "Fill with samples from the Cauchy distribution centred on `median`, of scale `sigma`."
+    _floating(self, 'cauchy_cpu')
+    if sigma <= 0: raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    return _fill(self, median + sigma * _rng[0].standard_cauchy(self.shape), 'CauchyBackward0')
+
+# %% ../nbs/00_tensor.ipynb #af2529ca
+@patch
+def geometric_(self: Tensor, p, *, generator=None):
+    "Fill with the number of Bernoulli(p) trials up to and including the first success."
+    if not 0 < p < 1: raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    return _fill(self, _rng[0].geometric(p, self.shape), 'GeometricBackward0')
+
+@patch
+def bernoulli_(self: Tensor, p=0.5, *, generator=None):
+    "Fill with 1 with probability `p` (a number or a tensor of probabilities), else with 0."
+    q = p._data if isinstance(p, Tensor) else p
+    if not isinstance(p, Tensor) and not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+    u = _on(_rng[0].random(self.shape), self)
+    return _fill(self, cuda._to_cpu(u < q), 'BernoulliBackward0')
+
+def _random_bounds(t, from_, to):
+    "The [low, high) of `random_`; by default all the integers that `t`'s dtype holds exactly."
+    if to is None and from_ is not None: from_, to = 0, from_  # random_(to)
+    if to is None:
+        if t.dtype is bool: return 0, 2
+        if t.dtype.is_floating_point: return 0, 2 ** (np.finfo(t.dtype.np).nmant + 1) + 1
+        return 0, builtins.int(np.iinfo(t.dtype.np).max) + 1
+    if from_ >= to:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} >= "
+                           f"to={to}")
+    return from_, to
+
+@patch
+def random_(self: Tensor, from_=None, to=None, *, generator=None, **kw):
+    "Fill with integers drawn uniformly from [from, to), or from [0, to) given one bound."
+    low, high = _random_bounds(self, kw.pop('from', from_), to)
+    a = _rng[0].integers(low, high - 1, self.shape, dtype=np.int64, endpoint=True)
+    return _fill(self, a, 'RandomBackward0')
+
+# %% ../nbs/00_tensor.ipynb #d59a0625
+def normal(mean=0., std=1., size=None, *, generator=None, out=None, dtype=None, layout=None,
+           device=None, pin_memory=False, requires_grad=False):
+    "Samples of N(mean, std²): elementwise for tensor `mean`/`std`, else a tensor of shape `size`."
+    ts = [x for x in (mean, std) if isinstance(x, Tensor)]
+    if not ts:
+        if std < 0: raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        if size is None: raise TypeError("normal() missing the size of the tensor to sample")
+        return _random(lambda r, s: r.normal(mean, std, s), size, dtype, device, requires_grad)
+    if size is not None:  # PyTorch has no (tensor, ..., size) form
+        raise TypeError("normal() received an invalid combination of arguments: a size goes with "
+                        "a float mean and a float std only")
+    if isinstance(std, Tensor) and builtins.bool((std._data < 0).any()):
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+    if not isinstance(std, Tensor) and std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    try: shape = np.broadcast_shapes(*(tuple(t.shape) for t in ts))
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({ts[0].shape}) must match the size of tensor b "
+                           f"({ts[1].shape})") from None
+    dt = result_type(*ts)
+    z = _on(_rng[0].standard_normal(shape).astype(dt.np), ts[0])
+    a = (mean._data if isinstance(mean, Tensor) else mean) + \
+        (std._data if isinstance(std, Tensor) else std) * z
+    kind = 'NormalBackward' + ('3' if len(ts) == 2 else '1' if ts[0] is mean else '2')
+    return _Sampled.apply(mean, std, a=a.astype(dt.np, copy=False), kind=kind)
+
+@patch
+def bernoulli(self: Tensor, p=None, *, generator=None):
+    "0 or 1 for each element: 1 with probability `p`, or the element itself if `p` is None."
+    q = self._data if p is None else p
+    u = _on(_rng[0].random(self.shape), self)
+    return _Sampled.apply(self, a=(u < q).astype(self._data.dtype), kind='BernoulliBackward0')
+
+def bernoulli(input, p=None, *, generator=None, out=None):
+    "0 or 1 for each element of `input`: 1 with the probability that element holds."
+    return input.bernoulli(p)
+
+# %% ../nbs/00_tensor.ipynb #258ececb
+def _multinomial_checks(p, n, replacement):
+    if p.ndim not in (1, 2): raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not p.dtype.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{_scalar_name(p.dtype)}")
+    if n <= 0: raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and n > p.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
+
+@patch
+def multinomial(self: Tensor, num_samples, replacement=False, *, generator=None):
+    "`num_samples` category indices per row, drawn with the row's (unnormalised) probabilities."
+    _multinomial_checks(self, num_samples, replacement)
+    p = cuda._to_cpu(self._data).reshape(-1, self.shape[-1]).astype(np.float64)
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if (p.sum(1) <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    r = _rng[0]
+    if replacement:  # invert each row's cumulative distribution at uniform points
+        c = p.cumsum(1)
+        u = r.random((len(p), num_samples)) * c[:, -1:]
+        idx = np.stack([np.searchsorted(ci, ui, side='right') for ci, ui in zip(c, u)])
+    else:            # the largest p / Exp(1) keys are a draw without replacement
+        idx = np.argsort(-(p / r.exponential(size=p.shape)), axis=1, kind='stable')[:, :num_samples]
+    idx = idx.reshape(*self.shape[:-1], num_samples).astype(np.int64)
+    return _wrap(_on(idx, self))
+
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    "`num_samples` category indices per row of `input`, drawn with its unnormalised probabilities."
+    return input.multinomial(num_samples, replacement)

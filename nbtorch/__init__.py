@@ -2,7 +2,6 @@
 
 Modules:
 
-- `nbtorch.autograd`: The dynamic graph, walked backwards: `backward`, `autograd.grad`, higher-order gradients, hooks, custom functions and a gradient check.
 - `nbtorch.cuda`: The one place where nbtorch names CuPy: availability, the array module, and moving arrays between the CPU and a GPU.
 - `nbtorch.learner`: The whole training process on scikit-learn's digits: prepare and split the data, define the model, loss and optimizer, train with validation, evaluate on a test set, look at the mistakes, save and reload the model.
 - `nbtorch.nn.functional`: The functions neural networks are built of: activations, linear and convolution layers, pooling, normalisation, dropout, embeddings and losses, as PyTorch's `torch.nn.functional`.

@@ -37,3 +37,75 @@ def test_autograd_backward_of_several_outputs():
     compare(run(nbtorch), run(torch))
     with pytest.raises(RuntimeError, match='implicitly created only for scalar outputs'):
         nbtorch.autograd.backward(nbtorch.ones(2, requires_grad=True) * 2)
+
+
+# torch.autograd.functional: the same functions, points and vectors through both libraries
+def _vec_fns(lib):
+    return {'single': (lambda x: (x ** 2).tanh() * x.sum(), (lib.tensor([0.3, -1.2, 2.0], dtype=lib.float64),)),
+            'tuples': (lambda a, b: (a * b.sum(), (a.exp() * b[:2]).sum()),
+                       (lib.tensor([0.5, 1.5], dtype=lib.float64), lib.tensor([1., -2., 0.5], dtype=lib.float64)))}
+
+def _scalar_fns(lib):
+    return {'single': (lambda x: (x ** 3).sum() + x[0] * x[1] * x[2].sin(), (lib.tensor([0.3, -1.2, 2.0], dtype=lib.float64),)),
+            'tuples': (lambda a, b: (a * a * b[:2]).sum() + b.exp().sum(),
+                       (lib.tensor([0.5, 1.5], dtype=lib.float64), lib.tensor([1., -2., 0.5], dtype=lib.float64)))}
+
+
+def _run_functional(lib, op, kind, create_graph):
+    F = lib.autograd.functional
+    fns = _vec_fns(lib) if op in ('jacobian', 'vjp', 'jvp') else _scalar_fns(lib)
+    f, xs = fns[kind]
+    xs = tuple(x.clone().requires_grad_(create_graph) for x in xs)
+    arg = xs if kind == 'tuples' else xs[0]
+    if op in ('jacobian', 'hessian'): res = getattr(F, op)(f, arg, create_graph=create_graph)
+    else:
+        like = xs if op != 'vjp' else ((f(*xs),) if kind == 'single' else f(*xs))
+        v = tuple(lib.linspace(-1, 1, x.numel(), dtype=lib.float64).reshape(x.shape) for x in like)
+        v = v if (kind == 'tuples' and (op != 'vjp' or isinstance(f(*xs), tuple))) else v[0]
+        if op == 'jvp' and kind == 'tuples': v = tuple(lib.linspace(-1, 1, x.numel(), dtype=lib.float64) for x in xs)
+        res = getattr(F, op)(f, arg, v, create_graph=create_graph)
+    flat = _flatten(res)
+    if create_graph and any(r.requires_grad for r in flat):  # the results are differentiable: their gradient against the inputs agrees too
+        total = sum((r * r).sum() for r in flat if r.requires_grad)
+        flat += list(lib.autograd.grad(total, xs, allow_unused=True, materialize_grads=True))
+    return [r.detach() for r in flat], [r.requires_grad for r in _flatten(res)]
+
+
+def _flatten(x):
+    return [x] if not isinstance(x, (tuple, list)) else [t for el in x for t in _flatten(el)]
+
+
+@pytest.mark.parametrize('create_graph', [False, True])
+@pytest.mark.parametrize('kind', ['single', 'tuples'])
+@pytest.mark.parametrize('op', ['jacobian', 'hessian', 'vjp', 'jvp', 'vhp', 'hvp'])
+def test_autograd_functional_matches_pytorch(op, kind, create_graph):
+    ours, ours_rg = _run_functional(nbtorch, op, kind, create_graph)
+    ref, ref_rg = _run_functional(torch, op, kind, create_graph)
+    assert ours_rg == ref_rg
+    compare(ours, ref, atol=1e-10, rtol=1e-8)
+
+
+def test_autograd_functional_strict_and_shape_errors_like_pytorchs():
+    def cases(lib):
+        F, x, y = lib.autograd.functional, lib.ones(2, dtype=lib.float64), lib.ones(3, dtype=lib.float64)
+        return [lambda: F.jacobian(lambda a, b: a * 2, (x, y), strict=True),
+                lambda: F.jacobian(lambda a: lib.ones(2), x, strict=True),
+                lambda: F.vjp(lambda a: a * 2, x),
+                lambda: F.vjp(lambda a: a * 2, x, y),
+                lambda: F.jvp(lambda a, b: a * 2, (x, y), (x,)),
+                lambda: F.hessian(lambda a: a * 2, x),
+                lambda: F.hessian(lambda a: (a * 2).sum(), x, strict=True),
+                lambda: F.hvp(lambda a: (a * 3).sum(), x, x, strict=True),
+                lambda: F.vhp(lambda a: a, x, x),
+                lambda: F.jacobian(lambda a: a, [x]),
+                lambda: F.jacobian(lambda a: a, x, strict=True, vectorize=True)]
+    for ours, ref in zip(cases(nbtorch), cases(torch)):
+        with pytest.raises(Exception) as r: ref()
+        with pytest.raises(type(r.value)) as o: ours()
+        assert str(o.value) == str(r.value).replace('torch.Size', 'torch.Size')
+
+
+def test_autograd_functional_leaves_the_callers_tensors_alone():
+    x = nbtorch.tensor([1., 2.], requires_grad=True)
+    J = nbtorch.autograd.functional.jacobian(lambda a: a * a, x)
+    assert x.grad is None and not J.requires_grad and J.tolist() == [[2., 0.], [0., 4.]]

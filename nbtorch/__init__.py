@@ -23,7 +23,7 @@ from .shapes import *
 from .reduce import *
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
-import nbtorch.autograd.functional
+import nbtorch.autograd.functional, nbtorch.profiler
 from .serialization import save, load
 from .utils.data import Generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode

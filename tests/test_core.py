@@ -109,3 +109,60 @@ def test_autograd_functional_leaves_the_callers_tensors_alone():
     x = nbtorch.tensor([1., 2.], requires_grad=True)
     J = nbtorch.autograd.functional.jacobian(lambda a: a * a, x)
     assert x.grad is None and not J.requires_grad and J.tolist() == [[2., 0.], [0., 4.]]
+
+
+# the profiler
+def _op_methods():
+    from nbtorch.profiler import _ops
+    return {(c, m): c.__dict__.get(m) for c in _ops() for m in ('forward', 'backward')}
+
+
+def test_profiler_records_every_op_and_restores_them(tmp_path):
+    before = _op_methods()
+    x = nbtorch.ones(3, requires_grad=True)
+    with nbtorch.profiler.profile(record_shapes=True) as prof:
+        y = x
+        for _ in range(3): y = y + 1
+        with nbtorch.autograd.profiler.record_function('backward pass'):
+            (y * y).sum().backward()
+    avg = {a.key: a for a in prof.key_averages()}
+    assert avg['aten::add'].count == 3 and avg['AddBackward0'].count == 3
+    mb = next(e for e in prof.events() if e.name == 'MulBackward0')  # its formula is two products
+    assert avg['aten::mul'].count == 3 and [c.name for c in mb.cpu_children] == ['aten::mul', 'aten::mul']
+    assert avg['backward pass'].count == 1 and 'MulBackward0' in avg and 'SumBackward0' in avg
+    bp = next(e for e in prof.events() if e.name == 'backward pass')
+    assert {c.name for c in bp.cpu_children} >= {'SumBackward0', 'MulBackward0'}
+    assert bp.self_cpu_time_total <= bp.cpu_time_total
+    assert [e.input_shapes for e in prof.events() if e.name == 'aten::add'][0] == [[3], []]
+    assert _op_methods() == before                       # nothing stays wrapped
+    (x + 1).sum()
+    assert len([e for e in prof.events() if e.name == 'aten::add']) == 3
+    prof.export_chrome_trace(tmp_path / 'trace.json')
+    import json
+    evs = json.loads((tmp_path / 'trace.json').read_text())['traceEvents']
+    assert len(evs) == len(prof.events()) and evs[0]['ph'] == 'X'
+
+
+def test_profilers_nest_and_survive_errors():
+    before = _op_methods()
+    with nbtorch.profiler.profile() as outer:
+        with nbtorch.profiler.profile() as inner: nbtorch.ones(2) * 2
+        nbtorch.ones(2) - 1
+    assert [e.name for e in inner.events()] == ['aten::mul']
+    assert [e.name for e in outer.events()] == ['aten::mul', 'aten::sub']
+    with pytest.raises(ZeroDivisionError):
+        with nbtorch.profiler.profile(): 1 / 0
+    assert _op_methods() == before
+    with nbtorch.profiler.profile(enabled=False) as off: nbtorch.ones(2) * 2
+    assert len(off.events()) == 0
+
+
+def test_profiler_table_and_schedule_like_pytorchs():
+    with nbtorch.profiler.profile() as ours: nbtorch.ones(4, 4) @ nbtorch.ones(4, 4)
+    with torch.profiler.profile() as ref: torch.ones(4, 4) @ torch.ones(4, 4)
+    o = ours.key_averages().table(sort_by='self_cpu_time_total').splitlines()
+    r = ref.key_averages().table(sort_by='self_cpu_time_total').splitlines()
+    assert o[1].split() == r[1].split() and o[-1].split(':')[0] == r[-1].split(':')[0] == 'Self CPU time total'
+    for kw in [dict(wait=1, warmup=1, active=2), dict(wait=0, warmup=2, active=3, repeat=2, skip_first=3)]:
+        s, t = nbtorch.profiler.schedule(**kw), torch.profiler.schedule(**kw)
+        assert [s(i).name for i in range(20)] == [t(i).name for i in range(20)], kw

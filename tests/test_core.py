@@ -166,3 +166,28 @@ def test_profiler_table_and_schedule_like_pytorchs():
     for kw in [dict(wait=1, warmup=1, active=2), dict(wait=0, warmup=2, active=3, repeat=2, skip_first=3)]:
         s, t = nbtorch.profiler.schedule(**kw), torch.profiler.schedule(**kw)
         assert [s(i).name for i in range(20)] == [t(i).name for i in range(20)], kw
+
+
+def test_torch_functional_names_what_nbtorch_has():
+    import importlib
+    F = importlib.import_module('nbtorch.functional')
+    import torch.functional as TF
+    assert F is nbtorch.functional and 'split' in F.__all__ and set(F.__all__) <= set(TF.__all__)
+    for n in F.__all__: assert getattr(F, n) is getattr(nbtorch, n)
+    ours = F.split(nbtorch.arange(5), 2)
+    compare(list(ours), list(TF.split(torch.arange(5), 2)))
+
+
+def test_torch_backends_flags_as_pytorchs_cpu_build():
+    import importlib
+    cudnn = importlib.import_module('nbtorch.backends.cudnn')
+    assert cudnn is nbtorch.backends.cudnn
+    for ours, ref in [(nbtorch.backends.cudnn, torch.backends.cudnn), (nbtorch.backends.mps, torch.backends.mps)]:
+        for name in ['enabled', 'benchmark', 'deterministic', 'allow_tf32']:
+            if hasattr(ref, name): assert getattr(ours, name) == getattr(ref, name), name
+        for name in ['is_available', 'is_built', 'version']:
+            if hasattr(ours, name): assert getattr(ours, name)() == getattr(ref, name)(), name
+    assert nbtorch.backends.cuda.matmul.allow_tf32 == torch.backends.cuda.matmul.allow_tf32
+    with cudnn.flags(enabled=False, benchmark=True):
+        assert (cudnn.enabled, cudnn.benchmark) == (False, True)
+    assert (cudnn.enabled, cudnn.benchmark) == (True, False)

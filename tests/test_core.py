@@ -191,3 +191,42 @@ def test_torch_backends_flags_as_pytorchs_cpu_build():
     with cudnn.flags(enabled=False, benchmark=True):
         assert (cudnn.enabled, cudnn.benchmark) == (False, True)
     assert (cudnn.enabled, cudnn.benchmark) == (True, False)
+
+
+class Net(nbtorch.nn.Module):
+    "A model of one's own, saved whole (pickled by reference to this class)."
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nbtorch.nn.Linear(4, 8), nbtorch.nn.Linear(8, 2)
+        self.register_buffer('scale', nbtorch.tensor(2.))
+    def forward(self, x): return self.fc2(self.fc1(x).relu()) * self.scale
+
+
+def test_save_a_whole_model_with_its_optimizer(tmp_path):
+    """torch.save({'model': model, 'optimizer': opt}): refused by the default weights_only load, as in
+    PyTorch; with weights_only=False both come back tied together, and training resumes identically."""
+    nbtorch.manual_seed(0)
+    model = Net()
+    opt = nbtorch.optim.Adam(model.parameters(), lr=0.01)
+    x = nbtorch.randn(5, 4)
+    def step(m, o):
+        o.zero_grad(); m(x).pow(2).mean().backward(); o.step()
+    for _ in range(3): step(model, opt)
+    nbtorch.save({'model': model, 'optimizer': opt}, tmp_path / 'ckpt.pt')
+    with pytest.raises(Exception) as ref:
+        torch.save(torch.nn.Linear(2, 2), tmp_path / 'ref.pt'); torch.load(tmp_path / 'ref.pt')
+    with pytest.raises(type(ref.value), match='Weights only load failed'): nbtorch.load(tmp_path / 'ckpt.pt')
+    got = nbtorch.load(tmp_path / 'ckpt.pt', weights_only=False)
+    m2, o2 = got['model'], got['optimizer']
+    assert type(m2) is Net and m2.scale.item() == 2. and o2.state_dict()['state'][0]['step'].item() == 3.
+    assert all(a is b for a, b in zip(o2.param_groups[0]['params'], m2.parameters()))
+    for _ in range(2): step(model, opt); step(m2, o2)
+    np.testing.assert_array_equal(m2(x).detach().numpy(), model(x).detach().numpy())
+
+
+def test_grad_mode_module_names_the_switches():
+    import importlib
+    gm, ref = importlib.import_module('nbtorch.autograd.grad_mode'), importlib.import_module('torch.autograd.grad_mode')
+    for n in ['no_grad', 'enable_grad', 'set_grad_enabled', 'inference_mode']:
+        assert hasattr(ref, n) and getattr(gm, n) is getattr(nbtorch.autograd, n)
+    assert 'grad_mode' in nbtorch.autograd.__all__ and 'grad_mode' in torch.autograd.__all__

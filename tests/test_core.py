@@ -230,3 +230,17 @@ def test_grad_mode_module_names_the_switches():
     for n in ['no_grad', 'enable_grad', 'set_grad_enabled', 'inference_mode']:
         assert hasattr(ref, n) and getattr(gm, n) is getattr(nbtorch.autograd, n)
     assert 'grad_mode' in nbtorch.autograd.__all__ and 'grad_mode' in torch.autograd.__all__
+
+
+def test_functional_and_profiler_on_every_backend(dev):
+    "Derivatives and profiling of device tensors stay on the device (the stand-in refuses NumPy mixing)."
+    F = nbtorch.autograd.functional
+    x = nbtorch.tensor([0.5, -1., 2.], device=dev)
+    J = F.jacobian(lambda a: a.tanh() * a.sum(), x)
+    _, hv = F.hvp(lambda a: (a ** 3).sum(), x, nbtorch.ones(3, device=dev))
+    _, jv = F.jvp(lambda a: a * a, x, nbtorch.ones(3, device=dev))
+    for r, ref in [(J, torch.autograd.functional.jacobian(lambda a: a.tanh() * a.sum(), torch.tensor([0.5, -1., 2.]))),
+                   (hv, torch.tensor([3., -6., 12.])), (jv, torch.tensor([1., -2., 4.]))]:
+        compare(r, ref, dev)
+    with nbtorch.profiler.profile(record_shapes=True) as prof: (x * 2).sum()
+    assert [e.name for e in prof.events()] == ['aten::mul', 'aten::sum']

@@ -88,3 +88,14 @@ def test_text_graph_and_log_dir(tmp_path, monkeypatch):
     assert any(p.name.startswith('events.out.tfevents.') for p in (tmp_path / w.get_logdir()).iterdir())
     with pytest.raises(AssertionError, match='scalar should be 0D'):
         SummaryWriter(str(tmp_path / 'e')).add_scalar('v', nbtorch.ones(2), 0)
+
+
+def test_device_tensors_are_logged(tmp_path, dev):
+    v = nbtorch.linspace(-1, 1, 50, device=dev)
+    with SummaryWriter(str(tmp_path)) as w:
+        w.add_scalar('s', v.sum() + 1, 0)
+        w.add_histogram('h', v, 0)
+        w.add_image('i', v.reshape(1, 5, 10).sigmoid(), 0)
+    acc = EventAccumulator(str(tmp_path)).Reload()
+    assert acc.Scalars('s')[0].value == pytest.approx(1.0, abs=1e-5)
+    assert acc.Histograms('h')[0].histogram_value.num == 50 and acc.Images('i')[0].width == 10

@@ -39,10 +39,10 @@ def _module(name, doc, **names):
     return m
 
 _FUNCTIONAL = ['atleast_1d', 'atleast_2d', 'atleast_3d', 'align_tensors', 'broadcast_shapes',
-               'broadcast_tensors', 'cartesian_prod', 'block_diag', 'cdist', 'chain_matmul', 'einsum',
-               'istft', 'lu', 'norm', 'meshgrid', 'pca_lowrank', 'split', 'stft', 'svd_lowrank',
-               'tensordot', 'unique', 'unique_consecutive', 'unravel_index']
-functional = _module('functional', "PyTorch's `torch.functional`: the functions of its list that nbtorch has.",
+               'broadcast_tensors', 'cartesian_prod', 'block_diag', 'cdist', 'chain_matmul',
+               'einsum', 'istft', 'lu', 'norm', 'meshgrid', 'pca_lowrank', 'split', 'stft',
+               'svd_lowrank', 'tensordot', 'unique', 'unique_consecutive', 'unravel_index']
+functional = _module('functional', "PyTorch's `torch.functional`, as far as nbtorch has it.",
                      **{n: globals()[n] for n in _FUNCTIONAL if n in globals()})
 functional.__all__ = [n for n in _FUNCTIONAL if hasattr(functional, n)]
 
@@ -53,15 +53,18 @@ def _no(): return False
 def _cudnn_flags(enabled=False, benchmark=False, deterministic=False, allow_tf32=True, **kw):
     "Set cuDNN's flags for a `with` block (nbtorch records them; it does not use cuDNN)."
     c = backends.cudnn
-    saved = c.enabled, c.benchmark, c.deterministic, c.allow_tf32
-    c.enabled, c.benchmark, c.deterministic, c.allow_tf32 = enabled, benchmark, deterministic, allow_tf32
+    names = ('enabled', 'benchmark', 'deterministic', 'allow_tf32')
+    saved = {n: getattr(c, n) for n in names}
+    c.__dict__.update(zip(names, (enabled, benchmark, deterministic, allow_tf32)))
     try: yield
-    finally: c.enabled, c.benchmark, c.deterministic, c.allow_tf32 = saved
+    finally: c.__dict__.update(saved)
 
-backends = _module('backends', "PyTorch's `torch.backends`: the compute libraries' flags (nbtorch uses none of them).")
-backends.cudnn = _module('backends.cudnn', "cuDNN's flags, kept and unused.", enabled=True, benchmark=False,
-                         deterministic=False, allow_tf32=True, is_available=_no, version=lambda: None,
-                         flags=_cudnn_flags)
-backends.mps = _module('backends.mps', "Apple's GPU: not available.", is_available=_no, is_built=_no)
-backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.", is_built=lambda: cuda._cupy is not None,
-                        matmul=_types.SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=True))
+backends = _module('backends', "PyTorch's `torch.backends`: flags of libraries not used here.")
+backends.cudnn = _module('backends.cudnn', "cuDNN's flags, kept and unused.", enabled=True,
+                         benchmark=False, deterministic=False, allow_tf32=True, is_available=_no,
+                         version=lambda: None, flags=_cudnn_flags)
+backends.mps = _module('backends.mps', "Apple's GPU: none.", is_available=_no, is_built=_no)
+backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
+                        is_built=lambda: cuda._cupy is not None,  # CuPy is nbtorch's CUDA
+                        matmul=_types.SimpleNamespace(allow_tf32=False,
+                                                      allow_fp16_reduced_precision_reduction=True))

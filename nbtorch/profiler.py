@@ -24,13 +24,16 @@ class FunctionEvent:
     count = 1
     def __init__(self, name, start, input_shapes=None, parent=None):
         self.name, self.input_shapes, self.cpu_parent = name, input_shapes or [], parent
-        self.time_range, self.cpu_children, self.thread = Interval(start, start), [], threading.get_ident()
+        self.time_range, self.cpu_children = Interval(start, start), []
+        self.thread = threading.get_ident()
     key = property(lambda self: self.name)
     cpu_time_total = property(lambda self: self.time_range.elapsed_us())
     cpu_time = cpu_time_total
-    self_cpu_time_total = property(lambda self: self.cpu_time_total - sum(c.cpu_time_total for c in self.cpu_children))
+    @property
+    def self_cpu_time_total(self):
+        return self.cpu_time_total - sum(c.cpu_time_total for c in self.cpu_children)
     def __repr__(self):
-        return f"<FunctionEvent name={self.name} cpu_time_total={_format_time(self.cpu_time_total)}>"
+        return f"<FunctionEvent name={self.name} total={_format_time(self.cpu_time_total)}>"
 
 def _format_time(us):
     "PyTorch's way of writing a time given in microseconds."
@@ -51,18 +54,21 @@ class FunctionEventAvg:
         return self
     cpu_time = property(lambda self: self.cpu_time_total / self.count if self.count else 0.)
     def __repr__(self):
-        return (f"<FunctionEventAvg key={self.key} self_cpu_time={_format_time(self.self_cpu_time_total)} "
+        return (f"<FunctionEventAvg key={self.key} "
+                f"self_cpu_time={_format_time(self.self_cpu_time_total)} "
                 f"cpu_time={_format_time(self.cpu_time)} count={self.count}>")
 
 # %% ../nbs/01c_profiler.ipynb #b6a24879
 class EventList(list):
-    "The recorded events (or their averages), with `key_averages`, `table` and `export_chrome_trace`."
+    "The recorded events (or their averages): `key_averages`, `table`, `export_chrome_trace`."
     def key_averages(self, group_by_input_shape=False, group_by_stack_n=0):
         "The events summed per name (and per input shapes, if asked)."
         groups = {}
         for e in self:
             k = (e.key, str(e.input_shapes)) if group_by_input_shape else e.key
-            if k not in groups: groups[k] = FunctionEventAvg(e.key, e.input_shapes if group_by_input_shape else None)
+            if k not in groups:
+                shapes = e.input_shapes if group_by_input_shape else None
+                groups[k] = FunctionEventAvg(e.key, shapes)
             groups[k].add(e)
         return EventList(groups.values())
     @property
@@ -73,11 +79,14 @@ class EventList(list):
     def table(self, sort_by=None, row_limit=100, max_src_column_width=75, max_name_column_width=55,
               max_shapes_column_width=80, header=None, top_level_events_only=False, time_unit=None):
         "PyTorch's table of the events: self and total time, their shares, the average, the count."
-        return _table(self, sort_by, row_limit, max_name_column_width, max_shapes_column_width, header)
+        return _table(self, sort_by, row_limit, max_name_column_width, max_shapes_column_width,
+                      header)
     def export_chrome_trace(self, path):
         "Write the events as a Chrome trace (open it in chrome://tracing or Perfetto)."
-        evs = [dict(name=e.name, ph='X', ts=e.time_range.start, dur=e.cpu_time_total, pid=os.getpid(),
-                    tid=e.thread, cat='cpu_op', args={'Input Dims': e.input_shapes}) for e in self]
+        evs = [dict(name=e.name, ph='X', ts=e.time_range.start, dur=e.cpu_time_total,
+                    pid=os.getpid(), tid=e.thread, cat='cpu_op',
+                    args={'Input Dims': e.input_shapes})
+               for e in self]
         with open(path, 'w') as f: json.dump({'traceEvents': evs}, f)
 
 # %% ../nbs/01c_profiler.ipynb #93f7634b
@@ -88,8 +97,9 @@ def _table(events, sort_by, row_limit, name_width, shapes_width, header):
     shapes = any(getattr(e, 'input_shapes', None) for e in events)
     width = min(name_width, max([len(e.key) for e in events] + [4]) + 2)
     cols = ['Self CPU %', 'Self CPU', 'CPU total %', 'CPU total', 'CPU time avg', '# of Calls']
-    line = '-' * width + '  ' + '  '.join(['-' * 12] * len(cols)) + ('  ' + '-' * 28 if shapes else '') + '  '
-    head = f"{'Name':>{width}}  " + ''.join(f'{c:>12}  ' for c in cols) + (f"{'Input Shapes':>28}  " if shapes else '')
+    widths = [width] + [12] * len(cols) + ([28] if shapes else [])
+    line = ''.join('-' * w + '  ' for w in widths)
+    head = ''.join(f'{c:>{w}}  ' for c, w in zip(['Name'] + cols + ['Input Shapes'], widths))
     rows = [line, head, line] if header is None else [header, line, head, line]
     for e in events[:row_limit] if row_limit and row_limit > 0 else events:
         name = e.key if len(e.key) <= width else e.key[:width - 3] + '...'
@@ -142,7 +152,8 @@ def _timed(f, name):
 def _install():
     "Wrap every op's forward and backward with a timer (originals kept to restore)."
     classes = list(dict.fromkeys(_ops()))
-    found = [(c, m, c.__dict__.get(m), getattr(c, m, None)) for c in classes for m in ('forward', 'backward')]
+    found = [(c, m, c.__dict__.get(m), getattr(c, m, None))
+             for c in classes for m in ('forward', 'backward')]
     for c, m, own, f in found:
         if f is None or getattr(f, '_profiled', False) or f is getattr(Op, m, None): continue
         _saved[(c, m)] = own
@@ -164,7 +175,7 @@ class ProfilerAction(enum.Enum):
     NONE, WARMUP, RECORD, RECORD_AND_SAVE = range(4)
 
 def schedule(*, wait, warmup, active, repeat=0, skip_first=0, skip_first_wait=0):
-    "The action at each step: skip `skip_first`, then cycles of wait, warm up, record `active` steps."
+    "The action at each step: skip `skip_first`, then cycles of wait, warm up, record `active`."
     def action(step):
         if step < skip_first: return ProfilerAction.NONE
         step -= skip_first
@@ -179,39 +190,34 @@ def schedule(*, wait, warmup, active, repeat=0, skip_first=0, skip_first_wait=0)
 # %% ../nbs/01c_profiler.ipynb #9d324e2f
 class profile:
     "Record every op run inside `with profile() as prof:`; then `prof.key_averages().table()`."
-    def __init__(self, enabled=True, *, activities=None, schedule=None, on_trace_ready=None, use_cuda=False,
-                 use_device=None, record_shapes=False, with_flops=False, profile_memory=False,
-                 with_stack=False, with_modules=False, use_kineto=False, use_cpu=True,
-                 experimental_config=None, acc_events=False, custom_trace_id_callback=None,
-                 execution_trace_observer=None):
+    def __init__(self, enabled=True, *, activities=None, schedule=None, on_trace_ready=None,
+                 use_cuda=False, use_device=None, record_shapes=False, with_flops=False,
+                 profile_memory=False, with_stack=False, with_modules=False, use_kineto=False,
+                 use_cpu=True, experimental_config=None, acc_events=False,
+                 custom_trace_id_callback=None, execution_trace_observer=None):
         self.enabled, self.record_shapes, self.schedule = enabled, record_shapes, schedule
         self.on_trace_ready, self.step_num, self.function_events = on_trace_ready, 0, EventList()
-        self._recording = False
+        self._recording, self._mine = False, set()
     def _action(self):
         return ProfilerAction.RECORD if self.schedule is None else self.schedule(self.step_num)
     def _begin(self, name, args, stack):
-        parent = next((e for evs in reversed(stack) for e in evs if e in self._open), None)
-        e = FunctionEvent(name, time.perf_counter_ns() / 1e3, _shapes(args) if self.record_shapes else None, parent)
-        (parent.cpu_children if parent else self._top).append(e)
-        self.function_events.append(e); self._open.add(e)
+        "A new event of this profiler, a child of the innermost of its events still open."
+        parent = next((e for evs in reversed(stack) for e in evs if e in self._mine), None)
+        shapes = _shapes(args) if self.record_shapes else None
+        e = FunctionEvent(name, time.perf_counter_ns() / 1e3, shapes, parent)
+        if parent is not None: parent.cpu_children.append(e)
+        self.function_events.append(e); self._mine.add(e)
         return e
     def __enter__(self):
         if not self.enabled: return self
         if not _active: _install()
         _active.append(self)
-        self._open, self._top = set(), []
         self._recording = self._action() in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
         return self
-    def __exit__(self, *exc):
-        if not self.enabled: return
-        self._recording = False
-        _active.remove(self)
-        if not _active: _uninstall()
-        if self.on_trace_ready is not None and self._action() is not ProfilerAction.NONE: self.on_trace_ready(self)
 
 # %% ../nbs/01c_profiler.ipynb #297f6560
 def _step(self):
-    "Move on one step of the `schedule`: start or stop recording; a finished window goes to `on_trace_ready`."
+    "One step on in the `schedule`: start or stop recording; a window done to `on_trace_ready`."
     was = self._action()
     self.step_num += 1
     if was is ProfilerAction.RECORD_AND_SAVE:
@@ -237,7 +243,7 @@ profile.__str__ = lambda self: self.table()
 
 # %% ../nbs/01c_profiler.ipynb #0f785297
 class record_function:
-    "A named range of one's own in the profile, around the ops it contains (`with`, or a decorator)."
+    "A named range of one's own in the profile, around the ops it contains (`with`, decorator)."
     def __init__(self, name, args=None): self.name = name
     def __enter__(self):
         self._evs = _open(self.name)
@@ -253,7 +259,8 @@ def tensorboard_trace_handler(dir_name, worker_name=None, use_gzip=False):
     "An `on_trace_ready` that writes each trace as a Chrome trace file into `dir_name`."
     def handler(prof):
         os.makedirs(dir_name, exist_ok=True)
-        name = f"{worker_name or f'{os.uname().nodename}_{os.getpid()}'}.{time.time_ns()}.pt.trace.json"
+        worker = worker_name or f'{os.uname().nodename}_{os.getpid()}'
+        name = f"{worker}.{time.time_ns()}.pt.trace.json"
         prof.export_chrome_trace(os.path.join(dir_name, name))
     return handler
 

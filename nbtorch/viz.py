@@ -56,7 +56,7 @@ def _attrs(node):
 
 # %% ../nbs/01a_viz.ipynb #2cf138b6
 def _draw_node(g, fn, names, show_attrs, show_saved):
-    "Draw one graph node: an op (with what it saved, if asked), or a leaf's accumulator and its tensor."
+    "Draw one node: an op (with what it saved, if asked), or a leaf's accumulator and its tensor."
     if isinstance(fn, AccumulateGrad):
         v = fn.variable
         g.node(str(id(v)), _tensor_label(v, names.get(id(v))),
@@ -71,7 +71,8 @@ def _draw_node(g, fn, names, show_attrs, show_saved):
             if not hasattr(t, 'shape'): continue
             sid = f'{id(fn)}_saved{i}'
             what = 'saved output' if s is _OUT else 'saved'
-            g.node(sid, f'{what}\n{_size(t)}\n{str(t.dtype).replace("torch.", "")}', **_STYLE['saved'])
+            label = f'{what}\n{_size(t)}\n{str(t.dtype).replace("torch.", "")}'
+            g.node(sid, label, **_STYLE['saved'])
             g.edge(sid, str(id(fn)), style='dashed', dir='none')
 
 # %% ../nbs/01a_viz.ipynb #3a32e27f

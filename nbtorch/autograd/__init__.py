@@ -349,7 +349,7 @@ class _VariableMeta(type):
     def __instancecheck__(cls, other): return isinstance(other, Tensor)
 
 class Variable(metaclass=_VariableMeta):
-    "Deprecated: `Variable(t, requires_grad)` is `t` detached, on the same memory, as a plain tensor."
+    "Deprecated: `Variable(t, requires_grad)` is `t` detached (same memory), as a plain tensor."
     def __new__(cls, data, requires_grad=False, volatile=False):
         if not isinstance(data, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
@@ -362,13 +362,13 @@ class Variable(metaclass=_VariableMeta):
 # %% ../../nbs/01_autograd.ipynb #84585f64
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
              inputs=None):
-    "Accumulate into the leaves the gradients of `tensors` (weighted by `grad_tensors`), in one walk."
+    "Accumulate into the leaves the gradients of `tensors` (times `grad_tensors`), in one walk."
     tensors = _seq(tensors)
     if grad_tensors is None: grad_tensors = grad_variables
     gs = _seq(grad_tensors) if grad_tensors is not None else (None,) * len(tensors)
     if len(gs) != len(tensors):
-        raise RuntimeError(f"grad_tensors should have the same length as tensors: got {len(gs)} and "
-                           f"{len(tensors)}")
+        raise RuntimeError(f"grad_tensors should have the same length as tensors: got {len(gs)} "
+                           f"and {len(tensors)}")
     if retain_graph is None: retain_graph = create_graph
     if inputs is not None:
         got = grad(tensors, _seq(inputs), gs, retain_graph, create_graph, allow_unused=True)
@@ -380,7 +380,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 # %% ../../nbs/01_autograd.ipynb #bcad1905
 import sys as _sys, types as _types
-grad_mode = _types.ModuleType('nbtorch.autograd.grad_mode', "The grad-mode switches, by PyTorch's module name.")
-grad_mode.__dict__.update(no_grad=no_grad, enable_grad=enable_grad, set_grad_enabled=set_grad_enabled,
-                          inference_mode=inference_mode)
+grad_mode = _types.ModuleType('nbtorch.autograd.grad_mode', "The grad-mode switches.")
+grad_mode.__dict__.update(no_grad=no_grad, enable_grad=enable_grad,
+                          set_grad_enabled=set_grad_enabled, inference_mode=inference_mode)
 _sys.modules[grad_mode.__name__] = grad_mode

@@ -19,15 +19,15 @@ def _as_tuple(x, arg_name, fn_name):
     xs = x if is_tuple else (x,)
     for i, el in enumerate(xs):
         if not isinstance(el, Tensor):
-            where = f"the value at index {i} has type" if is_tuple else f"the given {arg_name} has type"
-            raise TypeError(f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple of "
-                            f"Tensors but {where} {type(el)}.")
+            where = f"the value at index {i}" if is_tuple else f"the given {arg_name}"
+            raise TypeError(f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple "
+                            f"of Tensors but {where} has type {type(el)}.")
     return is_tuple, xs
 
 def _prep(xs, create_graph, need_graph):
     "Inputs that require a gradient, tied to the caller's graph only if `create_graph`."
-    return tuple(x.view_as(x) if create_graph and x.requires_grad else x.detach().requires_grad_(need_graph)
-                 for x in xs)
+    return tuple(x.view_as(x) if create_graph and x.requires_grad
+                 else x.detach().requires_grad_(need_graph) for x in xs)
 
 def _post(xs, create_graph):
     "Detach the results (nested tuples too) unless the caller wants their graph."
@@ -42,57 +42,76 @@ def _unpack(res, is_tuple):
         return res if outer else res[0]
     return res if is_tuple else res[0]
 
+def _answer(outputs, out_tuple, res, res_tuple, create_graph):
+    "`(outputs, res)`, detached unless `create_graph`, unpacked to the shapes the caller gave."
+    return (_unpack(_post(outputs, create_graph), out_tuple),
+            _unpack(_post(res, create_graph), res_tuple))
+
+_OUTS = "outputs of the user-provided function"
+
 # %% ../../nbs/01b_autograd_functional.ipynb #5fc87b83
-_NOT_DIFF = {
-    'outputs': "Output {i} of the user-provided function does not require gradients. The outputs must be "
-               "computed in a differentiable manner from the input when running in strict mode.",
-    'grad_inputs': "The gradient with respect to input {i} is independent of the inputs of the "
-                   "user-provided function. This is not allowed in strict mode.",
-    'jacobian': "While computing the hessian, found that the jacobian of the user-provided function with "
-                "respect to input {i} is independent of the input. This is not allowed in strict mode. You "
-                "should ensure that your function is twice differentiable and that the jacobian depends on "
-                "the inputs (this would be violated by a linear function for example).",
-    'hessian': "The hessian of the user-provided function with respect to input {i} is independent of the "
-               "input. This is not allowed in strict mode. You should ensure that your function is thrice "
-               "differentiable and that the hessian depends on the inputs."}
+_NOT_DIFF = {  # PyTorch's messages, word for word: where strict mode finds no gradient
+    'outputs':
+        "Output {i} of the user-provided function does not require gradients. The outputs must be "
+        "computed in a differentiable manner from the input when running in strict mode.",
+    'grad_inputs':
+        "The gradient with respect to input {i} is independent of the inputs of the user-provided "
+        "function. This is not allowed in strict mode.",
+    'jacobian':
+        "While computing the hessian, found that the jacobian of the user-provided function with "
+        "respect to input {i} is independent of the input. This is not allowed in strict mode. "
+        "You should ensure that your function is twice differentiable and that the jacobian "
+        "depends on the inputs (this would be violated by a linear function for example).",
+    'hessian':
+        "The hessian of the user-provided function with respect to input {i} is independent of "
+        "the input. This is not allowed in strict mode. You should ensure that your function is "
+        "thrice differentiable and that the hessian depends on the inputs.",
+}
 
 def _check_requires_grad(xs, kind, strict):
     if not strict: return
     for i, x in enumerate(xs):
-        if x is None:
-            raise RuntimeError(f"The output of the user-provided function is independent of input {i}. "
-                               "This is not allowed in strict mode.")
+        if x is None: raise RuntimeError(_INDEPENDENT['back'].format(i=i))
         if not x.requires_grad: raise RuntimeError(_NOT_DIFF[kind].format(i=i))
 
 def _validate_v(v, other, is_tuple):
     if len(v) != len(other):
-        if is_tuple: raise RuntimeError(f"v is a tuple of invalid length: should be {len(other)} but got {len(v)}.")
+        if is_tuple:
+            raise RuntimeError(f"v is a tuple of invalid length: should be {len(other)} but got "
+                               f"{len(v)}.")
         raise RuntimeError("The given v should contain a single Tensor.")
     for i, (a, b) in enumerate(zip(v, other)):
         if a.shape != b.shape:
-            raise RuntimeError(f"{f'Entry {i} in ' if is_tuple else ''}v has invalid size: should be "
-                               f"{b.shape} but got {a.shape}.")
+            where = f'Entry {i} in ' if is_tuple else ''
+            raise RuntimeError(f"{where}v has invalid size: should be {b.shape} but got "
+                               f"{a.shape}.")
 
 # %% ../../nbs/01b_autograd_functional.ipynb #963f58a0
 def _autograd_grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None):
-    "`autograd.grad` over the outputs that require a gradient; `None` for inputs nothing depends on."
+    "`autograd.grad` over the outputs that require a gradient; `None` for unused inputs."
     grad_outputs = (None,) * len(outputs) if grad_outputs is None else grad_outputs
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o is not None and o.requires_grad]
     if not pairs: return (None,) * len(inputs)
     outs, gs = zip(*pairs)
-    return _grad(outs, inputs, gs, retain_graph=retain_graph, create_graph=create_graph, allow_unused=True)
+    return _grad(outs, inputs, gs, retain_graph=retain_graph, create_graph=create_graph,
+                 allow_unused=True)
 
-_INDEPENDENT = {
-    'back': "The output of the user-provided function is independent of input {i}. This is not allowed "
-            "in strict mode.",
-    'back_trick': "The gradient with respect to the input is independent of entry {i} in the grad_outputs "
-                  "when using the double backward trick to compute forward mode gradients. This is not "
-                  "allowed in strict mode.",
-    'double_back': "The jacobian of the user-provided function is independent of input {i}. This is not "
-                   "allowed in strict mode.",
-    'double_back_trick': "The hessian of the user-provided function is independent of entry {i} in the "
-                         "grad_jacobian. This is not allowed in strict mode as it prevents from using the "
-                         "double backward trick to replace forward mode AD."}
+_INDEPENDENT = {  # where an input got no gradient at all, by stage
+    'back':
+        "The output of the user-provided function is independent of input {i}. This is not "
+        "allowed in strict mode.",
+    'back_trick':
+        "The gradient with respect to the input is independent of entry {i} in the grad_outputs "
+        "when using the double backward trick to compute forward mode gradients. This is not "
+        "allowed in strict mode.",
+    'double_back':
+        "The jacobian of the user-provided function is independent of input {i}. This is not "
+        "allowed in strict mode.",
+    'double_back_trick':
+        "The hessian of the user-provided function is independent of entry {i} in the "
+        "grad_jacobian. This is not allowed in strict mode as it prevents from using the double "
+        "backward trick to replace forward mode AD.",
+}
 
 def _zeros(grads, refs, strict, create_graph, stage):
     "Zeros for the inputs that got no gradient (strict mode: PyTorch's error instead)."
@@ -103,15 +122,16 @@ def _zeros(grads, refs, strict, create_graph, stage):
             g = zeros_like(ref)
         elif strict and create_graph and not g.requires_grad:
             what = 'hessian' if 'double' in stage else 'jacobian'
-            raise RuntimeError(f"The {what} of the user-provided function is independent of input {i}. "
-                               "This is not allowed in strict mode when create_graph=True.")
+            raise RuntimeError(f"The {what} of the user-provided function is independent of input "
+                               f"{i}. This is not allowed in strict mode when create_graph=True.")
         res.append(g)
     return tuple(res)
 
 # %% ../../nbs/01b_autograd_functional.ipynb #6865f70f
-def _no_v(name, xs, what):
+def _no_v(xs, what):
     if len(xs) != 1 or xs[0].numel() != 1:
-        raise RuntimeError(f"The vector v can only be None if {what} a single Tensor with a single element.")
+        raise RuntimeError(f"The vector v can only be None if {what} a single Tensor with a single "
+                           "element.")
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     "`(func(inputs), vᵀ J)`: the vector-Jacobian product at `inputs`."
@@ -119,15 +139,16 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         is_in_tuple, inputs = _as_tuple(inputs, "inputs", "vjp")
         inputs = _prep(inputs, create_graph, need_graph=True)
         outputs = func(*inputs)
-        is_out_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", "vjp")
+        is_out_tuple, outputs = _as_tuple(outputs, _OUTS, "vjp")
         _check_requires_grad(outputs, "outputs", strict)
         if v is not None:
             v = _prep(_as_tuple(v, "v", "vjp")[1], create_graph, need_graph=False)
             _validate_v(v, outputs, is_out_tuple)
-        else: _no_v('vjp', outputs, "the user-provided function returns")
+        else: _no_v(outputs, "the user-provided function returns")
     with set_grad_enabled(create_graph or is_grad_enabled()):
-        res = _zeros(_autograd_grad(outputs, inputs, v, create_graph), inputs, strict, create_graph, "back")
-    return _unpack(_post(outputs, create_graph), is_out_tuple), _unpack(_post(res, create_graph), is_in_tuple)
+        res = _autograd_grad(outputs, inputs, v, create_graph)
+        res = _zeros(res, inputs, strict, create_graph, "back")
+    return _answer(outputs, is_out_tuple, res, is_in_tuple, create_graph)
 
 # %% ../../nbs/01b_autograd_functional.ipynb #893c816c
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
@@ -138,59 +159,73 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         if v is not None:
             v = _prep(_as_tuple(v, "v", "jvp")[1], create_graph, need_graph=False)
             _validate_v(v, inputs, is_in_tuple)
-        else: _no_v('jvp', inputs, "the input to the user-provided function is")
+        else: _no_v(inputs, "the input to the user-provided function is")
         outputs = func(*inputs)
-        is_out_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", "jvp")
+        is_out_tuple, outputs = _as_tuple(outputs, _OUTS, "jvp")
         _check_requires_grad(outputs, "outputs", strict)
-        seeds = tuple(zeros_like(o, requires_grad=True) for o in outputs)  # u, a variable
+        seeds = tuple(zeros_like(o, requires_grad=True) for o in outputs)     # u, a variable
         grad_inputs = _autograd_grad(outputs, inputs, seeds, create_graph=True)  # Jᵀ u, recorded
         _check_requires_grad(grad_inputs, "grad_inputs", strict)
     with set_grad_enabled(create_graph or is_grad_enabled()):
-        res = _autograd_grad(grad_inputs, seeds, v, create_graph)          # d(Jᵀ u)/du seeded with v
+        res = _autograd_grad(grad_inputs, seeds, v, create_graph)             # d(Jᵀ u)/du, seeded v
         res = _zeros(res, outputs, strict, create_graph, "back_trick")
-    return _unpack(_post(outputs, create_graph), is_out_tuple), _unpack(_post(res, create_graph), is_out_tuple)
+    return _answer(outputs, is_out_tuple, res, is_out_tuple, create_graph)
 
 # %% ../../nbs/01b_autograd_functional.ipynb #92305611
 def _jacobian_rows(out, inputs, create_graph, strict, i):
-    "The Jacobian of output `out` (number `i`) against each input: one backward per element of `out`."
+    "The Jacobian of output `out` (number `i`), against each input: a backward per element."
     rows = tuple([] for _ in inputs)
     for j in range(out.numel()):
-        vj = _autograd_grad((out.reshape(-1)[j],), inputs, retain_graph=True, create_graph=create_graph)
+        vj = _autograd_grad((out.reshape(-1)[j],), inputs, retain_graph=True,
+                            create_graph=create_graph)
         for k, (row, g, x) in enumerate(zip(rows, vj, inputs)):
             if g is None:
                 if strict:
-                    raise RuntimeError(f"Output {i} of the user-provided function is independent of input "
-                                       f"{k}. This is not allowed in strict mode.")
+                    raise RuntimeError(f"Output {i} of the user-provided function is independent "
+                                       f"of input {k}. This is not allowed in strict mode.")
                 g = zeros_like(x)
             elif strict and create_graph and not g.requires_grad:
-                raise RuntimeError(f"The jacobian of the user-provided function is independent of input {i}. "
-                                   "This is not allowed in strict mode when create_graph=True.")
+                raise RuntimeError(f"The jacobian of the user-provided function is independent of "
+                                   f"input {i}. This is not allowed in strict mode when "
+                                   "create_graph=True.")
             row.append(g)
-    return tuple(stack(row).view(out.shape + x.shape) if row else zeros(*(out.shape + x.shape), dtype=x.dtype)
-                 for row, x in zip(rows, inputs))
+    return tuple(stack(row).view(out.shape + x.shape) if row
+                 else zeros(*(out.shape + x.shape), dtype=x.dtype) for row, x in zip(rows, inputs))
 
 # %% ../../nbs/01b_autograd_functional.ipynb #25e2f572
-def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
-    "The Jacobian of `func` at `inputs`: output shape then input shape (tuples of tuples for tuples)."
+def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
+             strategy="reverse-mode"):
+    "The Jacobian of `func` at `inputs`: output shape, then input shape (tuples: `J[out][in]`)."
     if strategy not in ("forward-mode", "reverse-mode"):
-        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If '
-                             'your function has more outputs than inputs, "forward-mode" tends to be more '
-                             'performant. Otherwise, prefer to use "reverse-mode".')
+        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode". '
+                             'Hint: If your function has more outputs than inputs, "forward-mode" '
+                             'tends to be more performant. Otherwise, prefer to use '
+                             '"reverse-mode".')
     if strategy == "forward-mode":
         raise NotImplementedError("nbtorch has no forward-mode AD: use strategy='reverse-mode'")
     if vectorize and strict:
-        raise RuntimeError("torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are "
-                           "not supported together. Please either set `strict=False` or `vectorize=False`.")
+        raise RuntimeError("torch.autograd.functional.jacobian: `strict=True` and "
+                           "`vectorized=True` are not supported together. Please either set "
+                           "`strict=False` or `vectorize=False`.")
     with enable_grad():
         is_in_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _prep(inputs, create_graph, need_graph=True)
         outputs = func(*inputs)
-        is_out_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", "jacobian")
+        is_out_tuple, outputs = _as_tuple(outputs, _OUTS, "jacobian")
         _check_requires_grad(outputs, "outputs", strict)
-        jac = tuple(_jacobian_rows(out, inputs, create_graph, strict, i) for i, out in enumerate(outputs))
+        jac = tuple(_jacobian_rows(out, inputs, create_graph, strict, i)
+                    for i, out in enumerate(outputs))
         return _unpack(_post(jac, create_graph), (is_out_tuple, is_in_tuple))
 
 # %% ../../nbs/01b_autograd_functional.ipynb #d3eeb076
+def _check_scalar(outs, is_tuple, name):
+    "hessian, vhp and hvp need a function with one output of one element."
+    if is_tuple or not isinstance(outs[0], Tensor):
+        raise RuntimeError(f"The function given to {name} should return a single Tensor")
+    if outs[0].numel() != 1:
+        raise RuntimeError(f"The Tensor returned by the function given to {name} should contain a "
+                           "single element")
+
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
             outer_jacobian_strategy="reverse-mode"):
     "The Hessian of scalar function `func` at `inputs` (a tuple of tuples for a tuple of inputs)."
@@ -198,14 +233,10 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):
         raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
     def scalar_func(*xs):
-        out = func(*xs)
-        is_tuple, outs = _as_tuple(out, "outputs of the user-provided function", "hessian")
+        is_tuple, outs = _as_tuple(func(*xs), _OUTS, "hessian")
         _check_requires_grad(outs, "outputs", strict)
-        if is_tuple or not isinstance(out, Tensor):
-            raise RuntimeError("The function given to hessian should return a single Tensor")
-        if out.numel() != 1:
-            raise RuntimeError("The Tensor returned by the function given to hessian should contain a single element")
-        return out.squeeze()
+        _check_scalar(outs, is_tuple, "hessian")
+        return outs[0].squeeze()
     def jac_func(*xs):
         jac = jacobian(scalar_func, xs, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict)
@@ -221,14 +252,10 @@ def _hessian_product(name, func, inputs, v, create_graph, strict):
     if v is not None:
         v = _prep(_as_tuple(v, "v", name)[1], create_graph, need_graph=False)
         _validate_v(v, inputs, is_in_tuple)
-    else: _no_v(name, inputs, "the input to the user-provided function is")
-    outputs = func(*inputs)
-    is_out_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", name)
+    else: _no_v(inputs, "the input to the user-provided function is")
+    is_out_tuple, outputs = _as_tuple(func(*inputs), _OUTS, name)
     _check_requires_grad(outputs, "outputs", strict)
-    if is_out_tuple or not isinstance(outputs[0], Tensor):
-        raise RuntimeError(f"The function given to {name} should return a single Tensor")
-    if outputs[0].numel() != 1:
-        raise RuntimeError(f"The Tensor returned by the function given to {name} should contain a single element")
+    _check_scalar(outputs, is_out_tuple, name)
     jac = _autograd_grad(outputs, inputs, create_graph=True)
     _check_requires_grad(jac, "jacobian", strict)
     return is_in_tuple, inputs, v, outputs, is_out_tuple, jac
@@ -237,21 +264,22 @@ def _hessian_product(name, func, inputs, v, create_graph, strict):
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     "`(func(inputs), vᵀ H)`: the vector-Hessian product of a scalar function."
     with enable_grad():
-        is_in_tuple, inputs, v, outputs, is_out_tuple, jac = _hessian_product('vhp', func, inputs, v,
-                                                                                create_graph, strict)
+        is_in_tuple, inputs, v, outputs, is_out_tuple, jac = _hessian_product(
+            'vhp', func, inputs, v, create_graph, strict)
     with set_grad_enabled(create_graph or is_grad_enabled()):
-        res = _zeros(_autograd_grad(jac, inputs, v, create_graph), inputs, strict, create_graph, "double_back")
-    return _unpack(_post(outputs, create_graph), is_out_tuple), _unpack(_post(res, create_graph), is_in_tuple)
+        res = _autograd_grad(jac, inputs, v, create_graph)
+        res = _zeros(res, inputs, strict, create_graph, "double_back")
+    return _answer(outputs, is_out_tuple, res, is_in_tuple, create_graph)
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
-    "`(func(inputs), H v)`: the Hessian-vector product of a scalar function (double-backward trick)."
+    "`(func(inputs), H v)`: the Hessian-vector product of a scalar function (double backward)."
     with enable_grad():
-        is_in_tuple, inputs, v, outputs, is_out_tuple, jac = _hessian_product('hvp', func, inputs, v,
-                                                                                create_graph, strict)
+        is_in_tuple, inputs, v, outputs, is_out_tuple, jac = _hessian_product(
+            'hvp', func, inputs, v, create_graph, strict)
         seeds = tuple(zeros_like(x, requires_grad=True) for x in inputs)
         double_back = _autograd_grad(jac, inputs, seeds, create_graph=True)
         _check_requires_grad(jac, "hessian", strict)
     with set_grad_enabled(create_graph or is_grad_enabled()):
         res = _autograd_grad(double_back, seeds, v, create_graph)
         res = _zeros(res, inputs, strict, create_graph, "double_back_trick")
-    return _unpack(_post(outputs, create_graph), is_out_tuple), _unpack(_post(res, create_graph), is_in_tuple)
+    return _answer(outputs, is_out_tuple, res, is_in_tuple, create_graph)

@@ -364,12 +364,13 @@ class RAdam(Optimizer):
 # %% ../../nbs/03_optim.ipynb #118e2eec
 class ASGD(Optimizer):
     "Averaged SGD: a decaying step, and the running average `ax` of the iterates."
-    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, foreach=None,
-                 maximize=False, differentiable=False, capturable=False):
-        _check('learning rate', lr, lr >= 0); _check('weight_decay value', weight_decay, weight_decay >= 0)
-        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
-                                      foreach=foreach, maximize=maximize, differentiable=differentiable,
-                                      capturable=capturable))
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0,
+                 foreach=None, maximize=False, differentiable=False, capturable=False):
+        _check('learning rate', lr, lr >= 0)
+        _check('weight_decay value', weight_decay, weight_decay >= 0)
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                                      weight_decay=weight_decay, foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, capturable=capturable))
     def _init_state(self, p, state, group):
         state.update(step=_step_tensor(), eta=tensor(builtins.float(group['lr'])), mu=tensor(1.),
                      ax=_zeros(p))
@@ -392,7 +393,8 @@ class Rprop(Optimizer):
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False,
                  foreach=None, maximize=False, differentiable=False):
         _check('learning rate', lr, lr >= 0)
-        if not 0.0 < etas[0] < 1.0 < etas[1]: raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
         super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable,
                                       capturable=capturable))
@@ -407,23 +409,25 @@ class Rprop(Optimizer):
         sign = xp.sign(g * prev)
         size *= xp.where(sign > 0, up, xp.where(sign < 0, down, 1)).astype(size.dtype)
         size[...] = xp.clip(size, lo, hi)
-        g = xp.where(sign < 0, 0, g)  # the sign flipped: no step here, and the next step starts afresh
+        g = xp.where(sign < 0, 0, g)  # the sign flipped: no step here, the next starts afresh
         p -= xp.sign(g) * size
         prev[...] = g
 
 # %% ../../nbs/03_optim.ipynb #3589022c
 class Adafactor(Optimizer):
     "Adafactor: Adam's second moment kept as row and column means, steps relative to the parameter."
-    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, *,
-                 foreach=None, maximize=False):
-        for ok, what, v in [(0.0 <= lr, 'Learning rate', lr), (beta2_decay <= 0, 'beta2_decay', beta2_decay),
-                            (eps[0] is None or eps[0] >= 0, 'epsilon1', eps[0]), (eps[1] >= 0, 'epsilon2', eps[1]),
-                            (d >= 1, 'Clipping threshold d', d), (weight_decay >= 0, 'weight_decay', weight_decay)]:
-            if not ok:
-                rule = '<= 0' if what == 'beta2_decay' else '>= 1' if what.startswith('Clip') else '>= 0'
-                raise ValueError(f"{what} should be {rule} but is: {v}")
-        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay,
-                                      foreach=foreach, maximize=maximize))
+    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                 weight_decay=0.0, *, foreach=None, maximize=False):
+        for ok, what, rule, v in [(0.0 <= lr, 'Learning rate', '>= 0', lr),
+                                  (beta2_decay <= 0, 'beta2_decay', '<= 0', beta2_decay),
+                                  (eps[0] is None or eps[0] >= 0, 'epsilon1', '>= 0', eps[0]),
+                                  (eps[1] >= 0, 'epsilon2', '>= 0', eps[1]),
+                                  (d >= 1, 'Clipping threshold d', '>= 1', d),
+                                  (weight_decay >= 0, 'weight_decay', '>= 0', weight_decay)]:
+            if not ok: raise ValueError(f"{what} should be {rule} but is: {v}")
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize))
     def _init_state(self, p, state, group):
         a, xp = p._data, get_array_module(p._data)
         state['step'] = _step_tensor()

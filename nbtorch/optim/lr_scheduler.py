@@ -415,19 +415,21 @@ class ChainedScheduler(LRScheduler):
     def __init__(self, schedulers, optimizer=None):
         name = type(self).__name__
         if len(schedulers) < 1:
-            raise ValueError(f"{name} expects at least one scheduler to be chained, but got no scheduler.")
+            raise ValueError(f"{name} expects at least one scheduler to be chained, but got no "
+                             "scheduler.")
         optimizer = optimizer or schedulers[0].optimizer
         for i, s in enumerate(schedulers):
             if not hasattr(s, 'optimizer'):
                 raise TypeError(f"{name} at index {i} should have `optimizer` as its attribute.")
             if isinstance(s, ReduceLROnPlateau):
-                raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
-                                 "additional kwargs to be specified when calling `step`, but got one at "
-                                 f"index {i} in the given schedulers sequence.")
+                raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it "
+                                 "requires additional kwargs to be specified when calling `step`, "
+                                 f"but got one at index {i} in the given schedulers sequence.")
             if optimizer != s.optimizer:
-                raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but got "
-                                 f"scheduler {type(s).__name__} at index {i} has {s.optimizer}, which is "
-                                 f"different from {type(optimizer).__name__}.")
+                raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, "
+                                 f"but got scheduler {type(s).__name__} at index {i} has "
+                                 f"{s.optimizer}, which is different from "
+                                 f"{type(optimizer).__name__}.")
         self._schedulers, self.optimizer = list(schedulers), optimizer
         self._last_lr = self._groups_lr()
     def step(self):
@@ -435,4 +437,6 @@ class ChainedScheduler(LRScheduler):
         for s in self._schedulers: s.step()
         self._last_lr = self._groups_lr()
 
-ChainedScheduler.state_dict, ChainedScheduler.load_state_dict = SequentialLR.state_dict, SequentialLR.load_state_dict
+# its state: its own attributes and each scheduler's, as SequentialLR's
+ChainedScheduler.state_dict = SequentialLR.state_dict
+ChainedScheduler.load_state_dict = SequentialLR.load_state_dict

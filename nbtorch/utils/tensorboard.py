@@ -14,6 +14,7 @@ import numpy as np
 from ..tensor import Tensor
 from fastcore.basics import patch
 from .. import cuda
+from ..autograd import enable_grad
 try:
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary, HistogramProto, SummaryMetadata
@@ -48,7 +49,8 @@ class SummaryWriter:
             stamp = datetime.now().strftime('%b%d_%H-%M-%S')
             log_dir = os.path.join('runs', stamp + '_' + socket.gethostname() + comment)
         self.log_dir, self.purge_step = str(log_dir), purge_step
-        self._opts = dict(max_queue_size=max_queue, flush_secs=flush_secs, filename_suffix=filename_suffix)
+        self._opts = dict(max_queue_size=max_queue, flush_secs=flush_secs,
+                          filename_suffix=filename_suffix)
         self.file_writer, self.all_writers = None, {}
         self._get_file_writer()
 
@@ -57,8 +59,9 @@ class SummaryWriter:
         if self.file_writer is None:
             self.file_writer = EventFileWriter(self.log_dir, **self._opts)
             self.all_writers = {self.log_dir: self.file_writer}
-            if self.purge_step is not None:  # tell TensorBoard to drop what an earlier run wrote from here on
-                self.file_writer.add_event(Event(step=self.purge_step, file_version='brain.Event:2'))
+            if self.purge_step is not None:  # TensorBoard drops what a run wrote from here on
+                purge = Event(step=self.purge_step, file_version='brain.Event:2')
+                self.file_writer.add_event(purge)
                 self.purge_step = None
         return self.file_writer
 
@@ -71,17 +74,20 @@ class SummaryWriter:
         if step is not None: event.step = int(step)
         (writer or self._get_file_writer()).add_event(event)
 
-    def flush(self):
-        "Write out the queued events."
-        for w in self.all_writers.values(): w.flush()
+# %% ../../nbs/05_tensorboard.ipynb #51970bf6
+@patch
+def flush(self: SummaryWriter):
+    "Write out the queued events."
+    for w in self.all_writers.values(): w.flush()
 
-    def close(self):
-        "Write out and close every event file."
-        for w in self.all_writers.values(): w.flush(); w.close()
-        self.file_writer, self.all_writers = None, {}
+@patch
+def close(self: SummaryWriter):
+    "Write out and close every event file."
+    for w in self.all_writers.values(): w.flush(); w.close()
+    self.file_writer, self.all_writers = None, {}
 
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
+SummaryWriter.__enter__ = lambda self: self
+SummaryWriter.__exit__ = lambda self, *exc: self.close()
 
 # %% ../../nbs/05_tensorboard.ipynb #362141ba
 _TF_EDGES = []
@@ -110,11 +116,13 @@ def _histogram(values, bins, max_bins=None):
                           bucket_limit=limits[first:last + 2].tolist(), bucket=counts.tolist())
 
 # %% ../../nbs/05_tensorboard.ipynb #2d84f738
+def _summary(tag, **value): return Summary(value=[Summary.Value(tag=tag, **value)])
+
 @patch
-def add_scalar(self: SummaryWriter, tag, scalar_value, global_step=None, walltime=None, new_style=False,
-               double_precision=False):
+def add_scalar(self: SummaryWriter, tag, scalar_value, global_step=None, walltime=None,
+               new_style=False, double_precision=False):
     "Log one number (a loss, an accuracy) at step `global_step`."
-    self._add(Summary(value=[Summary.Value(tag=tag, simple_value=_scalar(scalar_value))]), global_step, walltime)
+    self._add(_summary(tag, simple_value=_scalar(scalar_value)), global_step, walltime)
 
 @patch
 def add_scalars(self: SummaryWriter, main_tag, tag_scalar_dict, global_step=None, walltime=None):
@@ -122,43 +130,47 @@ def add_scalars(self: SummaryWriter, main_tag, tag_scalar_dict, global_step=None
     for tag, v in tag_scalar_dict.items():
         d = os.path.join(self.log_dir, main_tag.replace('/', '_') + '_' + tag)
         if d not in self.all_writers: self.all_writers[d] = EventFileWriter(d, **self._opts)
-        self._add(Summary(value=[Summary.Value(tag=main_tag, simple_value=_scalar(v))]), global_step,
-                  walltime, self.all_writers[d])
+        summary = _summary(main_tag, simple_value=_scalar(v))
+        self._add(summary, global_step, walltime, self.all_writers[d])
 
 @patch
-def add_histogram(self: SummaryWriter, tag, values, global_step=None, bins='tensorflow', walltime=None, max_bins=None):
+def add_histogram(self: SummaryWriter, tag, values, global_step=None, bins='tensorflow',
+                  walltime=None, max_bins=None):
     "Log the distribution of `values` (weights, gradients, activations)."
-    summary = Summary(value=[Summary.Value(tag=tag, histo=_histogram(values, bins, max_bins))])
-    self._add(summary, global_step, walltime)
+    self._add(_summary(tag, histo=_histogram(values, bins, max_bins)), global_step, walltime)
 
 # %% ../../nbs/05_tensorboard.ipynb #a5caf891
 def _png(img):
     "PNG bytes of an `(H, W, C)` uint8 array (C: 1 grey, 3 RGB, 4 RGBA)."
     h, w, c = img.shape
     def chunk(kind, data):
-        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
-    rows = b''.join(b'\x00' + img[y].tobytes() for y in range(h))
+        crc = zlib.crc32(kind + data) & 0xffffffff
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', crc)
+    rows = b''.join(b'\x00' + img[y].tobytes() for y in range(h))  # filter byte 0: rows as they are
     head = struct.pack('>IIBBBBB', w, h, 8, {1: 0, 3: 2, 4: 6}[c], 0, 0, 0)
-    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', head) + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b'')
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', head) + chunk(b'IDAT', zlib.compress(rows))
+            + chunk(b'IEND', b''))
 
 def _grid(imgs, ncols=8):
     "A batch `(N, C, H, W)` laid out as one image `(C, rows*H, ncols*W)`, as PyTorch's `make_grid`."
     n, c, h, w = imgs.shape
     ncols = min(n, ncols)
-    nrows = math.ceil(n / ncols)
-    canvas = np.zeros((c, h * nrows, w * ncols), imgs.dtype)
-    for i in range(n): canvas[:, (i // ncols) * h:(i // ncols + 1) * h, (i % ncols) * w:(i % ncols + 1) * w] = imgs[i]
+    canvas = np.zeros((c, h * math.ceil(n / ncols), w * ncols), imgs.dtype)
+    for i in range(n):
+        y, x = divmod(i, ncols)
+        canvas[:, y * h:(y + 1) * h, x * w:(x + 1) * w] = imgs[i]
     return canvas
 
 def _to_hwc(a, fmt):
-    "Image array `a` in layout `fmt` (any of N, C, H, W) as `(H, W, C)` with 3 or 4 channels."
+    "Image array `a` in layout `fmt` (letters of NCHW) as `(H, W, C)`, with 3 or 4 channels."
     fmt = fmt.upper()
-    if len(fmt) != a.ndim: raise ValueError(f"size of input tensor and input format are different. tensor shape: {a.shape}, input_format: {fmt}")
+    if len(fmt) != a.ndim:
+        raise AssertionError(f"size of input tensor and input format are different. tensor shape: "
+                             f"{a.shape}, input_format: {fmt}")
+    if 'C' not in fmt: a, fmt = a[..., None], fmt + 'C'    # grey: a channel axis of one
+    a = a.transpose([fmt.index(k) for k in ('NCHW' if 'N' in fmt else 'HWC')])
     if 'N' in fmt:
-        a = a.transpose([fmt.index(k) for k in 'NCHW' if k in fmt]) if 'C' in fmt else a.transpose([fmt.index(k) for k in 'NHW'])[:, None]
         a = _grid(np.concatenate([a] * 3, 1) if a.shape[1] == 1 else a).transpose(1, 2, 0)
-    elif 'C' in fmt: a = a.transpose([fmt.index(k) for k in 'HWC'])
-    else: a = a.transpose([fmt.index(k) for k in 'HW'])[..., None]
     return np.concatenate([a] * 3, 2) if a.shape[2] == 1 else a
 
 # %% ../../nbs/05_tensorboard.ipynb #50255871
@@ -166,16 +178,19 @@ def _image_summary(tag, img, fmt):
     a = _to_hwc(_np(img), fmt)
     scale = 1 if a.dtype == np.uint8 else 255  # floats are in [0, 1]
     a = np.clip(a.astype(np.float32) * scale, 0, 255).astype(np.uint8)
-    image = Summary.Image(height=a.shape[0], width=a.shape[1], colorspace=a.shape[2], encoded_image_string=_png(a))
-    return Summary(value=[Summary.Value(tag=tag, image=image)])
+    h, w, c = a.shape
+    return _summary(tag, image=Summary.Image(height=h, width=w, colorspace=c,
+                                             encoded_image_string=_png(a)))
 
 @patch
-def add_image(self: SummaryWriter, tag, img_tensor, global_step=None, walltime=None, dataformats='CHW'):
+def add_image(self: SummaryWriter, tag, img_tensor, global_step=None, walltime=None,
+              dataformats='CHW'):
     "Log one image (`(C, H, W)` by default; floats in [0, 1], or uint8)."
     self._add(_image_summary(tag, img_tensor, dataformats), global_step, walltime)
 
 @patch
-def add_images(self: SummaryWriter, tag, img_tensor, global_step=None, walltime=None, dataformats='NCHW'):
+def add_images(self: SummaryWriter, tag, img_tensor, global_step=None, walltime=None,
+               dataformats='NCHW'):
     "Log a batch of images, laid out as a grid."
     self._add(_image_summary(tag, img_tensor, dataformats), global_step, walltime)
 
@@ -186,43 +201,47 @@ def add_text(self: SummaryWriter, tag, text_string, global_step=None, walltime=N
         plugin_name='text', content=TextPluginData(version=0).SerializeToString()))
     t = TensorProto(dtype='DT_STRING', string_val=[text_string.encode('utf_8')],
                     tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]))
-    self._add(Summary(value=[Summary.Value(tag=tag + '/text_summary', metadata=meta, tensor=t)]), global_step, walltime)
+    self._add(_summary(tag + '/text_summary', metadata=meta, tensor=t), global_step, walltime)
 
 # %% ../../nbs/05_tensorboard.ipynb #70661fd0
+def _node_name(fn, names, ids):
+    "A node's name in the GraphDef: a parameter's or the input's name, else its op and a number."
+    if id(fn) not in ids:
+        v = getattr(fn, 'variable', None)
+        n = len(ids)
+        ids[id(fn)] = f'{fn.name()}_{n}' if v is None else names.get(id(v), f'leaf/{n}')
+    return ids[id(fn)]
+
 def _graph_def(model, inputs):
     "A TensorBoard GraphDef of the autograd graph of `model(*inputs)`."
-    from nbtorch.autograd import enable_grad
-    from nbtorch.tensor import AccumulateGrad
     names = {id(p): n.replace('.', '/') for n, p in model.named_parameters()}
     inputs = [x.detach().requires_grad_() if x.is_floating_point() else x for x in inputs]
     names.update({id(x): f'input/{i}' for i, x in enumerate(inputs)})
     with enable_grad(): out = model(*inputs)
     outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,)) if o.grad_fn is not None]
-    nodes, ids, todo = [], {}, [o.grad_fn for o in outs]
-    def name_of(fn):
-        if id(fn) not in ids:
-            v = getattr(fn, 'variable', None)
-            ids[id(fn)] = names.get(id(v), f'leaf/{len(ids)}') if v is not None else f'{fn.name()}_{len(ids)}'
-        return ids[id(fn)]
-    seen = set()
-    while todo:
+    nodes, ids, seen, todo = [], {}, set(), [o.grad_fn for o in outs]
+    while todo:  # a list, not recursion: deep graphs are walked whole (see make_dot)
         fn = todo.pop()
         if id(fn) in seen: continue
         seen.add(id(fn))
+        name, v = _node_name(fn, names, ids), getattr(fn, 'variable', None)
         children = [c for c, _ in fn.next_functions if c is not None]
-        v = getattr(fn, 'variable', None)
-        op = ('IO Node' if name_of(fn).startswith('input') else 'Parameter') if isinstance(fn, AccumulateGrad) else fn.name()
-        attr = {'_output_shapes': AttrValue(s=str(list(v.shape)).encode())} if v is not None else {}
-        nodes.append(NodeDef(name=name_of(fn), op=op, input=[name_of(c) for c in children], attr=attr))
+        op = fn.name() if v is None else 'IO Node' if name.startswith('input') else 'Parameter'
+        attr = {} if v is None else {'_output_shapes': AttrValue(s=str(list(v.shape)).encode())}
+        nodes.append(NodeDef(name=name, op=op, input=[_node_name(c, names, ids) for c in children],
+                             attr=attr))
         todo.extend(children)
-    nodes.extend(NodeDef(name=f'output/{i}', op='IO Node', input=[name_of(o.grad_fn)]) for i, o in enumerate(outs))
+    nodes += [NodeDef(name=f'output/{i}', op='IO Node', input=[_node_name(o.grad_fn, names, ids)])
+              for i, o in enumerate(outs)]
     return GraphDef(node=nodes[::-1], versions=VersionDef(producer=22))
 
 # %% ../../nbs/05_tensorboard.ipynb #fed98a48
 @patch
-def add_graph(self: SummaryWriter, model, input_to_model=None, verbose=False, use_strict_trace=True):
+def add_graph(self: SummaryWriter, model, input_to_model=None, verbose=False,
+              use_strict_trace=True):
     "Log the graph of `model` run on `input_to_model` (a tensor or a tuple of tensors)."
     inputs = input_to_model if isinstance(input_to_model, (tuple, list)) else (input_to_model,)
     graph = _graph_def(model, inputs)
     if verbose: print(graph)
-    self._get_file_writer().add_event(Event(graph_def=graph.SerializeToString(), wall_time=time.time()))
+    event = Event(graph_def=graph.SerializeToString(), wall_time=time.time())
+    self._get_file_writer().add_event(event)

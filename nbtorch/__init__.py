@@ -2,7 +2,6 @@
 
 Modules:
 
-- `nbtorch.autograd`: The dynamic graph, walked backwards: `backward`, `autograd.grad`, higher-order gradients, hooks, custom functions and a gradient check.
 - `nbtorch.cuda`: The one place where nbtorch names CuPy: availability, the array module, and moving arrays between the CPU and a GPU.
 - `nbtorch.learner`: The whole training process on scikit-learn's digits: prepare and split the data, define the model, loss and optimizer, train with validation, evaluate on a test set, look at the mistakes, save and reload the model.
 - `nbtorch.nn.functional`: The functions neural networks are built of: activations, linear and convolution layers, pooling, normalisation, dropout, embeddings and losses, as PyTorch's `torch.nn.functional`.
@@ -29,6 +28,48 @@ from .indexing import *
 from .products import *
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
+import nbtorch.autograd.functional, nbtorch.profiler
 from .serialization import save, load
 from .utils.data import Generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
+
+# %% ../nbs/99_package.ipynb #0f87fe7c
+import sys as _sys, types as _types, contextlib as _contextlib
+
+def _module(name, doc, **names):
+    "A module made here, importable as `nbtorch.<name>` (registered in `sys.modules`)."
+    m = _types.ModuleType(f'nbtorch.{name}', doc)
+    m.__dict__.update(names)
+    _sys.modules[m.__name__] = m
+    return m
+
+_FUNCTIONAL = ['atleast_1d', 'atleast_2d', 'atleast_3d', 'align_tensors', 'broadcast_shapes',
+               'broadcast_tensors', 'cartesian_prod', 'block_diag', 'cdist', 'chain_matmul',
+               'einsum', 'istft', 'lu', 'norm', 'meshgrid', 'pca_lowrank', 'split', 'stft',
+               'svd_lowrank', 'tensordot', 'unique', 'unique_consecutive', 'unravel_index']
+functional = _module('functional', "PyTorch's `torch.functional`, as far as nbtorch has it.",
+                     **{n: globals()[n] for n in _FUNCTIONAL if n in globals()})
+functional.__all__ = [n for n in _FUNCTIONAL if hasattr(functional, n)]
+
+# %% ../nbs/99_package.ipynb #db02636a
+def _no(): return False
+
+@_contextlib.contextmanager
+def _cudnn_flags(enabled=False, benchmark=False, deterministic=False, allow_tf32=True, **kw):
+    "Set cuDNN's flags for a `with` block (nbtorch records them; it does not use cuDNN)."
+    c = backends.cudnn
+    names = ('enabled', 'benchmark', 'deterministic', 'allow_tf32')
+    saved = {n: getattr(c, n) for n in names}
+    c.__dict__.update(zip(names, (enabled, benchmark, deterministic, allow_tf32)))
+    try: yield
+    finally: c.__dict__.update(saved)
+
+backends = _module('backends', "PyTorch's `torch.backends`: flags of libraries not used here.")
+backends.cudnn = _module('backends.cudnn', "cuDNN's flags, kept and unused.", enabled=True,
+                         benchmark=False, deterministic=False, allow_tf32=True, is_available=_no,
+                         version=lambda: None, flags=_cudnn_flags)
+backends.mps = _module('backends.mps', "Apple's GPU: none.", is_available=_no, is_built=_no)
+backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
+                        is_built=lambda: cuda._cupy is not None,  # CuPy is nbtorch's CUDA
+                        matmul=_types.SimpleNamespace(allow_tf32=False,
+                                                      allow_fp16_reduced_precision_reduction=True))

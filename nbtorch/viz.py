@@ -54,6 +54,27 @@ def _attrs(node):
             '_cls', '_non_diff', '_out_meta', '_n_out'}
     return '\n'.join(f'{k}: {v}' for k, v in vars(node).items() if k not in skip and not k.startswith('__'))
 
+# %% ../nbs/01a_viz.ipynb #2cf138b6
+def _draw_node(g, fn, names, show_attrs, show_saved):
+    "Draw one node: an op (with what it saved, if asked), or a leaf's accumulator and its tensor."
+    if isinstance(fn, AccumulateGrad):
+        v = fn.variable
+        g.node(str(id(v)), _tensor_label(v, names.get(id(v))),
+               **_STYLE['param' if id(v) in names else 'leaf'])
+        g.edge(str(id(v)), str(id(fn)))
+    label = fn.name().replace('torch::autograd::', '')
+    if show_attrs and not isinstance(fn, AccumulateGrad) and _attrs(fn): label += '\n' + _attrs(fn)
+    g.node(str(id(fn)), label, **_STYLE['op'])
+    if show_saved and getattr(fn, '_saved', None):
+        for i, s in enumerate(fn._saved):
+            t = s.t if isinstance(s, _Saved) else getattr(fn, '_y', None) if s is _OUT else s
+            if not hasattr(t, 'shape'): continue
+            sid = f'{id(fn)}_saved{i}'
+            what = 'saved output' if s is _OUT else 'saved'
+            label = f'{what}\n{_size(t)}\n{str(t.dtype).replace("torch.", "")}'
+            g.node(sid, label, **_STYLE['saved'])
+            g.edge(sid, str(id(fn)), style='dashed', dir='none')
+
 # %% ../nbs/01a_viz.ipynb #3a32e27f
 def make_dot(var, params=None, show_attrs=False, show_saved=False):
     "Draw the autograd graph that produced tensor(s) `var` as a `graphviz.Digraph`."
@@ -61,38 +82,20 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False):
     g = Digraph(node_attr=dict(style='filled', shape='box', align='left', fontsize='10',
                                ranksep='0.1', height='0.2', fontname='Courier'),
                 graph_attr=dict(size='12,12'))
-    seen = set()
-
-    def add_tensor(t, style, name=None):
-        g.node(str(id(t)), _tensor_label(t, name), **_STYLE[style])
-
-    def add(fn):
-        if fn is None or id(fn) in seen: return
-        seen.add(id(fn))
-        if isinstance(fn, AccumulateGrad):
-            v = fn.variable
-            add_tensor(v, 'param' if id(v) in names else 'leaf', names.get(id(v)))
-            g.edge(str(id(v)), str(id(fn)))
-        label = fn.name().replace('torch::autograd::', '')
-        if show_attrs and not isinstance(fn, AccumulateGrad) and _attrs(fn): label += '\n' + _attrs(fn)
-        g.node(str(id(fn)), label, **_STYLE['op'])
-        if show_saved and getattr(fn, '_saved', None):
-            for i, s in enumerate(fn._saved):
-                t = s.t if isinstance(s, _Saved) else getattr(fn, '_y', None) if s is _OUT else s
-                if not hasattr(t, 'shape'): continue
-                sid = f'{id(fn)}_saved{i}'
-                what = 'saved output' if s is _OUT else 'saved'
-                g.node(sid, f'{what}\n{_size(t)}\n{str(t.dtype).replace("torch.", "")}', **_STYLE['saved'])
-                g.edge(sid, str(id(fn)), style='dashed', dir='none')
-        for child, _ in fn.next_functions:
-            if child is not None:
-                add(child)
-                g.edge(str(id(child)), str(id(fn)))
-
+    seen, todo = set(), []
     for v in (var if isinstance(var, (tuple, list)) else (var,)):
         if v.grad_fn is None and not v.requires_grad: continue
-        add_tensor(v, 'out')
+        g.node(str(id(v)), _tensor_label(v), **_STYLE['out'])
         if v.grad_fn is not None:
-            add(v.grad_fn)
+            todo.append(v.grad_fn)
             g.edge(str(id(v.grad_fn)), str(id(v)))
+    while todo:  # a list of nodes to visit, not recursion: graphs can be deeper than Python's stack
+        fn = todo.pop()
+        if id(fn) in seen: continue
+        seen.add(id(fn))
+        _draw_node(g, fn, names, show_attrs, show_saved)
+        for child, _ in fn.next_functions:
+            if child is not None:
+                todo.append(child)
+                g.edge(str(id(child)), str(id(fn)))
     return g

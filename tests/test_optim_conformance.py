@@ -27,6 +27,11 @@ OPTIMS = {
     'Adamax': dict(lr=0.01), 'Adamax_wd': dict(lr=0.01, weight_decay=0.1),
     'NAdam': dict(lr=0.01), 'NAdam_wd': dict(lr=0.01, weight_decay=0.1), 'NAdam_decoupled': dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
     'RAdam': dict(lr=0.01), 'RAdam_wd': dict(lr=0.01, weight_decay=0.1), 'RAdam_decoupled': dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    'ASGD': dict(lr=0.01), 'ASGD_t0': dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.1),
+    'ASGD_maximize': dict(lr=0.05, t0=0, maximize=True),
+    'Rprop': dict(lr=0.01), 'Rprop_options': dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.08), maximize=True),
+    'Adafactor': dict(lr=0.01), 'Adafactor_options': dict(lr=0.05, beta2_decay=-0.5, eps=(1e-6, 1e-2), d=1.5, weight_decay=0.1),
+    'Adafactor_maximize': dict(lr=0.5, maximize=True),
 }
 
 
@@ -68,6 +73,20 @@ def test_optimizer_matches_pytorch(dev, name):
         compare(a.detach(), b.detach(), dev, atol=1e-5, rtol=1e-5, path=f'param {i}')
 
 
+@pytest.mark.parametrize('name', ['ASGD_t0', 'Rprop_options', 'Adafactor_options'])
+def test_optimizer_state_matches_pytorch(name):
+    "The state the parameters do not show: ASGD's average `ax`, Rprop's step sizes, Adafactor's factors."
+    shapes = [(3, 4), (4,), (2, 2, 2)]
+    init = [np.random.default_rng(5).standard_normal(s).astype(np.float32) for s in shapes]
+    grads = gradient_sequence(12, shapes, seed=6)
+    ours, o = run_optimizer(nbtorch, name, OPTIMS[name], init, grads)
+    ref, r = run_optimizer(torch, name, OPTIMS[name], init, grads)
+    for i, (a, b) in enumerate(zip(ours, ref)):
+        assert sorted(o.state[a]) == sorted(r.state[b])
+        for k in r.state[b]:
+            compare(o.state[a][k], r.state[b][k], atol=1e-5, rtol=1e-5, path=f'param {i} {k}')
+
+
 @pytest.mark.parametrize('name', ['SGD_momentum', 'Adam', 'RMSprop_centered', 'Adagrad', 'NAdam'])
 def test_param_groups_match(name):
     shapes = [(3,), (4,)]
@@ -79,7 +98,7 @@ def test_param_groups_match(name):
 
 
 @pytest.mark.parametrize('name', ['SGD_nesterov', 'Adam_amsgrad', 'RMSprop_all', 'Adagrad_decay', 'Adadelta',
-                                  'Adamax', 'NAdam', 'RAdam', 'AdamW'])
+                                  'Adamax', 'NAdam', 'RAdam', 'AdamW', 'ASGD_t0', 'Rprop', 'Adafactor'])
 def test_state_dict_round_trip_resumes_identically(dev, name):
     "10 steps, save, load into a fresh optimizer (over copies of the parameters), 10 more: same as 20 straight."
     shapes = [(3, 4), (4,)]
@@ -165,6 +184,9 @@ SCHEDS = {
     'OneCycleLR_3': lambda s, o: s.OneCycleLR(o, [0.5, 0.2], epochs=4, steps_per_epoch=10, three_phase=True, anneal_strategy='linear'),
     'SequentialLR': lambda s, o: s.SequentialLR(o, [s.LinearLR(o, 0.1, 1.0, 5), s.ExponentialLR(o, 0.9)], [5]),
     'SequentialLR_3': lambda s, o: s.SequentialLR(o, [s.ConstantLR(o, 0.5, 3), s.StepLR(o, 4), s.CosineAnnealingLR(o, 8)], [3, 15]),
+    'ChainedScheduler': lambda s, o: s.ChainedScheduler([s.ConstantLR(o, 0.1, 20), s.ExponentialLR(o, 0.9)]),
+    'ChainedScheduler_3': lambda s, o: s.ChainedScheduler([s.LinearLR(o, 0.2, 1.0, 6), s.StepLR(o, 5, 0.5),
+                                                           s.CosineAnnealingLR(o, 15, 0.001)], optimizer=o),
 }
 
 
@@ -186,7 +208,7 @@ def test_scheduler_matches_pytorch(name):
     np.testing.assert_allclose(np.array([sum(x, []) for x in ours], float),
                                np.array([sum(x, []) for x in ref], float), rtol=1e-12, atol=1e-15)
     sd = s.state_dict()
-    assert 'optimizer' not in sd and sd['last_epoch'] == s.last_epoch
+    assert 'optimizer' not in sd and sd.get('last_epoch') == getattr(s, 'last_epoch', None)  # none in Chained
 
 
 def test_reduce_on_plateau_matches_pytorch():
@@ -251,3 +273,26 @@ def test_training_with_optimizer_matches_pytorch():
             opt.zero_grad(); loss = lf(m(X), Y); loss.backward(); opt.step(); out.append(loss.item())
         losses[lib.__name__] = out
     np.testing.assert_allclose(losses['nbtorch'], losses['torch'], rtol=1e-4)
+
+
+def test_chained_scheduler_errors_and_state_like_pytorch():
+    def make(lib):
+        o = lib.optim.SGD([lib.zeros(1, requires_grad=True)], lr=0.1)
+        o2 = lib.optim.SGD([lib.zeros(1, requires_grad=True)], lr=0.1)
+        s = lib.optim.lr_scheduler
+        return o, [lambda: s.ChainedScheduler([]), lambda: s.ChainedScheduler([s.ReduceLROnPlateau(o)]),
+                   lambda: s.ChainedScheduler([s.StepLR(o, 2)], optimizer=o2), lambda: s.ChainedScheduler([o])]
+    (_, ours), (_, refs) = make(nbtorch), make(torch)
+    for f, g in zip(ours, refs):
+        with pytest.raises(Exception) as r: g()
+        with pytest.raises(type(r.value)) as e: f()
+        assert str(e.value).split(' has ')[0] == str(r.value).split(' has ')[0]
+    o = optim.SGD([nbtorch.zeros(1, requires_grad=True)], lr=0.1)
+    s = sched.ChainedScheduler([sched.StepLR(o, 2, 0.5), sched.ExponentialLR(o, 0.9)])
+    for _ in range(3): s.step()
+    sd = s.state_dict()
+    assert [d['last_epoch'] for d in sd['_schedulers']] == [3, 3]
+    o2 = optim.SGD([nbtorch.zeros(1, requires_grad=True)], lr=0.1)
+    s2 = sched.ChainedScheduler([sched.StepLR(o2, 2, 0.5), sched.ExponentialLR(o2, 0.9)])
+    s2.load_state_dict(sd)
+    assert [x.last_epoch for x in s2._schedulers] == [3, 3] and s2.get_last_lr() == s.get_last_lr()

@@ -45,3 +45,14 @@ def test_no_renderer_falls_back_to_text():
             bundle = make_dot((x * x).sum())._repr_mimebundle_()
     finally: dc.DOT_BINARY = saved
     assert list(bundle) == ['text/plain'] and 'digraph' in bundle['text/plain']
+
+
+def test_deep_graph_has_no_recursion_error():
+    "A chain of ops deeper than Python's recursion limit (an unrolled RNN, a long loop) is drawn whole."
+    import sys
+    x = nbtorch.ones(3, requires_grad=True)
+    y = x
+    for _ in range(sys.getrecursionlimit() + 500): y = y * 1.0001
+    src = make_dot(y, params=dict(x=x)).source
+    assert src.count('label=MulBackward0') == sys.getrecursionlimit() + 500
+    assert src.count('AccumulateGrad') == 1 and 'x\n(3)\nfloat32' in src

@@ -7,7 +7,7 @@ Docs: https://nbtorch.github.io/nbtorch/optim.html.md"""
 
 # %% auto #0
 __all__ = ['required', 'Optimizer', 'state_dict', 'load_state_dict', 'SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad', 'Adadelta',
-           'Adamax', 'NAdam', 'RAdam', 'LBFGS']
+           'Adamax', 'NAdam', 'RAdam', 'ASGD', 'Rprop', 'Adafactor', 'LBFGS']
 
 # %% ../../nbs/03_optim.ipynb #47ea7985
 import math, builtins
@@ -360,6 +360,105 @@ class RAdam(Optimizer):
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
             p -= mhat * lr * ((bc2 ** 0.5) / (xp.sqrt(v) + group['eps'])) * rect
         else: p -= mhat * lr
+
+# %% ../../nbs/03_optim.ipynb #118e2eec
+class ASGD(Optimizer):
+    "Averaged SGD: a decaying step, and the running average `ax` of the iterates."
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0,
+                 foreach=None, maximize=False, differentiable=False, capturable=False):
+        _check('learning rate', lr, lr >= 0)
+        _check('weight_decay value', weight_decay, weight_decay >= 0)
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                                      weight_decay=weight_decay, foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, capturable=capturable))
+    def _init_state(self, p, state, group):
+        state.update(step=_step_tensor(), eta=tensor(builtins.float(group['lr'])), mu=tensor(1.),
+                     ax=_zeros(p))
+    def _update(self, p, g, state, group):
+        lr, lambd = group['lr'], group['lambd']
+        state['step']._data += 1
+        t = state['step'].item()
+        if group['weight_decay']: g = g + group['weight_decay'] * p
+        eta, mu, ax = state['eta'].item(), state['mu'].item(), state['ax']._data
+        p *= 1 - lambd * eta
+        p -= eta * g
+        if mu != 1: ax += (p - ax) * mu
+        else: ax[...] = p
+        state['eta']._data[...] = lr / ((1 + lambd * lr * t) ** group['alpha'])
+        state['mu']._data[...] = 1 / builtins.max(1, t - group['t0'])
+
+# %% ../../nbs/03_optim.ipynb #eeeee465
+class Rprop(Optimizer):
+    "Resilient backpropagation: a step size per coordinate, grown or cut by the gradient's sign."
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False,
+                 foreach=None, maximize=False, differentiable=False):
+        _check('learning rate', lr, lr >= 0)
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable,
+                                      capturable=capturable))
+    def _init_state(self, p, state, group):
+        a = p._data
+        state.update(step=_step_tensor(), prev=_zeros(p),
+                     step_size=_wrap(get_array_module(a).full_like(a, group['lr'])))
+    def _update(self, p, g, state, group):
+        xp, (down, up), (lo, hi) = get_array_module(p), group['etas'], group['step_sizes']
+        state['step']._data += 1
+        prev, size = state['prev']._data, state['step_size']._data
+        sign = xp.sign(g * prev)
+        size *= xp.where(sign > 0, up, xp.where(sign < 0, down, 1)).astype(size.dtype)
+        size[...] = xp.clip(size, lo, hi)
+        g = xp.where(sign < 0, 0, g)  # the sign flipped: no step here, the next starts afresh
+        p -= xp.sign(g) * size
+        prev[...] = g
+
+# %% ../../nbs/03_optim.ipynb #3589022c
+class Adafactor(Optimizer):
+    "Adafactor: Adam's second moment kept as row and column means, steps relative to the parameter."
+    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                 weight_decay=0.0, *, foreach=None, maximize=False):
+        for ok, what, rule, v in [(0.0 <= lr, 'Learning rate', '>= 0', lr),
+                                  (beta2_decay <= 0, 'beta2_decay', '<= 0', beta2_decay),
+                                  (eps[0] is None or eps[0] >= 0, 'epsilon1', '>= 0', eps[0]),
+                                  (eps[1] >= 0, 'epsilon2', '>= 0', eps[1]),
+                                  (d >= 1, 'Clipping threshold d', '>= 1', d),
+                                  (weight_decay >= 0, 'weight_decay', '>= 0', weight_decay)]:
+            if not ok: raise ValueError(f"{what} should be {rule} but is: {v}")
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize))
+    def _init_state(self, p, state, group):
+        a, xp = p._data, get_array_module(p._data)
+        state['step'] = _step_tensor()
+        if a.ndim > 1:
+            state['row_var'] = _wrap(xp.zeros(a.shape[:-1] + (1,), a.dtype))
+            state['col_var'] = _wrap(xp.zeros(a.shape[:-2] + (1, a.shape[-1]), a.dtype))
+        else: state['variance'] = _zeros(p)
+
+# %% ../../nbs/03_optim.ipynb #fde45ef9
+def _adafactor_update(self, p, g, state, group):
+    xp, lr, (eps1, eps2) = get_array_module(p), group['lr'], group['eps']
+    if eps1 is None: eps1 = builtins.float(xp.finfo(p.dtype).eps)
+    state['step']._data += 1
+    t = state['step'].item()
+    w = t ** group['beta2_decay']  # 1 - beta2 at step t: the moments forget ever more slowly
+    rms = lambda a: builtins.float(xp.sqrt((a * a).sum())) / a.size ** 0.5
+    alpha = builtins.max(eps2, rms(p)) * builtins.min(lr, 1 / t ** 0.5)
+    if group['weight_decay']: p *= 1 - lr * group['weight_decay']
+    if p.ndim > 1:
+        r, c = state['row_var']._data, state['col_var']._data
+        r += ((g * g).mean(-1, keepdims=True) - r) * w
+        c += ((g * g).mean(-2, keepdims=True) - c) * w
+        var = (r @ c) / xp.maximum(r.mean(-2, keepdims=True), eps1)
+    else:
+        v = state['variance']._data
+        v += (g * g - v) * w
+        var = v
+    update = g / xp.sqrt(xp.maximum(var, eps1 * eps1))
+    p -= (alpha / builtins.max(1.0, rms(update) / group['d'])) * update
+
+Adafactor._update = _adafactor_update
 
 # %% ../../nbs/03_optim.ipynb #9a68de07
 class LBFGS(Optimizer):

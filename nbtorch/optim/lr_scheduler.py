@@ -7,7 +7,7 @@ Docs: https://nbtorch.github.io/nbtorch/lr_scheduler.html.md"""
 # %% auto #0
 __all__ = ['LRScheduler', 'LambdaLR', 'MultiplicativeLR', 'StepLR', 'MultiStepLR', 'ConstantLR', 'LinearLR', 'ExponentialLR',
            'PolynomialLR', 'CosineAnnealingLR', 'CosineAnnealingWarmRestarts', 'CyclicLR', 'OneCycleLR', 'SequentialLR',
-           'ReduceLROnPlateau']
+           'ReduceLROnPlateau', 'ChainedScheduler']
 
 # %% ../../nbs/03a_lr_scheduler.ipynb #c7516a92
 import math, builtins, types
@@ -408,3 +408,35 @@ class ReduceLROnPlateau(LRScheduler):
                 if old - new > self.eps: g['lr'] = new
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = self._groups_lr()
+
+# %% ../../nbs/03a_lr_scheduler.ipynb #e680182c
+class ChainedScheduler(LRScheduler):
+    "Several chainable schedulers stepped together, so that their factors multiply."
+    def __init__(self, schedulers, optimizer=None):
+        name = type(self).__name__
+        if len(schedulers) < 1:
+            raise ValueError(f"{name} expects at least one scheduler to be chained, but got no "
+                             "scheduler.")
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, s in enumerate(schedulers):
+            if not hasattr(s, 'optimizer'):
+                raise TypeError(f"{name} at index {i} should have `optimizer` as its attribute.")
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it "
+                                 "requires additional kwargs to be specified when calling `step`, "
+                                 f"but got one at index {i} in the given schedulers sequence.")
+            if optimizer != s.optimizer:
+                raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, "
+                                 f"but got scheduler {type(s).__name__} at index {i} has "
+                                 f"{s.optimizer}, which is different from "
+                                 f"{type(optimizer).__name__}.")
+        self._schedulers, self.optimizer = list(schedulers), optimizer
+        self._last_lr = self._groups_lr()
+    def step(self):
+        "Step every scheduler, in order."
+        for s in self._schedulers: s.step()
+        self._last_lr = self._groups_lr()
+
+# its state: its own attributes and each scheduler's, as SequentialLR's
+ChainedScheduler.state_dict = SequentialLR.state_dict
+ChainedScheduler.load_state_dict = SequentialLR.load_state_dict

@@ -165,26 +165,29 @@ def resolve(op):
     return None
 
 
-def _torch_chains(code):
-    "The dotted names that `code` (and the code it nests) reads from the global `torch`."
-    chains, chain = set(), None
+def _names(code):
+    "The dotted names `code` (and code it nests) reads from `torch`; the other attributes it reads."
+    chains, attrs, chain = set(), set(), None
     for ins in dis.get_instructions(code):
         if ins.opname == 'LOAD_GLOBAL' and ins.argval == 'torch': chain = []
-        elif chain is not None and ins.opname in ('LOAD_ATTR', 'LOAD_METHOD'): chain.append(ins.argval)
+        elif ins.opname in ('LOAD_ATTR', 'LOAD_METHOD'):
+            if chain is None: attrs.add(ins.argval)
+            else: chain.append(ins.argval)
         else:
             if chain: chains.add('.'.join(chain))
             chain = None
     for c in code.co_consts:
-        if isinstance(c, types.CodeType): chains |= _torch_chains(c)
-    return chains
+        if isinstance(c, types.CodeType):
+            more = _names(c)
+            chains |= more[0]; attrs |= more[1]
+    return chains, attrs
 
 
 def _uses_only_present(fn):
     "True if every `torch.` name that `fn` uses, and every Tensor attribute, exists in nbtorch."
-    if not all(_lookup(nbtorch, c) is not None for c in _torch_chains(fn.__code__)): return False
-    attrs = set(fn.__code__.co_names) - {'torch'}
-    return all(hasattr(nbtorch.Tensor, n) for n in attrs
-               if hasattr(torch.Tensor, n) and not hasattr(torch, n))
+    chains, attrs = _names(fn.__code__)
+    return (all(_lookup(nbtorch, c) is not None for c in chains)
+            and all(hasattr(nbtorch.Tensor, a) for a in attrs if hasattr(torch.Tensor, a)))
 
 
 def _method(op, inplace=False):

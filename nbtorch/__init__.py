@@ -25,5 +25,6 @@ from .reduce import *
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 from .serialization import save, load
+from .nn.functional import constant_pad_nd, grid_sampler_2d, grid_sampler_3d
 from .utils.data import Generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode

@@ -36,8 +36,10 @@ LAYERS = {
     'Conv3d': (lambda n: n.Conv3d(2, 4, 3, padding=1, groups=2), [(2, 2, 4, 5, 3)]),
     'Conv3d_stride': (lambda n: n.Conv3d(2, 3, (2, 3, 1), stride=(2, 1, 1), dilation=(1, 2, 1)),
                       [(1, 2, 5, 7, 3)]),
-    'Conv2d_reflect': (lambda n: n.Conv2d(2, 3, 3, padding=1, padding_mode='reflect'), [(2, 2, 5, 6)]),
-    'Conv1d_circular': (lambda n: n.Conv1d(2, 3, 3, padding=2, padding_mode='circular'), [(2, 2, 7)]),
+    'Conv2d_reflect': (lambda n: n.Conv2d(2, 3, 3, padding=1, padding_mode='reflect'),
+                       [(2, 2, 5, 6)]),
+    'Conv1d_circular': (lambda n: n.Conv1d(2, 3, 3, padding=2, padding_mode='circular'),
+                        [(2, 2, 7)]),
     'Conv2d_replicate_same': (lambda n: n.Conv2d(2, 2, (2, 3), padding='same',
                                                  padding_mode='replicate'), [(1, 2, 5, 5)]),
     'ConvTranspose1d': (lambda n: n.ConvTranspose1d(4, 2, 3, stride=2, groups=2, dilation=2),
@@ -45,13 +47,15 @@ LAYERS = {
     'ConvTranspose2d_groups': (lambda n: n.ConvTranspose2d(4, 6, (3, 2), stride=(2, 3), padding=1,
                                                            output_padding=(1, 2), groups=2),
                                [(2, 4, 3, 4)]),
-    'ConvTranspose3d': (lambda n: n.ConvTranspose3d(2, 3, 2, stride=2, bias=False), [(1, 2, 2, 3, 2)]),
+    'ConvTranspose3d': (lambda n: n.ConvTranspose3d(2, 3, 2, stride=2, bias=False),
+                        [(1, 2, 2, 3, 2)]),
     'MaxPool1d': (lambda n: n.MaxPool1d(3, stride=2, padding=1, ceil_mode=True), [(2, 3, 10)]),
     'MaxPool2d_ceil': (lambda n: n.MaxPool2d(3, stride=2, ceil_mode=True), [(2, 3, 8, 9)]),
     'MaxPool3d': (lambda n: n.MaxPool3d(2, dilation=(1, 2, 1)), [(1, 2, 4, 6, 5)]),
     'AvgPool1d': (lambda n: n.AvgPool1d(4, stride=3, padding=2, ceil_mode=True,
                                         count_include_pad=False), [(2, 3, 11)]),
-    'AvgPool2d_ceil': (lambda n: n.AvgPool2d(3, stride=2, padding=1, ceil_mode=True), [(2, 3, 8, 8)]),
+    'AvgPool2d_ceil': (lambda n: n.AvgPool2d(3, stride=2, padding=1, ceil_mode=True),
+                       [(2, 3, 8, 8)]),
     'AvgPool3d': (lambda n: n.AvgPool3d((2, 3, 2), divisor_override=5), [(1, 2, 4, 6, 5)]),
     'LPPool1d': (lambda n: n.LPPool1d(2, 3, stride=2), [(2, 3, 9)]),
     'LPPool2d': (lambda n: n.LPPool2d(3, (2, 3), ceil_mode=True), [(2, 3, 7, 8)]),
@@ -82,7 +86,8 @@ LAYERS = {
     'PixelUnshuffle': (lambda n: n.PixelUnshuffle(3), [(2, 2, 6, 3)]),
     'ChannelShuffle': (lambda n: n.ChannelShuffle(3), [(2, 6, 2, 2)]),
     'Fold': (lambda n: n.Fold((4, 5), 2, padding=1, stride=2), [(2, 12, 9)]),
-    'Unfold': (lambda n: n.Unfold((2, 3), dilation=(2, 1), padding=1, stride=(1, 2)), [(2, 3, 5, 6)]),
+    'Unfold': (lambda n: n.Unfold((2, 3), dilation=(2, 1), padding=1, stride=(1, 2)),
+               [(2, 3, 5, 6)]),
 }
 
 
@@ -131,12 +136,14 @@ def test_conv3d_and_transpose_init_statistics():
 
 def test_return_indices_and_unpool_round_trip(dev):
     x = f32(2, 3, 7, 8)
-    run_both(lambda lib, a: lib.nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(a), [x], dev)
+    run_both(lambda lib, a: lib.nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(a), [x],
+             dev)
     def unpool(lib, a):
         y, i = lib.nn.functional.max_pool2d(a, 2, return_indices=True)
         return lib.nn.functional.max_unpool2d(y, i, 2, output_size=a.shape)
     grad_both(unpool, [x], dev)
-    run_both(lambda lib, a: lib.nn.functional.adaptive_max_pool3d(a, (2, 3, 2), True), [f32(1, 2, 5, 4, 3)], dev)
+    run_both(lambda lib, a: lib.nn.functional.adaptive_max_pool3d(a, (2, 3, 2), True),
+             [f32(1, 2, 5, 4, 3)], dev)
 
 
 def test_pool_nan_and_inf():
@@ -151,7 +158,8 @@ def test_integer_pools():
     "Integers pool as integers: the average truncates toward zero, as PyTorch's C++ division."
     x = R.integers(-20, 20, (2, 3, 5, 6))
     for kw in [dict(kernel_size=2), dict(kernel_size=3, padding=1, count_include_pad=False),
-               dict(kernel_size=2, divisor_override=-3), dict(kernel_size=3, stride=2, ceil_mode=True)]:
+               dict(kernel_size=2, divisor_override=-3),
+               dict(kernel_size=3, stride=2, ceil_mode=True)]:
         run_both(lambda lib, a: lib.nn.functional.avg_pool2d(a, **kw), [x])
     run_both(lambda lib, a: lib.nn.functional.max_pool2d(a, 3, 2, 1, return_indices=True), [x])
 
@@ -163,16 +171,17 @@ def test_fractional_max_pool_with_given_samples(k, out):
                                                                   _random_samples=s)
     run_both(f, [x, u])
     grad_both(lambda lib, a, s: f(lib, a, s)[0], [x, u], grads=[True, False])
-    x3, u3 = R.standard_normal((1, 2, 6, 7, 5)).astype(np.float32), R.random((1, 2, 3)).astype(np.float32)
-    f3 = lambda lib, a, s: lib.nn.functional.fractional_max_pool3d(a, 2, output_ratio=0.5,
-                                                                   return_indices=True, _random_samples=s)
+    x3 = R.standard_normal((1, 2, 6, 7, 5)).astype(np.float32)
+    u3 = R.random((1, 2, 3)).astype(np.float32)
+    f3 = lambda lib, a, s: lib.nn.functional.fractional_max_pool3d(
+        a, 2, output_ratio=0.5, return_indices=True, _random_samples=s)
     run_both(f3, [x3, u3])
 
 
 @pytest.mark.parametrize('n,o', [(5, 3), (7, 11), (10, 3), (3, 10), (6, 12), (13, 7)])
 @pytest.mark.parametrize('mode', ['nearest', 'nearest-exact', 'linear', 'area'])
 def test_interpolate_sizes(n, o, mode):
-    "Odd ratios, where single precision (nearest) or the source position's rounding picks the pixel."
+    "Odd ratios, where single precision (nearest) or the source position's rounding picks pixels."
     x = f32(2, 3, n)
     grad_both(lambda lib, a: lib.nn.functional.interpolate(a, size=o, mode=mode), [x])
     s = o / n
@@ -185,11 +194,12 @@ def test_interpolate_2d_3d(dev, align):
     for kw in [dict(size=(7, 3)), dict(scale_factor=(1.7, 0.6)),
                dict(scale_factor=2.5, recompute_scale_factor=True)]:
         for mode in ['bilinear', 'bicubic']:
-            grad_both(lambda lib, a: lib.nn.functional.interpolate(a, mode=mode, align_corners=align,
-                                                                   **kw), [x], dev)
+            grad_both(lambda lib, a: lib.nn.functional.interpolate(
+                a, mode=mode, align_corners=align, **kw), [x], dev)
     grad_both(lambda lib, a: lib.nn.functional.interpolate(a, (4, 2, 6), mode='trilinear',
                                                            align_corners=align), [x3], dev)
-    grad_both(lambda lib, a: lib.nn.functional.interpolate(a, scale_factor=(0.7, 1.3, 2)), [x3], dev)
+    grad_both(lambda lib, a: lib.nn.functional.interpolate(a, scale_factor=(0.7, 1.3, 2)), [x3],
+              dev)
 
 
 @pytest.mark.parametrize('mode', ['bilinear', 'nearest', 'bicubic'])
@@ -209,9 +219,12 @@ def test_on_the_device(dev):
     "A few of the family on every backend: the stand-in refuses NumPy calls on device arrays."
     x, g = f32(2, 3, 6, 5), R.random((2, 4, 3, 2)).astype(np.float32) * 2 - 1
     grad_both(lambda lib, a: lib.nn.functional.pad(a, (2, 1, -1, 3), mode='reflect'), [x], dev)
-    grad_both(lambda lib, a, b: lib.nn.functional.grid_sample(a, b, align_corners=False), [x, g], dev)
-    grad_both(lambda lib, a: lib.nn.functional.fold(lib.nn.functional.unfold(a, 2, padding=1), (6, 5), 2,
-                                                    padding=1), [x], dev)
+    grad_both(lambda lib, a, b: lib.nn.functional.grid_sample(a, b, align_corners=False), [x, g],
+              dev)
+    def fold_unfold(lib, a):
+        F = lib.nn.functional
+        return F.fold(F.unfold(a, 2, padding=1), (6, 5), 2, padding=1)
+    grad_both(fold_unfold, [x], dev)
     run_both(lambda lib, a: lib.nn.functional.max_pool2d(a, 3, 2, 1, return_indices=True), [x], dev)
 
 
@@ -244,12 +257,13 @@ ERRORS = [
     lambda lib, x: lib.nn.functional.max_unpool2d(x, lib.full(x.shape, 999), 2),
     lambda lib, x: lib.nn.functional.max_unpool2d(x, lib.zeros(x.shape, dtype=lib.long), 2,
                                                   output_size=(20, 20)),
-    lambda lib, x: lib.nn.functional.grid_sample(x, lib.zeros(3, 2, 2, 3)),
+    lambda lib, x: lib.nn.functional.grid_sample(x, lib.zeros(3, 2, 2, 3), align_corners=False),
     lambda lib, x: lib.nn.functional.grid_sample(x, lib.zeros(3, 2, 2, 2), mode='area'),
     lambda lib, x: lib.nn.functional.fractional_max_pool2d(x, 2),
+    lambda lib, x: lib.nn.functional.fold(x.reshape(3, 10, 9), 4, 2),
+    lambda lib, x: lib.nn.functional.fold(x.reshape(3, 12, 7, 1)[..., 0], 4, 2),
     lambda lib, x: lib.nn.functional.fractional_max_pool2d(x, 4, output_size=4),
     lambda lib, x: lib.nn.functional.conv_transpose2d(x, lib.ones(2, 1, 2, 2)),
-    lambda lib, x: lib.nn.Conv2d(3, 3, 3, padding_mode='mirror'),
     lambda lib, x: lib.nn.ConvTranspose2d(3, 3, 3, padding_mode='reflect'),
     lambda lib, x: lib.nn.FractionalMaxPool2d(2, output_ratio=1.5),
 ]
@@ -259,3 +273,14 @@ ERRORS = [
 def test_errors(i):
     "PyTorch's exception type and the first line of its message."
     same_error(ERRORS[i], [f32(3, 3, 5, 6)])
+
+
+def test_padding_mode_must_be_known():
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        nn.Conv2d(3, 3, 3, padding_mode='mirror')
+
+
+def test_grid_sample_warns_of_its_default():
+    "PyTorch warns when align_corners is left out, since its default changed (1.3.0); nbtorch too."
+    with pytest.warns(UserWarning, match='align_corners=False since 1.3.0'):
+        F.grid_sample(nbtorch.ones(1, 1, 2, 2), nbtorch.zeros(1, 1, 1, 2))

@@ -542,9 +542,16 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     if input.shape[1] % K:
         raise RuntimeError("Expected size of input's dimension 1 to be divisible by the product "
                            f"of kernel_size, but got input.size(1)={input.shape[1]} and "
-                           f"kernel_size={k}")
+                           f"kernel_size={k}.")
     shape = (input.shape[0], input.shape[1] // K, H + 2 * p[0], W + 2 * p[1])
-    y = _Fold.apply(input, shape=shape, k=k, stride=_pair(stride), dilation=_pair(dilation))
+    s, d = _pair(stride), _pair(dilation)
+    blocks = [_out_size(n, kk, ss, dd) for n, kk, ss, dd in zip(shape[2:], k, s, d)]
+    if math.prod(blocks) != input.shape[2]:
+        raise RuntimeError(f"Given output_size={(H, W)}, kernel_size={k}, dilation={d}, "
+                           f"padding={p}, stride={s}, expected size of input's dimension 2 to match "
+                           f"the calculated number of sliding blocks {blocks[0]} * {blocks[1]} = "
+                           f"{math.prod(blocks)}, but got input.size(2)={input.shape[2]}.")
+    y = _Fold.apply(input, shape=shape, k=k, stride=s, dilation=d)
     return y[:, :, p[0]:p[0] + H, p[1]:p[1] + W] if builtins.any(p) else y
 
 # %% ../../nbs/02_functional.ipynb #1fad6489a
@@ -1195,6 +1202,11 @@ def grid_sample(input, grid, mode='bilinear', padding_mode='zeros', align_corner
         raise ValueError("nn.functional.grid_sample(): expected padding_mode to be 'zeros', "
                          f"'border', or 'reflection', but got: '{padding_mode}'")
     _check_grid(input, grid, mode)
+    if align_corners is None:
+        warnings.warn("Default grid_sample and affine_grid behavior has changed to "
+                      "align_corners=False since 1.3.0. Please specify align_corners=True if the "
+                      "old behavior is desired. See the documentation of grid_sample for details.",
+                      stacklevel=2)
     return _grid_sample(input, grid, mode, padding_mode, builtins.bool(align_corners))
 
 # %% ../../nbs/02_functional.ipynb #6a2f0b05

@@ -160,7 +160,8 @@ def performance_page():
     return 'performance'
 
 
-_MARK = {'ok': '✓', 'fail': '✗ differs', 'missing': '✗ missing', None: ''}
+_MARK = {'ok': '✓', 'fail': '✗ differs', 'missing': '✗ missing', None: '',
+         'pytorch-bug': "not compared: PyTorch's is wrong"}
 
 
 def _parity_row(key, r):

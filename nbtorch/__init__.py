@@ -30,6 +30,7 @@ from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler
 from .serialization import save, load
+from .nn.functional import constant_pad_nd, grid_sampler_2d, grid_sampler_3d
 from .utils.data import Generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
 

@@ -128,7 +128,7 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor):
         if value.ndim: raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value "
                                           f"tensor, but got tensor with {value.ndim} dimension(s).")
-        v = value.to(input.dtype, input.device)
+        v = value.to(input.device, input.dtype)
     else: v = tensor(value, dtype=input.dtype, device=input.device)
     return where(mask, v, input)
 

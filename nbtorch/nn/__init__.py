@@ -9,16 +9,23 @@ Docs: https://nbtorch.github.io/nbtorch/nn.html.md"""
 __all__ = ['Parameter', 'Module', 'register_parameter', 'register_buffer', 'add_module', 'named_modules', 'named_parameters',
            'named_buffers', 'named_children', 'state_dict', 'load_state_dict', 'train', 'zero_grad', 'apply',
            'requires_grad_', 'Sequential', 'ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict', 'Identity',
-           'Linear', 'Bilinear', 'Flatten', 'Unflatten', 'Conv1d', 'Conv2d', 'ConvTranspose2d', 'MaxPool2d',
-           'AvgPool2d', 'AdaptiveAvgPool2d', 'BatchNorm1d', 'BatchNorm2d', 'LayerNorm', 'GroupNorm', 'InstanceNorm1d',
-           'InstanceNorm2d', 'InstanceNorm3d', 'RMSNorm', 'LocalResponseNorm', 'Dropout', 'Dropout1d', 'Dropout2d',
-           'Dropout3d', 'AlphaDropout', 'FeatureAlphaDropout', 'Embedding', 'EmbeddingBag', 'CosineSimilarity',
-           'PairwiseDistance', 'ReLU', 'LeakyReLU', 'ELU', 'GELU', 'SiLU', 'Sigmoid', 'Tanh', 'Softplus', 'Hardtanh',
-           'Softmax', 'LogSoftmax', 'ReLU6', 'SELU', 'Mish', 'Hardswish', 'Hardsigmoid', 'CELU', 'Threshold', 'RReLU',
-           'PReLU', 'Hardshrink', 'Softshrink', 'GLU', 'Softmin', 'Softmax2d', 'LogSigmoid', 'Softsign', 'Tanhshrink',
-           'MSELoss', 'L1Loss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'CrossEntropyLoss', 'BCELoss',
-           'BCEWithLogitsLoss', 'KLDivLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss', 'CosineEmbeddingLoss',
-           'SoftMarginLoss', 'MultiLabelMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'TripletMarginLoss',
+           'Linear', 'Bilinear', 'Flatten', 'Unflatten', 'Conv1d', 'Conv2d', 'Conv3d', 'ConvTranspose1d',
+           'ConvTranspose2d', 'ConvTranspose3d', 'MaxPool1d', 'MaxPool2d', 'MaxPool3d', 'AvgPool1d', 'AvgPool2d',
+           'AvgPool3d', 'LPPool1d', 'LPPool2d', 'AdaptiveAvgPool1d', 'AdaptiveAvgPool2d', 'AdaptiveAvgPool3d',
+           'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'AdaptiveMaxPool3d', 'MaxUnpool1d', 'MaxUnpool2d', 'MaxUnpool3d',
+           'FractionalMaxPool2d', 'FractionalMaxPool3d', 'ConstantPad1d', 'ConstantPad2d', 'ConstantPad3d', 'ZeroPad1d',
+           'ZeroPad2d', 'ZeroPad3d', 'ReflectionPad1d', 'ReflectionPad2d', 'ReflectionPad3d', 'ReplicationPad1d',
+           'ReplicationPad2d', 'ReplicationPad3d', 'CircularPad1d', 'CircularPad2d', 'CircularPad3d', 'Upsample',
+           'UpsamplingNearest2d', 'UpsamplingBilinear2d', 'PixelShuffle', 'PixelUnshuffle', 'ChannelShuffle', 'Fold',
+           'Unfold', 'BatchNorm1d', 'BatchNorm2d', 'LayerNorm', 'GroupNorm', 'InstanceNorm1d', 'InstanceNorm2d',
+           'InstanceNorm3d', 'RMSNorm', 'LocalResponseNorm', 'Dropout', 'Dropout1d', 'Dropout2d', 'Dropout3d',
+           'AlphaDropout', 'FeatureAlphaDropout', 'Embedding', 'EmbeddingBag', 'CosineSimilarity', 'PairwiseDistance',
+           'ReLU', 'LeakyReLU', 'ELU', 'GELU', 'SiLU', 'Sigmoid', 'Tanh', 'Softplus', 'Hardtanh', 'Softmax',
+           'LogSoftmax', 'ReLU6', 'SELU', 'Mish', 'Hardswish', 'Hardsigmoid', 'CELU', 'Threshold', 'RReLU', 'PReLU',
+           'Hardshrink', 'Softshrink', 'GLU', 'Softmin', 'Softmax2d', 'LogSigmoid', 'Softsign', 'Tanhshrink', 'MSELoss',
+           'L1Loss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss',
+           'KLDivLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss', 'CosineEmbeddingLoss', 'SoftMarginLoss',
+           'MultiLabelMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'TripletMarginLoss',
            'TripletMarginWithDistanceLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'CTCLoss', 'LinearCrossEntropyLoss',
            'UninitializedParameter', 'LazyLinear', 'LazyConv1d', 'LazyConv2d', 'summary']
 
@@ -520,19 +527,27 @@ class Unflatten(Module):
     def extra_repr(self): return f'dim={self.dim}, unflattened_size={self.unflattened_size}'
 
 # %% ../../nbs/02_nn.ipynb #96b035b7
+_PADDING_MODES = {'zeros', 'reflect', 'replicate', 'circular'}
+
 class _ConvNd(Module):
     _n = 2
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode='zeros', device=None, dtype=None, transposed=False, output_padding=0):
         super().__init__()
+        if groups <= 0: raise ValueError("groups must be a positive integer")
         if in_channels % groups: raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups: raise ValueError("out_channels must be divisible by groups")
-        if padding_mode != 'zeros': raise NotImplementedError("nbtorch implements padding_mode='zeros' only")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, but got "
+                             f"padding_mode='{padding_mode}'")
         tup = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * self._n
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.dilation = tup(kernel_size), tup(stride), tup(dilation)
         self.padding = padding if isinstance(padding, str) else tup(padding)
         self.output_padding, self.transposed, self.padding_mode = tup(output_padding), transposed, padding_mode
+        # F.pad's amounts for the padding modes: (before, after) from the last dim back
+        self._reversed_padding_repeated_twice = F._conv_padding(self.padding, self.kernel_size,
+                                                                self.dilation)
         shape = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
         self.weight = Parameter(empty(*shape, *self.kernel_size, **_factory_kw(device, dtype)))
         self.bias = Parameter(empty(out_channels, **_factory_kw(device, dtype))) if bias else None
@@ -542,6 +557,13 @@ class _ConvNd(Module):
         if self.bias is not None:
             fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
             if fan_in: init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+    def forward(self, input):
+        if self.padding_mode == 'zeros':
+            return F._convnd(input, self.weight, self.bias, self.stride, self.padding,
+                             self.dilation, self.groups, self._n)
+        x = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return F._convnd(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups,
+                         self._n)
     def extra_repr(self):
         s = f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}'
         if self.padding != (0,) * self._n: s += f', padding={self.padding}'
@@ -549,60 +571,350 @@ class _ConvNd(Module):
         if self.output_padding != (0,) * self._n: s += f', output_padding={self.output_padding}'
         if self.groups != 1: s += f', groups={self.groups}'
         if self.bias is None: s += ', bias=False'
+        if self.padding_mode != 'zeros': s += f', padding_mode={self.padding_mode}'
         return s
 
 class Conv1d(_ConvNd):
     "1-D convolution over (N, C, L)."
     _n = 1
-    def forward(self, input):
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding if isinstance(self.padding, str)
-                        else self.padding[0], self.dilation, self.groups)
 
 class Conv2d(_ConvNd):
     "2-D convolution over (N, C, H, W)."
-    def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-class ConvTranspose2d(_ConvNd):
+class Conv3d(_ConvNd):
+    "3-D convolution over (N, C, D, H, W)."
+    _n = 3
+
+# %% ../../nbs/02_nn.ipynb #96b035b8
+class _ConvTransposeNd(_ConvNd):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode='zeros',
+                 device=None, dtype=None):
+        if padding_mode != 'zeros':
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, device, dtype, transposed=True,
+                         output_padding=output_padding)
+    def _output_padding(self, input, output_size):
+        "The output_padding that gives `output_size` (PyTorch's way of choosing among the sizes)."
+        if output_size is None: return self.output_padding
+        nd, want = self._n, list(output_size)[-self._n:]
+        lo = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+              zip(input.shape[-nd:], self.stride, self.padding, self.dilation, self.kernel_size)]
+        hi = [v + s - 1 for v, s in zip(lo, self.stride)]
+        if builtins.any(not a <= w <= b for a, w, b in zip(lo, want, hi)):
+            raise ValueError(f"requested an output size of {want}, but valid sizes range from {lo} "
+                             f"to {hi} (for an input of {list(input.shape[-nd:])})")
+        return tuple(w - a for w, a in zip(want, lo))
+    def forward(self, input, output_size=None):
+        return F._conv_transposend(input, self.weight, self.bias, self.stride, self.padding,
+                                   self._output_padding(input, output_size), self.groups,
+                                   self.dilation, self._n)
+
+class ConvTranspose1d(_ConvTransposeNd):
+    "1-D transposed convolution."
+    _n = 1
+
+class ConvTranspose2d(_ConvTransposeNd):
     "2-D transposed convolution."
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode='zeros', device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device, dtype, transposed=True, output_padding=output_padding)
-    def forward(self, input):
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
+
+class ConvTranspose3d(_ConvTransposeNd):
+    "3-D transposed convolution."
+    _n = 3
 
 # %% ../../nbs/02_nn.ipynb #1bab3064
-class MaxPool2d(Module):
-    "The maximum of each window."
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+class _MaxPoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride if stride is not None else kernel_size, padding
-        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
     def forward(self, input):
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                            self.return_indices)
+        return F._max_pool(input, self._n, self.kernel_size, self.stride, self.padding,
+                           self.dilation, self.ceil_mode, self.return_indices)
     def extra_repr(self):
         return (f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, '
                 f'dilation={self.dilation}, ceil_mode={self.ceil_mode}')
 
-class AvgPool2d(Module):
-    "The mean of each window."
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride if stride is not None else kernel_size, padding
-        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
-    def forward(self, input):
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
-    def extra_repr(self): return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'
+class MaxPool1d(_MaxPoolNd):
+    "The maximum of each window of (N, C, L)."
+    _n = 1
 
-class AdaptiveAvgPool2d(Module):
-    "Average pooling to a fixed output size."
+class MaxPool2d(_MaxPoolNd):
+    "The maximum of each window of (N, C, H, W)."
+    _n = 2
+
+class MaxPool3d(_MaxPoolNd):
+    "The maximum of each window of (N, C, D, H, W)."
+    _n = 3
+
+class _AvgPoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+    def forward(self, input):
+        return F._avg_pool(input, self._n, self.kernel_size, self.stride, self.padding,
+                           self.ceil_mode, self.count_include_pad, self.divisor_override)
+    def extra_repr(self):
+        return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'
+
+# %% ../../nbs/02_nn.ipynb #1bab3065
+class AvgPool1d(_AvgPoolNd):
+    "The mean of each window of (N, C, L)."
+    _n = 1
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        s = F._single(stride if stride is not None else kernel_size)
+        super().__init__(F._single(kernel_size), s, F._single(padding), ceil_mode,
+                         count_include_pad)
+        del self.divisor_override  # AvgPool1d has none
+    def forward(self, input):
+        return F._avg_pool(input, 1, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                           self.count_include_pad, None)
+
+class AvgPool2d(_AvgPoolNd):
+    "The mean of each window of (N, C, H, W)."
+    _n = 2
+
+class AvgPool3d(_AvgPoolNd):
+    "The mean of each window of (N, C, D, H, W)."
+    _n = 3
+
+class _LPPoolNd(Module):
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+    def forward(self, input):
+        return F._lp_pool(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode,
+                          self._n)
+    def extra_repr(self):
+        return (f'norm_type={self.norm_type}, kernel_size={self.kernel_size}, '
+                f'stride={self.stride}, ceil_mode={self.ceil_mode}')
+
+class LPPool1d(_LPPoolNd):
+    "The p-norm of each window of (N, C, L)."
+    _n = 1
+
+class LPPool2d(_LPPoolNd):
+    "The p-norm of each window of (N, C, H, W)."
+    _n = 2
+
+# %% ../../nbs/02_nn.ipynb #1bab3066
+class _AdaptiveAvgPoolNd(Module):
     def __init__(self, output_size): super().__init__(); self.output_size = output_size
-    def forward(self, input): return F.adaptive_avg_pool2d(input, self.output_size)
+    def forward(self, input): return F._adaptive_avg_pool(input, self.output_size, self._n)
     def extra_repr(self): return f'output_size={self.output_size}'
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    "Average pooling of (N, C, L) to a fixed output size."
+    _n = 1
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    "Average pooling of (N, C, H, W) to a fixed output size."
+    _n = 2
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    "Average pooling of (N, C, D, H, W) to a fixed output size."
+    _n = 3
+
+class _AdaptiveMaxPoolNd(Module):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(); self.output_size, self.return_indices = output_size, return_indices
+    def forward(self, input):
+        return F._adaptive_max_pool(input, self.output_size, self.return_indices, self._n)
+    def extra_repr(self): return f'output_size={self.output_size}'
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    "Max pooling of (N, C, L) to a fixed output size."
+    _n = 1
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    "Max pooling of (N, C, H, W) to a fixed output size."
+    _n = 2
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    "Max pooling of (N, C, D, H, W) to a fixed output size."
+    _n = 3
+
+# %% ../../nbs/02_nn.ipynb #1bab3067
+class _MaxUnpoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        t = lambda v: F._ntuple(v, self._n)
+        self.kernel_size, self.padding = t(kernel_size), t(padding)
+        self.stride = t(stride if stride is not None else kernel_size)
+    def forward(self, input, indices, output_size=None):
+        return F._max_unpool(input, indices, self.kernel_size, self.stride, self.padding,
+                             output_size, self._n)
+    def extra_repr(self):
+        return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    "max_pool1d's values put back at their indices; zeros elsewhere."
+    _n = 1
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    "max_pool2d's values put back at their indices; zeros elsewhere."
+    _n = 2
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    "max_pool3d's values put back at their indices; zeros elsewhere."
+    _n = 3
+
+# %% ../../nbs/02_nn.ipynb #1bab3068
+class _FractionalMaxPoolNd(Module):
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                 _random_samples=None):
+        super().__init__()
+        t = lambda v: F._ntuple(v, self._n) if v is not None else None
+        self.kernel_size, self.return_indices = t(kernel_size), return_indices
+        self.register_buffer('_random_samples', _random_samples)
+        self.output_size, self.output_ratio = t(output_size), t(output_ratio)
+        name = type(self).__name__
+        if output_size is None and output_ratio is None:
+            raise ValueError(f"{name} requires specifying either an output size, or a pooling "
+                             "ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None and not builtins.all(0 < r < 1 for r in self.output_ratio):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+    def forward(self, input):
+        return F._fractional_max_pool(input, self.kernel_size, self.output_size, self.output_ratio,
+                                      self.return_indices, self._random_samples, self._n)
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    "Max pooling of (N, C, H, W) over windows at pseudo-random places."
+    _n = 2
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    "Max pooling of (N, C, D, H, W) over windows at pseudo-random places."
+    _n = 3
+
+# %% ../../nbs/02_nn.ipynb #1bab306a
+def _pad_amounts(padding, n):
+    return tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * n
+
+class _PadNd(Module):
+    _mode = 'constant'
+    def __init__(self, padding):
+        super().__init__(); self.padding = _pad_amounts(padding, 2 * self._n)
+    def forward(self, input): return F.pad(input, self.padding, self._mode)
+    def extra_repr(self): return f'{self.padding}'
+
+class _ConstantPadNd(_PadNd):
+    def __init__(self, padding, value): super().__init__(padding); self.value = value
+    def forward(self, input): return F.pad(input, self.padding, 'constant', self.value)
+    def extra_repr(self): return f'padding={self.padding}, value={self.value}'
+
+class ConstantPad1d(_ConstantPadNd): "Pads (N, C, L) with `value`."; _n = 1
+class ConstantPad2d(_ConstantPadNd): "Pads (N, C, H, W) with `value`."; _n = 2
+class ConstantPad3d(_ConstantPadNd): "Pads (N, C, D, H, W) with `value`."; _n = 3
+
+class ZeroPad1d(ConstantPad1d):
+    "Pads (N, C, L) with zeros."
+    def __init__(self, padding): super().__init__(padding, 0.)
+    def extra_repr(self): return f'{self.padding}'
+
+class ZeroPad2d(ConstantPad2d):
+    "Pads (N, C, H, W) with zeros."
+    def __init__(self, padding): super().__init__(padding, 0.)
+    def extra_repr(self): return f'{self.padding}'
+
+class ZeroPad3d(ConstantPad3d):
+    "Pads (N, C, D, H, W) with zeros."
+    def __init__(self, padding): super().__init__(padding, 0.)
+    def extra_repr(self): return f'{self.padding}'
+
+# %% ../../nbs/02_nn.ipynb #1bab306b
+class ReflectionPad1d(_PadNd): "Pads (N, C, L) with its reflection."; _n, _mode = 1, 'reflect'
+class ReflectionPad2d(_PadNd): "Pads (N, C, H, W) with its reflection."; _n, _mode = 2, 'reflect'
+class ReflectionPad3d(_PadNd): "Pads (N, C, D, H, W) with its reflection."; _n, _mode = 3, 'reflect'
+class ReplicationPad1d(_PadNd): "Pads (N, C, L) with its edge."; _n, _mode = 1, 'replicate'
+class ReplicationPad2d(_PadNd): "Pads (N, C, H, W) with its edges."; _n, _mode = 2, 'replicate'
+class ReplicationPad3d(_PadNd): "Pads (N, C, D, H, W) with its edges."; _n, _mode = 3, 'replicate'
+class CircularPad1d(_PadNd): "Pads (N, C, L) with its other end."; _n, _mode = 1, 'circular'
+class CircularPad2d(_PadNd): "Pads (N, C, H, W) with its other ends."; _n, _mode = 2, 'circular'
+class CircularPad3d(_PadNd): "Pads (N, C, D, H, W) with its other ends."; _n, _mode = 3, 'circular'
+
+# %% ../../nbs/02_nn.ipynb #1bab306d
+class Upsample(Module):
+    "`F.interpolate` as a layer."
+    def __init__(self, size=None, scale_factor=None, mode='nearest', align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.name, self.size, self.mode = type(self).__name__, size, mode
+        if isinstance(scale_factor, (tuple, list)):
+            scale_factor = tuple(builtins.float(f) for f in scale_factor)
+        else: scale_factor = builtins.float(scale_factor) if scale_factor else None
+        self.scale_factor, self.align_corners = scale_factor, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+    def forward(self, input):
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor)
+    def extra_repr(self):
+        info = (f'scale_factor={self.scale_factor!r}' if self.scale_factor is not None
+                else f'size={self.size!r}')
+        return info + f', mode={self.mode!r}'
+
+class UpsamplingNearest2d(Upsample):
+    "Nearest-neighbour upsampling of (N, C, H, W)."
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode='nearest')
+
+class UpsamplingBilinear2d(Upsample):
+    "Bilinear upsampling of (N, C, H, W), with align_corners=True."
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode='bilinear', align_corners=True)
+
+# %% ../../nbs/02_nn.ipynb #1bab306e
+class PixelShuffle(Module):
+    "(*, C r^2, H, W) to (*, C, H r, W r)."
+    def __init__(self, upscale_factor): super().__init__(); self.upscale_factor = upscale_factor
+    def forward(self, input): return F.pixel_shuffle(input, self.upscale_factor)
+    def extra_repr(self): return f'upscale_factor={self.upscale_factor}'
+
+class PixelUnshuffle(Module):
+    "(*, C, H r, W r) to (*, C r^2, H, W)."
+    def __init__(self, downscale_factor):
+        super().__init__(); self.downscale_factor = downscale_factor
+    def forward(self, input): return F.pixel_unshuffle(input, self.downscale_factor)
+    def extra_repr(self): return f'downscale_factor={self.downscale_factor}'
+
+class ChannelShuffle(Module):
+    "The channels of `groups` groups interleaved."
+    def __init__(self, groups): super().__init__(); self.groups = groups
+    def forward(self, input): return F.channel_shuffle(input, self.groups)
+    def extra_repr(self): return f'groups={self.groups}'
+
+class Fold(Module):
+    "Columns (N, C*KH*KW, L) added back onto an image (N, C, *output_size)."
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size, self.kernel_size, self.dilation = output_size, kernel_size, dilation
+        self.padding, self.stride = padding, stride
+    def forward(self, input):
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding,
+                      self.stride)
+    def extra_repr(self):
+        return (f'output_size={self.output_size}, kernel_size={self.kernel_size}, '
+                f'dilation={self.dilation}, padding={self.padding}, stride={self.stride}')
+
+class Unfold(Module):
+    "The sliding windows of (N, C, H, W) as columns (N, C*KH*KW, L)."
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.padding, self.stride = padding, stride
+    def forward(self, input):
+        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+    def extra_repr(self):
+        return (f'kernel_size={self.kernel_size}, dilation={self.dilation}, '
+                f'padding={self.padding}, stride={self.stride}')
 
 # %% ../../nbs/02_nn.ipynb #7f266611
 class _BatchNorm(Module):

@@ -439,7 +439,7 @@ _LEGACY = {'add': 'sum', 'multiply': 'prod'}
 
 @patch
 def scatter(self: Tensor, dim, index, src=None, value=None, *, reduce=None):
-    "A copy with `src` (or the number `value`) written along `dim` at `index` (or `reduce`d in)."
+    "A copy with `src` (or the number `value`) written along `dim` at `index` (or combined with it by `reduce`)."
     _check_index(index, 'scatter')
     if src is None: src = value
     if isinstance(src, Tensor): src = src[tuple(slice(0, s) for s in index.shape)]

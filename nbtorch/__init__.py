@@ -74,3 +74,12 @@ backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
                         is_built=lambda: cuda._cupy is not None,  # CuPy is nbtorch's CUDA
                         matmul=_types.SimpleNamespace(allow_tf32=False,
                                                       allow_fp16_reduced_precision_reduction=True))
+
+# %% ../nbs/99_package.ipynb #5b1e7c31
+del Op, AccumulateGrad, nbtorch  # `nbtorch` is bound by the `import nbtorch.x` lines above
+_CHAPTERS = {'ops', 'shapes', 'reduce', 'pointwise', 'binary', 'sorting', 'indexing', 'products',
+             'viz', 'learner'}
+
+def __dir__():
+    "`dir(torch)`: the package's names without the modules its chapters live in."
+    return sorted(n for n in globals() if n not in _CHAPTERS)

@@ -20,7 +20,7 @@ from .ops import *
 from .shapes import *
 from .reduce import *
 from .tensor import _dim, _shape, _wrap
-from .shapes import _IndexCopy, _IndexPut, _check_index, _gather_key, _key, _write
+from .shapes import _Index, _IndexCopy, _IndexPut, _check_index, _gather_key, _key, _write
 from .reduce import _cnames
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a07
@@ -51,7 +51,7 @@ def take(input, index):
     "The elements of the flattened input at `index`, in the shape of `index`."
     n = input.numel()
     i = _bounds(index, n, True, _OUT_OF_RANGE)
-    return Index.apply(input.reshape(-1), key=(i._data,))
+    return _Index.apply(input.reshape(-1), key=(i._data,))
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a08
 def take_along_dim(input, indices, dim=None):
@@ -72,7 +72,7 @@ def masked_select(input, mask):
     "The elements where `mask` (broadcast with `input`) is true, as a vector."
     if mask.dtype is not bool: raise RuntimeError("masked_select: expected BoolTensor for mask")
     x, m = broadcast_tensors(input, mask)
-    return Index.apply(x, key=(m._data,))
+    return _Index.apply(x, key=(m._data,))
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a11
 def _along(index, dim, like):
@@ -196,7 +196,7 @@ class _ScatterReduce(Op):
 def _scatter_reduce_backward(ctx, g):
     "The gradients of `x` and `src` of `_ScatterReduce` node `ctx`, given `g`."
     key, r = ctx.key, ctx.reduce
-    read = lambda t: Index.apply(t, key=key)  # `t` at the places the elements of src went
+    read = lambda t: _Index.apply(t, key=key)  # `t` at the places the elements of src went
     add = lambda t, s: _ScatterReduce.apply(t, s, key=key, reduce='sum', include_self=True,
                                             kind='ScatterAdd')
     if r == 'sum': return g, read(g)

@@ -28,7 +28,6 @@ from .reduce import _fn
 # %% ../nbs/00d_pointwise.ipynb #86adef82
 class _Pointwise(Op):
     "An elementwise op, its graph node named after it as in PyTorch (`_Tan`: `TanBackward0`)."
-    def name(self): return type(self).__name__[1:] + 'Backward0'
 
 def _inplace(name):
     "Add the in-place method `x.name_(...)`: `x.name(...)` written back into `x`."

@@ -121,7 +121,8 @@ def _ops(cls=Op):
         yield from _ops(sub)
 
 def _aten_name(cls):
-    return 'aten::' + re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', cls.__name__.strip('_')).lower()
+    name = re.sub(r'Backward\d*$', '', cls.__name__.strip('_'))  # _Addmm, named AddmmBackward0
+    return 'aten::' + re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', name).lower()
 
 def _shapes(args):
     return [list(a.shape) if hasattr(a, 'shape') else [] for a in args]

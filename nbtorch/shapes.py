@@ -8,13 +8,12 @@ Docs: https://nbtorch.github.io/nbtorch/shapes.html.md"""
 __all__ = ['moveaxis', 'swapdims', 'concat', 'concatenate', 'row_stack', 'unsafe_split', 'unsafe_chunk', 'alias_copy',
            'as_strided_copy', 'diagonal_copy', 'expand_copy', 'narrow_copy', 'permute_copy', 'split_with_sizes_copy',
            'squeeze_copy', 't_copy', 'transpose_copy', 'unbind_copy', 'unfold_copy', 'unsqueeze_copy', 'view_copy',
-           'as_strided_', 'View', 'Reshape', 'Unsqueeze', 'Squeeze', 'ravel', 'Permute', 'Transpose', 'movedim',
-           'swapaxes', 'Expand', 'broadcast_to', 'broadcast_shapes', 'broadcast_tensors', 'Repeat', 'tile',
-           'repeat_interleave', 'Index', 'diagonal', 'as_strided', 'diagonal_scatter', 'select_scatter',
-           'slice_scatter', 'as_strided_scatter', 'flip', 'fliplr', 'flipud', 'roll', 'rot90', 'tril', 'triu', 'trace',
-           'diag_embed', 'diag', 'diagflat', 'Cat', 'cat', 'stack', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'hstack',
-           'vstack', 'dstack', 'column_stack', 'tensor_split', 'hsplit', 'vsplit', 'dsplit', 'split_with_sizes',
-           'meshgrid', 'cartesian_prod', 'combinations', 'fill', 'fill_', 'zero_', 'resize_as_']
+           'as_strided_', 'ravel', 'movedim', 'swapaxes', 'broadcast_to', 'broadcast_shapes', 'broadcast_tensors',
+           'tile', 'repeat_interleave', 'diagonal', 'as_strided', 'diagonal_scatter', 'select_scatter', 'slice_scatter',
+           'as_strided_scatter', 'flip', 'fliplr', 'flipud', 'roll', 'rot90', 'tril', 'triu', 'trace', 'diag_embed',
+           'diag', 'diagflat', 'cat', 'stack', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'hstack', 'vstack', 'dstack',
+           'column_stack', 'tensor_split', 'hsplit', 'vsplit', 'dsplit', 'split_with_sizes', 'meshgrid',
+           'cartesian_prod', 'combinations', 'fill', 'fill_', 'zero_', 'resize_as_']
 
 # %% ../nbs/00b_shapes.ipynb #9f688bd6
 import math, numbers, builtins, itertools
@@ -25,12 +24,13 @@ from . import cuda
 from .cuda import get_array_module
 from .tensor import *
 from .ops import *
-from .tensor import (_Mode, _bump, _dim, _dims, _root, _scalar_name, _shape, _check_inplace,
+from .tensor import (_Clone, _Mode, _bump, _dim, _dims, _root, _scalar_name, _shape,
+                            _check_inplace,
                             _view_of, _wrap)
 from .ops import _same_device
 
 # %% ../nbs/00b_shapes.ipynb #d5ea59be
-class View(Op):
+class _View(Op):
     view = True
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -41,12 +41,12 @@ class View(Op):
                                ".reshape(...) instead.") from None
     def backward(ctx, g): return (g.reshape(ctx.shape),)
 
-class Reshape(View):
+class _Reshape(_View):
     def forward(ctx, x, shape): ctx.shape = x.shape; return x.reshape(shape)
     def name(self): return 'ViewBackward0'
 
-class Unsqueeze(Reshape): pass
-class Squeeze(Reshape): pass
+class _Unsqueeze(_Reshape): pass
+class _Squeeze(_Reshape): pass
 
 def _view_shape(shape, numel):
     "Check a new shape (one -1 allowed) against the element count, as PyTorch does."
@@ -61,12 +61,12 @@ def _view_shape(shape, numel):
 def view(self: Tensor, *shape):
     "The same memory seen with another shape (-1 infers one size); no copy."
     if len(shape) == 1 and isinstance(shape[0], dtype): return _wrap(self._data.view(shape[0].np))
-    return View.apply(self, shape=_view_shape(shape, self._data.size))
+    return _View.apply(self, shape=_view_shape(shape, self._data.size))
 
 @patch
 def reshape(self: Tensor, *shape):
     "Another shape for the same elements: a view when the memory allows, else a copy."
-    return Reshape.apply(self, shape=_view_shape(shape, self._data.size))
+    return _Reshape.apply(self, shape=_view_shape(shape, self._data.size))
 
 # %% ../nbs/00b_shapes.ipynb #c7a1e2f0
 @patch
@@ -99,14 +99,14 @@ def squeeze(self: Tensor, dim=None):
     "Size-1 dims removed (only `dim`, if given)."
     sh = self.shape
     dims = _dims(dim, self.ndim)
-    return Squeeze.apply(self, shape=tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1)))
+    return _Squeeze.apply(self, shape=tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1)))
 
 @patch
 def unsqueeze(self: Tensor, dim):
     "A size-1 dim inserted at `dim`."
     d = _dim(dim, self.ndim + 1)
     sh = list(self.shape)
-    return Unsqueeze.apply(self, shape=tuple(sh[:d] + [1] + sh[d:]))
+    return _Unsqueeze.apply(self, shape=tuple(sh[:d] + [1] + sh[d:]))
 
 def ravel(input):
     "The elements as a 1-D tensor: a view when the memory allows, else a copy."
@@ -115,12 +115,12 @@ def ravel(input):
 Tensor.ravel = ravel
 
 # %% ../nbs/00b_shapes.ipynb #4ebc2e5d
-class Permute(Op):
+class _Permute(Op):
     view = True
     def forward(ctx, x, dims): ctx.dims = dims; return x.transpose(dims)
     def backward(ctx, g): return (g.permute(*np.argsort(ctx.dims).tolist()),)
 
-class Transpose(Op):
+class _Transpose(Op):
     view = True
     def forward(ctx, x, d0, d1): ctx.d = d0, d1; return x.swapaxes(d0, d1)
     def backward(ctx, g): return (g.transpose(*ctx.d),)
@@ -133,13 +133,13 @@ def permute(self: Tensor, *dims):
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not "
                            f"match the length of the desired ordering of dimensions i.e. input.dim() = "
                            f"{self.ndim} is not equal to len(dims) = {len(dims)}")
-    return Permute.apply(self, dims=_dims(dims, self.ndim))
+    return _Permute.apply(self, dims=_dims(dims, self.ndim))
 
 @patch
 def transpose(self: Tensor, dim0, dim1):
     "Dims `dim0` and `dim1` swapped."
     if self.ndim == 0: return self.view(())
-    return Transpose.apply(self, d0=_dim(dim0, self.ndim), d1=_dim(dim1, self.ndim))
+    return _Transpose.apply(self, d0=_dim(dim0, self.ndim), d1=_dim(dim1, self.ndim))
 
 @patch
 def t(self: Tensor):
@@ -190,7 +190,7 @@ Tensor.H = property(lambda self: _matrix_transpose(self, 'H', batches=False))
 Tensor.adjoint = lambda self: self.mH
 
 # %% ../nbs/00b_shapes.ipynb #7fe8882c
-class Expand(Op):
+class _Expand(Op):
     view = True
     def forward(ctx, x, shape): return get_array_module(x).broadcast_to(x, shape)
     def backward(ctx, g): return (g,)  # the engine sums g back over the expanded dims
@@ -211,7 +211,7 @@ def expand(self: Tensor, *sizes):
             raise RuntimeError(f"The expanded size of the tensor ({shape[i + pad]}) must match the "
                                f"existing size ({self.shape[i]}) at non-singleton dimension {i + pad}."
                                f"  Target sizes: {list(sizes)}.  Tensor sizes: {list(self.shape)}")
-    return Expand.apply(self, shape=shape)
+    return _Expand.apply(self, shape=shape)
 
 @patch
 def expand_as(self: Tensor, other): return self.expand(*other.shape)
@@ -243,7 +243,7 @@ def broadcast_tensors(*tensors):
     return tuple(t.expand(*shape) for t in tensors)
 
 # %% ../nbs/00b_shapes.ipynb #c3d5e7fa
-class Repeat(Op):
+class _Repeat(Op):
     def forward(ctx, x, reps):
         ctx.shape = (1,) * (len(reps) - x.ndim) + x.shape
         ctx.reps = reps
@@ -259,7 +259,7 @@ def repeat(self: Tensor, *reps):
     if len(reps) < self.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of "
                            "dimensions of tensor")
-    return Repeat.apply(self, reps=reps)
+    return _Repeat.apply(self, reps=reps)
 
 def tile(input, dims):
     "The tensor tiled `dims[i]` times along dim i (missing leading `dims` count as 1)."
@@ -331,7 +331,7 @@ def _is_basic(key):
     return builtins.all(k is None or k is Ellipsis or isinstance(k, (slice, numbers.Integral)) for k in key)
 
 # %% ../nbs/00b_shapes.ipynb #c1d0e7a2
-class Index(Op):
+class _Index(Op):
     def forward(ctx, x, key):
         ctx.shape, ctx.key = x.shape, key
         try: return x[key]
@@ -349,15 +349,15 @@ class _IndexPut(Op):
         if _is_basic(key): out[key] = g
         else: cuda._index_add(out, key, g)
         return out
-    def backward(ctx, gg): return (Index.apply(gg, key=ctx.key),)
+    def backward(ctx, gg): return (_Index.apply(gg, key=ctx.key),)
 
 @patch
 def __getitem__(self: Tensor, key):
     k = _key(key, self._data)
-    if not _is_basic(k): return Index.apply(self, key=k)
+    if not _is_basic(k): return _Index.apply(self, key=k)
     # basic indexing gives a view; a trailing `...` makes NumPy return a 0-d view, not a scalar copy
     if Ellipsis not in k: k = k + (Ellipsis,)
-    y = Index.apply(self, key=k)
+    y = _Index.apply(self, key=k)
     _view_of(y, self)
     return y
 
@@ -387,7 +387,7 @@ class _IndexCopy(Op):
         return y
     def backward(ctx, g):
         gx = g.clone(); gx._data[ctx.key] = 0
-        return gx, Index.apply(g, key=ctx.key)
+        return gx, _Index.apply(g, key=ctx.key)
     def name(self): return 'CopySlices'
 
 # %% ../nbs/00b_shapes.ipynb #b95f156f
@@ -423,10 +423,10 @@ def gather(self: Tensor, dim, index):
     d = _dim(dim, self.ndim)
     if self.ndim == 0 or index.numel() == 0:  # a 0-d input reads as 1-D; an empty index: nothing
         key = _gather_key(index.reshape(-1), 0, (self.numel(),))
-        return Index.apply(self.reshape(-1), key=key).reshape(index.shape)
+        return _Index.apply(self.reshape(-1), key=key).reshape(index.shape)
     if index.ndim != self.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    return Index.apply(self, key=_gather_key(index, d, self.shape))
+    return _Index.apply(self, key=_gather_key(index, d, self.shape))
 
 # %% ../nbs/00b_shapes.ipynb #e5f7a9b2
 class _NotDifferentiable(Op):
@@ -551,7 +551,7 @@ class _AsStridedStorage(Op):
         places = get_array_module(g._data).arange(ctx.n)  # each storage element's own position
         read = _storage_view(places, *ctx.view).reshape(-1)
         gs = _IndexPut.apply(g.reshape(-1), shape=(ctx.n,), key=(read,))
-        return (Index.apply(gs, key=(_storage_view(places, *ctx.mine),)),)
+        return (_Index.apply(gs, key=(_storage_view(places, *ctx.mine),)),)
     def name(self): return 'AsStridedBackward0'
 
 def as_strided(input, size, stride, storage_offset=None):
@@ -575,7 +575,7 @@ class _StridedScatter(Op):
         g = g.contiguous()
         zero = zeros(ctx.shape, dtype=g.dtype, device=g.device)
         gx = _StridedScatter.apply(g, zero, make=ctx.make, kind=ctx.kind)
-        return gx, Clone.apply(_AsStrided.apply(g, make=ctx.make, kind=ctx.kind), order='C')
+        return gx, _Clone.apply(_AsStrided.apply(g, make=ctx.make, kind=ctx.kind), order='C')
     def name(self): return f'{self.kind}Backward0'
 
 def _scatter_into(input, src, make, kind):
@@ -725,7 +725,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
 def diag(input, diagonal=0):
     "A vector on a diagonal of a square matrix, or a matrix's diagonal (a copy)."
     if input.ndim == 1: return diag_embed(input, diagonal)
-    if input.ndim == 2: return Clone.apply(input.diagonal(diagonal), order='C')
+    if input.ndim == 2: return _Clone.apply(input.diagonal(diagonal), order='C')
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
 
 def diagflat(input, offset=0):
@@ -735,7 +735,7 @@ def diagflat(input, offset=0):
 Tensor.diag, Tensor.diag_embed, Tensor.diagflat = diag, diag_embed, diagflat
 
 # %% ../nbs/00b_shapes.ipynb #1a453c32
-class Cat(Op):
+class _Cat(Op):
     def forward(ctx, *xs, dim=0):
         # PyTorch's legacy rule: a 1-D empty tensor is left out, whatever the others' shapes
         mixed = builtins.any(x.shape != (0,) for x in xs)
@@ -777,7 +777,7 @@ def cat(tensors, dim=0):
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected "
                                    f"size {kept[0].shape[k]} but got size {t.shape[k]} for tensor "
                                    f"number {i} in the list.")
-    return Cat.apply(*ts, dim=d)
+    return _Cat.apply(*ts, dim=d)
 
 def stack(tensors, dim=0):
     "Tensors of one shape joined along a new dim `dim`."
@@ -953,8 +953,8 @@ def _copy_of(view, name):
     "The `_copy` function of view function `view`: the view, copied into its own memory."
     def f(input, *args, **kw):
         out = view(input, *args, **kw)
-        if isinstance(out, Tensor): return Clone.apply(out, order='C')
-        return tuple(Clone.apply(t, order='C') for t in out)
+        if isinstance(out, Tensor): return _Clone.apply(out, order='C')
+        return tuple(_Clone.apply(t, order='C') for t in out)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"A copy of `{name[:-5]}(...)` with its own memory."
     return f
@@ -1001,7 +1001,7 @@ def _write(t, r):
 def _view_key(t):
     "The index that made view `t` of its base, for recording an in-place change through it."
     node = t.grad_fn
-    if type(node) is Index and node.next_functions[0][0] is t._base.grad_fn: return node.key
+    if type(node) is _Index and node.next_functions[0][0] is t._base.grad_fn: return node.key
     raise RuntimeError(f"nbtorch records an in-place change through a view of a computed tensor "
                        f"only for a view made by indexing it, as in y[:, 0].mul_(2); this view was "
                        f"made by {node.name()}. Write through the base (y[...] = ...) or change a "
@@ -1011,7 +1011,7 @@ def _rebase(t, r, key):
     "Record on the base of view `t` that `r` was written at `key` (PyTorch's CopySlices)."
     b = t._base
     b.grad_fn, b._nr = _IndexCopy.apply(b, r, key=key).grad_fn, 0
-    t.grad_fn, t._nr = Index.apply(b, key=key).grad_fn, 0  # the view, read again from the new base
+    t.grad_fn, t._nr = _Index.apply(b, key=key).grad_fn, 0  # the view, read again from the new base
 
 # %% ../nbs/00b_shapes.ipynb #6c60cfc6
 @patch

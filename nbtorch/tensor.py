@@ -12,8 +12,8 @@ __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'uint8', 
            'result_type', 'device', 'set_default_device', 'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor',
            'from_numpy', 'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted',
            'arange', 'linspace', 'logspace', 'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand',
-           'randn', 'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'ToCopy',
-           'memory_format', 'Clone', 'normal', 'bernoulli', 'multinomial']
+           'randn', 'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad',
+           'memory_format', 'normal', 'bernoulli', 'multinomial']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, operator, threading, warnings, weakref
@@ -649,8 +649,16 @@ class Op:
         if cls.view: _view_of(y, xs[0])
         return y
 
+    def __init_subclass__(cls, **kw):
+        "Name the class as PyTorch names the node's type: `_Mul` is `MulBackward0`."
+        super().__init_subclass__(**kw)
+        own = cls.__dict__.get('name')
+        try: n = own(None) if own else None  # a class that gives a fixed name of its own
+        except Exception: n = None           # a name that depends on the node (Index: Slice, ...)
+        cls.__name__ = n if isinstance(n, str) else cls.__name__.lstrip('_') + 'Backward0'
+
     def save_for_backward(self, *xs): self._saved = xs
-    def name(self): return type(self).__name__ + 'Backward0'
+    def name(self): return type(self).__name__
     def __repr__(self): return f'<{self.name()} object at {hex(id(self))}>'
 
 def _view_of(y, x):
@@ -786,7 +794,7 @@ def _type_name(t):
     return f"torch.{'cuda.' if t.is_cuda else ''}{_scalar_name(t.dtype)}Tensor"
 
 # %% ../nbs/00_tensor.ipynb #52d8b70e
-class ToCopy(Op):
+class _ToCopy(Op):
     def forward(ctx, x, dtype=None, dev=None):
         ctx.dtype, ctx.dev = _from_np[x.dtype], _device_of(x)
         if dev is not None and dev != ctx.dev:
@@ -825,7 +833,7 @@ def to(self: Tensor, *args, **kw):
     y = self
     if (dt is not None and dt is not self.dtype) or (dev is not None and dev != self.device) or copy:
         if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
-        y = ToCopy.apply(self, dtype=dt, dev=dev)
+        y = _ToCopy.apply(self, dtype=dt, dev=dev)
     return y if fmt is None or fmt is preserve_format else y.contiguous(memory_format=fmt)
 
 @patch
@@ -892,7 +900,7 @@ def _layout_perm(fmt, ndim):
     return fmt._perm
 
 # %% ../nbs/00_tensor.ipynb #b9734620
-class Clone(Op):
+class _Clone(Op):
     def forward(ctx, x, order='K', perm=None):
         if perm is None: return get_array_module(x).array(x, copy=True, order=order)
         return x.transpose(perm).copy().transpose(np.argsort(perm).tolist())  # memory in `perm` order
@@ -901,19 +909,19 @@ class Clone(Op):
 @patch
 def clone(self: Tensor, memory_format=None):
     "A copy with its own memory (recorded: gradients flow back to this tensor)."
-    if memory_format is None or memory_format is preserve_format: return Clone.apply(self)
+    if memory_format is None or memory_format is preserve_format: return _Clone.apply(self)
     perm = _layout_perm(memory_format, self.ndim)
-    return Clone.apply(self, order='C') if perm is None else Clone.apply(self, perm=perm)
+    return _Clone.apply(self, order='C') if perm is None else _Clone.apply(self, perm=perm)
 
 @patch
 def contiguous(self: Tensor, memory_format=None):
     "This tensor if its memory is row-major (or in `memory_format`'s order), else such a copy."
     if memory_format is None or memory_format is contiguous_format:
-        return self if self._data.flags.c_contiguous else Clone.apply(self, order='C')
+        return self if self._data.flags.c_contiguous else _Clone.apply(self, order='C')
     if memory_format is preserve_format:
         raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
     perm = _layout_perm(memory_format, self.ndim)
-    return self if self.is_contiguous(memory_format) else Clone.apply(self, perm=perm)
+    return self if self.is_contiguous(memory_format) else _Clone.apply(self, perm=perm)
 
 # %% ../nbs/00_tensor.ipynb #d885bbac
 @patch

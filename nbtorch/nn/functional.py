@@ -9,21 +9,20 @@ Docs: https://nbtorch.github.io/nbtorch/functional.html.md"""
 __all__ = ['native_channel_shuffle', 'relu', 'sigmoid', 'tanh', 'leaky_relu', 'silu', 'hardtanh', 'elu', 'celu', 'selu',
            'softplus', 'gelu', 'softmax', 'log_softmax', 'relu6', 'hardsigmoid', 'hardswish', 'hardshrink',
            'softshrink', 'threshold', 'logsigmoid', 'softsign', 'tanhshrink', 'mish', 'glu', 'prelu', 'rrelu',
-           'softmin', 'Addmm', 'linear', 'bilinear', 'pad', 'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d',
-           'conv_transpose2d', 'conv_transpose3d', 'unfold', 'fold', 'max_pool1d', 'max_pool2d', 'max_pool3d',
-           'avg_pool1d', 'avg_pool2d', 'avg_pool3d', 'lp_pool1d', 'lp_pool2d', 'adaptive_avg_pool1d',
-           'adaptive_avg_pool2d', 'adaptive_avg_pool3d', 'adaptive_max_pool1d', 'adaptive_max_pool2d',
-           'adaptive_max_pool3d', 'fractional_max_pool2d', 'fractional_max_pool3d', 'max_unpool1d', 'max_unpool2d',
-           'max_unpool3d', 'pixel_shuffle', 'pixel_unshuffle', 'channel_shuffle', 'interpolate', 'upsample',
-           'upsample_nearest', 'upsample_bilinear', 'grid_sample', 'batch_norm', 'layer_norm', 'group_norm',
-           'instance_norm', 'rms_norm', 'local_response_norm', 'normalize', 'cosine_similarity', 'pairwise_distance',
-           'pdist', 'dropout', 'alpha_dropout', 'feature_alpha_dropout', 'dropout1d', 'dropout2d', 'dropout3d',
-           'Embedding', 'embedding', 'one_hot', 'embedding_bag', 'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss',
-           'nll_loss', 'CrossEntropy', 'cross_entropy', 'binary_cross_entropy', 'binary_cross_entropy_with_logits',
-           'kl_div', 'margin_ranking_loss', 'hinge_embedding_loss', 'soft_margin_loss', 'cosine_embedding_loss',
-           'multi_margin_loss', 'multilabel_margin_loss', 'multilabel_soft_margin_loss', 'triplet_margin_loss',
-           'triplet_margin_with_distance_loss', 'poisson_nll_loss', 'gaussian_nll_loss', 'ctc_loss',
-           'linear_cross_entropy']
+           'softmin', 'linear', 'bilinear', 'pad', 'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d',
+           'conv_transpose3d', 'unfold', 'fold', 'max_pool1d', 'max_pool2d', 'max_pool3d', 'avg_pool1d', 'avg_pool2d',
+           'avg_pool3d', 'lp_pool1d', 'lp_pool2d', 'adaptive_avg_pool1d', 'adaptive_avg_pool2d', 'adaptive_avg_pool3d',
+           'adaptive_max_pool1d', 'adaptive_max_pool2d', 'adaptive_max_pool3d', 'fractional_max_pool2d',
+           'fractional_max_pool3d', 'max_unpool1d', 'max_unpool2d', 'max_unpool3d', 'pixel_shuffle', 'pixel_unshuffle',
+           'channel_shuffle', 'interpolate', 'upsample', 'upsample_nearest', 'upsample_bilinear', 'grid_sample',
+           'batch_norm', 'layer_norm', 'group_norm', 'instance_norm', 'rms_norm', 'local_response_norm', 'normalize',
+           'cosine_similarity', 'pairwise_distance', 'pdist', 'dropout', 'alpha_dropout', 'feature_alpha_dropout',
+           'dropout1d', 'dropout2d', 'dropout3d', 'embedding', 'one_hot', 'embedding_bag', 'mse_loss', 'l1_loss',
+           'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
+           'binary_cross_entropy_with_logits', 'kl_div', 'margin_ranking_loss', 'hinge_embedding_loss',
+           'soft_margin_loss', 'cosine_embedding_loss', 'multi_margin_loss', 'multilabel_margin_loss',
+           'multilabel_soft_margin_loss', 'triplet_margin_loss', 'triplet_margin_with_distance_loss',
+           'poisson_nll_loss', 'gaussian_nll_loss', 'ctc_loss', 'linear_cross_entropy']
 
 # %% ../../nbs/02_functional.ipynb #ba4ae41f
 import math, numbers, builtins
@@ -243,7 +242,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
     return (-input).softmax(dim, dtype)
 
 # %% ../../nbs/02_functional.ipynb #6275a099
-class Addmm(Op):
+class _Addmm(Op):
     "x @ W.T + b as one node (PyTorch's addmm): one matrix product forward, two backward."
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(w if ctx.needs_input_grad[0] else None, x if ctx.needs_input_grad[1] else None)
@@ -278,7 +277,7 @@ def linear(input, weight, bias=None):
     if x.dtype != w.dtype or (bias is not None and bias._data.dtype != w.dtype):
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_scalar_name(input.dtype)} and "
                            f"{_scalar_name(weight.dtype)}")
-    return Addmm.apply(input, weight, bias)
+    return _Addmm.apply(input, weight, bias)
 
 def bilinear(input1, input2, weight, bias=None):
     "y_k = x1 @ weight[k] @ x2 + bias[k]."
@@ -1578,7 +1577,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     return _feature_dropout(input, p, training, inplace, input.ndim == 5)
 
 # %% ../../nbs/02_functional.ipynb #fcfc1743
-class Embedding(Op):
+class _Embedding(Op):
     def forward(ctx, idx, w, padding_idx=None, scale_grad_by_freq=False):
         ctx.idx, ctx.shape, ctx.pad, ctx.freq = idx, w.shape, padding_idx, scale_grad_by_freq
         return w[idx]
@@ -1617,7 +1616,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.,
             raise AssertionError("Padding_idx must be within num_embeddings")
         if padding_idx < 0: padding_idx += weight.shape[0]
     if max_norm is not None: _embedding_renorm_(weight, input, max_norm, norm_type)
-    try: return Embedding.apply(input, weight, padding_idx=padding_idx,
+    try: return _Embedding.apply(input, weight, padding_idx=padding_idx,
                                 scale_grad_by_freq=scale_grad_by_freq)
     except IndexError: raise IndexError("index out of range in self") from None
 
@@ -1797,7 +1796,7 @@ def _nll(input, target, weight, ignore_index, reduction):
     return y.squeeze(0) if reduction == 'none' else y
 
 # %% ../../nbs/02_functional.ipynb #d3e01e43
-class CrossEntropy(Op):
+class _CrossEntropy(Op):
     "Cross-entropy of logits (N, C) with class indices, fused: one node instead of five."
     def forward(ctx, x, t, reduction):
         xp = get_array_module(x)
@@ -1845,7 +1844,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
         lo, hi = t.min(), t.max()
         ignored = lo <= ignore_index <= hi and (t == ignore_index).any()
         if 0 <= lo and hi < x.shape[1] and not ignored:
-            return CrossEntropy.apply(input, target, reduction=reduction)
+            return _CrossEntropy.apply(input, target, reduction=reduction)
     logp = input.log_softmax(1 if input.ndim > 1 else 0)
     nll = _nll(logp, target, weight, ignore_index, reduction)
     if label_smoothing <= 0: return nll
@@ -2239,3 +2238,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     logits = linear(input, w, b).reshape(shape)
     return cross_entropy(logits, target, weight, -100 if ignore_index is None else ignore_index,
                          reduction, label_smoothing)
+
+# %% ../../nbs/02_functional.ipynb #6c2d9e11
+def __dir__():
+    "`dir(nn.functional)`: its own names, not those it imports to do its work."
+    return sorted(__all__)

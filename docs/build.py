@@ -174,7 +174,8 @@ def _parity_row(key, r):
     if where:
         nb = _notebook_of(where[0], where[1].split('.')[-1])
         if nb: link = f'[{nb[3:]}]({nb[3:]}.ipynb)'  # the page is beside the chapters, not in api/
-    dts = ' '.join(d.replace('float', 'f').replace('int', 'i') for d in r['dtypes'])
+    short = {'float': 'f', 'int': 'i', 'complex': 'c'}
+    dts = ' '.join(re.sub('float|int|complex', lambda m: short[m.group()], d) for d in r['dtypes'])
     return f"| {name} | {' | '.join(forms)} | {_MARK[r.get('gradient')]} | {dts} | {link} |"
 
 
@@ -188,13 +189,16 @@ def parity_page():
             f"Every operator of PyTorch {p['pytorch']}'s own test database (OpInfo) in scope, checked on "
             "PyTorch's sample inputs by `tests/test_opinfo.py`: the function, the Tensor method and the "
             "in-place method where PyTorch has them, for float32, float64, int64 and bool where the op "
-            "supports them; gradients in float64 against a fixed random cotangent. Out of scope here: "
-            "`linalg`, `fft`, `special`, window functions, masked and sparse tensors, and PyTorch's "
-            "internal ops.\n\n"
+            "supports them (and complex64, complex128 where nbtorch has them); gradients in float64 "
+            "(and complex128) against a fixed random cotangent. Out of scope: masked and sparse "
+            "tensors, and PyTorch's internal ops.\n\n"
             f'**{present} of {n} entries exist ({100 * present / n:.0f}%), {agree} agree with PyTorch on '
             f'every sample ({100 * agree / n:.0f}%).**\n\n'
+            '| family | entries | present | agree |\n|---|---|---|---|\n'
+            + ''.join(f"| {f} | {c['entries']} | {c['present']} | {c['agree']} |\n"
+                      for f, c in p.get('families', {}).items()) + '\n'
             '✓: agrees with PyTorch on every sample; ✗: differs, or missing. Dtypes: those checked '
-            '(f32, f64, i64, bool); F. is `torch.nn.functional`.\n\n'
+            '(f32, f64, i64, bool, c64, c128); F. is `torch.nn.functional`.\n\n'
             '| op | function | method | in place | gradient | dtypes | explained in |\n'
             '|---|---|---|---|---|---|---|\n'
             + '\n'.join(_parity_row(k, r) for k, r in p['ops'].items()) + '\n')

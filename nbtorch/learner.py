@@ -142,6 +142,7 @@ def _headless_notebook():
     try: return type(get_ipython()).__name__ == 'CaptureShell'
     except NameError: return False
 
+# %% ../nbs/04_training.ipynb #9b79f429
 class ProgressCB(Callback):
     "A tqdm progress bar per epoch showing the loss, and (plot=True) live loss curves in Jupyter."
     order = 20

@@ -63,6 +63,7 @@ def _broadcast_error(a, b):
             return RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
                                 f"at non-singleton dimension {n - i}")
 
+# %% ../nbs/00a_ops.ipynb #0411a4cb
 _numbers = (builtins.int, builtins.float)
 
 def _no_promotion(x, y, floating):
@@ -89,6 +90,7 @@ def _binary(op, a, b, floating=False):
         if err is None: raise
         raise err from None
 
+# %% ../nbs/00a_ops.ipynb #688417ad
 def _record_binary(op, a, b, x, y):
     "`_record` unrolled for two operands `a`, `b` (arrays `x`, `y`): the same node, without its loops."
     ctx = op()
@@ -297,6 +299,7 @@ Tensor.__le__ = _cmp(lambda x, y: x <= y)
 Tensor.__gt__ = _cmp(lambda x, y: x > y)
 Tensor.__ge__ = _cmp(lambda x, y: x >= y)
 
+# %% ../nbs/00a_ops.ipynb #f15f3034
 def _bitwise(fn, a, b):
     a, b = _operands(a, b)
     dt = (a if isinstance(a, Tensor) else b).dtype
@@ -548,6 +551,7 @@ def _split(g, x, y, x_lost, y_lost):
     half = where(x == y, g / 2, g)
     return where(x_lost, 0., half), where(y_lost, 0., half)
 
+# %% ../nbs/00a_ops.ipynb #765432b0
 def where(condition, input=None, other=None):
     "Elements of `input` where `condition` holds, else of `other`."
     if input is None: return nonzero(condition, as_tuple=True)

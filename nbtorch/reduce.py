@@ -157,6 +157,7 @@ def min(self: Tensor, dim=None, keepdim=False):
     "The smallest value, or with `dim` the (values, indices) of the smallest along `dim`."
     return _max_min(self, dim, keepdim, False)
 
+# %% ../nbs/00c_reduce.ipynb #4d25e9c3
 @patch
 def amax(self: Tensor, dim=(), keepdim=False):
     "The largest values over `dim` (all dims by default); ties share the gradient."
@@ -679,6 +680,7 @@ def matmul(input, other, *, out=None):
                            f"{list(b.shape[:-2])} do not broadcast") from None
     return r if out is None else _out(r, out, 'matmul')
 
+# %% ../nbs/00c_reduce.ipynb #c8a4327c
 def mm(input, mat2):
     "The product of two matrices (2-D only)."
     if input.ndim != 2: raise RuntimeError("self must be a matrix")
@@ -757,6 +759,7 @@ _all_ = ['add', 'sub', 'mul', 'div', 'true_divide', 'pow', 'remainder', 'floor_d
          'maximum', 'minimum']
 assert _all_[:len(_methods)] == _methods
 
+# %% ../nbs/00c_reduce.ipynb #204ed7f8
 def max(input, dim=None, keepdim=False):
     "The largest value; with `dim`, (values, indices); with a tensor, the elementwise maximum."
     return input.max(dim, keepdim)

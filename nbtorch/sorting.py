@@ -185,6 +185,7 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan):
     r = r.reshape(-1, *shape)
     return r.squeeze(0) if q.ndim == 0 else r
 
+# %% ../nbs/00f_sort.ipynb #1dbd7c32
 @patch
 def quantile(self: Tensor, q, dim=None, keepdim=False, *, interpolation='linear'):
     "The q-th quantiles over `dim` (all elements if None); NaN where a slice holds a NaN."
@@ -323,6 +324,7 @@ def _histogramdd(a, bins, ranges, weight, density, search, widen):
             hist = hist / xp.diff(e).reshape([-1 if j == k else 1 for j in range(dims)])
     return _wrap(hist.astype(a.dtype)), [_wrap(e) for e in edges]
 
+# %% ../nbs/00f_sort.ipynb #011b0af1
 def _ranges(range, dims):
     return None if range is None else [tuple(range[2 * k:2 * k + 2]) for k in builtins.range(dims)]
 

@@ -718,6 +718,7 @@ def _record(cls, xs, kw):
     if ctx._saved: _keep(ctx, xs, arrays, y, out)
     return out
 
+# %% ../nbs/00_tensor.ipynb #4733bd6c
 def _keep(ctx, xs, arrays, y, out):
     "How the node keeps what `forward` saved: an input as its tensor and version, the output `y` weakly."
     kept = []
@@ -732,6 +733,7 @@ def _keep(ctx, xs, arrays, y, out):
             else: kept.append(s)
     ctx._saved = tuple(kept)
 
+# %% ../nbs/00_tensor.ipynb #8fcc89c2
 _NO_EDGE = (None, 0)  # an input that needs no gradient
 
 def _edge(x):

@@ -183,6 +183,7 @@ def _run_hooks(node, gs):
         if r is not None: gs[nr] = r
     return gs
 
+# %% ../../nbs/01_autograd.ipynb #1fe971ba
 @patch
 def retain_grad(self: Tensor):
     "Keep this non-leaf tensor's gradient in `.grad` after backward."

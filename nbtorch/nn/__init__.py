@@ -107,6 +107,7 @@ def _setattr(self, name, value):
         self._buffers[name] = value
     else: object.__setattr__(self, name, value)
 
+# %% ../../nbs/02_nn.ipynb #ebb58dc4
 def _getattr(self, name):
     d = self.__dict__
     for k in ('_parameters', '_buffers', '_modules'):
@@ -142,6 +143,7 @@ def register_parameter(self: Module, name, param):
                         "(torch.nn.Parameter or None required)")
     self._parameters[name] = param
 
+# %% ../../nbs/02_nn.ipynb #52c81869
 @patch
 def register_buffer(self: Module, name, tensor, persistent=True):
     "Add a buffer (a tensor saved with the module but not learned); not in state_dict if not persistent."
@@ -186,6 +188,7 @@ def _named_members(self, get, prefix='', recurse=True, remove_duplicate=True):
             seen.add(id(v))
             yield mp + ('.' if mp else '') + k, v
 
+# %% ../../nbs/02_nn.ipynb #a6f75e64
 @patch
 def named_parameters(self: Module, prefix='', recurse=True, remove_duplicate=True):
     "(dotted name, parameter) for every parameter."
@@ -357,6 +360,7 @@ def _renumber(self, modules):
     self._modules.clear()
     for j, m in enumerate(modules): self._modules[str(j)] = m
 
+# %% ../../nbs/02_nn.ipynb #5a1d093d
 class Sequential(_ListOfModules, Module):
     "Modules applied one after the other."
     def __init__(self, *args):
@@ -414,6 +418,7 @@ class ModuleList(_ListOfModules, Module):
         lines = [_addindent(f'({a}): {r}' if a == b else f'({a}-{b}): {b - a + 1} x {r}', 2) for a, b, r in runs]
         return 'ModuleList(\n  ' + '\n  '.join(lines) + '\n)'
 
+# %% ../../nbs/02_nn.ipynb #8eb805f8
 class ModuleDict(Module):
     "A dict of modules, registered as children."
     def __init__(self, modules=None):
@@ -450,6 +455,7 @@ class ParameterList(Module):
         return self
     def extra_repr(self): return _params_repr(enumerate(self))
 
+# %% ../../nbs/02_nn.ipynb #3d87f273
 class ParameterDict(Module):
     "A dict of parameters, registered under their keys."
     def __init__(self, parameters=None):
@@ -468,6 +474,7 @@ class ParameterDict(Module):
         for k, p in (ps.items() if hasattr(ps, 'items') else ps): self[k] = p
     def extra_repr(self): return _params_repr(self.items(), legacy_type=True)
 
+# %% ../../nbs/02_nn.ipynb #59ae2b42
 def _as_param(p): return p if isinstance(p, Parameter) else Parameter(p)
 
 def _params_repr(items, legacy_type=False):
@@ -502,6 +509,7 @@ class Linear(Module):
     def extra_repr(self):
         return f'in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}'
 
+# %% ../../nbs/02_nn.ipynb #706f61fc
 class Bilinear(Module):
     "y_k = x1^T A_k x2 + b_k."
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
@@ -519,6 +527,7 @@ class Bilinear(Module):
         return (f'in1_features={self.in1_features}, in2_features={self.in2_features}, '
                 f'out_features={self.out_features}, bias={self.bias is not None}')
 
+# %% ../../nbs/02_nn.ipynb #a94955ad
 class Flatten(Module):
     "Dims start_dim..end_dim merged."
     def __init__(self, start_dim=1, end_dim=-1):
@@ -581,6 +590,7 @@ class _ConvNd(Module):
         if self.padding_mode != 'zeros': s += f', padding_mode={self.padding_mode}'
         return s
 
+# %% ../../nbs/02_nn.ipynb #f2662887
 class Conv1d(_ConvNd):
     "1-D convolution over (N, C, L)."
     _n = 1
@@ -691,6 +701,7 @@ class AvgPool3d(_AvgPoolNd):
     "The mean of each window of (N, C, D, H, W)."
     _n = 3
 
+# %% ../../nbs/02_nn.ipynb #35e0922b
 class _LPPoolNd(Module):
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
@@ -898,6 +909,7 @@ class ChannelShuffle(Module):
     def forward(self, input): return F.channel_shuffle(input, self.groups)
     def extra_repr(self): return f'groups={self.groups}'
 
+# %% ../../nbs/02_nn.ipynb #bc703dfe
 class Fold(Module):
     "Columns (N, C*KH*KW, L) added back onto an image (N, C, *output_size)."
     def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
@@ -956,6 +968,7 @@ class _BatchNorm(Module):
         return (f'{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, '
                 f'bias={self.bias is not None}, track_running_stats={self.track_running_stats}')
 
+# %% ../../nbs/02_nn.ipynb #ab6d8cea
 class BatchNorm1d(_BatchNorm):
     "Batch norm over (N, C) or (N, C, L)."
     def _check_input_dim(self, input):
@@ -966,6 +979,7 @@ class BatchNorm2d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.ndim != 4: raise ValueError(f"expected 4D input (got {input.ndim}D input)")
 
+# %% ../../nbs/02_nn.ipynb #a88a17bc
 class LayerNorm(Module):
     "Normalisation over the last dims of each sample."
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
@@ -1030,6 +1044,7 @@ class InstanceNorm3d(_InstanceNorm):
     "Instance norm of (N, C, D, H, W) or (C, D, H, W) inputs."
     _nobatch = 4
 
+# %% ../../nbs/02_nn.ipynb #4d3c6563
 class RMSNorm(Module):
     "Division by the root mean square over the last dims, times a learned weight."
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
@@ -1083,6 +1098,7 @@ class FeatureAlphaDropout(Dropout):
     def forward(self, input):
         return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
 
+# %% ../../nbs/02_nn.ipynb #733cba38
 class Embedding(Module):
     "A lookup table of `num_embeddings` vectors of size `embedding_dim`."
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.,
@@ -1157,6 +1173,7 @@ class EmbeddingBag(Module):
         m.weight.requires_grad_(not freeze)
         return m
 
+# %% ../../nbs/02_nn.ipynb #c3fbae43
 class CosineSimilarity(Module):
     "The cosine of the angle between two inputs along `dim`."
     def __init__(self, dim=1, eps=1e-8): super().__init__(); self.dim, self.eps = dim, eps
@@ -1197,6 +1214,7 @@ class SiLU(Module):
     def forward(self, input): return F.silu(input, self.inplace)
     def extra_repr(self): return _inplace_str(self)
 
+# %% ../../nbs/02_nn.ipynb #8836ad32
 class Sigmoid(Module):
     def forward(self, input): return input.sigmoid()
 
@@ -1245,6 +1263,7 @@ class Mish(_Pointwise):
 class Hardswish(_Pointwise): _fn = F.hardswish
 class Hardsigmoid(_Pointwise): _fn = F.hardsigmoid
 
+# %% ../../nbs/02_nn.ipynb #d8d9088c
 class CELU(Module):
     def __init__(self, alpha=1., inplace=False):
         super().__init__(); self.alpha, self.inplace = alpha, inplace
@@ -1291,6 +1310,7 @@ class GLU(Module):
     def forward(self, input): return F.glu(input, self.dim)
     def extra_repr(self): return f'dim={self.dim}'
 
+# %% ../../nbs/02_nn.ipynb #19fdc691
 class Softmin(Softmax):
     def forward(self, input): return F.softmin(input, self.dim, _stacklevel=5)
 
@@ -1330,6 +1350,7 @@ class HuberLoss(_Loss):
     def __init__(self, reduction='mean', delta=1.0): super().__init__(reduction=reduction); self.delta = delta
     def forward(self, input, target): return F.huber_loss(input, target, self.reduction, self.delta)
 
+# %% ../../nbs/02_nn.ipynb #082c43c2
 class NLLLoss(_Loss):
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean'):
         super().__init__(reduction=reduction)
@@ -1385,6 +1406,7 @@ class CosineEmbeddingLoss(_MarginLoss):
         return F.cosine_embedding_loss(input1, input2, target, self.margin,
                                        reduction=self.reduction)
 
+# %% ../../nbs/02_nn.ipynb #908d4377
 class SoftMarginLoss(_Loss):
     def forward(self, input, target):
         return F.soft_margin_loss(input, target, reduction=self.reduction)
@@ -1436,6 +1458,7 @@ class TripletMarginWithDistanceLoss(_Loss):
             distance_function=self.distance_function, margin=self.margin, swap=self.swap,
             reduction=self.reduction)
 
+# %% ../../nbs/02_nn.ipynb #2d0ac30d
 class PoissonNLLLoss(_Loss):
     def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                  reduction='mean'):

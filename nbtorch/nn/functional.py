@@ -268,6 +268,7 @@ class _Addmm(Op):
                 _wrap(g2.sum(0)) if ctx.needs_input_grad[2] else None)
     def name(self): return 'AddmmBackward0' if len(self._shapes[0]) == 2 and self._shapes[2] else 'LinearBackward0'
 
+# %% ../../nbs/02_functional.ipynb #fc4a156b
 def linear(input, weight, bias=None):
     "input @ weight.T + bias."
     x, w = input._data, weight._data  # the checks read the arrays: this runs for every layer on every step
@@ -341,6 +342,7 @@ def _check_pad(input, widths, mode):
         if mode == 'circular' and builtins.max(a, b) > n - _cut(a) - _cut(b):
             raise RuntimeError("Padding value causes wrapping around more than once.")
 
+# %% ../../nbs/02_functional.ipynb #3460d23d
 def pad(input, pad, mode='constant', value=None):
     "input padded by `pad` = (left, right, top, bottom, ...) counted from the last dim."
     if len(pad) % 2: raise RuntimeError("Padding length must be divisible by 2")
@@ -393,6 +395,7 @@ def _window(x, at, out, stride, dilation):
     return x[(slice(None), slice(None)) + tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
                                                for i, o, s, d in zip(at, out, stride, dilation))]
 
+# %% ../../nbs/02_functional.ipynb #153fb0fd
 def _im2col(x, k, stride, dilation):
     "The windows of `x` (N, C, *S) as columns: an array (C, *K, N, *OUT)."
     N, C, *S = x.shape
@@ -566,6 +569,7 @@ class _ConvTranspose(Op):
         return gx, gw, (_wrap(ga.sum((0, *range(2, ga.ndim)))) if ctx.needs_input_grad[2] else None)
     def name(self): return 'ConvolutionBackward0'
 
+# %% ../../nbs/02_functional.ipynb #fae47ec6
 def _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, nd):
     _check_rank(input, nd, f'conv_transpose{nd}d')
     if input.ndim == nd + 1:
@@ -794,6 +798,7 @@ class _AvgPool(Op):
         return (_wrap(gx),)
     def name(self): return f'AvgPool{len(self.k)}DBackward0'
 
+# %% ../../nbs/02_functional.ipynb #7dbe2808
 def _avg_divisor(x, size, k, s, p, out, count_include_pad):
     "Each window's divisor: its part inside the padded input, or inside the input itself."
     xp, nd, div = get_array_module(x), len(k), 1
@@ -819,6 +824,7 @@ def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_
     x = pad(input, widths) if builtins.any(widths) else input
     return _AvgPool.apply(x, k=k, stride=s, out=out, divisor=div)
 
+# %% ../../nbs/02_functional.ipynb #a6103f43
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     "The mean of each window of `input` (N, C, L)."
@@ -981,6 +987,7 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_i
            for j, n, o, kk in zip(which, size, out, k)]
     return _window_max(input, idx, return_indices)
 
+# %% ../../nbs/02_functional.ipynb #e7f6a5ed
 def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
                           return_indices=False, _random_samples=None):
     "Max pooling of `input` (N, C, H, W) over windows at pseudo-random places."
@@ -1082,6 +1089,7 @@ def pixel_unshuffle(input, downscale_factor):
     y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return y.reshape(*b, C * r * r, H // r, W // r)
 
+# %% ../../nbs/02_functional.ipynb #e8929f28
 def channel_shuffle(input, groups):
     "The channels (dim 1) of `groups` groups interleaved: group-major order becomes group-minor."
     if input.ndim <= 2:
@@ -1262,6 +1270,7 @@ def _grid_sample(input, grid, mode, padding_mode, align_corners):
     else: y = _grid_linear(src, cs, S, padding_mode, align_corners)
     return y.permute(0, nd + 1, *range(1, nd + 1))
 
+# %% ../../nbs/02_functional.ipynb #7e94af29
 def _grid_linear(src, cs, S, padding_mode, align_corners):
     "Bilinear (trilinear) sampling: the 2 (4, 8) pixels around each point, by distance."
     cs = [_pad_coords(_unnormalize(c, n, align_corners), n, padding_mode, align_corners)
@@ -1359,6 +1368,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is not None: y = y + _channel(bias, input.ndim)
     return y
 
+# %% ../../nbs/02_functional.ipynb #e95327f8
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     "Normalise over the last len(normalized_shape) dims of each sample."
     dims = tuple(range(input.ndim - len(_shape_of(normalized_shape)), input.ndim))
@@ -1397,6 +1407,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
             running_var.copy_(rv.reshape(N, C).mean(0))
     return y.reshape(input.shape)
 
+# %% ../../nbs/02_functional.ipynb #4720470b
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     "x divided by its root mean square over the last dims (then times weight)."
     shape = _shape_of(normalized_shape)
@@ -1546,6 +1557,7 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
                            "batch dimension (i.e. 2D or 3D inputs).")
     return _feature_dropout(input, p, training, inplace, input.ndim == 3)
 
+# %% ../../nbs/02_functional.ipynb #0f9397c6
 def _feature_warning(name, ndim, ok, spatial):
     import warnings
     if ndim not in ok:
@@ -1596,6 +1608,7 @@ class _Embedding(Op):
         return None, _wrap(gw)
     def name(self): return 'EmbeddingBackward0'
 
+# %% ../../nbs/02_functional.ipynb #8e102a8c
 def _embedding_renorm_(weight, input, max_norm, norm_type):
     "Scale the rows that `input` looks up, in place, to a norm of at most max_norm."
     with no_grad():
@@ -1620,6 +1633,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.,
                                 scale_grad_by_freq=scale_grad_by_freq)
     except IndexError: raise IndexError("index out of range in self") from None
 
+# %% ../../nbs/02_functional.ipynb #2c0fbb3c
 def one_hot(tensor, num_classes=-1):
     "Integer class indices as one-hot rows (int64)."
     if tensor.dtype is not int64: raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
@@ -1641,6 +1655,7 @@ def _bag_layout(n, offsets, include_last_offset, device):
     pos = np.where(mask, np.array(starts, dtype=np.int64).reshape(-1, 1) + j, 0)
     return tensor(pos, device=device), tensor(mask, device=device)
 
+# %% ../../nbs/02_functional.ipynb #6a56502e
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
                   mode='mean', sparse=False, per_sample_weights=None, include_last_offset=False,
                   padding_idx=None):
@@ -2021,6 +2036,7 @@ def multi_margin_loss(input, target, p=1, margin=1., weight=None, size_average=N
     loss = h.sum(1) / C
     return _reduce(loss.reshape(()) if input.ndim < 2 else loss, reduction)
 
+# %% ../../nbs/02_functional.ipynb #0ecdd0ff
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction='mean'):
     "For each target class j and each other class i of a row: max(0, 1 - (x[j] - x[i])), over C."
     x, t = _as_rows(input, target, 'multilabel_margin_loss')
@@ -2071,6 +2087,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     dist = distance_function if distance_function is not None else pairwise_distance
     return _triplet(dist, anchor, positive, negative, margin, swap, reduction)
 
+# %% ../../nbs/02_functional.ipynb #65d43e7f
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
                      reduce=None, reduction='mean'):
     "exp(x) - y x for log-rates x (else x - y log(x + eps)), plus Stirling's log(y!) if `full`."

@@ -72,6 +72,7 @@ def eye_(tensor):
     if tensor.ndim != 2: raise ValueError("Only tensors with 2 dimensions are supported")
     return _fill(tensor, np.eye(*tensor.shape))
 
+# %% ../../nbs/02_init.ipynb #651301ee
 def xavier_uniform_(tensor, gain=1., generator=None):
     "U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."
     fi, fo = _calculate_fan_in_and_fan_out(tensor)

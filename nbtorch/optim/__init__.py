@@ -27,6 +27,7 @@ class _Required:
     def __repr__(self): return '<required parameter>'
 required = _Required()
 
+# %% ../../nbs/03_optim.ipynb #c61c5de7
 class Optimizer:
     "Base class of optimizers: `param_groups` built from `defaults`, and per-parameter `state`."
     def __init__(self, params, defaults):
@@ -185,6 +186,7 @@ def _adam_moments(p, g, state, group):
 
 def _step_tensor(): return tensor(0.)
 
+# %% ../../nbs/03_optim.ipynb #08288c1e
 class Adam(Optimizer):
     "Adam, with weight decay (added to the gradient), amsgrad and maximize."
     decoupled = False
@@ -252,6 +254,7 @@ class RMSprop(Optimizer):
             p -= group['lr'] * buf
         else: p -= group['lr'] * (g / avg)
 
+# %% ../../nbs/03_optim.ipynb #32646d13
 class Adagrad(Optimizer):
     "Adagrad, with lr_decay, initial_accumulator_value, weight decay and maximize."
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
@@ -276,6 +279,7 @@ class Adagrad(Optimizer):
         s += g * g
         p -= clr * (g / (get_array_module(p).sqrt(s) + group['eps']))
 
+# %% ../../nbs/03_optim.ipynb #73770a45
 class Adadelta(Optimizer):
     "Adadelta, with weight decay and maximize."
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
@@ -318,6 +322,7 @@ class Adamax(Optimizer):
         xp.maximum(u, xp.abs(g) + group['eps'], out=u)
         p -= (group['lr'] / (1 - b1 ** t)) * (m / u)
 
+# %% ../../nbs/03_optim.ipynb #4ec746f1
 class NAdam(Optimizer):
     "NAdam (Adam with Nesterov momentum)."
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
@@ -340,6 +345,7 @@ class NAdam(Optimizer):
         p += (-lr * (1. - mu) / (1. - mp)) * (g / denom)
         p += (-lr * mu_next / (1. - mp * mu_next)) * (m / denom)
 
+# %% ../../nbs/03_optim.ipynb #51d6ccb0
 class RAdam(Optimizer):
     "RAdam (rectified Adam)."
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, *,

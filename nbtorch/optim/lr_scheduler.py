@@ -92,6 +92,7 @@ class MultiplicativeLR(LRScheduler):
         if self._is_initial: return self._groups_lr()
         return [g['lr'] * f(self.last_epoch) for f, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #5c8f518a
 class StepLR(LRScheduler):
     "lr *= gamma every step_size epochs."
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
@@ -115,6 +116,7 @@ class MultiStepLR(LRScheduler):
         ms = sorted(self.milestones.elements())
         return [b * self.gamma ** bisect_right(ms, self.last_epoch) for b in self.base_lrs]
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #1c58bfa7
 class ConstantLR(LRScheduler):
     "lr * factor until total_iters, then lr."
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
@@ -146,6 +148,7 @@ class LinearLR(LRScheduler):
         return [b * (self.start_factor + (self.end_factor - self.start_factor) * builtins.min(self.total_iters, self.last_epoch)
                      / self.total_iters) for b in self.base_lrs]
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #0c98f1de
 class ExponentialLR(LRScheduler):
     "lr *= gamma every epoch."
     def __init__(self, optimizer, gamma, last_epoch=-1):
@@ -189,6 +192,7 @@ class CosineAnnealingLR(LRScheduler):
         return [self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
                 for b in self.base_lrs]
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #5c380eeb
 class CosineAnnealingWarmRestarts(LRScheduler):
     "Cosine annealing restarted every T_i epochs (T_i = T_0, then times T_mult each cycle)."
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
@@ -228,6 +232,7 @@ def _set_momentum(group, m, use_beta1):
     if use_beta1: group['betas'] = (m, *group['betas'][1:])
     else: group['momentum'] = m
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #3b259c0a
 class CyclicLR(LRScheduler):
     "The rate cycling between base_lr and max_lr (triangular, triangular2 or exp_range)."
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode='triangular',
@@ -274,6 +279,7 @@ class CyclicLR(LRScheduler):
                 _set_momentum(g, m - (m - b) * scale * s, self.use_beta1)
         return lrs
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #859406c1
 class OneCycleLR(LRScheduler):
     "One cycle: up from max_lr/div_factor to max_lr, then down to a tiny rate (stepped per batch)."
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
@@ -377,6 +383,7 @@ class SequentialLR(LRScheduler):
         for s, sd in zip(self._schedulers, state_dict.pop('_schedulers')): s.load_state_dict(sd)
         self.__dict__.update(state_dict)
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #b15dc5da
 class ReduceLROnPlateau(LRScheduler):
     "Cut the rate by `factor` when a metric stops improving for `patience` epochs."
     def __init__(self, optimizer, mode='min', factor=0.1, patience=10, threshold=1e-4, threshold_mode='rel',

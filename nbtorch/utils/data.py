@@ -106,6 +106,7 @@ class SequentialSampler(Sampler):
     def __iter__(self): return iter(range(len(self.data_source)))
     def __len__(self): return len(self.data_source)
 
+# %% ../../nbs/04_data.ipynb #973b8465
 class RandomSampler(Sampler):
     "A random permutation (or, with replacement, num_samples random draws)."
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
@@ -140,6 +141,7 @@ class WeightedRandomSampler(Sampler):
         return iter(_gen(self.generator).choice(len(p), self.num_samples, replace=self.replacement, p=p).tolist())
     def __len__(self): return self.num_samples
 
+# %% ../../nbs/04_data.ipynb #bdac4903
 class BatchSampler(Sampler):
     "Another sampler's indices, grouped into lists of batch_size (the last one shorter unless drop_last)."
     def __init__(self, sampler, batch_size, drop_last):

@@ -172,8 +172,9 @@ class _SpecialZeta(Op):
         return None, g * -x * zeta(x + 1, q)
 
 def _special_zeta(x, q):
-    "SciPy's Hurwitz zeta, in the dtype of `x`."
-    return get_special_module(x, q).zeta(x, q).astype(x.dtype, copy=False)
+    "SciPy's Hurwitz zeta in the dtype of `x`; NaN at q = inf (but x = 1), as PyTorch (SciPy: 0)."
+    y = get_special_module(x, q).zeta(x, q).astype(x.dtype, copy=False)
+    return get_array_module(x, q).where((q == math.inf) & (x != 1), math.nan, y).astype(x.dtype)
 
 def zeta(input, other, *, out=None):
     "The Hurwitz zeta function: the sum over k >= 0 of (k + other) ** -input."
@@ -197,8 +198,18 @@ def _spherical_j0(x):
     y = xp.where(xp.abs(x) < 0.5, series, xp.sin(x) / xp.where(x == 0, 1, x))
     return xp.where(xp.isinf(x), 0, y)
 
-# %% ../nbs/00j_special.ipynb #8465879c
-_sp = lambda name: lambda x: getattr(get_special_module(x), name)(x)
+# %% ../nbs/00j_special.ipynb #aae10609
+def _sp(name, pick=None):
+    "The function `name` of SciPy, or of CuPy on a GPU (an error naming it where CuPy lacks it)."
+    def f(x):
+        special = get_special_module(x)
+        if not hasattr(special, name):
+            raise NotImplementedError(f"nbtorch: {name} is not in {special.__name__}, so not on "
+                                      "this device")
+        y = getattr(special, name)(x)
+        return y if pick is None else y[pick]
+    return f
+
 _KINDS = {'first kind': 'j', 'second kind': 'y'}
 bessel_j0, bessel_j1, bessel_y0, bessel_y1 = [
     _values(f'bessel_{k}{n}', _sp(f'{k}{n}'), f"The Bessel function of the {kind}, of order {n}.")
@@ -213,7 +224,7 @@ scaled_modified_bessel_k0, scaled_modified_bessel_k1 = [
     for n in (0, 1)]
 spherical_bessel_j0 = _values('spherical_bessel_j0', _spherical_j0,
                               "sin(x) / x, the spherical Bessel function of the first kind, of order 0.")
-airy_ai = _values('airy_ai', lambda x: get_special_module(x).airy(x)[0], "The Airy function Ai(x).")
+airy_ai = _values('airy_ai', _sp('airy', pick=0), "The Airy function Ai(x).")
 _all_ = ['bessel_j0', 'bessel_j1', 'bessel_y0', 'bessel_y1', 'modified_bessel_i0',
          'modified_bessel_i1', 'modified_bessel_k0', 'modified_bessel_k1', 'scaled_modified_bessel_k0',
          'scaled_modified_bessel_k1', 'spherical_bessel_j0', 'airy_ai']

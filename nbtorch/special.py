@@ -117,7 +117,7 @@ class _SpecialLogNdtr(_Pointwise):
         return (g / _SQRT_2PI * (-(y + x * x / 2)).exp(),)
 
 class _SpecialErfcx(_Pointwise):
-    "exp(x**2) erfc(x), the scaled complementary error function."
+    "exp(x^2) erfc(x), the scaled complementary error function."
     def forward(ctx, x): y = _special('erfcx', x); ctx.save_for_backward(x, y); return y
     def backward(ctx, g):
         x, y = ctx.saved_tensors
@@ -126,7 +126,7 @@ class _SpecialErfcx(_Pointwise):
 ndtri = _unary_special('ndtri', _SpecialNdtri, "The standard normal's quantile: x with ndtr(x) = p.")
 log_ndtr = _unary_special('log_ndtr', _SpecialLogNdtr, "log(ndtr(x)), accurate where ndtr(x) "
                           "underflows.")
-erfcx = _unary_special('erfcx', _SpecialErfcx, "exp(x**2) erfc(x), the scaled complementary error "
+erfcx = _unary_special('erfcx', _SpecialErfcx, "exp(x^2) erfc(x), the scaled complementary error "
                        "function.")
 _all_ = ['ndtri', 'log_ndtr', 'erfcx']
 

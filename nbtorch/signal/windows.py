@@ -35,7 +35,7 @@ def _points(start, step, M, dtype, device, requires_grad):
 
 # %% ../../nbs/00k_windows.ipynb #d16550e5
 def general_cosine(M, *, a, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    "The sum over i of (-1)**i a[i] cos(2 pi i n / N), for n = 0 .. M-1."
+    "The sum over i of (-1)^i a[i] cos(2 pi i n / N), for n = 0 .. M-1."
     dtype = _checks('general_cosine', M, dtype, layout)
     if M <= 1:
         return ones(M, dtype=dtype, device=device, requires_grad=requires_grad)

@@ -26,6 +26,8 @@ from .sorting import *
 from .binary import *
 from .indexing import *
 from .products import *
+from . import special
+import nbtorch.signal.windows
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler

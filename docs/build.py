@@ -170,6 +170,8 @@ def _parity_row(key, r):
     name = re.sub(r'([._])', '\\1\u200b', key.replace('nn.functional.', 'F.'))
     if not r['present']: return f'| {name} | ✗ missing | | | | | |'
     forms = [_MARK[r['forms'].get(f)] for f in ('function', 'method', 'inplace')]
+    if r.get('values') == 'pytorch-bug':  # agrees within PyTorch's own error, which the page names
+        forms = [m and m + " (PyTorch's values are off)" for m in forms]
     where, link = r.get('where'), ''
     if where:
         nb = _notebook_of(where[0], where[1].split('.')[-1])

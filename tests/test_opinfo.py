@@ -74,6 +74,17 @@ PYTORCH_GRAD_BUGS = {
                           "was added, pytorch/pytorch#77128); tests/test_indexing.py pins nbtorch's",
 }
 
+# Where PyTorch's values are wrong, nbtorch keeps the true ones and the comparison allows PyTorch's
+# measured error (the key's tolerances); tests/test_special.py pins nbtorch's values against mpmath.
+PYTORCH_VALUE_BUGS = {
+    'special.bessel_j0': ("PyTorch 2.13's J0 is off by up to 1.6e-7 for 4 < |x| < 25 (e.g. "
+                          "-0.0068440327 at x = 5.5, where mpmath and SciPy give -0.0068438694)",
+                          dict(rtol=1e-6, atol=1e-6)),
+    'special.bessel_y1': ("PyTorch 2.13's Y1 is off by up to 3.7e-7 for 4 < x < 25 (x = 5.5)",
+                          dict(rtol=1e-6, atol=1e-6)),
+}
+_TOL = {}  # the tolerances of the entry being checked, where PYTORCH_VALUE_BUGS gives some
+
 # Ops that read the memory around their input (as_strided): the sample is rebuilt on nbtorch over a
 # copy of its whole storage, with the same offset and strides.
 STORAGE = {'as_strided', 'as_strided_copy', 'as_strided_scatter'}
@@ -258,7 +269,7 @@ def compare(ours, ref, path='result', values=True):
         if not values: return
         a, b = np.asarray(ours.detach().cpu().numpy()), ref.detach().resolve_conj().resolve_neg().numpy()
         if a.dtype.kind in 'fc':
-            tol = TOL.get(str(ref.dtype).removeprefix('torch.'), dict(rtol=1e-2, atol=1e-2))
+            tol = _TOL or TOL.get(str(ref.dtype).removeprefix('torch.'), dict(rtol=1e-2, atol=1e-2))
             np.testing.assert_allclose(a, b, equal_nan=True, err_msg=path, **tol)
         else: np.testing.assert_array_equal(a, b, err_msg=path)
     elif isinstance(ref, (tuple, list)):
@@ -376,10 +387,17 @@ RESULTS = {}
 
 def run_entry(key):
     "Check every form and dtype of entry `key`; returns the parity record, raises on a mismatch."
+    _TOL.update(PYTORCH_VALUE_BUGS.get(key, ('', {}))[1])
+    try: return _run_entry(key)
+    finally: _TOL.clear()
+
+
+def _run_entry(key):
     op = ENTRIES[key]
     fn = resolve(op)
     rec = {'present': fn is not None, 'forms': {}, 'dtypes': [], 'gradient': None}
     if key in PYTORCH_GRAD_BUGS: rec['gradient'] = 'pytorch-bug'
+    if key in PYTORCH_VALUE_BUGS: rec['values'] = 'pytorch-bug'
     RESULTS[key] = rec
     if fn is None: return rec
     rec['where'] = _where(fn, op)

@@ -15,6 +15,7 @@ __all__ = ['digits_datasets', 'CancelFitException', 'CancelEpochException', 'Can
 # %% ../nbs/04_training.ipynb #daee42bc
 import math, time, builtins, os
 from functools import partial
+from fastcore.basics import patch
 import numpy as np
 import nbtorch
 from .tensor import *
@@ -82,21 +83,23 @@ class Learner:
             for self.iter, (self.xb, self.yb) in enumerate(self.dl):
                 with _Step(self, 'batch', CancelBatchException): self.one_batch()
 
-    def fit(self, n_epochs=1, train=True, valid=True, cbs=(), lr=None):
-        "Train for n_epochs, validating after each; `cbs` are added for this fit only."
-        self.cbs += list(cbs)
-        try:
-            if lr is not None: self.lr = lr
-            if self.opt is None or lr is not None: self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
-            self.n_epochs = n_epochs
-            with _Step(self, 'fit', CancelFitException):
-                for self.epoch in range(n_epochs):
-                    if train: self.one_epoch(True)
-                    if valid:
-                        with no_grad(): self.one_epoch(False)
-        finally:
-            for cb in cbs: self.cbs.remove(cb)
-        return self
+# %% ../nbs/04_training.ipynb #ada6e1e0
+@patch
+def fit(self: Learner, n_epochs=1, train=True, valid=True, cbs=(), lr=None):
+    "Train for n_epochs, validating after each; `cbs` are added for this fit only."
+    self.cbs += list(cbs)
+    try:
+        if lr is not None: self.lr = lr
+        if self.opt is None or lr is not None: self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
+        self.n_epochs = n_epochs
+        with _Step(self, 'fit', CancelFitException):
+            for self.epoch in range(n_epochs):
+                if train: self.one_epoch(True)
+                if valid:
+                    with no_grad(): self.one_epoch(False)
+    finally:
+        for cb in cbs: self.cbs.remove(cb)
+    return self
 
 # %% ../nbs/04_training.ipynb #a6e9f2ab
 def accuracy(preds, target):

@@ -542,20 +542,25 @@ class Unflatten(Module):
     def forward(self, input): return input.unflatten(self.dim, self.unflattened_size)
     def extra_repr(self): return f'dim={self.dim}, unflattened_size={self.unflattened_size}'
 
-# %% ../../nbs/02_nn.ipynb #96b035b7
+# %% ../../nbs/02_nn.ipynb #aec34cb7
 _PADDING_MODES = {'zeros', 'reflect', 'replicate', 'circular'}
 
+def _check_conv_args(in_channels, out_channels, groups, padding_mode):
+    "Raise PyTorch's errors for a convolution's channels, groups and padding mode."
+    if groups <= 0: raise ValueError("groups must be a positive integer")
+    if in_channels % groups: raise ValueError("in_channels must be divisible by groups")
+    if out_channels % groups: raise ValueError("out_channels must be divisible by groups")
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, but got "
+                         f"padding_mode='{padding_mode}'")
+
+# %% ../../nbs/02_nn.ipynb #96b035b7
 class _ConvNd(Module):
     _n = 2
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode='zeros', device=None, dtype=None, transposed=False, output_padding=0):
         super().__init__()
-        if groups <= 0: raise ValueError("groups must be a positive integer")
-        if in_channels % groups: raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups: raise ValueError("out_channels must be divisible by groups")
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, but got "
-                             f"padding_mode='{padding_mode}'")
+        _check_conv_args(in_channels, out_channels, groups, padding_mode)
         tup = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * self._n
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.dilation = tup(kernel_size), tup(stride), tup(dilation)
@@ -580,15 +585,18 @@ class _ConvNd(Module):
         x = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
         return F._convnd(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups,
                          self._n)
-    def extra_repr(self):
-        s = f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}'
-        if self.padding != (0,) * self._n: s += f', padding={self.padding}'
-        if self.dilation != (1,) * self._n: s += f', dilation={self.dilation}'
-        if self.output_padding != (0,) * self._n: s += f', output_padding={self.output_padding}'
-        if self.groups != 1: s += f', groups={self.groups}'
-        if self.bias is None: s += ', bias=False'
-        if self.padding_mode != 'zeros': s += f', padding_mode={self.padding_mode}'
-        return s
+
+# %% ../../nbs/02_nn.ipynb #5ef1abe4
+@patch
+def extra_repr(self: _ConvNd):
+    s = f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}'
+    if self.padding != (0,) * self._n: s += f', padding={self.padding}'
+    if self.dilation != (1,) * self._n: s += f', dilation={self.dilation}'
+    if self.output_padding != (0,) * self._n: s += f', output_padding={self.output_padding}'
+    if self.groups != 1: s += f', groups={self.groups}'
+    if self.bias is None: s += ', bias=False'
+    if self.padding_mode != 'zeros': s += f', padding_mode={self.padding_mode}'
+    return s
 
 # %% ../../nbs/02_nn.ipynb #f2662887
 class Conv1d(_ConvNd):
@@ -1131,6 +1139,15 @@ class Embedding(Module):
         return cls(*embeddings.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=embeddings, _freeze=freeze)
 
+# %% ../../nbs/02_nn.ipynb #9c6ce170
+def _bag_padding_idx(padding_idx, num_embeddings):
+    "padding_idx checked to lie in the table, and counted from the start."
+    if padding_idx is not None:
+        if not -num_embeddings <= padding_idx < num_embeddings:
+            raise AssertionError("padding_idx must be within num_embeddings")
+        if padding_idx < 0: padding_idx += num_embeddings
+    return padding_idx
+
 # %% ../../nbs/02_nn.ipynb #e1a70503
 class EmbeddingBag(Module):
     "Sums, means or maxima of bags of embedding vectors."
@@ -1141,11 +1158,7 @@ class EmbeddingBag(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise AssertionError("padding_idx must be within num_embeddings")
-            if padding_idx < 0: padding_idx += num_embeddings
-        self.padding_idx = padding_idx
+        self.padding_idx = _bag_padding_idx(padding_idx, num_embeddings)
         if _weight is None:
             kw = _factory_kw(device, dtype)
             self.weight = Parameter(empty(num_embeddings, embedding_dim, **kw))

@@ -2146,6 +2146,22 @@ def _ctc_alpha(lpe, skip, live, blank_only):
         alpha[t] = xp.where(live, lpe[t] + _lse(a, _shift(a, 1, -xp.inf), two), -xp.inf)
     return alpha
 
+# %% ../../nbs/02_functional.ipynb #4b73dc79
+def _ctc_beta(lpe, skip, live, in_lens, n_ext):
+    "beta[t, n, s]: log-probability of the extended target's rest from s, from frame t to the last."
+    xp = get_array_module(lpe)
+    T = lpe.shape[0]
+    beta = xp.full_like(lpe, -xp.inf)
+    at_end = (xp.arange(lpe.shape[2]) >= n_ext[:, None] - 2) & live
+    for t in range(T - 1, -1, -1):
+        b = beta[t + 1] if t + 1 < T else beta[t]
+        two = xp.where(_shift(skip, -2, False), _shift(b, -2, -xp.inf), -xp.inf)
+        step = xp.where(live, lpe[t] + _lse(b, _shift(b, -1, -xp.inf), two), -xp.inf)
+        first = (t == in_lens - 1)[:, None]            # the last frame starts beta
+        beta[t] = xp.where(first, xp.where(at_end, lpe[t], -xp.inf),
+                           xp.where((t < in_lens - 1)[:, None], step, -xp.inf))
+    return beta
+
 # %% ../../nbs/02_functional.ipynb #e1a7040a
 class _CTCLoss(Op):
     "Per-sequence CTC negative log-likelihoods, by the alpha recursion; backward by the beta one."
@@ -2171,16 +2187,7 @@ class _CTCLoss(Op):
         lp, lpe, alpha, ext, skip, live, in_lens, n_ext, nll, zero_inf = ctx.saved
         xp = get_array_module(lp)
         T, N, C = lp.shape
-        beta = xp.full_like(alpha, -xp.inf)
-        at_end = (xp.arange(alpha.shape[2]) >= n_ext[:, None] - 2) & live
-        for t in range(T - 1, -1, -1):
-            b = beta[t + 1] if t + 1 < T else beta[t]
-            two = xp.where(_shift(skip, -2, False), _shift(b, -2, -xp.inf), -xp.inf)
-            step = xp.where(live, lpe[t] + _lse(b, _shift(b, -1, -xp.inf), two), -xp.inf)
-            first = (t == in_lens - 1)[:, None]            # the last frame starts beta
-            beta[t] = xp.where(first, xp.where(at_end, lpe[t], -xp.inf),
-                               xp.where((t < in_lens - 1)[:, None], step, -xp.inf))
-        ab = alpha + beta
+        ab = alpha + _ctc_beta(lpe, skip, live, in_lens, n_ext)
         m = xp.where(xp.isinf(ab.max(2, keepdims=True)), 0, ab.max(2, keepdims=True))
         onehot = (ext[:, :, None] == xp.arange(C)).astype(lp.dtype)   # (N, L, C)
         with np.errstate(divide='ignore'):

@@ -13,6 +13,7 @@ __all__ = ['required', 'Optimizer', 'state_dict', 'load_state_dict', 'SGD', 'Ada
 import math, builtins
 from collections import defaultdict
 from copy import deepcopy
+from fastcore.basics import patch
 import numpy as np
 from ..tensor import *
 from ..ops import *
@@ -26,6 +27,19 @@ from ..cuda import get_array_module
 class _Required:
     def __repr__(self): return '<required parameter>'
 required = _Required()
+
+# %% ../../nbs/03_optim.ipynb #65d44063
+def _group_params(ps):
+    "A group's parameters as a list: a tensor or an ordered collection of leaf tensors."
+    params = [ps] if isinstance(ps, Tensor) else list(ps)
+    if isinstance(ps, set):
+        raise TypeError("optimizer parameters need to be organized in ordered collections, but the "
+                        "ordering of tensors in sets will change between runs. Please use a list instead.")
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+        if not p.is_leaf: raise ValueError("can't optimize a non-leaf Tensor")
+    return params
 
 # %% ../../nbs/03_optim.ipynb #c61c5de7
 class Optimizer:
@@ -43,15 +57,7 @@ class Optimizer:
     def add_param_group(self, param_group):
         "Add a group of parameters with its own options (missing ones from `defaults`)."
         group = dict(param_group)
-        ps = group['params']
-        group['params'] = [ps] if isinstance(ps, Tensor) else list(ps)
-        if isinstance(ps, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the "
-                            "ordering of tensors in sets will change between runs. Please use a list instead.")
-        for p in group['params']:
-            if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
-            if not p.is_leaf: raise ValueError("can't optimize a non-leaf Tensor")
+        group['params'] = _group_params(group['params'])
         for k, v in self.defaults.items():
             if v is required and k not in group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {k}")
@@ -466,6 +472,29 @@ def _adafactor_update(self, p, g, state, group):
 
 Adafactor._update = _adafactor_update
 
+# %% ../../nbs/03_optim.ipynb #f0abb931
+def _lbfgs_remember(y, s, old_dirs, old_stps, ro, H_diag, history_size):
+    "Remember the gradient change `y` and step `s` if the curvature is positive; the new H_diag."
+    ys = (y * s).sum()  # kept in the parameters' precision, as PyTorch keeps them
+    if ys > 1e-10:
+        if len(old_dirs) == history_size: old_dirs.pop(0); old_stps.pop(0); ro.pop(0)
+        old_dirs.append(y); old_stps.append(s); ro.append(1. / ys)
+        H_diag = ys / (y * y).sum()
+    return H_diag
+
+def _two_loop(g, old_dirs, old_stps, ro, H_diag):
+    "The L-BFGS direction `-H g`, by the two-loop recursion over the remembered pairs."
+    al = [None] * len(old_dirs)
+    q = -g
+    for i in range(len(old_dirs) - 1, -1, -1):
+        al[i] = (old_stps[i] * q).sum() * ro[i]
+        q = q - al[i] * old_dirs[i]
+    d = q * H_diag
+    for i in range(len(old_dirs)):
+        be_i = (old_dirs[i] * d).sum() * ro[i]
+        d = d + old_stps[i] * (al[i] - be_i)
+    return d
+
 # %% ../../nbs/03_optim.ipynb #9a68de07
 class LBFGS(Optimizer):
     "L-BFGS, with a fixed step; `step(closure)` re-evaluates the loss."
@@ -479,6 +508,10 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1: raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]['params']
 
+    def _loss_and_grad(self, closure):
+        with enable_grad(): loss = closure()
+        return loss, self._flat_grad()
+
     def _flat_grad(self):
         xp = get_array_module(self._params[0]._data)
         return xp.concatenate([(p.grad._data if p.grad is not None else xp.zeros_like(p._data)).reshape(-1)
@@ -491,56 +524,42 @@ class LBFGS(Optimizer):
             p._data += step_size * d[i:i + n].reshape(p.shape)
             _bump(p); i += n
 
-    def step(self, closure):
-        "Run up to max_iter L-BFGS iterations, evaluating the loss with `closure`."
-        group = self.param_groups[0]
-        lr, max_iter, max_eval = group['lr'], group['max_iter'], group['max_eval']
-        tol_grad, tol_change, hist = group['tolerance_grad'], group['tolerance_change'], group['history_size']
-        state = self.state[self._params[0]]
-        state.setdefault('func_evals', 0); state.setdefault('n_iter', 0)
-        with enable_grad(): orig_loss = closure()
-        loss = builtins.float(orig_loss)
-        evals = 1; state['func_evals'] += 1
-        g = self._flat_grad()
-        xp = get_array_module(g)
-        if builtins.float(xp.abs(g).max()) <= tol_grad: return orig_loss
-        d, t = state.get('d'), state.get('t')
-        old_dirs, old_stps, ro = state.get('old_dirs', []), state.get('old_stps', []), state.get('ro', [])
-        H_diag, prev_g, prev_loss = state.get('H_diag', 1), state.get('prev_flat_grad'), state.get('prev_loss')
-        n_iter = 0
-        while n_iter < max_iter:
-            n_iter += 1; state['n_iter'] += 1
-            if state['n_iter'] == 1:
-                d, old_dirs, old_stps, ro, H_diag = -g, [], [], [], 1
-            else:
-                y, s = g - prev_g, d * t
-                ys = (y * s).sum()  # kept in the parameters' precision, as PyTorch keeps them
-                if ys > 1e-10:
-                    if len(old_dirs) == hist: old_dirs.pop(0); old_stps.pop(0); ro.pop(0)
-                    old_dirs.append(y); old_stps.append(s); ro.append(1. / ys)
-                    H_diag = ys / (y * y).sum()
-                al = [None] * len(old_dirs)
-                q = -g
-                for i in range(len(old_dirs) - 1, -1, -1):
-                    al[i] = (old_stps[i] * q).sum() * ro[i]
-                    q = q - al[i] * old_dirs[i]
-                d = q * H_diag
-                for i in range(len(old_dirs)):
-                    be_i = (old_dirs[i] * d).sum() * ro[i]
-                    d = d + old_stps[i] * (al[i] - be_i)
-            prev_g, prev_loss = g.copy(), loss
-            t = builtins.min(1., 1. / xp.abs(g).sum()) * lr if state['n_iter'] == 1 else lr
-            gtd = (g * d).sum()
-            if gtd > -tol_change: break
-            self._add(t, d)
-            if n_iter != max_iter:
-                with enable_grad(): loss = builtins.float(closure())
-                g = self._flat_grad(); evals += 1
-            state['func_evals'] += 1
-            if n_iter == max_iter or evals >= max_eval: break
-            if builtins.float(xp.abs(g).max()) <= tol_grad: break
-            if builtins.float(xp.abs(d * t).max()) <= tol_change: break
-            if builtins.abs(loss - prev_loss) < tol_change: break
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_g, prev_loss=prev_loss)
-        return orig_loss
+# %% ../../nbs/03_optim.ipynb #f178b029
+@patch
+def step(self: LBFGS, closure):
+    "Run up to max_iter L-BFGS iterations, evaluating the loss with `closure`."
+    group = self.param_groups[0]
+    lr, max_iter, max_eval = group['lr'], group['max_iter'], group['max_eval']
+    tol_grad, tol_change, hist = group['tolerance_grad'], group['tolerance_change'], group['history_size']
+    state = self.state[self._params[0]]
+    state.setdefault('func_evals', 0); state.setdefault('n_iter', 0)
+    orig_loss, g = self._loss_and_grad(closure)
+    loss = builtins.float(orig_loss)
+    evals = 1; state['func_evals'] += 1
+    xp = get_array_module(g)
+    if builtins.float(xp.abs(g).max()) <= tol_grad: return orig_loss
+    d, t = state.get('d'), state.get('t')
+    old_dirs, old_stps, ro = state.get('old_dirs', []), state.get('old_stps', []), state.get('ro', [])
+    H_diag, prev_g, prev_loss = state.get('H_diag', 1), state.get('prev_flat_grad'), state.get('prev_loss')
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1; state['n_iter'] += 1
+        if state['n_iter'] == 1: d, old_dirs, old_stps, ro, H_diag = -g, [], [], [], 1
+        else:
+            H_diag = _lbfgs_remember(g - prev_g, d * t, old_dirs, old_stps, ro, H_diag, hist)
+            d = _two_loop(g, old_dirs, old_stps, ro, H_diag)
+        prev_g, prev_loss = g.copy(), loss
+        t = builtins.min(1., 1. / xp.abs(g).sum()) * lr if state['n_iter'] == 1 else lr
+        if (g * d).sum() > -tol_change: break  # the directional derivative: too little descent
+        self._add(t, d)
+        if n_iter != max_iter:
+            loss, g = self._loss_and_grad(closure)
+            loss = builtins.float(loss); evals += 1
+        state['func_evals'] += 1
+        if n_iter == max_iter or evals >= max_eval: break
+        if builtins.float(xp.abs(g).max()) <= tol_grad: break
+        if builtins.float(xp.abs(d * t).max()) <= tol_change: break
+        if builtins.abs(loss - prev_loss) < tol_change: break
+    state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
+                 prev_flat_grad=prev_g, prev_loss=prev_loss)
+    return orig_loss

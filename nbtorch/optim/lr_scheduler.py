@@ -13,7 +13,20 @@ __all__ = ['LRScheduler', 'LambdaLR', 'MultiplicativeLR', 'StepLR', 'MultiStepLR
 import math, builtins, types
 from bisect import bisect_right
 from collections import Counter
+from fastcore.basics import patch
 from . import Optimizer
+
+# %% ../../nbs/03a_lr_scheduler.ipynb #cc7ad0ee
+def _initial_lrs(optimizer, last_epoch):
+    "Each group's `initial_lr`: set from its `lr` on a fresh start, required when resuming."
+    if last_epoch == -1:
+        for g in optimizer.param_groups: g.setdefault('initial_lr', g['lr'])
+    else:
+        for i, g in enumerate(optimizer.param_groups):
+            if 'initial_lr' not in g:
+                raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming "
+                               "scheduler with last_epoch >= 0.")
+    return [g['initial_lr'] for g in optimizer.param_groups]
 
 # %% ../../nbs/03a_lr_scheduler.ipynb #f55e94d8
 class LRScheduler:
@@ -22,14 +35,7 @@ class LRScheduler:
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer): raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
-        if last_epoch == -1:
-            for g in optimizer.param_groups: g.setdefault('initial_lr', g['lr'])
-        else:
-            for i, g in enumerate(optimizer.param_groups):
-                if 'initial_lr' not in g:
-                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming "
-                                   "scheduler with last_epoch >= 0.")
-        self.base_lrs = [g['initial_lr'] for g in optimizer.param_groups]
+        self.base_lrs = _initial_lrs(optimizer, last_epoch)
         self.last_epoch = last_epoch
         self._initial_step()
 
@@ -50,24 +56,25 @@ class LRScheduler:
         self._update_lr(epoch)
 
     def _update_lr(self, epoch=None):
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            self.last_epoch = epoch
-            values = self._get_closed_form_lr() if hasattr(self, '_get_closed_form_lr') else self.get_lr()
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        closed_form = epoch is not None and hasattr(self, '_get_closed_form_lr')
+        values = self._get_closed_form_lr() if closed_form else self.get_lr()
         for g, lr in zip(self.optimizer.param_groups, values): g['lr'] = lr
         self._last_lr = [g['lr'] for g in self.optimizer.param_groups]
-
-    def state_dict(self):
-        "Everything but the optimizer (and functions, which cannot be saved)."
-        return {k: v for k, v in self.__dict__.items() if k != 'optimizer' and not callable(v)
-                and not (isinstance(v, list) and v and builtins.all(callable(f) for f in v))}
-    def load_state_dict(self, state_dict): self.__dict__.update(state_dict)
 
     def _groups_lr(self): return [g['lr'] for g in self.optimizer.param_groups]
 
 _LRScheduler = LRScheduler
+
+# %% ../../nbs/03a_lr_scheduler.ipynb #360e00f7
+@patch
+def state_dict(self: LRScheduler):
+    "Everything but the optimizer (and functions, which cannot be saved)."
+    return {k: v for k, v in self.__dict__.items() if k != 'optimizer' and not callable(v)
+            and not (isinstance(v, list) and v and builtins.all(callable(f) for f in v))}
+
+@patch
+def load_state_dict(self: LRScheduler, state_dict): self.__dict__.update(state_dict)
 
 # %% ../../nbs/03a_lr_scheduler.ipynb #ecb6c557
 def _lambdas(optimizer, f):
@@ -232,6 +239,26 @@ def _set_momentum(group, m, use_beta1):
     if use_beta1: group['betas'] = (m, *group['betas'][1:])
     else: group['momentum'] = m
 
+def _momentum_is_beta1(optimizer):
+    "Whether the momentum to cycle is Adam's `beta1` (else `momentum`); an error if neither."
+    if 'momentum' not in optimizer.defaults and 'betas' not in optimizer.defaults:
+        raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option "
+                         "enabled")
+    return 'betas' in optimizer.defaults
+
+def _start_momentum(optimizer, max_momentums, base_momentums, use_beta1):
+    "Every group's momentum set to its maximum (the rate starts low); both bounds kept in the group."
+    for m, b, g in zip(max_momentums, base_momentums, optimizer.param_groups):
+        _set_momentum(g, m, use_beta1); g['max_momentum'], g['base_momentum'] = m, b
+
+# %% ../../nbs/03a_lr_scheduler.ipynb #39467461
+def _scale_mode(mode, scale_fn, scale_mode):
+    "What CyclicLR's scale is a function of: 'cycle' or 'iterations'."
+    if scale_fn is not None: return scale_mode
+    if mode not in ('triangular', 'triangular2', 'exp_range'):
+        raise ValueError("mode is invalid and scale_fn is None")
+    return {'triangular': 'cycle', 'triangular2': 'cycle', 'exp_range': 'iterations'}[mode]
+
 # %% ../../nbs/03a_lr_scheduler.ipynb #3b259c0a
 class CyclicLR(LRScheduler):
     "The rate cycling between base_lr and max_lr (triangular, triangular2 or exp_range)."
@@ -245,22 +272,15 @@ class CyclicLR(LRScheduler):
         up = builtins.float(step_size_up)
         down = builtins.float(step_size_down) if step_size_down is not None else up
         self.total_size, self.step_ratio = up + down, up / (up + down)
-        if mode not in ('triangular', 'triangular2', 'exp_range') and scale_fn is None:
-            raise ValueError("mode is invalid and scale_fn is None")
-        self.mode, self.gamma, self.scale_mode = mode, gamma, scale_mode
-        self._scale_fn_custom = scale_fn
-        if scale_fn is None:
-            self.scale_mode = {'triangular': 'cycle', 'triangular2': 'cycle', 'exp_range': 'iterations'}[mode]
+        self.mode, self.gamma, self.scale_mode, self._scale_fn_custom = (
+            mode, gamma, _scale_mode(mode, scale_fn, scale_mode), scale_fn)
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if 'momentum' not in optimizer.defaults and 'betas' not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
-            self.use_beta1 = 'betas' in optimizer.defaults
+            self.use_beta1 = _momentum_is_beta1(optimizer)
             self.base_momentums = _per_group('base_momentum', optimizer, base_momentum)
             self.max_momentums = _per_group('max_momentum', optimizer, max_momentum)
             if last_epoch == -1:
-                for m, b, g in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
-                    _set_momentum(g, m, self.use_beta1); g['max_momentum'], g['base_momentum'] = m, b
+                _start_momentum(optimizer, self.max_momentums, self.base_momentums, self.use_beta1)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
     def scale_fn(self, x):
@@ -279,33 +299,44 @@ class CyclicLR(LRScheduler):
                 _set_momentum(g, m - (m - b) * scale * s, self.use_beta1)
         return lrs
 
+# %% ../../nbs/03a_lr_scheduler.ipynb #574f2d7d
+def _total_steps(total_steps, epochs, steps_per_epoch):
+    "The cycle's length in steps, given directly or as epochs * steps_per_epoch."
+    if total_steps is not None:
+        if total_steps <= 0 or not isinstance(total_steps, builtins.int):
+            raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+        return total_steps
+    if epochs is not None and steps_per_epoch is not None: return epochs * steps_per_epoch
+    raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+
+def _one_cycle_phases(n, pct_start, three_phase):
+    "The phases of a cycle of n steps: where each ends, and the group keys it anneals from and to."
+    up = dict(end_step=builtins.float(pct_start * n) - 1, start_lr='initial_lr', end_lr='max_lr',
+              start_momentum='max_momentum', end_momentum='base_momentum')
+    if not three_phase:
+        return [up, dict(end_step=n - 1, start_lr='max_lr', end_lr='min_lr',
+                         start_momentum='base_momentum', end_momentum='max_momentum')]
+    down = dict(end_step=builtins.float(2 * pct_start * n) - 2, start_lr='max_lr',
+                end_lr='initial_lr', start_momentum='base_momentum', end_momentum='max_momentum')
+    return [up, down, dict(end_step=n - 1, start_lr='initial_lr', end_lr='min_lr',
+                           start_momentum='max_momentum', end_momentum='max_momentum')]
+
+def _phase_at(phases, step):
+    "The phase `step` falls in (the last one past the end), and the fraction of it done."
+    start = 0.0
+    for i, ph in enumerate(phases):
+        if step <= ph['end_step'] or i == len(phases) - 1:
+            return ph, (step - start) / (ph['end_step'] - start)
+        start = ph['end_step']
+
 # %% ../../nbs/03a_lr_scheduler.ipynb #859406c1
 class OneCycleLR(LRScheduler):
     "One cycle: up from max_lr/div_factor to max_lr, then down to a tiny rate (stepped per batch)."
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
                  div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
-        if total_steps is not None:
-            if total_steps <= 0 or not isinstance(total_steps, builtins.int):
-                raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
-            self.total_steps = total_steps
-        elif epochs is not None and steps_per_epoch is not None: self.total_steps = epochs * steps_per_epoch
-        else: raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
-        n = self.total_steps
-        if three_phase:
-            self._schedule_phases = [
-                dict(end_step=builtins.float(pct_start * n) - 1, start_lr='initial_lr', end_lr='max_lr',
-                     start_momentum='max_momentum', end_momentum='base_momentum'),
-                dict(end_step=builtins.float(2 * pct_start * n) - 2, start_lr='max_lr', end_lr='initial_lr',
-                     start_momentum='base_momentum', end_momentum='max_momentum'),
-                dict(end_step=n - 1, start_lr='initial_lr', end_lr='min_lr', start_momentum='max_momentum',
-                     end_momentum='max_momentum')]
-        else:
-            self._schedule_phases = [
-                dict(end_step=builtins.float(pct_start * n) - 1, start_lr='initial_lr', end_lr='max_lr',
-                     start_momentum='max_momentum', end_momentum='base_momentum'),
-                dict(end_step=n - 1, start_lr='max_lr', end_lr='min_lr', start_momentum='base_momentum',
-                     end_momentum='max_momentum')]
+        self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
+        self._schedule_phases = _one_cycle_phases(self.total_steps, pct_start, three_phase)
         if anneal_strategy not in ('cos', 'linear'):
             raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
         self._anneal_func_type = anneal_strategy
@@ -314,13 +345,11 @@ class OneCycleLR(LRScheduler):
                 g['initial_lr'] = m / div_factor; g['max_lr'] = m; g['min_lr'] = g['initial_lr'] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if 'momentum' not in optimizer.defaults and 'betas' not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
-            self.use_beta1 = 'betas' in optimizer.defaults
+            self.use_beta1 = _momentum_is_beta1(optimizer)
             if last_epoch == -1:
-                for m, b, g in zip(_per_group('max_momentum', optimizer, max_momentum),
-                                   _per_group('base_momentum', optimizer, base_momentum), optimizer.param_groups):
-                    _set_momentum(g, m, self.use_beta1); g['max_momentum'], g['base_momentum'] = m, b
+                maxes = _per_group('max_momentum', optimizer, max_momentum)
+                bases = _per_group('base_momentum', optimizer, base_momentum)
+                _start_momentum(optimizer, maxes, bases, self.use_beta1)
         super().__init__(optimizer, last_epoch)
     def _anneal(self, start, end, pct):
         if self._anneal_func_type == 'cos': return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
@@ -329,19 +358,13 @@ class OneCycleLR(LRScheduler):
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
+        ph, pct = _phase_at(self._schedule_phases, step)
         lrs = []
         for g in self.optimizer.param_groups:
-            start = 0.0
-            for i, ph in enumerate(self._schedule_phases):
-                end = ph['end_step']
-                if step <= end or i == len(self._schedule_phases) - 1:
-                    pct = (step - start) / (end - start)
-                    lr = self._anneal(g[ph['start_lr']], g[ph['end_lr']], pct)
-                    if self.cycle_momentum: mom = self._anneal(g[ph['start_momentum']], g[ph['end_momentum']], pct)
-                    break
-                start = ph['end_step']
-            lrs.append(lr)
-            if self.cycle_momentum: _set_momentum(g, mom, self.use_beta1)
+            lrs.append(self._anneal(g[ph['start_lr']], g[ph['end_lr']], pct))
+            if self.cycle_momentum:
+                mom = self._anneal(g[ph['start_momentum']], g[ph['end_momentum']], pct)
+                _set_momentum(g, mom, self.use_beta1)
         return lrs
 
 # %% ../../nbs/03a_lr_scheduler.ipynb #115531b8

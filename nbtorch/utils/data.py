@@ -181,6 +181,24 @@ def default_collate(batch):
         return tuple(cols) if isinstance(x, tuple) else cols
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {type(x)}")
 
+# %% ../../nbs/04_data.ipynb #8a5b87d9
+def _check_loader_args(iterable, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last,
+                       timeout):
+    "Reject the DataLoader options that contradict one another, as PyTorch does."
+    if num_workers < 0:
+        raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+    if timeout < 0: raise ValueError("timeout option should be non-negative")
+    if iterable:
+        if shuffle or sampler is not None or batch_sampler is not None:
+            raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle, sampler and batch_sampler options")
+        if num_workers: raise ValueError("nbtorch's DataLoader reads an IterableDataset with num_workers=0 only")
+    if batch_sampler is not None:
+        if batch_size != 1 or shuffle or sampler is not None or drop_last:
+            raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
+    elif batch_size is None and drop_last:
+        raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
+    if sampler is not None and shuffle: raise ValueError("sampler option is mutually exclusive with shuffle")
+
 # %% ../../nbs/04_data.ipynb #409261a2
 class DataLoader:
     "Batches from a dataset: sampling, batching and collating, optionally in worker processes."
@@ -188,23 +206,14 @@ class DataLoader:
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
                  pin_memory_device=''):
-        if num_workers < 0: raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
-        if timeout < 0: raise ValueError("timeout option should be non-negative")
+        iterable = isinstance(dataset, IterableDataset)
+        _check_loader_args(iterable, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last,
+                           timeout)
         self.dataset, self.batch_size, self.drop_last, self.num_workers = dataset, batch_size, drop_last, num_workers
         self.generator, self.timeout, self.worker_init_fn = generator, timeout, worker_init_fn
         self.prefetch_factor = prefetch_factor or 2
-        self._iterable = isinstance(dataset, IterableDataset)
-        if self._iterable:
-            if shuffle or sampler is not None or batch_sampler is not None:
-                raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle, sampler and batch_sampler options")
-            if num_workers: raise ValueError("nbtorch's DataLoader reads an IterableDataset with num_workers=0 only")
-        if batch_sampler is not None:
-            if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
-            batch_size, drop_last = None, False
-        elif batch_size is None and drop_last:
-            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
-        if sampler is not None and shuffle: raise ValueError("sampler option is mutually exclusive with shuffle")
+        self._iterable = iterable
+        if batch_sampler is not None: batch_size, drop_last = None, False
         if sampler is None and not self._iterable:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None and not self._iterable:
@@ -222,21 +231,23 @@ class DataLoader:
         if self.num_workers == 0: return (self._fetch(t) for t in tasks)
         return _WorkerIterator(self, tasks)
 
-    def _iter_stream(self):
-        if self.batch_size is None:
-            yield from (self.collate_fn(x) for x in self.dataset); return
-        it = iter(self.dataset)
-        while True:
-            batch = list(itertools.islice(it, self.batch_size))
-            if not batch or (self.drop_last and len(batch) < self.batch_size): return
-            yield self.collate_fn(batch)
-
     def __len__(self):
         if self._iterable:
             n = len(self.dataset)
             if self.batch_size is None: return n
             return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
+
+# %% ../../nbs/04_data.ipynb #f3570b9e
+@patch
+def _iter_stream(self: DataLoader):
+    if self.batch_size is None:
+        yield from (self.collate_fn(x) for x in self.dataset); return
+    it = iter(self.dataset)
+    while True:
+        batch = list(itertools.islice(it, self.batch_size))
+        if not batch or (self.drop_last and len(batch) < self.batch_size): return
+        yield self.collate_fn(batch)
 
 # %% ../../nbs/04_data.ipynb #4662ece0
 class _KeyErrorMessage(str):

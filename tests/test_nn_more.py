@@ -160,6 +160,9 @@ def test_embedding_bag(dev, kw):
     ref, ours = torch.nn.EmbeddingBag(6, 3, **kw), nn.EmbeddingBag(6, 3, **kw)
     copy_weights(ours, ref); ours.to(dev)
     idx, offs = np.array([1, 2, 2, 4, 0, 5, 3]), np.array([0, 2, 2, 5])  # the second bag is empty
+    # with include_last_offset, indices past the last offset belong to no bag: PyTorch 2.13's
+    # per-sample-weighted gradient then reads uninitialised memory for their rows (flaky 1e+32s)
+    if kw.get('include_last_offset'): offs = np.array([0, 2, 2, 7])
     args = [(idx, offs), (idx[:6].reshape(2, 3), None)]
     for i, o_ in args:
         on = [nbtorch.tensor(i, device=dev), None if o_ is None else nbtorch.tensor(o_, device=dev)]

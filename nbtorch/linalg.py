@@ -9,7 +9,7 @@ __all__ = ['LinAlgError', 'vector_norm', 'matrix_norm', 'norm', 'vecdot', 'cross
            'matrix_power', 'det', 'slogdet', 'logdet', 'inv', 'inv_ex', 'inverse', 'solve', 'solve_ex', 'cholesky',
            'cholesky_ex', 'solve_triangular', 'triangular_solve', 'cholesky_solve', 'cholesky_inverse', 'eigh',
            'eigvalsh', 'svd', 'svdvals', 'qr', 'pinv', 'pinverse', 'lstsq', 'matrix_rank', 'cond', 'tensorinv',
-           'tensorsolve', 'matrix_exp']
+           'tensorsolve', 'matrix_exp', 'lu_factor_ex', 'lu_factor', 'lu_unpack', 'lu', 'lu_solve']
 
 # %% ../nbs/00i_linalg.ipynb #5707919d
 import math, numbers, builtins
@@ -816,3 +816,128 @@ def matrix_exp(A):
     return _MatrixExp.apply(_matrices(A, 'linalg.matrix_exp', square=True))
 
 Tensor.matrix_exp = matrix_exp
+
+# %% ../nbs/00i_linalg.ipynb #22b40534
+def _lu_scipy(a):
+    "LU, pivots (1-based) of the matrices in array `a`: SciPy's getrf, on the CPU."
+    import scipy.linalg
+    xp = get_array_module(a)
+    k = builtins.min(a.shape[-2], a.shape[-1])
+    if a.size == 0: return a.copy(), xp.ones(a.shape[:-2] + (k,), np.int32)
+    lu, piv = scipy.linalg.lu_factor(cuda._to_cpu(a), check_finite=False)
+    return xp.asarray(lu), xp.asarray(piv[..., :k] + 1).astype(np.int32)
+
+def _permutation(piv, m, dtype, xp):
+    "The permutation matrices P (A = P L U) of LAPACK's row swaps `piv` (1-based)."
+    perm = xp.broadcast_to(xp.arange(m), piv.shape[:-1] + (m,)).copy()
+    for i in range(piv.shape[-1]):
+        j = (piv[..., i:i + 1] - 1).astype(np.int64)
+        pi, pj = perm[..., i:i + 1].copy(), xp.take_along_axis(perm, j, -1)
+        perm[..., i:i + 1] = pj
+        xp.put_along_axis(perm, j, pi, -1)
+    return (perm[..., None, :] == xp.arange(m)[:, None]).astype(dtype)
+
+# %% ../nbs/00i_linalg.ipynb #33ad65ac
+def _lu_backward(gl, gu, p, l, u):
+    "PyTorch's gradient of A = P L U from those of L (m x k) and U (k x n)."
+    m, n = l.shape[-2], u.shape[-1]
+    k = builtins.min(m, n)
+    ltri = lambda b, left=True: _tri_solve(l[..., :k, :].mH, b, upper=True, left=left, unit=True)
+    utri = lambda b: _tri_solve(u[..., :, :k].mH, b, upper=False, left=False)
+    if m == n:
+        ga = ltri(utri((l.mH @ gl).tril(-1) + (gu @ u.mH).triu()))
+    elif m < n:
+        ga = utri(((l.mH @ gl) - gu.triu() @ u.mH).tril(-1))
+        ga = ltri(cat([ga + gu[..., :k].triu(), gu[..., k:]], -1))
+    else:
+        ga = _tri_solve(l[..., :k, :].mH, (gu @ u.mH - l.mH @ gl.tril(-1)).triu(), upper=True,
+                        unit=True)
+        ga = utri(cat([ga + gl[..., :k, :].tril(-1), gl[..., k:, :]], -2))
+    return p @ ga
+
+# %% ../nbs/00i_linalg.ipynb #5fa93fa4
+class _LuFactor(Op):
+    "LU and pivots, packed (the pivots as floats; they have no gradient)."
+    def forward(ctx, a):
+        xp = get_array_module(a)
+        lu, piv = _lu_scipy(a)
+        ctx.save_for_backward(lu); ctx.piv = piv
+        return _pack(xp, lu, piv.astype(a.dtype))
+    def backward(ctx, g):
+        lu, = ctx.saved_tensors
+        m, n = lu.shape[-2], lu.shape[-1]
+        k = builtins.min(m, n)
+        g = g[:lu.numel()].reshape(lu.shape)
+        p, l, u = lu_unpack(lu, _wrap(ctx.piv))
+        return (_lu_backward(g[..., :k].tril(-1), g[..., :k, :].triu(), p, l, u),)
+    def name(self): return 'LinalgLuFactorExBackward0'
+
+# %% ../nbs/00i_linalg.ipynb #e52dc895
+_lu_factor = _Result.make('linalg_lu_factor', 'LU pivots')
+_lu_factor_ex = _Result.make('linalg_lu_factor_ex', 'LU pivots info')
+
+def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
+    "`lu_factor`, and an `info` tensor: 0, or the first zero pivot (1-based) of a singular U."
+    _matrices(A, 'torch.linalg.lu_factor_ex')
+    if not pivot: raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on "
+                                     "the CPU")
+    k = builtins.min(A.shape[-2], A.shape[-1])
+    lu, piv = _unpack(_LuFactor.apply(A), [tuple(A.shape), tuple(A.shape[:-2]) + (k,)])
+    d = lu.detach().diagonal(0, -2, -1) == 0
+    info = where(d.any(-1), d.int().argmax(-1) + 1, 0).int()
+    return _lu_factor_ex(lu, piv.detach().int(), info)
+
+def lu_factor(A, *, pivot=True, out=None):
+    "The LU factorisation of `A`, packed: `LU` and the 1-based row `pivots`."
+    lu, piv, info = lu_factor_ex(A, pivot=pivot)
+    if A.ndim == 2 and A.shape[0] == A.shape[1] and builtins.bool(info.any()):
+        raise LinAlgError(f"torch.linalg.lu_factor: U[{info.item()},{info.item()}] is zero and "
+                          "using it on lu_solve would result in a division by zero. If you still "
+                          "want to perform the factorization, consider calling linalg.lu(A, pivot) "
+                          "or linalg.lu_factor_ex(A, pivot)")
+    return _lu_factor(lu, piv)
+
+# %% ../nbs/00i_linalg.ipynb #2c7c760a
+_lu_unpack = _Result.make('lu_unpack', 'P L U')
+
+def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=None):
+    "`P, L, U` from the packed `LU` and `pivots` of `lu_factor`."
+    m, n = LU_data.shape[-2], LU_data.shape[-1]
+    k = builtins.min(m, n)
+    xp = get_array_module(LU_data._data)
+    p = _wrap(_permutation(LU_pivots._data, m, LU_data._data.dtype, xp)) if unpack_pivots else \
+        zeros(0, dtype=LU_data.dtype, device=LU_data.device)
+    if not unpack_data:
+        empty = zeros(0, dtype=LU_data.dtype, device=LU_data.device)
+        return _lu_unpack(p, empty, empty)
+    l = LU_data[..., :k].tril(-1) + eye(m, k, dtype=LU_data.dtype, device=LU_data.device)
+    return _lu_unpack(p, l, LU_data[..., :k, :].triu())
+
+_lu = _Result.make('linalg_lu', 'P L U')
+
+def lu(A, *, pivot=True, out=None):
+    "The LU decomposition `A = P L U` of the matrices in `A`."
+    lu_, piv, _ = lu_factor_ex(_matrices(A, 'linalg.lu'), pivot=pivot)
+    return _lu(*lu_unpack(lu_, piv))
+
+# %% ../nbs/00i_linalg.ipynb #0ae7f2f6
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
+    "The solution of `A X = B` (`X A = B` if not `left`; `A^H` if `adjoint`) from A's LU factors."
+    p, l, u = lu_unpack(LU, pivots)
+    lo = lambda b, left=left: solve_triangular(l, b, upper=False, left=left, unitriangular=True)
+    up = lambda b, left=left: solve_triangular(u, b, upper=True, left=left)
+    loh = lambda b: solve_triangular(l.mH, b, upper=True, left=left, unitriangular=True)
+    uph = lambda b: solve_triangular(u.mH, b, upper=False, left=left)
+    if left: return up(lo(p.mT @ B)) if not adjoint else p @ loh(uph(B))
+    return lo(up(B)) @ p.mT if not adjoint else uph(loh(B @ p))
+
+def _lu_old(A, pivot=True, get_infos=False, out=None):
+    "`torch.lu`: `linalg.lu_factor_ex`, with the `info` tensor only if `get_infos`."
+    lu_, piv, info = lu_factor_ex(A, pivot=pivot)
+    return (lu_, piv, info) if get_infos else (lu_, piv)
+
+def _lu_solve_old(b, LU_data, LU_pivots, *, out=None):
+    "`torch.lu_solve`: `linalg.lu_solve` with its arguments in the older order."
+    return lu_solve(LU_data, LU_pivots, b)
+
+Tensor.lu, Tensor.lu_solve = _lu_old, _lu_solve_old

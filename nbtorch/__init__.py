@@ -31,6 +31,7 @@ from .linalg import (det, slogdet, logdet, inverse, matrix_power, cholesky_inver
                             cholesky_solve, triangular_solve, pinverse, matrix_exp)
 from .linalg import _cholesky_old as cholesky, _qr_old as qr, _svd_old as svd
 from .linalg import _lu_old as lu, _lu_solve_old as lu_solve, lu_unpack
+from .linalg import geqrf, ormqr, _orgqr as orgqr
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler

@@ -9,7 +9,8 @@ __all__ = ['LinAlgError', 'vector_norm', 'matrix_norm', 'norm', 'vecdot', 'cross
            'matrix_power', 'det', 'slogdet', 'logdet', 'inv', 'inv_ex', 'inverse', 'solve', 'solve_ex', 'cholesky',
            'cholesky_ex', 'solve_triangular', 'triangular_solve', 'cholesky_solve', 'cholesky_inverse', 'eigh',
            'eigvalsh', 'svd', 'svdvals', 'qr', 'pinv', 'pinverse', 'lstsq', 'matrix_rank', 'cond', 'tensorinv',
-           'tensorsolve', 'matrix_exp', 'lu_factor_ex', 'lu_factor', 'lu_unpack', 'lu', 'lu_solve']
+           'tensorsolve', 'matrix_exp', 'lu_factor_ex', 'lu_factor', 'lu_unpack', 'lu', 'lu_solve', 'geqrf',
+           'householder_product', 'ormqr', 'ldl_factor_ex', 'ldl_factor', 'ldl_solve']
 
 # %% ../nbs/00i_linalg.ipynb #5707919d
 import math, numbers, builtins
@@ -941,3 +942,107 @@ def _lu_solve_old(b, LU_data, LU_pivots, *, out=None):
     return lu_solve(LU_data, LU_pivots, b)
 
 Tensor.lu, Tensor.lu_solve = _lu_old, _lu_solve_old
+
+# %% ../nbs/00i_linalg.ipynb #b343e3e5
+def _lapack(name, a):
+    "SciPy's LAPACK routine `name` (without its type letter) for the dtype of array `a`."
+    import scipy.linalg.lapack
+    return getattr(scipy.linalg.lapack, {'float32': 's', 'float64': 'd', 'complex64': 'c',
+                                         'complex128': 'z'}[str(a.dtype)] + name)
+
+def _reflector(A, i):
+    "The vector v_i of the i-th Householder reflection stored in `A` (zeros, a one, then A's)."
+    batch, m = A.shape[:-2], A.shape[-2]
+    return cat([zeros(*batch, i, dtype=A.dtype, device=A.device),
+                ones(*batch, 1, dtype=A.dtype, device=A.device), A[..., i + 1:, i]], -1)
+
+_geqrf = _Result.make('geqrf', 'a tau')
+
+def geqrf(input, *, out=None):
+    "LAPACK's QR: `R` above the diagonal, the reflections below it, and their `tau`."
+    a = input._data
+    xp, k = get_array_module(a), builtins.min(a.shape[-2], a.shape[-1])
+    flat = cuda._to_cpu(a).reshape(math.prod(a.shape[:-2]), *a.shape[-2:])
+    res = [_lapack('geqrf', m)(m)[:2] if m.size else (m, np.zeros(k, m.dtype)) for m in flat]
+    qr_ = np.stack([r[0] for r in res]) if res else flat.copy()
+    tau = np.stack([r[1][:k] for r in res]) if res else np.zeros((0, k), a.dtype)
+    return _geqrf(_wrap(xp.asarray(qr_.reshape(a.shape))),
+                  _wrap(xp.asarray(tau.reshape(a.shape[:-2] + (k,)))))
+
+Tensor.geqrf = geqrf
+
+# %% ../nbs/00i_linalg.ipynb #8138d8b0
+def householder_product(A, tau, *, out=None):
+    "The first n columns of the product of the Householder reflections stored in `A` and `tau`."
+    m, n, k = A.shape[-2], A.shape[-1], tau.shape[-1]
+    if not m >= n >= k:
+        raise RuntimeError("torch.linalg.householder_product: input.shape[-2] must be greater than "
+                           "or equal to input.shape[-1]" if m < n else
+                           "torch.linalg.householder_product: input.shape[-1] must be greater "
+                           "than or equal to tau.shape[-1]")
+    q = eye(m, n, dtype=A.dtype, device=A.device).expand(*A.shape)
+    if k == 0: q = q + 0 * A.sum()  # in the graph, as PyTorch's result is
+    for i in reversed(range(k)):  # Q = H_1 (H_2 (... (H_k I)))
+        v = _reflector(A, i).unsqueeze(-1)
+        q = q - tau[..., i, None, None] * (v @ (v.mH @ q))
+    return q
+
+def _orgqr(input, tau):
+    "`torch.orgqr`: `householder_product`'s older name."
+    return householder_product(input, tau)
+
+Tensor.orgqr = _orgqr
+
+# %% ../nbs/00i_linalg.ipynb #970dbd62
+def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
+    "The product of `input3` and the `Q` (`Q^H` if `transpose`) of `geqrf`'s `input`, `input2`."
+    A, tau, C = input, input2, input3
+    k = tau.shape[-1]
+    order = range(k) if left == transpose else reversed(range(k))
+    for i in order:  # one reflection at a time: C <- H C, or C <- C H
+        v = _reflector(A, i)[..., :C.shape[-2] if left else C.shape[-1]].unsqueeze(-1)
+        t = tau[..., i, None, None]
+        if transpose and _is_complex(t): t = t.conj()
+        C = C - t * (v @ (v.mH @ C)) if left else C - t * ((C @ v) @ v.mH)
+    return C
+
+Tensor.ormqr = ormqr
+
+# %% ../nbs/00i_linalg.ipynb #c103331c
+_ldl_factor = _Result.make('linalg_ldl_factor', 'LD pivots')
+_ldl_factor_ex = _Result.make('linalg_ldl_factor_ex', 'LD pivots info')
+
+def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
+    "`ldl_factor`, and LAPACK's `info` (0, or the 1-based index of a zero block of D)."
+    _matrices(A, 'torch.linalg.ldl_factor_ex', square=True)
+    a = A.detach()._data
+    xp, n = get_array_module(a), a.shape[-1]
+    flat = cuda._to_cpu(a).reshape(math.prod(a.shape[:-2]), n, n)
+    name = 'hetrf' if hermitian and np.iscomplexobj(flat) else 'sytrf'
+    res = [_lapack(name, m)(m, lower=1) for m in flat] if n else []
+    ld = np.stack([np.tril(r[0]) for r in res]) if res else flat.copy()
+    piv = np.stack([r[1] for r in res]) if res else np.zeros((len(flat), n), np.int32)
+    info = np.array([r[2] for r in res] or np.zeros(len(flat)), np.int32)
+    shape = a.shape[:-2]
+    return _ldl_factor_ex(_wrap(xp.asarray(ld.reshape(a.shape))),
+                          _wrap(xp.asarray(piv.reshape(shape + (n,)).astype(np.int32))),
+                          _wrap(xp.asarray(info.reshape(shape))))
+
+def ldl_factor(A, *, hermitian=False, out=None):
+    "The LDL factorisation of the symmetric matrices in `A`: compact `LD` and `pivots`."
+    ld, piv, _ = ldl_factor_ex(A, hermitian=hermitian)
+    return _ldl_factor(ld, piv)
+
+# %% ../nbs/00i_linalg.ipynb #645c1845
+def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
+    "The solution of `A X = B` from the `LD`, `pivots` of `ldl_factor(A)`."
+    batch = np.broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))
+    n, k = LD.shape[-1], B.shape[-1]
+    c = math.prod(batch)
+    ld = np.broadcast_to(cuda._to_cpu(LD._data), batch + (n, n)).reshape(c, n, n)
+    piv = np.broadcast_to(cuda._to_cpu(pivots._data), batch + (n,)).reshape(c, n)
+    b = np.broadcast_to(cuda._to_cpu(B._data), batch + (n, k)).reshape(c, n, k)
+    name = 'hetrs' if hermitian and np.iscomplexobj(ld) else 'sytrs'
+    x = [_lapack(name, l)(l, p, bb, lower=1)[0] for l, p, bb in zip(ld, piv, b)] if n else []
+    x = np.stack(x).reshape(batch + (n, k)) if x else np.zeros(batch + (n, k), B._data.dtype)
+    return _wrap(get_array_module(B._data).asarray(x))

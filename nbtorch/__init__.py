@@ -27,11 +27,13 @@ from .binary import *
 from .indexing import *
 from .products import *
 from . import linalg
-from .linalg import (det, slogdet, logdet, inverse, matrix_power, cholesky_inverse,
-                            cholesky_solve, triangular_solve, pinverse, matrix_exp)
-from .linalg import _cholesky_old as cholesky, _qr_old as qr, _svd_old as svd
-from .linalg import _lu_old as lu, _lu_solve_old as lu_solve, lu_unpack
-from .linalg import geqrf, ormqr, _orgqr as orgqr
+from .linalg import det, slogdet, matrix_power, matrix_exp
+from .linalg import (_logdet as logdet, _inverse as inverse, _cholesky_old as cholesky,
+                            _cholesky_solve as cholesky_solve, _cholesky_inverse as cholesky_inverse,
+                            _triangular_solve as triangular_solve, _pinverse as pinverse,
+                            _qr_old as qr, _svd_old as svd, _geqrf as geqrf, _ormqr as ormqr,
+                            _orgqr as orgqr, _lu_old as lu, _lu_solve_old as lu_solve,
+                            _lu_unpack as lu_unpack, _chain_matmul as chain_matmul)
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler

@@ -6,13 +6,13 @@ Docs: https://nbtorch.github.io/nbtorch/linalg.html.md"""
 
 # %% auto #0
 __all__ = ['LinAlgError', 'vector_norm', 'matrix_norm', 'norm', 'vecdot', 'cross', 'diagonal', 'vander', 'multi_dot',
-           'matrix_power', 'det', 'slogdet', 'logdet', 'inv', 'inv_ex', 'inverse', 'solve', 'solve_ex', 'cholesky',
-           'cholesky_ex', 'solve_triangular', 'triangular_solve', 'cholesky_solve', 'cholesky_inverse', 'eigh',
-           'eigvalsh', 'svd', 'svdvals', 'qr', 'pinv', 'pinverse', 'lstsq', 'matrix_rank', 'cond', 'tensorinv',
-           'tensorsolve', 'matrix_exp', 'lu_factor_ex', 'lu_factor', 'lu_unpack', 'lu', 'lu_solve', 'geqrf',
-           'householder_product', 'ormqr', 'ldl_factor_ex', 'ldl_factor', 'ldl_solve']
+           'matrix_power', 'det', 'slogdet', 'inv', 'inv_ex', 'solve', 'solve_ex', 'cholesky', 'cholesky_ex',
+           'solve_triangular', 'eigh', 'eigvalsh', 'svd', 'svdvals', 'qr', 'pinv', 'lstsq', 'matrix_rank', 'cond',
+           'tensorinv', 'tensorsolve', 'matrix_exp', 'lu_factor_ex', 'lu_factor', 'lu', 'lu_solve',
+           'householder_product', 'ldl_factor_ex', 'ldl_factor', 'ldl_solve', 'matmul']
 
-# %% ../nbs/00i_linalg.ipynb #5707919d
+# %% ../nbs/00i_linalg.ipynb #6b59c4b8
+_all_ = ['matmul']  # torch.linalg.matmul is chapter 00c's matmul
 import math, numbers, builtins
 from collections import namedtuple
 import numpy as np
@@ -182,6 +182,10 @@ def multi_dot(tensors, *, out=None):
     if last: y = y.squeeze(-1)
     return y
 
+def _chain_matmul(*matrices, out=None):
+    "`torch.chain_matmul`: `multi_dot`'s older, variadic form."
+    return matrices[0] if len(matrices) == 1 else multi_dot(matrices)
+
 def matrix_power(A, n):
     "`A` multiplied by itself `n` times (the identity for 0, powers of the inverse for n < 0)."
     _matrices(A, 'linalg.matrix_power', square=True) if A.ndim >= 2 else None
@@ -237,12 +241,12 @@ def slogdet(A, *, out=None):
     shape = tuple(A.shape[:-2])
     return _slogdet(*_unpack(_Slogdet.apply(A), [shape, shape]))
 
-def logdet(input):
+def _logdet(input):
     "The log of the determinants (NaN where one is negative)."
     sign, logabs = slogdet(input)
     return where(sign < 0, math.nan, logabs)
 
-Tensor.slogdet, Tensor.logdet = slogdet, logdet
+Tensor.slogdet, Tensor.logdet = slogdet, _logdet
 
 # %% ../nbs/00i_linalg.ipynb #fd73644b
 def _singular(a, xp, fn):
@@ -289,11 +293,11 @@ def inv_ex(A, *, check_errors=False, out=None):
     y = inv(A) if not builtins.bool(bad.any()) else _wrap(xp.full(A.shape, xp.nan, A._data.dtype))
     return _inv_ex(y, _info(A, (bad * A.shape[-1]).astype(np.int32)))
 
-def inverse(input, *, out=None):
+def _inverse(input, *, out=None):
     "The inverse of `input` (`torch.inverse`, `torch.linalg.inv`'s older name)."
     return inv(input)
 
-Tensor.inverse = inverse
+Tensor.inverse = _inverse
 
 # %% ../nbs/00i_linalg.ipynb #bedc7b82
 class _Solve(Op):
@@ -439,17 +443,17 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
                            "dimensions.")
     return _SolveTriangular.apply(A, B, upper=upper, left=left, unit=unitriangular)
 
-_triangular_solve = _Result.make('triangular_solve', 'solution cloned_coefficient')
+_TriSolveResult = _Result.make('triangular_solve', 'solution cloned_coefficient')
 
-def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False, *, out=None):
+def _triangular_solve(b, A, upper=True, transpose=False, unitriangular=False, *, out=None):
     "`torch.triangular_solve`: the solution of `A X = b` (`A^T X = b`), and a copy of `A`."
     batch = np.broadcast_shapes(tuple(A.shape[:-2]), tuple(b.shape[:-2]))
     A, b = A.expand(*batch, *A.shape[-2:]), b.expand(*batch, *b.shape[-2:])
     x = solve_triangular(A.mT if transpose else A, b, upper=upper != transpose,
                          unitriangular=unitriangular)
-    return _triangular_solve(x, A.clone())
+    return _TriSolveResult(x, A.clone())
 
-Tensor.triangular_solve = triangular_solve
+Tensor.triangular_solve = _triangular_solve
 
 # %% ../nbs/00i_linalg.ipynb #66e98778
 def _chol_a(l, upper, xp):
@@ -471,8 +475,8 @@ class _CholeskySolve(Op):
         return gb, -(l @ c) if ctx.upper else -(c @ l)
     def name(self): return 'CholeskySolveBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #942b05e2
-def cholesky_solve(B, L, upper=False, *, out=None):
+# %% ../nbs/00i_linalg.ipynb #0bf29e77
+def _cholesky_solve(B, L, upper=False, *, out=None):
     "The solution of `A X = B`, given the Cholesky factor `L` of `A`."
     if B.ndim < 2 or L.ndim < 2:
         raise RuntimeError(f"b should have at least 2 dimensions, but has {B.ndim} dimensions "
@@ -494,12 +498,12 @@ class _CholeskyInverse(Op):
         return (-(l @ c) if ctx.upper else -(c @ l),)
     def name(self): return 'CholeskyInverseBackward0'
 
-def cholesky_inverse(L, upper=False, *, out=None):
+def _cholesky_inverse(L, upper=False, *, out=None):
     "The inverse of `A`, given its Cholesky factor `L`."
     _matrices(L, 'cholesky_inverse', square=True, name='input')
     return _CholeskyInverse.apply(L, upper=upper)
 
-Tensor.cholesky_solve, Tensor.cholesky_inverse = cholesky_solve, cholesky_inverse
+Tensor.cholesky_solve, Tensor.cholesky_inverse = _cholesky_solve, _cholesky_inverse
 
 # %% ../nbs/00i_linalg.ipynb #2ca361fd
 def _eig_shapes(shape):
@@ -726,11 +730,11 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
     _matrices(A, 'linalg.pinv')
     return _Pinv.apply(A, atol=atol, rtol=rtol, hermitian=hermitian)
 
-def pinverse(input, rcond=1e-15):
+def _pinverse(input, rcond=1e-15):
     "`torch.pinverse`: the pseudo-inverse with relative tolerance `rcond`."
     return pinv(input, rtol=rcond)
 
-Tensor.pinverse = pinverse
+Tensor.pinverse = _pinverse
 
 # %% ../nbs/00i_linalg.ipynb #464c3ff2
 _lstsq = _Result.make('linalg_lstsq', 'solution residuals rank singular_values')
@@ -869,7 +873,7 @@ class _LuFactor(Op):
         m, n = lu.shape[-2], lu.shape[-1]
         k = builtins.min(m, n)
         g = g[:lu.numel()].reshape(lu.shape)
-        p, l, u = lu_unpack(lu, _wrap(ctx.piv))
+        p, l, u = _lu_unpack(lu, _wrap(ctx.piv))
         return (_lu_backward(g[..., :k].tril(-1), g[..., :k, :].triu(), p, l, u),)
     def name(self): return 'LinalgLuFactorExBackward0'
 
@@ -898,10 +902,10 @@ def lu_factor(A, *, pivot=True, out=None):
                           "or linalg.lu_factor_ex(A, pivot)")
     return _lu_factor(lu, piv)
 
-# %% ../nbs/00i_linalg.ipynb #2c7c760a
-_lu_unpack = _Result.make('lu_unpack', 'P L U')
+# %% ../nbs/00i_linalg.ipynb #43d881c5
+_LuUnpackResult = _Result.make('lu_unpack', 'P L U')
 
-def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=None):
+def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=None):
     "`P, L, U` from the packed `LU` and `pivots` of `lu_factor`."
     m, n = LU_data.shape[-2], LU_data.shape[-1]
     k = builtins.min(m, n)
@@ -910,21 +914,21 @@ def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=N
         zeros(0, dtype=LU_data.dtype, device=LU_data.device)
     if not unpack_data:
         empty = zeros(0, dtype=LU_data.dtype, device=LU_data.device)
-        return _lu_unpack(p, empty, empty)
+        return _LuUnpackResult(p, empty, empty)
     l = LU_data[..., :k].tril(-1) + eye(m, k, dtype=LU_data.dtype, device=LU_data.device)
-    return _lu_unpack(p, l, LU_data[..., :k, :].triu())
+    return _LuUnpackResult(p, l, LU_data[..., :k, :].triu())
 
 _lu = _Result.make('linalg_lu', 'P L U')
 
 def lu(A, *, pivot=True, out=None):
     "The LU decomposition `A = P L U` of the matrices in `A`."
     lu_, piv, _ = lu_factor_ex(_matrices(A, 'linalg.lu'), pivot=pivot)
-    return _lu(*lu_unpack(lu_, piv))
+    return _lu(*_lu_unpack(lu_, piv))
 
 # %% ../nbs/00i_linalg.ipynb #0ae7f2f6
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
     "The solution of `A X = B` (`X A = B` if not `left`; `A^H` if `adjoint`) from A's LU factors."
-    p, l, u = lu_unpack(LU, pivots)
+    p, l, u = _lu_unpack(LU, pivots)
     lo = lambda b, left=left: solve_triangular(l, b, upper=False, left=left, unitriangular=True)
     up = lambda b, left=left: solve_triangular(u, b, upper=True, left=left)
     loh = lambda b: solve_triangular(l.mH, b, upper=True, left=left, unitriangular=True)
@@ -956,9 +960,9 @@ def _reflector(A, i):
     return cat([zeros(*batch, i, dtype=A.dtype, device=A.device),
                 ones(*batch, 1, dtype=A.dtype, device=A.device), A[..., i + 1:, i]], -1)
 
-_geqrf = _Result.make('geqrf', 'a tau')
+_GeqrfResult = _Result.make('geqrf', 'a tau')
 
-def geqrf(input, *, out=None):
+def _geqrf(input, *, out=None):
     "LAPACK's QR: `R` above the diagonal, the reflections below it, and their `tau`."
     a = input._data
     xp, k = get_array_module(a), builtins.min(a.shape[-2], a.shape[-1])
@@ -966,10 +970,10 @@ def geqrf(input, *, out=None):
     res = [_lapack('geqrf', m)(m)[:2] if m.size else (m, np.zeros(k, m.dtype)) for m in flat]
     qr_ = np.stack([r[0] for r in res]) if res else flat.copy()
     tau = np.stack([r[1][:k] for r in res]) if res else np.zeros((0, k), a.dtype)
-    return _geqrf(_wrap(xp.asarray(qr_.reshape(a.shape))),
+    return _GeqrfResult(_wrap(xp.asarray(qr_.reshape(a.shape))),
                   _wrap(xp.asarray(tau.reshape(a.shape[:-2] + (k,)))))
 
-Tensor.geqrf = geqrf
+Tensor.geqrf = _geqrf
 
 # %% ../nbs/00i_linalg.ipynb #8138d8b0
 def householder_product(A, tau, *, out=None):
@@ -993,8 +997,8 @@ def _orgqr(input, tau):
 
 Tensor.orgqr = _orgqr
 
-# %% ../nbs/00i_linalg.ipynb #970dbd62
-def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
+# %% ../nbs/00i_linalg.ipynb #c2d4c86b
+def _ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
     "The product of `input3` and the `Q` (`Q^H` if `transpose`) of `geqrf`'s `input`, `input2`."
     A, tau, C = input, input2, input3
     k = tau.shape[-1]
@@ -1006,7 +1010,7 @@ def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
         C = C - t * (v @ (v.mH @ C)) if left else C - t * ((C @ v) @ v.mH)
     return C
 
-Tensor.ormqr = ormqr
+Tensor.ormqr = _ormqr
 
 # %% ../nbs/00i_linalg.ipynb #c103331c
 _ldl_factor = _Result.make('linalg_ldl_factor', 'LD pivots')

@@ -134,7 +134,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
     return matrix_norm(A, 'fro' if ord is None else ord, (-2, -1) if dim is None else dim,
                        keepdim, dtype=dtype)
 
-# %% ../nbs/00i_linalg.ipynb #163521bf
+# %% ../nbs/00i_linalg.ipynb #6fa9f6b8
 def vecdot(x, y, *, dim=-1, out=None):
     "The dot products of the vectors along `dim` of `x` and `y` (conjugating `x`), broadcast."
     if x.dtype is not y.dtype:
@@ -162,7 +162,7 @@ def vander(x, *, N=None):
     powers = x.unsqueeze(-1).expand(*x.shape, n - 1).cumprod(-1)
     return cat([ones_like(x).unsqueeze(-1), powers], -1)
 
-# %% ../nbs/00i_linalg.ipynb #5c273955
+# %% ../nbs/00i_linalg.ipynb #ab416231
 def multi_dot(tensors, *, out=None):
     "The product of a chain of matrices (a first 1-d tensor is a row, a last one a column)."
     n = len(tensors)
@@ -202,7 +202,7 @@ def matrix_power(A, n):
         if n: z = z @ z
     return y
 
-# %% ../nbs/00i_linalg.ipynb #cfdf30d3
+# %% ../nbs/00i_linalg.ipynb #51379b8e
 class _Det(Op):
     def forward(ctx, a):
         y = get_array_module(a).linalg.det(a) if a.shape[-1] else a.sum((-2, -1)) + 1
@@ -219,7 +219,7 @@ def det(A, *, out=None):
 
 Tensor.det = det
 
-# %% ../nbs/00i_linalg.ipynb #d39f3cbd
+# %% ../nbs/00i_linalg.ipynb #7b0e6252
 class _Slogdet(Op):
     "The signs and the logs of the absolute determinants, packed (see `_pack`)."
     def forward(ctx, a):
@@ -248,16 +248,31 @@ def _logdet(input):
 
 Tensor.slogdet, Tensor.logdet = slogdet, _logdet
 
-# %% ../nbs/00i_linalg.ipynb #fd73644b
+# %% ../nbs/00i_linalg.ipynb #126e931d
+def _lu_scipy(a):
+    "LU, pivots (1-based) of the matrices in array `a`: SciPy's getrf, on the CPU."
+    import scipy.linalg
+    xp = get_array_module(a)
+    k = builtins.min(a.shape[-2], a.shape[-1])
+    if a.size == 0: return a.copy(), xp.ones(a.shape[:-2] + (k,), np.int32)
+    lu, piv = scipy.linalg.lu_factor(cuda._to_cpu(a), check_finite=False)
+    return xp.asarray(lu), xp.asarray(piv[..., :k] + 1).astype(np.int32)
+
+def _zero_pivot(a, xp):
+    "Per matrix: 0, or the 1-based index of the first zero on the diagonal of U (A = PLU)."
+    d = xp.diagonal(_lu_scipy(a)[0], 0, -2, -1) == 0
+    return xp.where(d.any(-1), d.argmax(-1) + 1, 0).astype(np.int32)
+
 def _singular(a, xp, fn):
-    "Raise PyTorch's error if a matrix in `a` is singular (an exact zero pivot of its LU)."
-    if a.size == 0: return
-    bad = ~xp.isfinite(xp.linalg.cond(a)) if a.shape[-1] > 0 else None
-    if bad is not None and builtins.bool(bad.any()):
-        b = builtins.int(xp.argmax(bad.reshape(-1)))
-        where_ = f"(Batch element {b}): " if a.ndim > 2 else ""
-        raise LinAlgError(f"{fn}: {where_}The diagonal element 1 is zero, the inversion could not "
-                          "be completed because the input matrix is singular.")
+    "Raise PyTorch's error for the first singular matrix in `a`."
+    info = _zero_pivot(a, xp).reshape(-1)
+    if not builtins.bool(info.any()): return
+    b = builtins.int(xp.argmax(info > 0))
+    where_ = f"(Batch element {b}): " if a.ndim > 2 else ""
+    if fn == 'linalg.inv':
+        raise LinAlgError(f"{fn}: {where_}The diagonal element {builtins.int(info[b])} is zero, the "
+                          "inversion could not be completed because the input matrix is singular.")
+    raise LinAlgError(f"{fn}: {where_}The solver failed because the input matrix is singular.")
 
 class _Inv(Op):
     def forward(ctx, a):
@@ -272,7 +287,7 @@ class _Inv(Op):
         return (-(yh @ g @ yh),)
     def name(self): return 'LinalgInvExBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #27d8ccdf
+# %% ../nbs/00i_linalg.ipynb #fbf98e37
 def inv(A, *, out=None):
     "The inverses of the square matrices in `A`."
     return _Inv.apply(_matrices(A, 'linalg.inv', square=True))
@@ -287,11 +302,10 @@ def inv_ex(A, *, check_errors=False, out=None):
     "`inv`, and an `info` tensor that is nonzero where a matrix was singular (no error)."
     _matrices(A, 'linalg.inv_ex', square=True)
     xp = get_array_module(A._data)
-    d = xp.linalg.det(A._data) if A.numel() else xp.ones(A.shape[:-2])
-    bad = d == 0
-    if check_errors and builtins.bool(bad.any()): return inv(A), None
-    y = inv(A) if not builtins.bool(bad.any()) else _wrap(xp.full(A.shape, xp.nan, A._data.dtype))
-    return _inv_ex(y, _info(A, (bad * A.shape[-1]).astype(np.int32)))
+    info = _zero_pivot(A._data, xp)
+    if check_errors: _singular(A._data, xp, 'linalg.inv_ex')
+    y = inv(A) if not builtins.bool(info.any()) else _wrap(xp.full(A.shape, xp.nan, A._data.dtype))
+    return _inv_ex(y, _wrap(info))
 
 def _inverse(input, *, out=None):
     "The inverse of `input` (`torch.inverse`, `torch.linalg.inv`'s older name)."
@@ -299,13 +313,13 @@ def _inverse(input, *, out=None):
 
 Tensor.inverse = _inverse
 
-# %% ../nbs/00i_linalg.ipynb #bedc7b82
+# %% ../nbs/00i_linalg.ipynb #a22c25bb
 class _Solve(Op):
     "X = A^{-1} B for batches of matrices B (vectors are made columns by the caller)."
     def forward(ctx, a, b):
         xp = get_array_module(a, b)
         try: x = xp.linalg.solve(a, b)
-        except Exception: _singular(a, xp, 'linalg.solve'); raise
+        except Exception: _singular(a, xp, 'torch.linalg.solve'); raise
         ctx.save_for_backward(a, x)
         return x
     def backward(ctx, g):
@@ -318,7 +332,7 @@ def _is_vector(A, B):
     "Whether `solve` treats `B` as (a batch of) vectors, as PyTorch does."
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
-# %% ../nbs/00i_linalg.ipynb #8707552f
+# %% ../nbs/00i_linalg.ipynb #0c6dbdfc
 def solve(A, B, *, left=True, out=None):
     "The solution `X` of `A @ X = B` (`X @ A = B` if not `left`), batched and broadcast."
     _matrices(A, 'linalg.solve', square=True)
@@ -337,10 +351,15 @@ _solve_ex = _Result.make('linalg_solve_ex', 'result info')
 
 def solve_ex(A, B, *, left=True, check_errors=False, out=None):
     "`solve`, and an `info` tensor (0 where the matrix was invertible)."
-    x = solve(A, B, left=left)
-    return _solve_ex(x, _info(A, np.zeros(A.shape[:-2], np.int32)))
+    _matrices(A, 'linalg.solve_ex', square=True)
+    xp = get_array_module(A._data)
+    info = _zero_pivot(A._data, xp)
+    if check_errors: _singular(A._data, xp, 'torch.linalg.solve_ex')
+    if not builtins.bool(info.any()): return _solve_ex(solve(A, B, left=left), _wrap(info))
+    x = solve(eye(A.shape[-1], dtype=A.dtype, device=A.device).expand(A.shape), B, left=left)
+    return _solve_ex(x * math.nan, _wrap(info))
 
-# %% ../nbs/00i_linalg.ipynb #878d4c07
+# %% ../nbs/00i_linalg.ipynb #ff78adfb
 def _tri_solve(t, b, upper, left=True, unit=False):
     "Solve with the triangle of `t` (tensors, differentiable): `t^{-1} b`, or `b t^{-1}`."
     t = t.triu() if upper else t.tril()
@@ -360,7 +379,7 @@ def _leading_minor(a, xp):
             info[i] = next((k for k in range(1, m.shape[-1] + 1) if not _is_pd(m[:k, :k], xp)), 0)
     return info.reshape(a.shape[:-2])
 
-# %% ../nbs/00i_linalg.ipynb #f558b570
+# %% ../nbs/00i_linalg.ipynb #2760ef4e
 class _Cholesky(Op):
     def forward(ctx, a, upper):
         xp = get_array_module(a)
@@ -383,7 +402,7 @@ def _cholesky_error(A, info, fn):
                       f"is not positive-definite (the leading minor of order {k} is not "
                       "positive-definite).")
 
-# %% ../nbs/00i_linalg.ipynb #08b6e8b4
+# %% ../nbs/00i_linalg.ipynb #a074ca67
 def cholesky(A, *, upper=False, out=None):
     "The Cholesky factor `L` of the positive-definite matrices in `A` (`L^H` if `upper`)."
     _matrices(A, 'linalg.cholesky', square=True)
@@ -411,7 +430,7 @@ def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
     return _cholesky_ex(cholesky(A, upper=upper) if not (info > 0).any() else A.tril(),
                         _info(A, info))
 
-# %% ../nbs/00i_linalg.ipynb #c659b552
+# %% ../nbs/00i_linalg.ipynb #0dac6f40
 def _triangle(a, upper, unit, xp):
     "The triangle of `a` the solve reads, with ones on the diagonal if `unit`."
     t = xp.triu(a) if upper else xp.tril(a)
@@ -434,7 +453,7 @@ class _SolveTriangular(Op):
         return ga, gb
     def name(self): return 'LinalgSolveTriangularBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #8a5feff1
+# %% ../nbs/00i_linalg.ipynb #8fb5d04b
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     "The solution of `A @ X = B` (`X @ A = B` if not `left`) for triangular `A`."
     _matrices(A, 'linalg.solve_triangular', square=True)
@@ -455,7 +474,7 @@ def _triangular_solve(b, A, upper=True, transpose=False, unitriangular=False, *,
 
 Tensor.triangular_solve = _triangular_solve
 
-# %% ../nbs/00i_linalg.ipynb #66e98778
+# %% ../nbs/00i_linalg.ipynb #652c6960
 def _chol_a(l, upper, xp):
     "The matrix `L L^H` (`U^H U` if `upper`) that a Cholesky factor's triangle stands for."
     t = xp.triu(l) if upper else xp.tril(l)
@@ -475,7 +494,7 @@ class _CholeskySolve(Op):
         return gb, -(l @ c) if ctx.upper else -(c @ l)
     def name(self): return 'CholeskySolveBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #0bf29e77
+# %% ../nbs/00i_linalg.ipynb #d7cbb4b3
 def _cholesky_solve(B, L, upper=False, *, out=None):
     "The solution of `A X = B`, given the Cholesky factor `L` of `A`."
     if B.ndim < 2 or L.ndim < 2:
@@ -505,7 +524,7 @@ def _cholesky_inverse(L, upper=False, *, out=None):
 
 Tensor.cholesky_solve, Tensor.cholesky_inverse = _cholesky_solve, _cholesky_inverse
 
-# %% ../nbs/00i_linalg.ipynb #2ca361fd
+# %% ../nbs/00i_linalg.ipynb #ee33df80
 def _eig_shapes(shape):
     return [shape[:-1], shape]
 
@@ -526,7 +545,7 @@ class _Eigh(Op):
         return (v @ ga @ v.mH,)
     def name(self): return 'LinalgEighBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #b38da319
+# %% ../nbs/00i_linalg.ipynb #ef21842d
 _eigh = _Result.make('linalg_eigh', 'eigenvalues eigenvectors')
 
 def eigh(A, UPLO='L', *, out=None):
@@ -543,7 +562,7 @@ def eigvalsh(A, UPLO='L', *, out=None):
     "The eigenvalues (ascending) of the Hermitian matrices in `A`."
     return eigh(A, UPLO).eigenvalues
 
-# %% ../nbs/00i_linalg.ipynb #dcf5842e
+# %% ../nbs/00i_linalg.ipynb #bfbce3e5
 def _svd_shapes(shape, full):
     m, n, b = shape[-2], shape[-1], shape[:-2]
     k = builtins.min(m, n)
@@ -563,7 +582,7 @@ class _Svd(Op):
         return (_svd_backward(gu, gs, gvh, u, s, vh),)
     def name(self): return 'LinalgSvdBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #e72b2ce2
+# %% ../nbs/00i_linalg.ipynb #6685e2f1
 def _svd_backward(gu, gs, gvh, u, s, vh):
     "The gradient of `A = U diag(S) Vh` (reduced) from those of its factors (PyTorch's formula)."
     m, n = u.shape[-2], vh.shape[-1]
@@ -582,7 +601,7 @@ def _svd_backward(gu, gs, gvh, u, s, vh):
         return u @ (ga @ vh + sgv - (sgv @ vh.mH) @ vh)
     return u @ ga @ vh
 
-# %% ../nbs/00i_linalg.ipynb #4e0b8ceb
+# %% ../nbs/00i_linalg.ipynb #26cc0fd2
 _svd = _Result.make('linalg_svd', 'U S Vh')
 
 def svd(A, full_matrices=True, *, driver=None, out=None):
@@ -600,7 +619,7 @@ def svdvals(A, *, driver=None, out=None):
     "The singular values (descending) of the matrices in `A`."
     return svd(_matrices(A, 'linalg.svdvals'), full_matrices=False).S
 
-# %% ../nbs/00i_linalg.ipynb #ecbadc01
+# %% ../nbs/00i_linalg.ipynb #1477acb5
 _svd_legacy = _Result.make('svd', 'U S V')
 
 def _svd_old(input, some=True, compute_uv=True, *, out=None):
@@ -613,7 +632,7 @@ def _svd_old(input, some=True, compute_uv=True, *, out=None):
 
 Tensor.svd = _svd_old
 
-# %% ../nbs/00i_linalg.ipynb #6ce91837
+# %% ../nbs/00i_linalg.ipynb #92d79f40
 def _qr_shapes(shape, mode):
     m, n, b = shape[-2], shape[-1], shape[:-2]
     k = builtins.min(m, n)
@@ -635,7 +654,7 @@ class _Qr(Op):
     def backward(ctx, g): return _qr_backward(ctx, g)
     def name(self): return 'LinalgQrBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #02b9abcf
+# %% ../nbs/00i_linalg.ipynb #d06182db
 def _qr_backward(ctx, g):
     a, q, r = ctx.saved_tensors
     if ctx.mode == 'r':
@@ -668,7 +687,7 @@ def qr(A, mode='reduced', *, out=None):
                    A.new_zeros(shapes[1]) + z)
     return _qr(*_unpack(_Qr.apply(A, mode=mode), shapes))
 
-# %% ../nbs/00i_linalg.ipynb #722eee43
+# %% ../nbs/00i_linalg.ipynb #22276081
 _qr_legacy = _Result.make('qr', 'Q R')
 
 def _qr_old(input, some=True, *, out=None):
@@ -677,7 +696,7 @@ def _qr_old(input, some=True, *, out=None):
 
 Tensor.qr = _qr_old
 
-# %% ../nbs/00i_linalg.ipynb #288cc832
+# %% ../nbs/00i_linalg.ipynb #c26992d1
 def _tols(atol, rtol, m, n, dtype, xp):
     "The (atol, rtol) arrays of PyTorch's pinv and matrix_rank."
     get = lambda t: (t._data if isinstance(t, Tensor) else xp.asarray(t, dtype=dtype))
@@ -693,7 +712,7 @@ def _kept(s, atol, rtol, hermitian, xp):
     tol = xp.maximum(atol[..., None], rtol[..., None] * top)
     return xp.abs(s) > tol
 
-# %% ../nbs/00i_linalg.ipynb #7303407f
+# %% ../nbs/00i_linalg.ipynb #1f93318c
 class _Pinv(Op):
     def forward(ctx, a, atol, rtol, hermitian):
         xp = get_array_module(a)
@@ -713,7 +732,7 @@ class _Pinv(Op):
         return (_pinv_backward(g, *ctx.saved_tensors),)
     def name(self): return 'LinalgPinvBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #1e159b4e
+# %% ../nbs/00i_linalg.ipynb #304305a5
 def _pinv_backward(g, a, p):
     "PyTorch's gradient of `p = pinv(a)`, arranged to multiply the smallest matrices."
     ph, gh = p.mH, g.mH
@@ -736,7 +755,7 @@ def _pinverse(input, rcond=1e-15):
 
 Tensor.pinverse = _pinverse
 
-# %% ../nbs/00i_linalg.ipynb #464c3ff2
+# %% ../nbs/00i_linalg.ipynb #88387be2
 _lstsq = _Result.make('linalg_lstsq', 'solution residuals rank singular_values')
 
 def lstsq(A, B, rcond=None, *, driver=None):
@@ -757,7 +776,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     res = ((A @ x - b) ** 2).sum(-2) if full else x.reshape(-1)[:0]
     return _lstsq(x.squeeze(-1) if vec else x, res, rank, s)
 
-# %% ../nbs/00i_linalg.ipynb #112bc914
+# %% ../nbs/00i_linalg.ipynb #e9e14e3a
 def matrix_rank(A, tol=None, hermitian=False, *, atol=None, rtol=None, out=None):
     "The number of singular values (|eigenvalues| if `hermitian`) above the tolerance."
     _matrices(A, 'torch.linalg.matrix_rank', name='input')
@@ -778,7 +797,7 @@ def cond(A, p=None, *, out=None):
     _matrices(A, 'linalg.cond', square=True)
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
 
-# %% ../nbs/00i_linalg.ipynb #581398e0
+# %% ../nbs/00i_linalg.ipynb #ddbe7bd9
 def tensorinv(A, ind=2, *, out=None):
     "The tensor `X` with `tensordot(X, A, ind) = I`: `inv` of `A` read as a matrix."
     if ind <= 0: raise RuntimeError(f"Expected a strictly positive integer for 'ind', but got {ind}")
@@ -797,7 +816,7 @@ def tensorsolve(A, B, dims=None, *, out=None):
     n = math.prod(rest)
     return solve(A.reshape(-1, n), B.reshape(-1)).reshape(rest)
 
-# %% ../nbs/00i_linalg.ipynb #2471b720
+# %% ../nbs/00i_linalg.ipynb #379fc7c9
 def _expm(a):
     "The matrix exponentials of the square matrices in array `a` (SciPy's, on the CPU)."
     import scipy.linalg
@@ -822,16 +841,7 @@ def matrix_exp(A):
 
 Tensor.matrix_exp = matrix_exp
 
-# %% ../nbs/00i_linalg.ipynb #22b40534
-def _lu_scipy(a):
-    "LU, pivots (1-based) of the matrices in array `a`: SciPy's getrf, on the CPU."
-    import scipy.linalg
-    xp = get_array_module(a)
-    k = builtins.min(a.shape[-2], a.shape[-1])
-    if a.size == 0: return a.copy(), xp.ones(a.shape[:-2] + (k,), np.int32)
-    lu, piv = scipy.linalg.lu_factor(cuda._to_cpu(a), check_finite=False)
-    return xp.asarray(lu), xp.asarray(piv[..., :k] + 1).astype(np.int32)
-
+# %% ../nbs/00i_linalg.ipynb #9ef0d20b
 def _permutation(piv, m, dtype, xp):
     "The permutation matrices P (A = P L U) of LAPACK's row swaps `piv` (1-based)."
     perm = xp.broadcast_to(xp.arange(m), piv.shape[:-1] + (m,)).copy()
@@ -842,7 +852,7 @@ def _permutation(piv, m, dtype, xp):
         xp.put_along_axis(perm, j, pi, -1)
     return (perm[..., None, :] == xp.arange(m)[:, None]).astype(dtype)
 
-# %% ../nbs/00i_linalg.ipynb #33ad65ac
+# %% ../nbs/00i_linalg.ipynb #c8e3d26d
 def _lu_backward(gl, gu, p, l, u):
     "PyTorch's gradient of A = P L U from those of L (m x k) and U (k x n)."
     m, n = l.shape[-2], u.shape[-1]
@@ -860,7 +870,7 @@ def _lu_backward(gl, gu, p, l, u):
         ga = utri(cat([ga + gl[..., :k, :].tril(-1), gl[..., k:, :]], -2))
     return p @ ga
 
-# %% ../nbs/00i_linalg.ipynb #5fa93fa4
+# %% ../nbs/00i_linalg.ipynb #0fb360f1
 class _LuFactor(Op):
     "LU and pivots, packed (the pivots as floats; they have no gradient)."
     def forward(ctx, a):
@@ -877,7 +887,7 @@ class _LuFactor(Op):
         return (_lu_backward(g[..., :k].tril(-1), g[..., :k, :].triu(), p, l, u),)
     def name(self): return 'LinalgLuFactorExBackward0'
 
-# %% ../nbs/00i_linalg.ipynb #e52dc895
+# %% ../nbs/00i_linalg.ipynb #be7ed295
 _lu_factor = _Result.make('linalg_lu_factor', 'LU pivots')
 _lu_factor_ex = _Result.make('linalg_lu_factor_ex', 'LU pivots info')
 
@@ -896,13 +906,13 @@ def lu_factor(A, *, pivot=True, out=None):
     "The LU factorisation of `A`, packed: `LU` and the 1-based row `pivots`."
     lu, piv, info = lu_factor_ex(A, pivot=pivot)
     if A.ndim == 2 and A.shape[0] == A.shape[1] and builtins.bool(info.any()):
-        raise LinAlgError(f"torch.linalg.lu_factor: U[{info.item()},{info.item()}] is zero and "
+        raise RuntimeError(f"torch.linalg.lu_factor: U[{info.item()},{info.item()}] is zero and "
                           "using it on lu_solve would result in a division by zero. If you still "
                           "want to perform the factorization, consider calling linalg.lu(A, pivot) "
                           "or linalg.lu_factor_ex(A, pivot)")
     return _lu_factor(lu, piv)
 
-# %% ../nbs/00i_linalg.ipynb #43d881c5
+# %% ../nbs/00i_linalg.ipynb #0607eb82
 _LuUnpackResult = _Result.make('lu_unpack', 'P L U')
 
 def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=None):
@@ -925,7 +935,7 @@ def lu(A, *, pivot=True, out=None):
     lu_, piv, _ = lu_factor_ex(_matrices(A, 'linalg.lu'), pivot=pivot)
     return _lu(*_lu_unpack(lu_, piv))
 
-# %% ../nbs/00i_linalg.ipynb #0ae7f2f6
+# %% ../nbs/00i_linalg.ipynb #3433cdc8
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
     "The solution of `A X = B` (`X A = B` if not `left`; `A^H` if `adjoint`) from A's LU factors."
     p, l, u = _lu_unpack(LU, pivots)
@@ -947,7 +957,7 @@ def _lu_solve_old(b, LU_data, LU_pivots, *, out=None):
 
 Tensor.lu, Tensor.lu_solve = _lu_old, _lu_solve_old
 
-# %% ../nbs/00i_linalg.ipynb #b343e3e5
+# %% ../nbs/00i_linalg.ipynb #febce126
 def _lapack(name, a):
     "SciPy's LAPACK routine `name` (without its type letter) for the dtype of array `a`."
     import scipy.linalg.lapack
@@ -975,7 +985,7 @@ def _geqrf(input, *, out=None):
 
 Tensor.geqrf = _geqrf
 
-# %% ../nbs/00i_linalg.ipynb #8138d8b0
+# %% ../nbs/00i_linalg.ipynb #72963da3
 def householder_product(A, tau, *, out=None):
     "The first n columns of the product of the Householder reflections stored in `A` and `tau`."
     m, n, k = A.shape[-2], A.shape[-1], tau.shape[-1]
@@ -997,7 +1007,7 @@ def _orgqr(input, tau):
 
 Tensor.orgqr = _orgqr
 
-# %% ../nbs/00i_linalg.ipynb #c2d4c86b
+# %% ../nbs/00i_linalg.ipynb #06770c21
 def _ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
     "The product of `input3` and the `Q` (`Q^H` if `transpose`) of `geqrf`'s `input`, `input2`."
     A, tau, C = input, input2, input3
@@ -1012,7 +1022,7 @@ def _ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
 
 Tensor.ormqr = _ormqr
 
-# %% ../nbs/00i_linalg.ipynb #c103331c
+# %% ../nbs/00i_linalg.ipynb #e15f2fe0
 _ldl_factor = _Result.make('linalg_ldl_factor', 'LD pivots')
 _ldl_factor_ex = _Result.make('linalg_ldl_factor_ex', 'LD pivots info')
 
@@ -1037,7 +1047,7 @@ def ldl_factor(A, *, hermitian=False, out=None):
     ld, piv, _ = ldl_factor_ex(A, hermitian=hermitian)
     return _ldl_factor(ld, piv)
 
-# %% ../nbs/00i_linalg.ipynb #645c1845
+# %% ../nbs/00i_linalg.ipynb #e48e4e8c
 def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
     "The solution of `A X = B` from the `LD`, `pivots` of `ldl_factor(A)`."
     batch = np.broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))

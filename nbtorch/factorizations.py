@@ -10,7 +10,7 @@ __all__ = ['LinAlgError', 'det', 'slogdet', 'inv', 'inv_ex', 'solve', 'solve_ex'
            'ldl_solve']
 
 # %% ../nbs/00i_factorizations.ipynb #5707919d
-import math, numbers, builtins
+import math, numbers, builtins, warnings
 from collections import namedtuple
 import numpy as np
 from . import cuda
@@ -127,12 +127,15 @@ def _lu_scipy(a):
     xp = get_array_module(a)
     k = builtins.min(a.shape[-2], a.shape[-1])
     if a.size == 0: return a.copy(), xp.ones(a.shape[:-2] + (k,), np.int32)
-    lu, piv = scipy.linalg.lu_factor(cuda._to_cpu(a), check_finite=False)
+    with warnings.catch_warnings():  # a singular matrix is reported by the caller, as PyTorch does
+        warnings.simplefilter('ignore')
+        lu, piv = scipy.linalg.lu_factor(cuda._to_cpu(a), check_finite=False)
     return xp.asarray(lu), xp.asarray(piv[..., :k] + 1).astype(np.int32)
 
 def _zero_pivot(a, xp):
     "Per matrix: 0, or the 1-based index of the first zero on the diagonal of U (A = PLU)."
     d = xp.diagonal(_lu_scipy(a)[0], 0, -2, -1) == 0
+    if d.shape[-1] == 0: return xp.zeros(d.shape[:-1], np.int32)
     return xp.where(d.any(-1), d.argmax(-1) + 1, 0).astype(np.int32)
 
 def _singular(a, xp, fn):

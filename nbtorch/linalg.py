@@ -415,7 +415,6 @@ def _chain_matmul(*matrices, out=None):
 
 def matrix_power(A, n):
     "`A` multiplied by itself `n` times (the identity for 0, powers of the inverse for n < 0)."
-    _matrices(A, 'linalg.matrix_power', square=True) if A.ndim >= 2 else None
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but they "
                            f"are {A.shape[-2] if A.ndim > 1 else 1} by {A.shape[-1]} matrices")
@@ -428,6 +427,8 @@ def matrix_power(A, n):
         n >>= 1
         if n: z = z @ z
     return y
+
+Tensor.matrix_power = matrix_power
 
 # %% ../nbs/00i_linalg.ipynb #5fc2ac64
 def tensorinv(A, ind=2, *, out=None):

@@ -74,7 +74,17 @@ class _Result:
             return f'torch.return_types.{name}(\n{inner})'
         return type(name, (base,), {'__repr__': rep, '__slots__': ()})
 
-# %% ../nbs/00i_factorizations.ipynb #b4b62258
+# %% ../nbs/00i_factorizations.ipynb #9b7eea79
+def _cofactors(a):
+    "The (conjugated) cofactor matrices of `a`, `det(A) A^{-H}` where A is invertible, by the SVD."
+    xp = get_array_module(a)
+    u, s, vh = xp.linalg.svd(a)
+    one = xp.ones(s.shape[:-1] + (1,), s.dtype)
+    left = xp.concatenate([one, xp.cumprod(s[..., :-1], -1)], -1)  # products of the s_j, j < i
+    right = xp.flip(xp.concatenate([one, xp.cumprod(xp.flip(s, -1)[..., :-1], -1)], -1), -1)
+    sign = (xp.linalg.det(u) * xp.linalg.det(vh)).conj()
+    return sign[..., None, None] * ((u * (left * right)[..., None, :]) @ vh).conj()
+
 class _Det(Op):
     def forward(ctx, a):
         y = get_array_module(a).linalg.det(a) if a.shape[-1] else a.sum((-2, -1)) + 1
@@ -82,6 +92,8 @@ class _Det(Op):
         return y
     def backward(ctx, g):
         a, y = ctx.saved_tensors
+        if builtins.bool((y == 0).any()):  # no inverse, but the cofactors exist: through the SVD
+            return (g.unsqueeze(-1).unsqueeze(-1) * _wrap(_cofactors(a.detach()._data)),)
         return ((g * y).unsqueeze(-1).unsqueeze(-1) * inv(a).mH,)
     def name(self): return 'LinalgDetBackward0'
 

@@ -112,3 +112,18 @@ ON_DEVICE = {
 def test_on_every_backend(dev, case):
     "Values stay on the device (the stand-in refuses NumPy calls on device arrays)."
     run_both(ON_DEVICE[case], [spd(3, (2,))], dev, atol=1e-8, rtol=1e-6)
+
+
+def test_det_gradient_of_a_singular_matrix_is_its_cofactor_matrix():
+    # PyTorch 2.13 returns zeros here (its LU meets an exact zero pivot); det is a polynomial and its
+    # derivative is the cofactor matrix, which central differences confirm
+    a = np.array([[1., 2.], [2., 4.]])
+    x = nbtorch.tensor(a, requires_grad=True)
+    nbtorch.linalg.det(x).backward()
+    eps, fd = 1e-6, np.zeros((2, 2))
+    for i in range(2):
+        for j in range(2):
+            d = np.zeros((2, 2)); d[i, j] = eps
+            fd[i, j] = (np.linalg.det(a + d) - np.linalg.det(a - d)) / (2 * eps)
+    np.testing.assert_allclose(x.grad.numpy(), [[4., -2.], [-2., 1.]], atol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), fd, atol=1e-6)

@@ -150,6 +150,7 @@ def _zero_pivot(a, xp):
     if d.shape[-1] == 0: return xp.zeros(d.shape[:-1], np.int32)
     return xp.where(d.any(-1), d.argmax(-1) + 1, 0).astype(np.int32)
 
+# %% ../nbs/00i_factorizations.ipynb #89ddc0d7
 def _singular(a, xp, fn):
     "Raise PyTorch's error for the first singular matrix in `a`."
     info = _zero_pivot(a, xp).reshape(-1)
@@ -157,8 +158,9 @@ def _singular(a, xp, fn):
     b = builtins.int(xp.argmax(info > 0))
     where_ = f"(Batch element {b}): " if a.ndim > 2 else ""
     if fn == 'linalg.inv':
-        raise LinAlgError(f"{fn}: {where_}The diagonal element {builtins.int(info[b])} is zero, the "
-                          "inversion could not be completed because the input matrix is singular.")
+        k = builtins.int(info[b])
+        raise LinAlgError(f"{fn}: {where_}The diagonal element {k} is zero, the inversion could "
+                          "not be completed because the input matrix is singular.")
     raise LinAlgError(f"{fn}: {where_}The solver failed because the input matrix is singular.")
 
 class _Inv(Op):
@@ -174,7 +176,7 @@ class _Inv(Op):
         return (-(yh @ g @ yh),)
     def name(self): return 'LinalgInvExBackward0'
 
-# %% ../nbs/00i_factorizations.ipynb #eae6b29f
+# %% ../nbs/00i_factorizations.ipynb #340470b3
 def inv(A, *, out=None):
     "The inverses of the square matrices in `A`."
     return _Inv.apply(_matrices(A, 'linalg.inv', square=True))
@@ -200,7 +202,7 @@ def _inverse(input, *, out=None):
 
 Tensor.inverse = _inverse
 
-# %% ../nbs/00i_factorizations.ipynb #7f24f224
+# %% ../nbs/00i_factorizations.ipynb #9596e45a
 class _Solve(Op):
     "X = A^{-1} B for batches of matrices B (vectors are made columns by the caller)."
     def forward(ctx, a, b):
@@ -219,7 +221,7 @@ def _is_vector(A, B):
     "Whether `solve` treats `B` as (a batch of) vectors, as PyTorch does."
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
-# %% ../nbs/00i_factorizations.ipynb #41f538a5
+# %% ../nbs/00i_factorizations.ipynb #3b0c345e
 def solve(A, B, *, left=True, out=None):
     "The solution `X` of `A @ X = B` (`X @ A = B` if not `left`), batched and broadcast."
     _matrices(A, 'linalg.solve', square=True)
@@ -246,7 +248,7 @@ def solve_ex(A, B, *, left=True, check_errors=False, out=None):
     x = solve(eye(A.shape[-1], dtype=A.dtype, device=A.device).expand(A.shape), B, left=left)
     return _solve_ex(x * math.nan, _wrap(info))
 
-# %% ../nbs/00i_factorizations.ipynb #28e20ea7
+# %% ../nbs/00i_factorizations.ipynb #c4886327
 def _tri_solve(t, b, upper, left=True, unit=False):
     "Solve with the triangle of `t` (tensors, differentiable): `t^{-1} b`, or `b t^{-1}`."
     t = t.triu() if upper else t.tril()
@@ -266,7 +268,7 @@ def _leading_minor(a, xp):
             info[i] = next((k for k in range(1, m.shape[-1] + 1) if not _is_pd(m[:k, :k], xp)), 0)
     return info.reshape(a.shape[:-2])
 
-# %% ../nbs/00i_factorizations.ipynb #d7c58e14
+# %% ../nbs/00i_factorizations.ipynb #b40b4552
 class _Cholesky(Op):
     def forward(ctx, a, upper):
         xp = get_array_module(a)
@@ -289,7 +291,7 @@ def _cholesky_error(A, info, fn):
                       f"is not positive-definite (the leading minor of order {k} is not "
                       "positive-definite).")
 
-# %% ../nbs/00i_factorizations.ipynb #96376d49
+# %% ../nbs/00i_factorizations.ipynb #f31996ef
 def cholesky(A, *, upper=False, out=None):
     "The Cholesky factor `L` of the positive-definite matrices in `A` (`L^H` if `upper`)."
     _matrices(A, 'linalg.cholesky', square=True)
@@ -317,7 +319,7 @@ def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
     return _cholesky_ex(cholesky(A, upper=upper) if not (info > 0).any() else A.tril(),
                         _info(A, info))
 
-# %% ../nbs/00i_factorizations.ipynb #d148df80
+# %% ../nbs/00i_factorizations.ipynb #03e9b854
 def _triangle(a, upper, unit, xp):
     "The triangle of `a` the solve reads, with ones on the diagonal if `unit`."
     t = xp.triu(a) if upper else xp.tril(a)
@@ -340,7 +342,7 @@ class _SolveTriangular(Op):
         return ga, gb
     def name(self): return 'LinalgSolveTriangularBackward0'
 
-# %% ../nbs/00i_factorizations.ipynb #3dad18cd
+# %% ../nbs/00i_factorizations.ipynb #ae4f718f
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     "The solution of `A @ X = B` (`X @ A = B` if not `left`) for triangular `A`."
     _matrices(A, 'linalg.solve_triangular', square=True)
@@ -361,7 +363,7 @@ def _triangular_solve(b, A, upper=True, transpose=False, unitriangular=False, *,
 
 Tensor.triangular_solve = _triangular_solve
 
-# %% ../nbs/00i_factorizations.ipynb #b292c18a
+# %% ../nbs/00i_factorizations.ipynb #fef1dd84
 def _chol_a(l, upper, xp):
     "The matrix `L L^H` (`U^H U` if `upper`) that a Cholesky factor's triangle stands for."
     t = xp.triu(l) if upper else xp.tril(l)
@@ -381,7 +383,7 @@ class _CholeskySolve(Op):
         return gb, -(l @ c) if ctx.upper else -(c @ l)
     def name(self): return 'CholeskySolveBackward0'
 
-# %% ../nbs/00i_factorizations.ipynb #1b6a6175
+# %% ../nbs/00i_factorizations.ipynb #755c310a
 def _cholesky_solve(B, L, upper=False, *, out=None):
     "The solution of `A X = B`, given the Cholesky factor `L` of `A`."
     if B.ndim < 2 or L.ndim < 2:
@@ -411,7 +413,7 @@ def _cholesky_inverse(L, upper=False, *, out=None):
 
 Tensor.cholesky_solve, Tensor.cholesky_inverse = _cholesky_solve, _cholesky_inverse
 
-# %% ../nbs/00i_factorizations.ipynb #c55e0310
+# %% ../nbs/00i_factorizations.ipynb #eb5fa490
 def _permutation(piv, m, dtype, xp):
     "The permutation matrices P (A = P L U) of LAPACK's row swaps `piv` (1-based)."
     perm = xp.broadcast_to(xp.arange(m), piv.shape[:-1] + (m,)).copy()
@@ -422,7 +424,7 @@ def _permutation(piv, m, dtype, xp):
         xp.put_along_axis(perm, j, pi, -1)
     return (perm[..., None, :] == xp.arange(m)[:, None]).astype(dtype)
 
-# %% ../nbs/00i_factorizations.ipynb #25619e96
+# %% ../nbs/00i_factorizations.ipynb #a7de70e1
 def _lu_backward(gl, gu, p, l, u):
     "PyTorch's gradient of A = P L U from those of L (m x k) and U (k x n)."
     m, n = l.shape[-2], u.shape[-1]
@@ -440,7 +442,7 @@ def _lu_backward(gl, gu, p, l, u):
         ga = utri(cat([ga + gl[..., :k, :].tril(-1), gl[..., k:, :]], -2))
     return p @ ga
 
-# %% ../nbs/00i_factorizations.ipynb #273c9ed3
+# %% ../nbs/00i_factorizations.ipynb #b3a04313
 class _LuFactor(Op):
     "LU and pivots, packed (the pivots as floats; they have no gradient)."
     def forward(ctx, a):
@@ -457,7 +459,7 @@ class _LuFactor(Op):
         return (_lu_backward(g[..., :k].tril(-1), g[..., :k, :].triu(), p, l, u),)
     def name(self): return 'LinalgLuFactorExBackward0'
 
-# %% ../nbs/00i_factorizations.ipynb #91682cc4
+# %% ../nbs/00i_factorizations.ipynb #1d4f3018
 _lu_factor = _Result.make('linalg_lu_factor', 'LU pivots')
 _lu_factor_ex = _Result.make('linalg_lu_factor_ex', 'LU pivots info')
 
@@ -482,7 +484,7 @@ def lu_factor(A, *, pivot=True, out=None):
                           "or linalg.lu_factor_ex(A, pivot)")
     return _lu_factor(lu, piv)
 
-# %% ../nbs/00i_factorizations.ipynb #05b3385f
+# %% ../nbs/00i_factorizations.ipynb #16435b34
 _LuUnpackResult = _Result.make('lu_unpack', 'P L U')
 
 def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=None):
@@ -505,7 +507,7 @@ def lu(A, *, pivot=True, out=None):
     lu_, piv, _ = lu_factor_ex(_matrices(A, 'linalg.lu'), pivot=pivot)
     return _lu(*_lu_unpack(lu_, piv))
 
-# %% ../nbs/00i_factorizations.ipynb #eec3be70
+# %% ../nbs/00i_factorizations.ipynb #cab6d404
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
     "The solution of `A X = B` (`X A = B` if not `left`; `A^H` if `adjoint`) from A's LU factors."
     p, l, u = _lu_unpack(LU, pivots)
@@ -527,7 +529,7 @@ def _lu_solve_old(b, LU_data, LU_pivots, *, out=None):
 
 Tensor.lu, Tensor.lu_solve = _lu_old, _lu_solve_old
 
-# %% ../nbs/00i_factorizations.ipynb #c4303602
+# %% ../nbs/00i_factorizations.ipynb #c274d2b3
 def _lapack(name, a):
     "SciPy's LAPACK routine `name` (without its type letter) for the dtype of array `a`."
     import scipy.linalg.lapack
@@ -555,7 +557,7 @@ def _geqrf(input, *, out=None):
 
 Tensor.geqrf = _geqrf
 
-# %% ../nbs/00i_factorizations.ipynb #8b62c47e
+# %% ../nbs/00i_factorizations.ipynb #6609ee4c
 def householder_product(A, tau, *, out=None):
     "The first n columns of the product of the Householder reflections stored in `A` and `tau`."
     m, n, k = A.shape[-2], A.shape[-1], tau.shape[-1]
@@ -577,7 +579,7 @@ def _orgqr(input, tau):
 
 Tensor.orgqr = _orgqr
 
-# %% ../nbs/00i_factorizations.ipynb #a4513a8d
+# %% ../nbs/00i_factorizations.ipynb #4ca23253
 def _ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
     "The product of `input3` and the `Q` (`Q^H` if `transpose`) of `geqrf`'s `input`, `input2`."
     A, tau, C = input, input2, input3
@@ -592,7 +594,7 @@ def _ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
 
 Tensor.ormqr = _ormqr
 
-# %% ../nbs/00i_factorizations.ipynb #ea51f9a0
+# %% ../nbs/00i_factorizations.ipynb #60c5f146
 _ldl_factor = _Result.make('linalg_ldl_factor', 'LD pivots')
 _ldl_factor_ex = _Result.make('linalg_ldl_factor_ex', 'LD pivots info')
 
@@ -617,7 +619,7 @@ def ldl_factor(A, *, hermitian=False, out=None):
     ld, piv, _ = ldl_factor_ex(A, hermitian=hermitian)
     return _ldl_factor(ld, piv)
 
-# %% ../nbs/00i_factorizations.ipynb #aeba911c
+# %% ../nbs/00i_factorizations.ipynb #6734a425
 def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
     "The solution of `A X = B` from the `LD`, `pivots` of `ldl_factor(A)`."
     batch = np.broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))

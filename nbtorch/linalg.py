@@ -339,7 +339,8 @@ def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=No
         rest = [d for d in range(A.ndim) if d not in (d0, d1)]
         s = svdvals(A.permute(*rest, d0, d1))
         y = s.amax(-1) if ord == 2 else s.amin(-1)
-        return y.reshape([1 if d in (d0, d1) else n for d, n in enumerate(A.shape)]) if keepdim else y
+        if not keepdim: return y
+        return y.reshape([1 if d in (d0, d1) else n for d, n in enumerate(A.shape)])
     if ord not in (1, -1, math.inf, -math.inf):
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     if ord in (math.inf, -math.inf): d0, d1 = d1, d0  # max row sum: sum over columns first
@@ -433,7 +434,8 @@ Tensor.matrix_power = matrix_power
 # %% ../nbs/00i_linalg.ipynb #5fc2ac64
 def tensorinv(A, ind=2, *, out=None):
     "The tensor `X` with `tensordot(X, A, ind) = I`: `inv` of `A` read as a matrix."
-    if ind <= 0: raise RuntimeError(f"Expected a strictly positive integer for 'ind', but got {ind}")
+    if ind <= 0:
+        raise RuntimeError(f"Expected a strictly positive integer for 'ind', but got {ind}")
     rows, cols = math.prod(A.shape[:ind]), math.prod(A.shape[ind:])
     if rows != cols:
         raise RuntimeError(f"Expected self to satisfy the requirement prod(self.shape[ind:]) == "

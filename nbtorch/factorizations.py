@@ -416,12 +416,14 @@ Tensor.cholesky_solve, Tensor.cholesky_inverse = _cholesky_solve, _cholesky_inve
 # %% ../nbs/00i_factorizations.ipynb #eb5fa490
 def _permutation(piv, m, dtype, xp):
     "The permutation matrices P (A = P L U) of LAPACK's row swaps `piv` (1-based)."
-    perm = xp.broadcast_to(xp.arange(m), piv.shape[:-1] + (m,)).copy()
+    piv = cuda._to_cpu(piv)  # a few small integers: the swaps are replayed on the CPU
+    perm = np.broadcast_to(np.arange(m), piv.shape[:-1] + (m,)).copy()
     for i in range(piv.shape[-1]):
         j = (piv[..., i:i + 1] - 1).astype(np.int64)
-        pi, pj = perm[..., i:i + 1].copy(), xp.take_along_axis(perm, j, -1)
+        pi, pj = perm[..., i:i + 1].copy(), np.take_along_axis(perm, j, -1)
         perm[..., i:i + 1] = pj
-        xp.put_along_axis(perm, j, pi, -1)
+        np.put_along_axis(perm, j, pi, -1)
+    perm = xp.asarray(perm)
     return (perm[..., None, :] == xp.arange(m)[:, None]).astype(dtype)
 
 # %% ../nbs/00i_factorizations.ipynb #a7de70e1

@@ -215,7 +215,7 @@ def _tols(atol, rtol, m, n, dtype, xp):
     return get(0. if atol is None else atol), get(rtol)
 
 def _kept(s, atol, rtol, hermitian, xp):
-    "Which singular values (or |eigenvalues|) count: those above the tolerance."
+    "Which singular values (or absolute eigenvalues) count: those above the tolerance."
     top = xp.abs(s).max(-1, keepdims=True) if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,),
                                                                         s.dtype)
     tol = xp.maximum(atol[..., None], rtol[..., None] * top)
@@ -287,7 +287,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
 
 # %% ../nbs/00i_linalg.ipynb #15c8885d
 def matrix_rank(A, tol=None, hermitian=False, *, atol=None, rtol=None, out=None):
-    "The number of singular values (|eigenvalues| if `hermitian`) above the tolerance."
+    "The number of singular values (absolute eigenvalues if `hermitian`) above the tolerance."
     _matrices(A, 'torch.linalg.matrix_rank', name='input')
     if tol is not None: atol, rtol = tol, 0.
     xp = get_array_module(A._data)

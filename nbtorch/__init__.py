@@ -28,6 +28,15 @@ from .indexing import *
 from .products import *
 from . import special
 import nbtorch.signal.windows
+from . import linalg
+from .linalg import det, slogdet, matrix_power, matrix_exp
+from .factorizations import (_logdet as logdet, _inverse as inverse, _cholesky_old as cholesky,
+                                    _cholesky_solve as cholesky_solve, _geqrf as geqrf,
+                                    _cholesky_inverse as cholesky_inverse, _ormqr as ormqr,
+                                    _triangular_solve as triangular_solve, _orgqr as orgqr,
+                                    _lu_old as lu, _lu_solve_old as lu_solve, _lu_unpack as lu_unpack)
+from .linalg import (_pinverse as pinverse, _qr_old as qr, _svd_old as svd,
+                            _chain_matmul as chain_matmul)
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler
@@ -80,7 +89,7 @@ backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
 # %% ../nbs/99_package.ipynb #5b1e7c31
 del Op, AccumulateGrad, nbtorch  # `nbtorch` is bound by the `import nbtorch.x` lines above
 _CHAPTERS = {'ops', 'shapes', 'reduce', 'pointwise', 'binary', 'sorting', 'indexing', 'products',
-             'viz', 'learner'}
+             'viz', 'learner', 'factorizations'}
 
 def __dir__():
     "`dir(torch)`: the package's names without the modules its chapters live in."

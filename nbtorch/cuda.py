@@ -71,8 +71,8 @@ def _check(index):
 
 def _to_gpu(a, index=0):
     "A copy of array `a` on GPU `index` (no copy if it is there already)."
-    _check(index)
     _check_dtype(getattr(a, 'dtype', None))
+    _check(index)
     with _cupy.cuda.Device(index): return _cupy.asarray(a)
 
 def _check_dtype(dt):

@@ -8,12 +8,13 @@ Docs: https://nbtorch.github.io/nbtorch/tensor.html.md"""
 __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'bfloat16', 'uint8', 'int8', 'int16', 'short', 'int32',
            'int', 'int64', 'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'HalfTensor', 'FloatTensor',
            'DoubleTensor', 'ByteTensor', 'CharTensor', 'ShortTensor', 'IntTensor', 'LongTensor', 'BoolTensor',
-           'contiguous_format', 'preserve_format', 'channels_last', 'channels_last_3d', 'dtype', 'get_default_dtype',
-           'set_default_dtype', 'result_type', 'device', 'set_default_device', 'get_default_device', 'Tensor', 'Size',
-           'tensor', 'as_tensor', 'from_numpy', 'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye',
-           'empty_strided', 'empty_permuted', 'arange', 'linspace', 'logspace', 'tril_indices', 'triu_indices',
-           'full_like', 'manual_seed', 'rand', 'randn', 'randint', 'randperm', 'rand_like', 'randn_like',
-           'randint_like', 'Op', 'AccumulateGrad', 'memory_format', 'normal', 'bernoulli', 'multinomial']
+           'contiguous_format', 'preserve_format', 'channels_last', 'channels_last_3d', 'BFloat16Tensor', 'dtype',
+           'get_default_dtype', 'set_default_dtype', 'result_type', 'device', 'set_default_device',
+           'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor', 'from_numpy', 'zeros', 'ones', 'empty',
+           'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted', 'arange', 'linspace', 'logspace',
+           'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand', 'randn', 'randint', 'randperm',
+           'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'memory_format', 'normal', 'bernoulli',
+           'multinomial', 'finfo', 'iinfo', 'promote_types']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, operator, threading, warnings, weakref
@@ -838,7 +839,9 @@ def to(self: Tensor, *args, **kw):
     if dev is not None and dev.type == 'cuda' and dev.index is None: dev = device('cuda', 0)
     y = self
     if (dt is not None and dt is not self.dtype) or (dev is not None and dev != self.device) or copy:
-        if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
+        if dev is not None and dev.type == 'cuda':
+            cuda._check_dtype((dt or self.dtype).np)
+            cuda._check(dev.index)
         y = _ToCopy.apply(self, dtype=dt, dev=dev)
     return y if fmt is None or fmt is preserve_format else y.contiguous(memory_format=fmt)
 
@@ -1131,3 +1134,38 @@ def multinomial(self: Tensor, num_samples, replacement=False, *, generator=None)
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
     "`num_samples` category indices per row of `input`, drawn with its unnormalised probabilities."
     return input.multinomial(num_samples, replacement)
+
+# %% ../nbs/00_tensor.ipynb #bf160004
+class finfo:
+    "The machine limits of a floating-point dtype (the default dtype if none is given)."
+    def __init__(self, type=None):
+        type = type or get_default_dtype()
+        if not type.is_floating_point:
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo "
+                            "to handle 'torch.finfo'")
+        f = np.finfo(type.np)
+        self.bits, self.dtype = type.itemsize * 8, type.name
+        self.eps, self.max, self.min = (builtins.float(v) for v in (f.eps, f.max, f.min))
+        self.tiny = self.smallest_normal = builtins.float(f.smallest_normal)
+        self.resolution = 10.0 ** -math.floor(-math.log10(self.eps))
+    def __repr__(self):
+        return (f'finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, '
+                f'eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, '
+                f'dtype={self.dtype})')
+
+class iinfo:
+    "The limits of an integer dtype."
+    def __init__(self, type):
+        if type.kind != 1:
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to "
+                            "handle 'torch.iinfo'")
+        i = np.iinfo(type.np)
+        self.bits, self.dtype, self.min, self.max = i.bits, type.name, builtins.int(i.min), builtins.int(i.max)
+    def __repr__(self): return f'iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})'
+
+# %% ../nbs/00_tensor.ipynb #bf160007
+def promote_types(type1, type2):
+    "The smallest dtype that both `type1` and `type2` convert to without losing range or kind."
+    return _promote2(type1, type2)
+
+BFloat16Tensor = _legacy(bfloat16)

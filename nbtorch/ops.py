@@ -414,7 +414,7 @@ class _Flat(Op):
 class _Sign(_Flat):
     def forward(ctx, x):
         if x.dtype.kind == 'b': return x.copy()  # NumPy has no sign of a bool; it is the bool
-        if x.dtype.kind != 'f': return get_array_module(x).sign(x).astype(x.dtype, copy=False)
+        if x.dtype.kind not in 'fV': return get_array_module(x).sign(x).astype(x.dtype, copy=False)
         # PyTorch's sign is (x > 0) - (x < 0): 0 at NaN (NumPy's is NaN) and +0. at -0.
         return (x > 0).astype(x.dtype) - (x < 0)
 class _Floor(_Flat):

@@ -256,7 +256,7 @@ frexp = _function('frexp')
 def signbit(self: Tensor):
     "True where the sign bit is set: negative numbers, and -0."
     x = self._data
-    return _wrap(get_array_module(x).signbit(x) if x.dtype.kind == 'f' else x < 0)
+    return _wrap(get_array_module(x).signbit(x) if x.dtype.kind in 'fV' else x < 0)
 
 signbit = _function('signbit')
 _all_ = ['frac', 'frexp', 'signbit']
@@ -286,7 +286,7 @@ def isinf(self: Tensor):
 def isfinite(self: Tensor):
     "True where an element is neither infinite nor NaN."
     x = self._data
-    return _wrap(get_array_module(x).isfinite(x) if x.dtype.kind == 'f' else x == x)
+    return _wrap(get_array_module(x).isfinite(x) if x.dtype.kind in 'fV' else x == x)
 
 isnan, isinf, isposinf, isneginf, isfinite = [_function(n) for n in
                                                'isnan isinf isposinf isneginf isfinite'.split()]
@@ -296,9 +296,14 @@ _all_ = ['isnan', 'isinf', 'isposinf', 'isneginf', 'isfinite']
 class _NanToNum(_Pointwise):
     "NaN, +inf and -inf replaced by `nan`, `posinf`, `neginf` (default: 0, the dtype's extremes)."
     def forward(ctx, x, nan=0., posinf=None, neginf=None):
-        if x.dtype.kind != 'f': return x.copy()
+        if x.dtype.kind not in 'fV': return x.copy()
         ctx.save_for_backward(x)
-        return get_array_module(x).nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+        xp = get_array_module(x)
+        if x.dtype.kind == 'V':  # NumPy's nan_to_num leaves bfloat16 (ml_dtypes') as it is
+            big = builtins.float(np.finfo(x.dtype).max)
+            posinf, neginf = big if posinf is None else posinf, -big if neginf is None else neginf
+            return xp.nan_to_num(x.astype(np.float32), nan=nan, posinf=posinf, neginf=neginf).astype(x.dtype)
+        return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
     def backward(ctx, g): x, = ctx.saved_tensors; return (g * x.isfinite(),)
 
 @patch

@@ -635,7 +635,8 @@ class _Matmul(Op):
     def forward(ctx, x, y):
         ctx.save_for_backward(y if ctx.needs_input_grad[0] else None,
                               x if ctx.needs_input_grad[1] else None)
-        return x @ y
+        z = x @ y  # bfloat16 @ bfloat16 is float32 in ml_dtypes (summed in float32): round once
+        return z if z.dtype is x.dtype else z.astype(x.dtype)
     def backward(ctx, g):
         y, x = ctx.saved_tensors
         xs, ys = ctx._shapes

@@ -1169,3 +1169,27 @@ def promote_types(type1, type2):
     return _promote2(type1, type2)
 
 BFloat16Tensor = _legacy(bfloat16)
+
+# %% ../nbs/00_tensor.ipynb #bf16000c
+import functools
+_BF16 = bfloat16.np  # ml_dtypes' NumPy dtype: the `dtype` of every bfloat16 array is this object
+
+def _in_float32(fn):
+    "`fn`, computing in float32 when its floating tensors are all bfloat16, its results rounded once."
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        ts = [a for a in (*args, *kw.values()) if isinstance(a, Tensor) and a.dtype.kind == 2]
+        if not ts or builtins.any(t._data.dtype is not _BF16 for t in ts): return fn(*args, **kw)
+        def up(a):  # a `dtype=bfloat16` argument too: the result is rounded at the end
+            if a is bfloat16: return float32
+            return a.float() if isinstance(a, Tensor) and a._data.dtype is _BF16 else a
+        return _to_bf16(fn(*map(up, args), **{k: up(v) for k, v in kw.items()}))
+    return wrapper
+
+def _to_bf16(r):
+    "Results `r` (a tensor, or a tuple of them) with their float32 tensors rounded to bfloat16."
+    if isinstance(r, Tensor): return r.bfloat16() if r._data.dtype == np.float32 else r
+    if isinstance(r, tuple):
+        vals = [_to_bf16(v) for v in r]
+        return type(r)(*vals) if hasattr(r, '_fields') else tuple(vals)
+    return r

@@ -617,7 +617,8 @@ def __repr__(self: Tensor, prefix='tensor('):
     else:
         summarize = a.size > _THRESHOLD
         s = _body(a, _Formatter(_summary(a) if summarize else a), indent, summarize)
-    parts, last = [s], len(s) - s.rfind('\n') + 1
+    # the last line's length counts the prefix on a one-line print, as PyTorch's _add_suffixes does
+    parts, last = [s], len(prefix + s) - (prefix + s).rfind('\n') + 1
     for x in _suffixes(self):
         if last + len(x) + 2 > _LINEWIDTH: parts.append(',\n' + ' ' * indent + x); last = indent + len(x)
         else: parts.append(', ' + x); last += len(x) + 2
@@ -806,6 +807,8 @@ class _ToCopy(Op):
         ctx.dtype, ctx.dev = _from_np[x.dtype], _device_of(x)
         if dev is not None and dev != ctx.dev:
             x = cuda._to_cpu(x) if dev.type == 'cpu' else cuda._to_gpu(x, dev.index or 0)
+        if ctx.dtype is bfloat16 and dtype is not None and dtype.kind == 1:
+            x = x.astype(np.float32)  # ml_dtypes clips out-of-range integers; C (and PyTorch) wrap
         return x.astype(dtype.np) if dtype is not None and dtype.np != x.dtype else x.copy()
     def backward(ctx, g): return (g.to(ctx.dev, ctx.dtype),)
 
@@ -839,9 +842,8 @@ def to(self: Tensor, *args, **kw):
     if dev is not None and dev.type == 'cuda' and dev.index is None: dev = device('cuda', 0)
     y = self
     if (dt is not None and dt is not self.dtype) or (dev is not None and dev != self.device) or copy:
-        if dev is not None and dev.type == 'cuda':
-            cuda._check_dtype((dt or self.dtype).np)
-            cuda._check(dev.index)
+        if (dev or self.device).type == 'cuda': cuda._check_dtype((dt or self.dtype).np)
+        if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
         y = _ToCopy.apply(self, dtype=dt, dev=dev)
     return y if fmt is None or fmt is preserve_format else y.contiguous(memory_format=fmt)
 

@@ -17,7 +17,7 @@ from .cuda import get_array_module
 from .tensor import *
 from .tensor import (_Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _scalar_name,
                             _wrap)
-from .tensor import _BF16
+from .tensor import _BF16, _f32_of
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -389,9 +389,9 @@ class _Tanh(Op):
 # %% ../nbs/00a_ops.ipynb #60f17a02
 class _Sigmoid(Op):
     def forward(ctx, x):
-        xp = get_array_module(x)
-        e = xp.exp(-xp.abs(x))
-        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        xp, a = get_array_module(x), _f32_of(x)  # bfloat16: in float32, rounded once
+        e = xp.exp(-xp.abs(a))
+        y = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         ctx.save_for_backward(y)
         return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * (1 - y),)

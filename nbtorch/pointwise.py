@@ -20,7 +20,7 @@ from .tensor import *
 from .ops import *
 from .shapes import *
 from .reduce import *
-from .tensor import _Mode, _scalar_name, _wrap
+from .tensor import _Mode, _scalar_name, _wrap, _f32_of
 from .ops import _unary
 from .shapes import _write
 from .reduce import _fn
@@ -150,7 +150,8 @@ class _Logit(_Pointwise):
     "log(x / (1 - x)), after clamping x to [eps, 1 - eps] if `eps` is given."
     def forward(ctx, x, eps=None):
         ctx.save_for_backward(x); ctx.eps = eps
-        z = x if eps is None else get_array_module(x).clip(x, eps, 1 - eps)
+        # clip makes bfloat16 float32 (ml_dtypes); PyTorch's logit stays in bfloat16 at each step
+        z = x if eps is None else get_array_module(x).clip(x, eps, 1 - eps).astype(x.dtype, copy=False)
         return get_array_module(x).log(z / (1 - z))
     def backward(ctx, g):
         x, = ctx.saved_tensors
@@ -174,7 +175,10 @@ class _Reciprocal(_Pointwise):
 
 class _Rsqrt(_Pointwise):
     "1 / sqrt(x) for each element."
-    def forward(ctx, x): y = 1 / get_array_module(x).sqrt(x); ctx.save_for_backward(y); return y
+    def forward(ctx, x):
+        y = (1 / get_array_module(x).sqrt(_f32_of(x))).astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (-0.5 * g * y ** 3,)
 
 reciprocal, rsqrt = _pointwise('reciprocal', _Reciprocal), _pointwise('rsqrt', _Rsqrt)
@@ -209,7 +213,9 @@ _all_ = ['reciprocal', 'rsqrt', 'square', 'deg2rad', 'rad2deg', 'positive']
 # %% ../nbs/00d_pointwise.ipynb #ba78df81
 class _Sinc(_Pointwise):
     "sin(pi x) / (pi x), and 1 at x = 0."
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).sinc(x)
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).sinc(_f32_of(x)).astype(x.dtype, copy=False)
     def backward(ctx, g):
         x, = ctx.saved_tensors
         px, sq = x * math.pi, x * x * math.pi
@@ -346,7 +352,8 @@ class _Lgamma(_Pointwise):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         y = _special('gammaln', x)
-        return get_array_module(x).where(x == -math.inf, math.inf, y)  # SciPy says -inf there
+        y = get_array_module(x).where(x == -math.inf, math.inf, y)  # SciPy says -inf there
+        return y.astype(x.dtype, copy=False)
     def backward(ctx, g): x, = ctx.saved_tensors; return (g * x.digamma(),)
 
 class _Polygamma(_Pointwise):

@@ -1176,6 +1176,10 @@ BFloat16Tensor = _legacy(bfloat16)
 import functools
 _BF16 = bfloat16.np  # ml_dtypes' NumPy dtype: the `dtype` of every bfloat16 array is this object
 
+def _f32_of(a):
+    "Array `a` in float32 if it is bfloat16 (to compute in, and round the result once), else `a`."
+    return a.astype(np.float32) if a.dtype is _BF16 else a
+
 def _in_float32(fn):
     "`fn`, computing in float32 when its floating tensors are all bfloat16, its results rounded once."
     @functools.wraps(fn)

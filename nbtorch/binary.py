@@ -17,7 +17,7 @@ from .cuda import get_array_module
 from .tensor import *
 from .ops import *
 from .shapes import *
-from .tensor import _scalar_name, _wrap
+from .tensor import _scalar_name, _wrap, _BF16, _f32_of, _NOCTX
 from .ops import _binary, _check_divisor, _promote, _raw, _same_device, _sub, _Rsub
 from .shapes import _write
 
@@ -266,6 +266,9 @@ Tensor.addcmul, Tensor.addcdiv = addcmul, addcdiv
 class _Lerp(Op):
     def forward(ctx, x, end, w):
         ctx.save_for_backward(x, end, w)
+        if x.dtype is _BF16:  # in float32 and rounded once, as PyTorch's kernel
+            w = w if isinstance(w, numbers.Number) else _f32_of(w)
+            return _Lerp.forward(_NOCTX, _f32_of(x), _f32_of(end), w).astype(_BF16)
         xp = get_array_module(x, end, w)
         if isinstance(w, numbers.Number):
             return x + w * (end - x) if abs(w) < 0.5 else end - (end - x) * (1 - w)

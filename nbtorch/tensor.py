@@ -71,8 +71,8 @@ def get_default_dtype():
     return _default[0]
 
 def set_default_dtype(d):
-    "Make `d` (float32 or float64) the dtype that Python floats become."
-    if d not in (float16, float32, float64):
+    "Make floating-point dtype `d` (float32, float64, float16 or bfloat16) what Python floats become."
+    if d not in (float16, float32, float64, bfloat16):
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _default[0] = d
 

@@ -163,3 +163,12 @@ def test_the_gpu_refuses_bfloat16():
             with pytest.raises(TypeError, match='bfloat16'): move()
         assert x.float().cuda().is_cuda  # float32 still goes
     finally: cuda._set_backend(*saved)
+
+
+def test_bfloat16_as_the_default_dtype():
+    try:
+        nbtorch.set_default_dtype(nbtorch.bfloat16); torch.set_default_dtype(torch.bfloat16)
+        for make in (lambda m: m.tensor([1.1, 2.]), lambda m: m.zeros(2), lambda m: m.ones(3) / 3):
+            assert repr(make(nbtorch)) == repr(make(torch))
+    finally:
+        nbtorch.set_default_dtype(nbtorch.float32); torch.set_default_dtype(torch.float32)

@@ -17,7 +17,7 @@ from .cuda import get_array_module
 from .tensor import *
 from .ops import *
 from .shapes import *
-from .tensor import _scalar_name, _wrap
+from .tensor import _scalar_name, _wrap, _BF16, _f32_of, _NOCTX
 from .ops import _binary, _check_divisor, _promote, _raw, _same_device, _sub, _Rsub
 from .shapes import _write
 
@@ -266,6 +266,9 @@ Tensor.addcmul, Tensor.addcdiv = addcmul, addcdiv
 class _Lerp(Op):
     def forward(ctx, x, end, w):
         ctx.save_for_backward(x, end, w)
+        if x.dtype is _BF16:  # in float32 and rounded once, as PyTorch's kernel
+            w = w if isinstance(w, numbers.Number) else _f32_of(w)
+            return _Lerp.forward(_NOCTX, _f32_of(x), _f32_of(end), w).astype(_BF16)
         xp = get_array_module(x, end, w)
         if isinstance(w, numbers.Number):
             return x + w * (end - x) if abs(w) < 0.5 else end - (end - x) * (1 - w)
@@ -347,9 +350,9 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 def _isclose(x, y, rtol, atol, equal_nan):
     xp = get_array_module(x, y)
     close = x == y
-    if equal_nan and x.dtype.kind == 'f': close |= xp.isnan(x) & xp.isnan(y)
+    if equal_nan and x.dtype.kind in 'fV': close |= xp.isnan(x) & xp.isnan(y)
     if rtol == 0 and atol == 0: return close
-    if x.dtype.kind != 'f':
+    if x.dtype.kind not in 'fV':
         x, y = x.astype(get_default_dtype().np), y.astype(get_default_dtype().np)
     err = xp.abs(x - y)
     return close | (xp.isfinite(err) & (err <= atol + xp.abs(rtol * y)))

@@ -71,8 +71,15 @@ def _check(index):
 
 def _to_gpu(a, index=0):
     "A copy of array `a` on GPU `index` (no copy if it is there already)."
+    _check_dtype(getattr(a, 'dtype', None))
     _check(index)
     with _cupy.cuda.Device(index): return _cupy.asarray(a)
+
+def _check_dtype(dt):
+    "Refuse a NumPy dtype CuPy lacks: bfloat16 (ml_dtypes' type) lives on the CPU only."
+    if dt is not None and dt.name == 'bfloat16':
+        raise TypeError("nbtorch: bfloat16 tensors live on the CPU only: CuPy has no bfloat16 "
+                        "dtype; convert first, e.g. x.float().cuda()")
 
 def _to_cpu(a):
     "A NumPy copy of array `a` (no copy if it is on the CPU already)."

@@ -162,8 +162,8 @@ def _start(reduce, dt):
     "The value a reached place starts from when `include_self=False`: the reduction's identity."
     if reduce in ('sum', 'mean'): return 0
     if reduce == 'prod': return 1
-    big = math.inf if dt.kind == 'f' else True if dt.kind == 'b' else np.iinfo(dt).max
-    small = -math.inf if dt.kind == 'f' else False if dt.kind == 'b' else np.iinfo(dt).min
+    big = math.inf if dt.kind in 'fV' else True if dt.kind == 'b' else np.iinfo(dt).max
+    small = -math.inf if dt.kind in 'fV' else False if dt.kind == 'b' else np.iinfo(dt).min
     return small if reduce == 'amax' else big
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a17

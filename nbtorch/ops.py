@@ -17,6 +17,7 @@ from .cuda import get_array_module
 from .tensor import *
 from .tensor import (_Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _scalar_name,
                             _wrap)
+from .tensor import _BF16, _f32_of
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -73,12 +74,15 @@ def _no_promotion(x, y, floating):
         return type(y) in _numbers and x.dtype.kind == 'f'
     return type(y) is np.ndarray and type(x) in _numbers and y.dtype.kind == 'f'
 
+_IN_FLOAT32 = {}  # op: its variant for a bfloat16 array and a number (see "bfloat16 times a number")
+
 def _binary(op, a, b, floating=False):
     "Apply binary `op` to `a` and `b` with promotion, device checks and PyTorch's errors."
     x, y = getattr(a, '_data', a), getattr(b, '_data', b)
     if not _no_promotion(x, y, floating):
         a, b = _operands(a, b, floating)
         x, y = getattr(a, '_data', a), getattr(b, '_data', b)
+        if op in _IN_FLOAT32 and _bf16_by_number(x, y): op = _IN_FLOAT32[op]  # see "bfloat16"
     try:
         # a tensor's flag first: the per-thread grad switch costs more to read
         if ((getattr(a, '_requires_grad', False) or getattr(b, '_requires_grad', False))
@@ -388,9 +392,9 @@ class _Tanh(Op):
 # %% ../nbs/00a_ops.ipynb #60f17a02
 class _Sigmoid(Op):
     def forward(ctx, x):
-        xp = get_array_module(x)
-        e = xp.exp(-xp.abs(x))
-        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        xp, a = get_array_module(x), _f32_of(x)  # bfloat16: in float32, rounded once
+        e = xp.exp(-xp.abs(a))
+        y = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         ctx.save_for_backward(y)
         return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * (1 - y),)
@@ -417,7 +421,7 @@ class _Flat(Op):
 class _Sign(_Flat):
     def forward(ctx, x):
         if x.dtype.kind == 'b': return x.copy()  # NumPy has no sign of a bool; it is the bool
-        if x.dtype.kind != 'f': return get_array_module(x).sign(x).astype(x.dtype, copy=False)
+        if x.dtype.kind not in 'fV': return get_array_module(x).sign(x).astype(x.dtype, copy=False)
         # PyTorch's sign is (x > 0) - (x < 0): 0 at NaN (NumPy's is NaN) and +0. at -0.
         return (x > 0).astype(x.dtype) - (x < 0)
 class _Floor(_Flat):
@@ -579,3 +583,28 @@ def where(self: Tensor, condition, other): return where(condition, self, other)
 def maximum(self: Tensor, other): return maximum(self, other)
 @patch
 def minimum(self: Tensor, other): return minimum(self, other)
+
+# %% ../nbs/00a_ops.ipynb #bf16a002
+def _f32(v): return np.float32(v) if type(v) in _numbers else v
+
+def _bf16_by_number(x, y):
+    "True if one of arrays or numbers `x`, `y` is a bfloat16 array and the other a Python number."
+    return (type(y) in _numbers and getattr(x, 'dtype', None) is _BF16) or \
+           (type(x) in _numbers and getattr(y, 'dtype', None) is _BF16)
+
+class _MulInFloat32(_Mul):
+    "bfloat16 times a number, in float32 and rounded once; the node is `_Mul`'s."
+    def forward(ctx, x, y):
+        ctx.save_for_backward(y if ctx.needs_input_grad[0] else None,
+                              x if ctx.needs_input_grad[1] else None)
+        return (_f32(x) * _f32(y)).astype(_BF16)
+    def name(self): return 'MulBackward0'
+
+class _DivInFloat32(_Div):
+    "bfloat16 divided by a number (or a number by bfloat16), in float32 and rounded once."
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, y)
+        return (_f32(x) / _f32(y)).astype(_BF16)
+    def name(self): return 'DivBackward0'
+
+_IN_FLOAT32.update({_Mul: _MulInFloat32, _Div: _DivInFloat32})

@@ -20,7 +20,7 @@ from .tensor import *
 from .ops import *
 from .shapes import *
 from .reduce import *
-from .tensor import _Mode, _scalar_name, _wrap
+from .tensor import _Mode, _scalar_name, _wrap, _f32_of
 from .ops import _unary
 from .shapes import _write
 from .reduce import _fn
@@ -150,7 +150,8 @@ class _Logit(_Pointwise):
     "log(x / (1 - x)), after clamping x to [eps, 1 - eps] if `eps` is given."
     def forward(ctx, x, eps=None):
         ctx.save_for_backward(x); ctx.eps = eps
-        z = x if eps is None else get_array_module(x).clip(x, eps, 1 - eps)
+        # clip makes bfloat16 float32 (ml_dtypes); PyTorch's logit stays in bfloat16 at each step
+        z = x if eps is None else get_array_module(x).clip(x, eps, 1 - eps).astype(x.dtype, copy=False)
         return get_array_module(x).log(z / (1 - z))
     def backward(ctx, g):
         x, = ctx.saved_tensors
@@ -174,7 +175,10 @@ class _Reciprocal(_Pointwise):
 
 class _Rsqrt(_Pointwise):
     "1 / sqrt(x) for each element."
-    def forward(ctx, x): y = 1 / get_array_module(x).sqrt(x); ctx.save_for_backward(y); return y
+    def forward(ctx, x):
+        y = (1 / get_array_module(x).sqrt(_f32_of(x))).astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (-0.5 * g * y ** 3,)
 
 reciprocal, rsqrt = _pointwise('reciprocal', _Reciprocal), _pointwise('rsqrt', _Rsqrt)
@@ -209,7 +213,9 @@ _all_ = ['reciprocal', 'rsqrt', 'square', 'deg2rad', 'rad2deg', 'positive']
 # %% ../nbs/00d_pointwise.ipynb #ba78df81
 class _Sinc(_Pointwise):
     "sin(pi x) / (pi x), and 1 at x = 0."
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).sinc(x)
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).sinc(_f32_of(x)).astype(x.dtype, copy=False)
     def backward(ctx, g):
         x, = ctx.saved_tensors
         px, sq = x * math.pi, x * x * math.pi
@@ -256,7 +262,7 @@ frexp = _function('frexp')
 def signbit(self: Tensor):
     "True where the sign bit is set: negative numbers, and -0."
     x = self._data
-    return _wrap(get_array_module(x).signbit(x) if x.dtype.kind == 'f' else x < 0)
+    return _wrap(get_array_module(x).signbit(x) if x.dtype.kind in 'fV' else x < 0)
 
 signbit = _function('signbit')
 _all_ = ['frac', 'frexp', 'signbit']
@@ -286,7 +292,7 @@ def isinf(self: Tensor):
 def isfinite(self: Tensor):
     "True where an element is neither infinite nor NaN."
     x = self._data
-    return _wrap(get_array_module(x).isfinite(x) if x.dtype.kind == 'f' else x == x)
+    return _wrap(get_array_module(x).isfinite(x) if x.dtype.kind in 'fV' else x == x)
 
 isnan, isinf, isposinf, isneginf, isfinite = [_function(n) for n in
                                                'isnan isinf isposinf isneginf isfinite'.split()]
@@ -296,9 +302,14 @@ _all_ = ['isnan', 'isinf', 'isposinf', 'isneginf', 'isfinite']
 class _NanToNum(_Pointwise):
     "NaN, +inf and -inf replaced by `nan`, `posinf`, `neginf` (default: 0, the dtype's extremes)."
     def forward(ctx, x, nan=0., posinf=None, neginf=None):
-        if x.dtype.kind != 'f': return x.copy()
+        if x.dtype.kind not in 'fV': return x.copy()
         ctx.save_for_backward(x)
-        return get_array_module(x).nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+        xp = get_array_module(x)
+        if x.dtype.kind == 'V':  # NumPy's nan_to_num leaves bfloat16 (ml_dtypes') as it is
+            big = builtins.float(np.finfo(x.dtype).max)
+            posinf, neginf = big if posinf is None else posinf, -big if neginf is None else neginf
+            return xp.nan_to_num(x.astype(np.float32), nan=nan, posinf=posinf, neginf=neginf).astype(x.dtype)
+        return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
     def backward(ctx, g): x, = ctx.saved_tensors; return (g * x.isfinite(),)
 
 @patch
@@ -341,7 +352,8 @@ class _Lgamma(_Pointwise):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         y = _special('gammaln', x)
-        return get_array_module(x).where(x == -math.inf, math.inf, y)  # SciPy says -inf there
+        y = get_array_module(x).where(x == -math.inf, math.inf, y)  # SciPy says -inf there
+        return y.astype(x.dtype, copy=False)
     def backward(ctx, g): x, = ctx.saved_tensors; return (g * x.digamma(),)
 
 class _Polygamma(_Pointwise):

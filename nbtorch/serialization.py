@@ -16,7 +16,7 @@ import numpy as np
 from fastcore.basics import patch
 from . import cuda
 from .tensor import *
-from .tensor import _dtypes, _wrap, _new
+from .tensor import _dtypes, _wrap, _new, _BF16
 from .nn import Parameter
 
 # %% ../nbs/04a_serialization.ipynb #17dffec5
@@ -148,6 +148,7 @@ def _write_archive(out, obj, pickle_module=pickle, protocol=2):
         if pickled is not None: z.writestr('data.pkl', pickled)
         for i in range(len(tables['storages'])):
             a = array(i)
+            if a.dtype is _BF16: a = a.view(np.uint16)  # .npy has no bfloat16: its bits (see _NPY)
             with z.open(f'arrays/{i}.npy', 'w', force_zip64=a.nbytes > 2**30) as f:
                 np.lib.format.write_array(f, a, allow_pickle=False)
 
@@ -355,7 +356,9 @@ def _from_v1(root, name):
     return storages, records, walk(root)
 
 # %% ../nbs/04a_serialization.ipynb #05f813db
-_NPY = {np.dtype(d.np).newbyteorder('<'): d for d in _dtypes}  # what nbtorch writes: little-endian
+# what nbtorch writes: little-endian; bfloat16, which .npy cannot name, as its raw bits in uint16
+# (data.json names the storage's dtype, and a uint16 array is read back as bfloat16 only where it says so)
+_NPY = {(np.dtype('<u2') if d is bfloat16 else np.dtype(d.np).newbyteorder('<')): d for d in _dtypes}
 _HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
             (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -380,7 +383,7 @@ def _read_array(z, info, spec, one_d, name, label):
                              f"entry holds {info.file_size - fh.tell()}")
         a = np.empty(shape, dt)
         _read_into(fh, memoryview(a).cast('B'), name, label)
-    return a
+    return a.view(_BF16) if _NPY[dt] is bfloat16 else a
 
 def _read_into(fh, buf, name, label):
     "Fill `buf` from `fh` a MiB at a time: one read of the whole would hold the array twice."

@@ -360,7 +360,7 @@ def bincount(self: Tensor, weights=None, minlength=0):
     w = None if weights is None else weights._data
     r = get_array_module(a).bincount(a, weights=w, minlength=minlength)
     # PyTorch: int64 counts; sums of floating weights in their dtype, of other weights in float64
-    return _wrap(r.astype(np.int64 if w is None else w.dtype if w.dtype.kind == 'f' else
+    return _wrap(r.astype(np.int64 if w is None else w.dtype if w.dtype.kind in 'fV' else
                           np.float64))
 
 @patch

@@ -95,14 +95,14 @@ STORAGE = {'as_strided', 'as_strided_copy', 'as_strided_scatter'}
 
 # The in-scope entries nbtorch lacks. Keep it sorted; remove an entry when its op arrives.
 MISSING = {
-    'angle', 'bfloat16', 'cdouble', 'cfloat', 'chalf', 'complex', 'conj', 'conj_physical',
-    'fft.fft', 'fft.fft2', 'fft.fftn', 'fft.fftshift', 'fft.hfft', 'fft.hfft2', 'fft.hfftn',
-    'fft.ifft', 'fft.ifft2', 'fft.ifftn', 'fft.ifftshift', 'fft.ihfft', 'fft.ihfft2', 'fft.ihfftn',
-    'fft.irfft', 'fft.irfft2', 'fft.irfftn', 'fft.rfft', 'fft.rfft2', 'fft.rfftn', 'hash_tensor',
-    'imag', 'isreal', 'istft', 'linalg.eig', 'linalg.eigvals',
-    'nn.functional.multi_head_attention_forward', 'nn.functional.scaled_dot_product_attention',
-    'pca_lowrank', 'polar', 'real', 'resolve_conj', 'resolve_neg', 'sgn', 'slice', 'stft',
-    'svd_lowrank', 'to_sparse', 'view_as_complex', 'view_as_real',
+    'angle', 'cdouble', 'cfloat', 'chalf', 'complex', 'conj', 'conj_physical', 'fft.fft',
+    'fft.fft2', 'fft.fftn', 'fft.fftshift', 'fft.hfft', 'fft.hfft2', 'fft.hfftn', 'fft.ifft',
+    'fft.ifft2', 'fft.ifftn', 'fft.ifftshift', 'fft.ihfft', 'fft.ihfft2', 'fft.ihfftn', 'fft.irfft',
+    'fft.irfft2', 'fft.irfftn', 'fft.rfft', 'fft.rfft2', 'fft.rfftn', 'hash_tensor', 'imag',
+    'isreal', 'istft', 'linalg.eig', 'linalg.eigvals', 'nn.functional.multi_head_attention_forward',
+    'nn.functional.scaled_dot_product_attention', 'pca_lowrank', 'polar', 'real', 'resolve_conj',
+    'resolve_neg', 'sgn', 'slice', 'stft', 'svd_lowrank', 'to_sparse', 'view_as_complex',
+    'view_as_real',
 }
 
 # Entries nbtorch has that still disagree with PyTorch on some sample (entry: what differs).
@@ -244,6 +244,7 @@ def compare(ours, ref, path='result', values=True):
         assert tuple(ours.shape) == tuple(ref.shape), f"{path}: shape {tuple(ours.shape)} != {tuple(ref.shape)}"
         assert str(ours.dtype) == str(ref.dtype), f"{path}: dtype {ours.dtype} != {ref.dtype}"
         if not values: return
+        if ref.dtype == torch.bfloat16: ours, ref = ours.float(), ref.float()  # torch has no .numpy() for it
         a, b = np.asarray(ours.detach().cpu().numpy()), ref.detach().resolve_conj().resolve_neg().numpy()
         if a.dtype.kind in 'fc':
             tol = _TOL or TOL.get(str(ref.dtype).removeprefix('torch.'), dict(rtol=1e-2, atol=1e-2))
@@ -323,7 +324,8 @@ def check_sample(fn, torch_fn, sample, grad, values=True, key=None):
     cots = _cotangents(r_out)
     r_cots = [torch.tensor(c, dtype=o.dtype) for c, o in zip(cots, r_out)]
     r_g = torch.autograd.grad(r_out, r_in, r_cots, allow_unused=True)
-    o_cots = [nbtorch.tensor(c.resolve_conj().numpy()) for c in r_cots]
+    o_cots = [nbtorch.tensor(c.float().numpy()).bfloat16() if c.dtype == torch.bfloat16
+              else nbtorch.tensor(c.resolve_conj().numpy()) for c in r_cots]
     o_g = nbtorch.autograd.grad(o_out, o_in, o_cots, allow_unused=True)
     for i, (o, r) in enumerate(zip(o_g, r_g)):
         if r is None: r = torch.zeros_like(r_in[i])

@@ -36,7 +36,8 @@ from .factorizations import (_logdet as logdet, _inverse as inverse, _cholesky_o
                                     _triangular_solve as triangular_solve, _orgqr as orgqr,
                                     _lu_old as lu, _lu_solve_old as lu_solve, _lu_unpack as lu_unpack)
 from .linalg import (_pinverse as pinverse, _qr_old as qr, _svd_old as svd,
-                            _chain_matmul as chain_matmul)
+                            _chain_matmul as chain_matmul, _svd_lowrank as svd_lowrank,
+                            _pca_lowrank as pca_lowrank)
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler

@@ -205,6 +205,39 @@ def _qr_old(input, some=True, *, out=None):
 
 Tensor.qr = _qr_old
 
+# %% ../nbs/00i_linalg.ipynb #1e0ab510
+def _approximate_basis(A, q, niter=2, M=None):
+    "`Q` with `q` orthonormal columns such that `Q Q^H (A - M)` approximates `A - M` (Halko et al. 4.4)."
+    R = randn(A.shape[-1], q, dtype=A.dtype, device=A.device)
+    minus = lambda X, f: X if M is None else X - f(M)
+    Q = qr(minus(A @ R, lambda M: M @ R)).Q
+    for _ in range(2 if niter is None else niter):
+        Q = qr(minus(A.mH @ Q, lambda M: M.mH @ Q)).Q
+        Q = qr(minus(A @ Q, lambda M: M @ Q)).Q
+    return Q
+
+def _svd_lowrank(A, q=6, niter=2, M=None):
+    "`torch.svd_lowrank`: `U, S, V` of the top `q` singular values of `A - M`, by random projection."
+    q = 6 if q is None else q
+    m, n = A.shape[-2:]
+    if M is not None: M = M.broadcast_to(A.shape)
+    if m < n: A, M = A.mH, (None if M is None else M.mH)  # work on the tall one
+    Q = _approximate_basis(A, q, niter=niter, M=M)
+    B = Q.mH @ A if M is None else Q.mH @ A - Q.mH @ M
+    U, S, Vh = svd(B, full_matrices=False)
+    U, V = Q @ U, Vh.mH
+    return (V, S, U) if m < n else (U, S, V)
+
+def _pca_lowrank(A, q=None, center=True, niter=2):
+    "`torch.pca_lowrank`: the low-rank SVD of `A` with its columns centred (if `center`)."
+    m, n = A.shape[-2:]
+    if q is None: q = builtins.min(6, m, n)
+    elif not (q >= 0 and q <= builtins.min(m, n)):
+        raise ValueError(f"q(={q}) must be non-negative integer and not greater than min(m, n)={builtins.min(m, n)}")
+    if not niter >= 0: raise ValueError(f"niter(={niter}) must be non-negative integer")
+    if not center: return _svd_lowrank(A, q, niter=niter)
+    return _svd_lowrank(A - A.mean(dim=(-2,), keepdim=True), q, niter=niter)
+
 # %% ../nbs/00i_linalg.ipynb #55b8e042
 def _tols(atol, rtol, m, n, dtype, xp):
     "The (atol, rtol) arrays of PyTorch's pinv and matrix_rank."

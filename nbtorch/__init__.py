@@ -26,6 +26,7 @@ from .sorting import *
 from .binary import *
 from .indexing import *
 from .products import *
+from .complexes import *
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler
@@ -78,7 +79,7 @@ backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
 # %% ../nbs/99_package.ipynb #5b1e7c31
 del Op, AccumulateGrad, nbtorch  # `nbtorch` is bound by the `import nbtorch.x` lines above
 _CHAPTERS = {'ops', 'shapes', 'reduce', 'pointwise', 'binary', 'sorting', 'indexing', 'products',
-             'viz', 'learner'}
+             'viz', 'learner', 'complexes'}
 
 def __dir__():
     "`dir(torch)`: the package's names without the modules its chapters live in."

@@ -27,7 +27,7 @@ from .tensor import *
 from .ops import *
 from .shapes import *
 from .tensor import _dim, _dims, _scalar_name, _wrap, _Mode
-from .ops import _operands, _unary
+from .ops import _operands, _unary, _cj
 from .shapes import _write
 
 # %% ../nbs/00c_reduce.ipynb #6620ea38
@@ -79,7 +79,7 @@ def mean(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
     "The mean over `dim` (all dims if None); floating tensors only, as in PyTorch."
     dim = dim if axis is None else axis
     x = self if dtype is None else self.to(dtype)
-    if not x.is_floating_point():
+    if x.dtype.kind < 2:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_scalar_name(x.dtype)}")
     return _Mean.apply(x, dims=_rdims(dim, self.ndim), keepdim=keepdim)
@@ -258,7 +258,7 @@ def nansum(self: Tensor, dim=None, keepdim=False, *, dtype=None):
 def nanmean(self: Tensor, dim=None, keepdim=False, *, dtype=None):
     "The mean over `dim` of the values that are not NaN."
     x = self if dtype is None else self.to(dtype)
-    if not x.is_floating_point():
+    if x.dtype.kind < 2:
         raise RuntimeError("nanmean(): expected input to have floating point or complex dtype but "
                            f"got {_scalar_name(x.dtype)}")
     return x.nansum(dim, keepdim) / (x == x).sum(dim, keepdim)
@@ -637,7 +637,7 @@ class _Matmul(Op):
                               x if ctx.needs_input_grad[1] else None)
         return x @ y
     def backward(ctx, g):
-        y, x = ctx.saved_tensors
+        y, x = (_cj(t) for t in ctx.saved_tensors)  # the conjugates, for complex operands
         xs, ys = ctx._shapes
         if len(xs) == len(ys) == 1: return (g * y if y is not None else None), (g * x if x is not None else None)
         if len(xs) == 1: g = g.unsqueeze(-2)
@@ -657,7 +657,8 @@ class _Matmul(Op):
 
 # %% ../nbs/00c_reduce.ipynb #13460fba
 _cnames = dict(float16='c10::Half', float32='float', float64='double', uint8='unsigned char', int8='signed char',
-               int16='short int', int32='int', int64='long int', bool='bool')
+               int16='short int', int32='int', int64='long int', bool='bool',
+               complex64='c10::complex<float>', complex128='c10::complex<double>')
 
 def matmul(input, other, *, out=None):
     "Matrix product with batch broadcasting (`@`); both operands of one dtype, as PyTorch requires."

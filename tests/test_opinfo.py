@@ -135,7 +135,10 @@ DTYPES = ['float32', 'float64', 'int64', 'bool', 'complex64', 'complex128']  # t
 GRAD_DTYPES = ('float64', 'complex128')
 # Complex samples are checked for the linalg, fft, special and signal families, and for the core entries
 # listed here, whose complex forward and (Wirtinger) gradient nbtorch implements.
-COMPLEX_CORE = set()
+COMPLEX_CORE = {
+    'angle', 'cdouble', 'cfloat', 'complex', 'conj', 'conj_physical', 'imag', 'isreal', 'polar', 'real',
+    'resolve_conj', 'resolve_neg', 'sgn', 'view_as_complex', 'view_as_real',
+}
 SAMPLES = 6  # per entry and dtype: PyTorch's first samples cover the shapes; more only cost time
 TOL = {'float32': dict(rtol=1e-4, atol=1e-5), 'float64': dict(rtol=1e-7, atol=1e-7),
        'complex64': dict(rtol=1e-4, atol=1e-5), 'complex128': dict(rtol=1e-7, atol=1e-7)}

@@ -27,6 +27,7 @@ from .binary import *
 from .indexing import *
 from .products import *
 from .complexes import *
+from . import fft
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
 import nbtorch.autograd.functional, nbtorch.profiler

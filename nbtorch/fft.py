@@ -25,7 +25,7 @@ _SWAP = {'backward': 'forward', 'forward': 'backward', 'ortho': 'ortho'}
 def _norm(norm):
     "PyTorch's normalisation word (None is `backward`), checked."
     if norm is None: return 'backward'
-    if norm not in _SWAP: raise ValueError(f'Invalid normalization mode: "{norm}"')
+    if norm not in _SWAP: raise RuntimeError(f'Invalid normalization mode: "{norm}"')
     return norm
 
 class _FftC2C(Op):

@@ -427,10 +427,10 @@ class _Flat(Op):
 
 class _Sign(_Flat):
     def forward(ctx, x):
-        if x.dtype.kind == 'b': return x.copy()
+        if x.dtype.kind == 'b': return x.copy()  # NumPy has no sign of a bool; it is the bool
         if x.dtype.kind == 'c':
-            raise RuntimeError("Unlike NumPy, torch.sign is not intended to support complex numbers. "
-                               "Please use torch.sgn instead.")  # NumPy has no sign of a bool; it is the bool
+            raise NotImplementedError("Unlike NumPy, torch.sign is not intended to support complex "
+                                      "numbers. Please use torch.sgn instead.")
         if x.dtype.kind != 'f': return get_array_module(x).sign(x).astype(x.dtype, copy=False)
         # PyTorch's sign is (x > 0) - (x < 0): 0 at NaN (NumPy's is NaN) and +0. at -0.
         return (x > 0).astype(x.dtype) - (x < 0)

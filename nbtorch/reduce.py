@@ -94,8 +94,8 @@ class _Prod(Op):
         x, y = ctx.saved_tensors
         dims = tuple(range(x.ndim)) if ctx.dim is None else (ctx.dim,)
         g = _unreduce(g, x.shape, dims, ctx.keepdim)
-        if not builtins.bool((x._data == 0).any()): return (g * _unreduce(y, x.shape, dims, ctx.keepdim) / x,)
-        return (g * _wrap(_others_product(x._data, ctx.dim)),)
+        if not builtins.bool((x._data == 0).any()): return (g * _cj(_unreduce(y, x.shape, dims, ctx.keepdim)) / _cj(x),)
+        return (g * _cj(_wrap(_others_product(x._data, ctx.dim))),)
 
 def _others_product(a, d):
     "For each element of `a`, the product of the other elements along dim `d` (all if None)."
@@ -216,7 +216,8 @@ def var(self: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None
     dims = _rdims(dim, self.ndim)
     n = math.prod(self.shape[d] for d in dims)
     x = self - self.mean(dims, keepdim=True)
-    return (x * x).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
+    sq = x * x if not x.is_complex() else x.abs() ** 2  # |x|², real, for complex x
+    return sq.sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
 
 @patch
 def std(self: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -421,7 +422,7 @@ class _Cumprod(Op):
         x, y = ctx.saved_tensors
         d = ctx.dim
         if not builtins.bool((x._data == 0).any()):
-            return (_reverse_scan(Tensor.cumsum, g * y, d) / x,)
+            return (_reverse_scan(Tensor.cumsum, g * _cj(y), d) / _cj(x),)
         return (_cumprod_grad(x.transpose(d, -1), g.transpose(d, -1)).transpose(d, -1),)
     def name(self): return 'CumprodBackward0'
 

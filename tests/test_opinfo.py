@@ -136,8 +136,19 @@ GRAD_DTYPES = ('float64', 'complex128')
 # Complex samples are checked for the linalg, fft, special and signal families, and for the core entries
 # listed here, whose complex forward and (Wirtinger) gradient nbtorch implements.
 COMPLEX_CORE = {
-    'angle', 'cdouble', 'cfloat', 'complex', 'conj', 'conj_physical', 'imag', 'isreal', 'polar', 'real',
-    'resolve_conj', 'resolve_neg', 'sgn', 'view_as_complex', 'view_as_real',
+    'H', 'T', 'abs', 'acos', 'acosh', 'add', 'addmm', 'angle', 'asin', 'asinh', 'atan', 'atanh',
+    'bmm', 'cat', 'cdouble', 'cfloat', 'chunk', 'clone', 'complex', 'conj', 'conj_physical',
+    'contiguous', 'cos', 'cosh', 'cumprod', 'cumsum', 'diag', 'diag_embed', 'diagonal',
+    'div.no_rounding_mode', 'dot', 'einsum', 'exp', 'exp2', 'expand', 'expm1', 'fill', 'flatten',
+    'flip', 'fliplr', 'flipud', 'full_like', 'gather', 'hstack', 'imag', 'index_add', 'index_copy',
+    'index_select', 'inner', 'isreal', 'kron', 'log', 'log10', 'log1p', 'log2', 'mH', 'mT',
+    'masked_fill', 'masked_select', 'matmul', 'mean', 'mm', 'movedim', 'mul', 'mv', 'narrow', 'neg',
+    'nonzero', 'ones_like', 'outer', 'permute', 'polar', 'pow', 'prod', 'real', 'reciprocal',
+    'repeat', 'reshape', 'resolve_conj', 'resolve_neg', 'roll', 'rot90', 'rsqrt', 'rsub', 'scatter',
+    'scatter_add', 'select', 'sin', 'sinc', 'sinh', 'split', 'sqrt', 'square', 'squeeze', 'stack',
+    'std', 'std_mean', 'sub', 'sum', 'sum_to_size', 't', 'take', 'tan', 'tanh', 'tensordot', 'tile',
+    'trace', 'transpose', 'tril', 'triu', 'true_divide', 'unbind', 'unsqueeze', 'var', 'var_mean',
+    'vdot', 'view', 'view_as_complex', 'view_as_real', 'vstack', 'where', 'zero_', 'zeros_like',
 }
 SAMPLES = 6  # per entry and dtype: PyTorch's first samples cover the shapes; more only cost time
 TOL = {'float32': dict(rtol=1e-4, atol=1e-5), 'float64': dict(rtol=1e-7, atol=1e-7),

@@ -98,8 +98,9 @@ def _scalar_dtype(x):
     "The dtype a Python number takes in an op."
     if isinstance(x, builtins.bool): return bool
     if isinstance(x, numbers.Integral): return int64
-    if isinstance(x, numbers.Real): return get_default_dtype()
-    return _complex_of.get(get_default_dtype(), complex64)  # a Python complex: the default complex
+    if isinstance(x, (builtins.complex, np.complexfloating)):  # the default complex dtype
+        return _complex_of.get(get_default_dtype(), complex64)
+    return get_default_dtype()
 
 def _combine(higher, lower):
     "Merge a stronger group's dtype with a weaker group's: only a higher kind changes it."

@@ -128,3 +128,11 @@ def test_real_and_imag_are_writable_views(dev):
     r = nbtorch.view_as_real(z)
     r[0, 0] = -1.
     assert z.tolist()[0] == -1 + 4j
+
+
+def test_a_complex_loss_needs_an_explicit_gradient():
+    z = nbtorch.ones(1, dtype=nbtorch.cfloat, requires_grad=True)
+    with pytest.raises(RuntimeError, match='only for real scalar outputs but got torch.complex64'):
+        (z * 2).sum().backward()
+    (z * 2).sum().backward(nbtorch.tensor(1 - 1j))
+    assert z.grad.tolist() == [2 - 2j]

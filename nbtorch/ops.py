@@ -397,11 +397,15 @@ class _Tanh(Op):
 class _Sigmoid(Op):
     def forward(ctx, x):
         xp = get_array_module(x)
+        if x.dtype.kind == 'c':  # no overflow-safe form to pick by sign: the plain formula
+            y = 1 / (1 + xp.exp(-x))
+            ctx.save_for_backward(y)
+            return y
         e = xp.exp(-xp.abs(x))
         y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         ctx.save_for_backward(y)
         return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * (1 - y),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(y) * _cj(1 - y),)
 
 # %% ../nbs/00a_ops.ipynb #8782be03
 class _Relu(Op):

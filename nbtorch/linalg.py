@@ -63,9 +63,9 @@ def eigh(A, UPLO='L', *, out=None):
     if UPLO not in ('L', 'U'):
         raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     if A.numel() == 0:
-        return _eigh(A.sum(-1) * 0, A.clone())  # empty, yet part of the graph as in PyTorch
+        return _eigh((A.sum(-1) * 0).real, A.clone())  # empty, yet part of the graph as in PyTorch
     w, v = _unpack(_Eigh.apply(A, uplo=UPLO), _eig_shapes(tuple(A.shape)))
-    return _eigh(w, v)
+    return _eigh(w.real, v)  # packed with the complex vectors; the eigenvalues are real
 
 def eigvalsh(A, UPLO='L', *, out=None):
     "The eigenvalues (ascending) of the Hermitian matrices in `A`."
@@ -120,9 +120,10 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
     if A.numel() == 0:  # NumPy refuses empty matrices; U and Vh are then identities
         z = 0 * A.sum()  # keeps the outputs in the graph, as PyTorch's are
         eye_ = lambda s: eye(s[-2], s[-1], dtype=A.dtype, device=A.device).expand(*s) + z
-        return _svd(eye_(shapes[0]), zeros(shapes[1], dtype=A.dtype, device=A.device) + z,
+        return _svd(eye_(shapes[0]), (zeros(shapes[1], dtype=A.dtype, device=A.device) + z).real,
                     eye_(shapes[2]))
-    return _svd(*_unpack(_Svd.apply(A, full=full_matrices), shapes))
+    u, s, vh = _unpack(_Svd.apply(A, full=full_matrices), shapes)
+    return _svd(u, s.real, vh)  # packed with complex U and Vh; the singular values are real
 
 def svdvals(A, *, driver=None, out=None):
     "The singular values (descending) of the matrices in `A`."
@@ -312,10 +313,11 @@ def lstsq(A, B, rcond=None, *, driver=None):
     x = pinv(A) @ b
     m, n = A.shape[-2], A.shape[-1]
     empty = lambda dt=A.dtype: zeros(0, dtype=dt, device=A.device)
-    s = svdvals(A.detach()) if driver in ('gelsd', 'gelss') else empty()
+    s = svdvals(A.detach()) if driver in ('gelsd', 'gelss') else empty(A.dtype.to_real())
     rank = matrix_rank(A.detach()) if driver != 'gels' else empty(int64)
     full = driver != 'gelsy' and m > n and builtins.bool((matrix_rank(A.detach()) == n).all())
-    res = ((A @ x - b) ** 2).sum(-2) if full else x.reshape(-1)[:0]
+    r = A @ x - b
+    res = (r.abs() ** 2 if _is_complex(r) else r ** 2).sum(-2) if full else x.reshape(-1)[:0].real
     return _lstsq(x.squeeze(-1) if vec else x, res, rank, s)
 
 # %% ../nbs/00i_linalg.ipynb #15c8885d

@@ -273,7 +273,7 @@ def nanmean(self: Tensor, dim=None, keepdim=False, *, dtype=None):
 class _Norm(Op):
     def forward(ctx, x, p, dims, keepdim):
         a = builtins.abs(x)
-        if p == 0: y = (a != 0).sum(axis=dims, keepdims=keepdim).astype(x.dtype)
+        if p == 0: y = (a != 0).sum(axis=dims, keepdims=keepdim).astype(a.dtype)
         elif p == math.inf: y = a.max(axis=dims, keepdims=keepdim)
         elif p == -math.inf: y = a.min(axis=dims, keepdims=keepdim)
         elif p == 1: y = a.sum(axis=dims, keepdims=keepdim)
@@ -285,13 +285,14 @@ class _Norm(Op):
         x, y = ctx.saved_tensors
         p, dims = ctx.p, ctx.dims
         g, y = _unreduce(g, x.shape, dims, ctx.keepdim), _unreduce(y, x.shape, dims, ctx.keepdim)
+        sign = x.sgn() if x.is_complex() else x.sign()  # x / |x|, complex or not
         if p == 0: return (zeros_like(x),)
-        if p == 1: return (x.sign() * g,)
+        if p == 1: return (sign * g,)
         if p in (math.inf, -math.inf):  # the gradient of amax(|x|): shared among the ties
             hit = (x.abs() == y) | (x != x)
-            return (x.sign() * hit * g / hit.sum(dims, keepdim=True),)
+            return (sign * hit * g / hit.sum(dims, keepdim=True),)
         if p == 2: scaled = x
-        elif p < 1: scaled = x.sign() * where(x == 0, 0., x.abs() ** (p - 1))
+        elif p < 1: scaled = sign * where(x == 0, 0., x.abs() ** (p - 1))
         else: scaled = x * x.abs() ** (p - 2)
         return (scaled * where(y == 0, 0., g / y ** (p - 1)),)  # 0 at the zero vector
     def name(self): return 'LinalgVectorNormBackward0'

@@ -84,7 +84,7 @@ def _cofactors(a):
     left = xp.concatenate([one, xp.cumprod(s[..., :-1], -1)], -1)  # products of the s_j, j < i
     right = xp.flip(xp.concatenate([one, xp.cumprod(xp.flip(s, -1)[..., :-1], -1)], -1), -1)
     sign = (xp.linalg.det(u) * xp.linalg.det(vh)).conj()
-    return sign[..., None, None] * ((u * (left * right)[..., None, :]) @ vh).conj()
+    return sign[..., None, None] * ((u * (left * right)[..., None, :]) @ vh)
 
 class _Det(Op):
     def forward(ctx, a):
@@ -95,7 +95,7 @@ class _Det(Op):
         a, y = ctx.saved_tensors
         if builtins.bool((y == 0).any()):  # no inverse, but the cofactors exist: through the SVD
             return (g.unsqueeze(-1).unsqueeze(-1) * _wrap(_cofactors(a.detach()._data)),)
-        return ((g * y).unsqueeze(-1).unsqueeze(-1) * inv(a).mH,)
+        return ((g * _cj(y)).unsqueeze(-1).unsqueeze(-1) * inv(a).mH,)
     def name(self): return 'LinalgDetBackward0'
 
 def det(A, *, out=None):

@@ -152,7 +152,7 @@ def _qr_shapes(shape, mode):
 def _qr_square_backward(gq, gr, q, r):
     "The backward of A = QR for m >= n (reduced)."
     m = gr @ r.mH - q.mH @ gq
-    m = m.triu() + m.triu(1).mH
+    m = m.triu(1) + m.triu(1).mH + m.diagonal(0, -2, -1).real.diag_embed()  # Hermitian, real diagonal
     return _tri_solve(r, (gq + q @ m).mH, upper=True).mH
 
 class _Qr(Op):

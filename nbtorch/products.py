@@ -315,7 +315,7 @@ class _Cross(Op):
         return get_array_module(x, y).cross(x, y, axis=dim)
     def backward(ctx, g):
         x, y = ctx.saved_tensors
-        return _Cross.apply(y, g, dim=ctx.dim), _Cross.apply(g, x, dim=ctx.dim)
+        return _Cross.apply(_cj(y), g, dim=ctx.dim), _Cross.apply(g, _cj(x), dim=ctx.dim)
     def name(self): return 'LinalgCrossBackward0'
 
 def cross(input, other, dim=None):

@@ -99,9 +99,14 @@ class _Eig(Op):
 # %% ../nbs/00i_linalg.ipynb #0e3e20fe
 _eig = _Result.make('linalg_eig', 'eigenvalues eigenvectors')
 
+def _eig_input(A, fn):
+    if not A.is_floating_point() and not _is_complex(A):  # PyTorch's words: no complex type for it
+        raise RuntimeError(f"Unknown Complex ScalarType for {_scalar_name(A.dtype)}")
+    return _matrices(A, fn, square=True)
+
 def eig(A, *, out=None):
     "The (complex) eigenvalues and eigenvectors, of norm 1, of the square matrices in `A`."
-    _matrices(A, 'linalg.eig', square=True)
+    _eig_input(A, 'linalg.eig')
     if A.numel() == 0:  # empty, yet in the graph
         A = A.to(A.dtype.to_complex())
         return _eig(A.sum(-1) * 0, A.clone())
@@ -111,8 +116,7 @@ def eig(A, *, out=None):
 
 def eigvals(A, *, out=None):
     "The (complex) eigenvalues of the square matrices in `A`."
-    _matrices(A, 'linalg.eigvals', square=True)
-    return eig(A).eigenvalues
+    return eig(_eig_input(A, 'linalg.eigvals')).eigenvalues
 
 
 # %% ../nbs/00i_linalg.ipynb #e1e8b3b5

@@ -26,6 +26,8 @@ from .sorting import *
 from .binary import *
 from .indexing import *
 from .products import *
+from .complexes import *
+from . import fft
 from . import special
 import nbtorch.signal.windows
 from . import linalg
@@ -90,7 +92,7 @@ backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
 # %% ../nbs/99_package.ipynb #5b1e7c31
 del Op, AccumulateGrad, nbtorch  # `nbtorch` is bound by the `import nbtorch.x` lines above
 _CHAPTERS = {'ops', 'shapes', 'reduce', 'pointwise', 'binary', 'sorting', 'indexing', 'products',
-             'viz', 'learner', 'factorizations'}
+             'viz', 'learner', 'factorizations', 'complexes'}
 
 def __dir__():
     "`dir(torch)`: the package's names without the modules its chapters live in."

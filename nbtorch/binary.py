@@ -18,7 +18,7 @@ from .tensor import *
 from .ops import *
 from .shapes import *
 from .tensor import _scalar_name, _wrap, _BF16, _f32_of, _NOCTX
-from .ops import _binary, _check_divisor, _promote, _raw, _same_device, _sub, _Rsub
+from .ops import _binary, _check_divisor, _cj, _promote, _raw, _same_device, _sub, _Rsub
 from .shapes import _write
 
 # %% ../nbs/00d_binary.ipynb #b1000011
@@ -228,7 +228,9 @@ class _Addcmul(Op):
     def forward(ctx, x, t1, t2, value=1):
         ctx.save_for_backward(t1, t2, value)
         return x + value * t1 * t2
-    def backward(ctx, g): t1, t2, v = ctx.saved_tensors; return g, g * (t2 * v), g * (t1 * v)
+    def backward(ctx, g):
+        t1, t2, v = ctx.saved_tensors
+        return g, g * _cj(t2 * v), g * _cj(t1 * v)
     def name(self): return 'AddcmulBackward0'
 
 class _Addcdiv(Op):
@@ -237,18 +239,18 @@ class _Addcdiv(Op):
         return x + value * t1 / t2
     def backward(ctx, g):
         t1, t2, v = ctx.saved_tensors
-        return g, g * (v / t2), -g * (v * t1 / (t2 * t2))
+        return g, g * _cj(v / t2), -g * _cj(v * t1 / (t2 * t2))
     def name(self): return 'AddcdivBackward0'
 
 def addcmul(input, tensor1, tensor2, *, value=1):
     "input + value * tensor1 * tensor2."
     x, t1, t2 = _promote(input, tensor1, tensor2)
-    if not x.dtype.is_floating_point: value = builtins.int(value)  # as PyTorch: cast to the dtype
+    if x.dtype.kind < 2: value = builtins.int(value)  # as PyTorch: cast to the dtype
     return _Addcmul.apply(x, t1, t2, value=value)
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
     "input + value * tensor1 / tensor2."
-    if not (tensor1.is_floating_point() or tensor2.is_floating_point()):
+    if tensor1.dtype.kind < 2 and tensor2.dtype.kind < 2:
         raise RuntimeError(_ADDCDIV_INT)
     return _Addcdiv.apply(*_promote(input, tensor1, tensor2), value=value)
 
@@ -275,7 +277,7 @@ class _Lerp(Op):
         return xp.where(xp.abs(w) < 0.5, x + w * (end - x), end - (end - x) * (1 - w))
     def backward(ctx, g):
         x, end, w = ctx.saved_tensors
-        return g * (1 - w), g * w, (g * (end - x) if ctx.needs_input_grad[2] else None)
+        return g * _cj(1 - w), g * _cj(w), (g * _cj(end - x) if ctx.needs_input_grad[2] else None)
     def name(self): return 'LerpBackward1' if self._shapes[2] is not None else 'LerpBackward0'
 
 def lerp(input, end, weight):

@@ -21,6 +21,7 @@ from .shapes import *
 from .reduce import *
 from .products import *
 from .tensor import _dim, _dims, _scalar_name, _wrap
+from .ops import _cj
 
 # %% ../nbs/00i_factorizations.ipynb #e6b5e8eb
 class LinAlgError(RuntimeError):
@@ -83,7 +84,7 @@ def _cofactors(a):
     left = xp.concatenate([one, xp.cumprod(s[..., :-1], -1)], -1)  # products of the s_j, j < i
     right = xp.flip(xp.concatenate([one, xp.cumprod(xp.flip(s, -1)[..., :-1], -1)], -1), -1)
     sign = (xp.linalg.det(u) * xp.linalg.det(vh)).conj()
-    return sign[..., None, None] * ((u * (left * right)[..., None, :]) @ vh).conj()
+    return sign[..., None, None] * ((u * (left * right)[..., None, :]) @ vh)
 
 class _Det(Op):
     def forward(ctx, a):
@@ -94,7 +95,7 @@ class _Det(Op):
         a, y = ctx.saved_tensors
         if builtins.bool((y == 0).any()):  # no inverse, but the cofactors exist: through the SVD
             return (g.unsqueeze(-1).unsqueeze(-1) * _wrap(_cofactors(a.detach()._data)),)
-        return ((g * y).unsqueeze(-1).unsqueeze(-1) * inv(a).mH,)
+        return ((g * _cj(y)).unsqueeze(-1).unsqueeze(-1) * inv(a).mH,)
     def name(self): return 'LinalgDetBackward0'
 
 def det(A, *, out=None):
@@ -109,11 +110,13 @@ class _Slogdet(Op):
     def forward(ctx, a):
         xp = get_array_module(a)
         sign, logabs = xp.linalg.slogdet(a)
-        ctx.save_for_backward(a)
-        return _pack(xp, sign.astype(a.dtype), logabs)
+        sign = sign.astype(a.dtype)
+        ctx.save_for_backward(a, sign)
+        return _pack(xp, sign, logabs)
     def backward(ctx, g):
-        a, = ctx.saved_tensors
-        g = g[g.shape[0] // 2:].reshape(a.shape[:-2])  # a real sign has no gradient
+        a, sign = ctx.saved_tensors
+        gs, g = _unpack(g, [sign.shape, sign.shape])  # a real sign has no gradient
+        if _is_complex(a): g = g.real - 1j * (_cj(gs) * sign).imag  # a complex one turns the phase
         return (g.unsqueeze(-1).unsqueeze(-1) * inv(a).mH,)
     def name(self): return 'LinalgSlogdetBackward0'
 
@@ -123,7 +126,8 @@ def slogdet(A, *, out=None):
     "The sign and the log of the absolute value of the determinants of the matrices in `A`."
     _matrices(A, 'linalg.slogdet', square=True)
     shape = tuple(A.shape[:-2])
-    return _slogdet(*_unpack(_Slogdet.apply(A), [shape, shape]))
+    sign, logabs = _unpack(_Slogdet.apply(A), [shape, shape])
+    return _slogdet(sign, logabs.real)
 
 def _logdet(input):
     "The log of the determinants (NaN where one is negative)."

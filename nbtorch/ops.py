@@ -30,7 +30,7 @@ def _operands(a, b, floating=False):
     elif not isinstance(b, (Tensor, numbers.Number)) and not isinstance(a, (Tensor, numbers.Number)):
         raise TypeError(f"unsupported operand types: {type(a).__name__} and {type(b).__name__}")
     dt = result_type(a, b)
-    if floating and not dt.is_floating_point: dt = get_default_dtype()
+    if floating and dt.kind < 2: dt = get_default_dtype()  # complex stays complex
     if isinstance(a, Tensor) and isinstance(b, Tensor): _same_device(a, b)
     if isinstance(a, Tensor) and a.dtype is not dt: a = a.to(dt)
     if isinstance(b, Tensor) and b.dtype is not dt: b = b.to(dt)
@@ -47,7 +47,7 @@ def _promote(*xs, floating=False):
     "`xs` with each tensor cast to the dtype PyTorch gives them together; numbers and None kept."
     given = [x for x in xs if x is not None]
     dt = result_type(*given)
-    if floating and not dt.is_floating_point: dt = get_default_dtype()
+    if floating and dt.kind < 2: dt = get_default_dtype()  # complex stays complex
     ts = [x for x in given if isinstance(x, Tensor)]
     for t in ts[1:]: _same_device(ts[0], t)
     return [x.to(dt) if isinstance(x, Tensor) and x.dtype is not dt else x for x in xs]
@@ -107,6 +107,17 @@ def _record_binary(op, a, b, x, y):
     if ctx._saved: _keep(ctx, (a, b), (x, y), z, out)
     return out
 
+# %% ../nbs/00a_ops.ipynb #334a0726
+class _Conj(Op):
+    def forward(ctx, x): return get_array_module(x).conj(x)
+    def backward(ctx, g): return (_cj(g),)
+    def name(self): return 'ConjBackward0'
+
+def _cj(v):
+    "The complex conjugate of tensor or number `v`; `v` itself if it is real."
+    if isinstance(v, Tensor): return _Conj.apply(v) if v._data.dtype.kind == 'c' else v
+    return v.conjugate() if type(v) is builtins.complex else v
+
 # %% ../nbs/00a_ops.ipynb #4862da80
 class _Add(Op):
     def forward(ctx, x, y): return x + y
@@ -123,7 +134,7 @@ class _Mul(Op):
         return x * y
     def backward(ctx, g):
         y, x = ctx.saved_tensors
-        return (g * y if y is not None else None), (g * x if x is not None else None)
+        return (g * _cj(y) if y is not None else None), (g * _cj(x) if x is not None else None)
 
 class _Div(Op):
     def forward(ctx, x, y):
@@ -131,7 +142,7 @@ class _Div(Op):
         return x / y
     def backward(ctx, g):
         x, y = ctx.saved_tensors
-        return g / y, (-g * x / (y * y) if x is not None else None)
+        return g / _cj(y), (-g * _cj(x) / _cj(y * y) if x is not None else None)
 
 # %% ../nbs/00a_ops.ipynb #b740abc9
 class _Pow(Op):
@@ -145,10 +156,10 @@ class _Pow(Op):
         x, y, z = ctx.saved_tensors
         gx = gy = None
         if ctx.needs_input_grad[0]:  # PyTorch: exactly 0 where the exponent is 0, even at x = 0
-            if isinstance(y, Tensor): gx = where(y == 0, 0., g * (y * x ** (y - 1)))
-            else: gx = zeros_like(g) if y == 0 else g * (y * x ** (y - 1))
+            if isinstance(y, Tensor): gx = where(y == 0, 0., g * _cj(y * x ** (y - 1)))
+            else: gx = zeros_like(g) if y == 0 else g * _cj(y * x ** (y - 1))
         if ctx.needs_input_grad[1]:  # 0 at x = 0 for y >= 0, rather than 0 * log(0) = NaN
-            gy = g * where((y >= 0) & (x == 0), 0., z * _log(x))
+            gy = g * _cj(where((y >= 0) & (x == 0), 0., z * _log(x)))
         return gx, gy
 
 # %% ../nbs/00a_ops.ipynb #c3a91e50
@@ -256,12 +267,12 @@ class _RRemainder(Op):
 
 class _Reciprocal(Op):
     def forward(ctx, x): y = 1 / x; ctx.save_for_backward(y); return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (-g * (y * y),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (-g * _cj(y * y),)
     def name(self): return 'ReciprocalBackward0'
 
 def _reciprocal(x):
     "1 / x, in the default float dtype for an integer `x`."
-    return _Reciprocal.apply(x if x.is_floating_point() else x.to(get_default_dtype()))
+    return _Reciprocal.apply(x if x.dtype.kind >= 2 else x.to(get_default_dtype()))
 
 # %% ../nbs/00a_ops.ipynb #37d0db57
 Tensor.__add__ = lambda a, b: _binary(_Add, a, b)
@@ -367,37 +378,42 @@ def _unary(op, x, floating=True, **kw):
 
 class _Exp(Op):
     def forward(ctx, x): y = get_array_module(x).exp(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): return (g * ctx.saved_tensors[0],)
+    def backward(ctx, g): return (g * _cj(ctx.saved_tensors[0]),)
 
 class _Log(Op):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).log(x)
-    def backward(ctx, g): return (g / ctx.saved_tensors[0],)
+    def backward(ctx, g): return (g / _cj(ctx.saved_tensors[0]),)
 
 class _Sqrt(Op):
     def forward(ctx, x): y = get_array_module(x).sqrt(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): return (g / (2 * ctx.saved_tensors[0]),)
+    def backward(ctx, g): return (g / (2 * _cj(ctx.saved_tensors[0])),)
 
 class _Sin(Op):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).sin(x)
-    def backward(ctx, g): return (g * ctx.saved_tensors[0].cos(),)
+    def backward(ctx, g): return (g * _cj(ctx.saved_tensors[0].cos()),)
 
 class _Cos(Op):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).cos(x)
-    def backward(ctx, g): return (-g * ctx.saved_tensors[0].sin(),)
+    def backward(ctx, g): return (-g * _cj(ctx.saved_tensors[0].sin()),)
 
 class _Tanh(Op):
     def forward(ctx, x): y = get_array_module(x).tanh(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * (1 - y * y),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(1 - y * y),)
 
 # %% ../nbs/00a_ops.ipynb #60f17a02
 class _Sigmoid(Op):
     def forward(ctx, x):
-        xp, a = get_array_module(x), _f32_of(x)  # bfloat16: in float32, rounded once
+        xp = get_array_module(x)
+        if x.dtype.kind == 'c':  # no overflow-safe form to pick by sign: the plain formula
+            y = 1 / (1 + xp.exp(-x))
+            ctx.save_for_backward(y)
+            return y
+        a = _f32_of(x)  # bfloat16: in float32, rounded once
         e = xp.exp(-xp.abs(a))
         y = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         ctx.save_for_backward(y)
         return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * (1 - y),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(y) * _cj(1 - y),)
 
 # %% ../nbs/00a_ops.ipynb #8782be03
 class _Relu(Op):
@@ -411,7 +427,10 @@ class _Relu(Op):
 
 class _Abs(Op):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).abs(x)
-    def backward(ctx, g): return (g * ctx.saved_tensors[0].sign(),)
+    def backward(ctx, g):  # complex: g * sgn(x), the unit number x / |x| (0 at 0), as in PyTorch
+        x, = ctx.saved_tensors
+        if x._data.dtype.kind == 'c': return (g * where(x == 0, 0., x / x.abs()),)
+        return (g * x.sign(),)
 
 # %% ../nbs/00a_ops.ipynb #510b8e13
 class _Flat(Op):
@@ -421,6 +440,9 @@ class _Flat(Op):
 class _Sign(_Flat):
     def forward(ctx, x):
         if x.dtype.kind == 'b': return x.copy()  # NumPy has no sign of a bool; it is the bool
+        if x.dtype.kind == 'c':
+            raise NotImplementedError("Unlike NumPy, torch.sign is not intended to support complex "
+                                      "numbers. Please use torch.sgn instead.")
         if x.dtype.kind not in 'fV': return get_array_module(x).sign(x).astype(x.dtype, copy=False)
         # PyTorch's sign is (x > 0) - (x < 0): 0 at NaN (NumPy's is NaN) and +0. at -0.
         return (x > 0).astype(x.dtype) - (x < 0)

@@ -21,7 +21,7 @@ from .ops import *
 from .shapes import *
 from .reduce import *
 from .tensor import _Mode, _scalar_name, _wrap, _f32_of
-from .ops import _unary
+from .ops import _cj, _unary
 from .shapes import _write
 from .reduce import _fn
 
@@ -65,48 +65,48 @@ for _n in 'abs sin cos log sqrt sign floor ceil round trunc logical_not'.split()
 class _Tan(_Pointwise):
     "The tangent of each element."
     def forward(ctx, x): y = get_array_module(x).tan(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * (1 + y * y),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(1 + y * y),)
 
 class _Asin(_Pointwise):
     "The arcsine of each element (NaN outside [-1, 1])."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).arcsin(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g * (1 - x * x) ** -0.5,)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g * _cj((1 - x * x) ** -0.5),)
 
 class _Acos(_Pointwise):
     "The arccosine of each element (NaN outside [-1, 1])."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).arccos(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (-g * (1 - x * x) ** -0.5,)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (-g * _cj((1 - x * x) ** -0.5),)
 
 class _Atan(_Pointwise):
     "The arctangent of each element."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).arctan(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g / (x * x + 1),)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g / _cj(x * x + 1),)
 
 # %% ../nbs/00d_pointwise.ipynb #7561cab7
 class _Sinh(_Pointwise):
     "The hyperbolic sine of each element."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).sinh(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g * x.cosh(),)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g * _cj(x.cosh()),)
 
 class _Cosh(_Pointwise):
     "The hyperbolic cosine of each element."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).cosh(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g * x.sinh(),)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g * _cj(x.sinh()),)
 
 class _Asinh(_Pointwise):
     "The inverse hyperbolic sine of each element."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).arcsinh(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g * (x * x + 1) ** -0.5,)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g * _cj((x * x + 1) ** -0.5),)
 
 class _Acosh(_Pointwise):
     "The inverse hyperbolic cosine of each element (NaN below 1)."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).arccosh(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g * (x * x - 1) ** -0.5,)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g * _cj((x * x - 1) ** -0.5),)
 
 class _Atanh(_Pointwise):
     "The inverse hyperbolic tangent of each element (NaN outside [-1, 1])."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).arctanh(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g / (1 - x * x),)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g / _cj(1 - x * x),)
 
 # %% ../nbs/00d_pointwise.ipynb #fcc9a93a
 tan, asin, acos, atan = [_pointwise(n, op) for n, op in
@@ -119,27 +119,27 @@ _all_ = ['tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh
 class _Exp2(_Pointwise):
     "2 to the power of each element."
     def forward(ctx, x): y = get_array_module(x).exp2(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * y * math.log(2),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(y) * math.log(2),)
 
 class _Expm1(_Pointwise):
     "exp(x) - 1, exact for small x."
     def forward(ctx, x): y = get_array_module(x).expm1(x); ctx.save_for_backward(y); return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (g * (y + 1),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(y + 1),)
 
 class _Log2(_Pointwise):
     "The base-2 logarithm of each element."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).log2(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g / (x * math.log(2)),)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g / _cj(x * math.log(2)),)
 
 class _Log10(_Pointwise):
     "The base-10 logarithm of each element."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).log10(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g / (x * math.log(10)),)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g / _cj(x * math.log(10)),)
 
 class _Log1p(_Pointwise):
     "log(1 + x), exact for small x."
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).log1p(x)
-    def backward(ctx, g): x, = ctx.saved_tensors; return (g / (x + 1),)
+    def backward(ctx, g): x, = ctx.saved_tensors; return (g / _cj(x + 1),)
 
 exp2, expm1, log2, log10, log1p = [_pointwise(n, op) for n, op in
     [('exp2', _Exp2), ('expm1', _Expm1), ('log2', _Log2), ('log10', _Log10), ('log1p', _Log1p)]]
@@ -171,7 +171,7 @@ logit = _function('logit')
 class _Reciprocal(_Pointwise):
     "1 / x for each element."
     def forward(ctx, x): y = 1 / x; ctx.save_for_backward(y); return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (-g * (y * y),)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (-g * _cj(y * y),)
 
 class _Rsqrt(_Pointwise):
     "1 / sqrt(x) for each element."
@@ -179,7 +179,7 @@ class _Rsqrt(_Pointwise):
         y = (1 / get_array_module(x).sqrt(_f32_of(x))).astype(x.dtype, copy=False)
         ctx.save_for_backward(y)
         return y
-    def backward(ctx, g): y, = ctx.saved_tensors; return (-0.5 * g * y ** 3,)
+    def backward(ctx, g): y, = ctx.saved_tensors; return (-0.5 * g * _cj(y ** 3),)
 
 reciprocal, rsqrt = _pointwise('reciprocal', _Reciprocal), _pointwise('rsqrt', _Rsqrt)
 
@@ -219,7 +219,7 @@ class _Sinc(_Pointwise):
     def backward(ctx, g):
         x, = ctx.saved_tensors
         px, sq = x * math.pi, x * x * math.pi
-        return (where(sq == 0, 0., g * (px * px.cos() - px.sin()) / sq),)
+        return (where(sq == 0, 0., g * _cj(px * px.cos() - px.sin()) / _cj(sq)),)
 
 sinc = _pointwise('sinc', _Sinc)
 _all_ = ['sinc']

@@ -18,6 +18,7 @@ from .ops import *
 from .shapes import *
 from .reduce import *
 from .tensor import _check_inplace, _dim, _scalar_name, _wrap, _in_float32
+from .ops import _cj
 from .shapes import _write
 
 # %% ../nbs/00e_products.ipynb #d96e182d
@@ -40,7 +41,7 @@ def outer(input, vec2):
     return input.unsqueeze(1) * vec2
 
 def vdot(input, other):
-    "The dot product of two vectors of one dtype."
+    "The dot product of two vectors of one dtype, the first conjugated if complex."
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     if input.dtype is not other.dtype:
@@ -51,7 +52,7 @@ def vdot(input, other):
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have "
                            f"the same number of elements, but got {n} and {m} elements "
                            "respectively")
-    return matmul(input, other)
+    return matmul(_cj(input), other)
 
 # %% ../nbs/00e_products.ipynb #e3d6e4b9
 def inner(input, other):
@@ -314,7 +315,7 @@ class _Cross(Op):
         return get_array_module(x, y).cross(x, y, axis=dim)
     def backward(ctx, g):
         x, y = ctx.saved_tensors
-        return _Cross.apply(y, g, dim=ctx.dim), _Cross.apply(g, x, dim=ctx.dim)
+        return _Cross.apply(_cj(y), g, dim=ctx.dim), _Cross.apply(g, _cj(x), dim=ctx.dim)
     def name(self): return 'LinalgCrossBackward0'
 
 def cross(input, other, dim=None):

@@ -28,7 +28,7 @@ from .ops import *
 from .shapes import *
 from .tensor import _dim, _dims, _scalar_name, _wrap, _Mode
 from .tensor import _BF16, _in_float32
-from .ops import _operands, _unary
+from .ops import _operands, _unary, _cj
 from .shapes import _write
 
 # %% ../nbs/00c_reduce.ipynb #6620ea38
@@ -83,7 +83,7 @@ def mean(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
     "The mean over `dim` (all dims if None); floating tensors only, as in PyTorch."
     dim = dim if axis is None else axis
     x = self if dtype is None else self.to(dtype)
-    if not x.is_floating_point():
+    if x.dtype.kind < 2:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_scalar_name(x.dtype)}")
     return _Mean.apply(x, dims=_rdims(dim, self.ndim), keepdim=keepdim)
@@ -98,8 +98,8 @@ class _Prod(Op):
         x, y = ctx.saved_tensors
         dims = tuple(range(x.ndim)) if ctx.dim is None else (ctx.dim,)
         g = _unreduce(g, x.shape, dims, ctx.keepdim)
-        if not builtins.bool((x._data == 0).any()): return (g * _unreduce(y, x.shape, dims, ctx.keepdim) / x,)
-        return (g * _wrap(_others_product(x._data, ctx.dim)),)
+        if not builtins.bool((x._data == 0).any()): return (g * _cj(_unreduce(y, x.shape, dims, ctx.keepdim)) / _cj(x),)
+        return (g * _cj(_wrap(_others_product(x._data, ctx.dim))),)
 
 def _others_product(a, d):
     "For each element of `a`, the product of the other elements along dim `d` (all if None)."
@@ -221,7 +221,8 @@ def var(self: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None
     dims = _rdims(dim, self.ndim)
     n = math.prod(self.shape[d] for d in dims)
     x = self - self.mean(dims, keepdim=True)
-    return (x * x).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
+    sq = x * x if not x.is_complex() else x.abs() ** 2  # |x|², real, for complex x
+    return sq.sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
 
 @patch
 def std(self: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -263,7 +264,7 @@ def nansum(self: Tensor, dim=None, keepdim=False, *, dtype=None):
 def nanmean(self: Tensor, dim=None, keepdim=False, *, dtype=None):
     "The mean over `dim` of the values that are not NaN."
     x = self if dtype is None else self.to(dtype)
-    if not x.is_floating_point():
+    if x.dtype.kind < 2:
         raise RuntimeError("nanmean(): expected input to have floating point or complex dtype but "
                            f"got {_scalar_name(x.dtype)}")
     return x.nansum(dim, keepdim) / (x == x).sum(dim, keepdim)
@@ -272,7 +273,7 @@ def nanmean(self: Tensor, dim=None, keepdim=False, *, dtype=None):
 class _Norm(Op):
     def forward(ctx, x, p, dims, keepdim):
         a = builtins.abs(x)
-        if p == 0: y = (a != 0).sum(axis=dims, keepdims=keepdim).astype(x.dtype)
+        if p == 0: y = (a != 0).sum(axis=dims, keepdims=keepdim).astype(a.dtype)
         elif p == math.inf: y = a.max(axis=dims, keepdims=keepdim)
         elif p == -math.inf: y = a.min(axis=dims, keepdims=keepdim)
         elif p == 1: y = a.sum(axis=dims, keepdims=keepdim)
@@ -284,13 +285,14 @@ class _Norm(Op):
         x, y = ctx.saved_tensors
         p, dims = ctx.p, ctx.dims
         g, y = _unreduce(g, x.shape, dims, ctx.keepdim), _unreduce(y, x.shape, dims, ctx.keepdim)
+        sign = x.sgn() if x.is_complex() else x.sign()  # x / |x|, complex or not
         if p == 0: return (zeros_like(x),)
-        if p == 1: return (x.sign() * g,)
+        if p == 1: return (sign * g,)
         if p in (math.inf, -math.inf):  # the gradient of amax(|x|): shared among the ties
             hit = (x.abs() == y) | (x != x)
-            return (x.sign() * hit * g / hit.sum(dims, keepdim=True),)
+            return (sign * hit * g / hit.sum(dims, keepdim=True),)
         if p == 2: scaled = x
-        elif p < 1: scaled = x.sign() * where(x == 0, 0., x.abs() ** (p - 1))
+        elif p < 1: scaled = sign * where(x == 0, 0., x.abs() ** (p - 1))
         else: scaled = x * x.abs() ** (p - 2)
         return (scaled * where(y == 0, 0., g / y ** (p - 1)),)  # 0 at the zero vector
     def name(self): return 'LinalgVectorNormBackward0'
@@ -430,7 +432,7 @@ class _Cumprod(Op):
         x, y = ctx.saved_tensors
         d = ctx.dim
         if not builtins.bool((x._data == 0).any()):
-            return (_reverse_scan(Tensor.cumsum, g * y, d) / x,)
+            return (_reverse_scan(Tensor.cumsum, g * _cj(y), d) / _cj(x),)
         return (_cumprod_grad(x.transpose(d, -1), g.transpose(d, -1)).transpose(d, -1),)
     def name(self): return 'CumprodBackward0'
 
@@ -647,7 +649,7 @@ class _Matmul(Op):
         z = x @ y  # bfloat16 @ bfloat16 is float32 in ml_dtypes (summed in float32): round once
         return z if z.dtype is x.dtype else z.astype(x.dtype)
     def backward(ctx, g):
-        y, x = ctx.saved_tensors
+        y, x = (_cj(t) for t in ctx.saved_tensors)  # the conjugates, for complex operands
         xs, ys = ctx._shapes
         if len(xs) == len(ys) == 1: return (g * y if y is not None else None), (g * x if x is not None else None)
         if len(xs) == 1: g = g.unsqueeze(-2)
@@ -667,7 +669,8 @@ class _Matmul(Op):
 
 # %% ../nbs/00c_reduce.ipynb #13460fba
 _cnames = dict(float16='c10::Half', float32='float', float64='double', uint8='unsigned char', int8='signed char',
-               int16='short int', int32='int', int64='long int', bool='bool')
+               int16='short int', int32='int', int64='long int', bool='bool',
+               complex64='c10::complex<float>', complex128='c10::complex<double>')
 
 def matmul(input, other, *, out=None):
     "Matrix product with batch broadcasting (`@`); both operands of one dtype, as PyTorch requires."

@@ -321,8 +321,8 @@ def _check_tensor(r, storages, i, name):
               and builtins.all(_is_int(d) and 0 <= d < 2**62 for d in shape)
               and builtins.all(_is_int(s) and -2**62 < s < 2**62 for s in stride)
               and math.prod(shape) < 2**62)
-    if ok and r['requires_grad']:  # only floating-point tensors can require gradients
-        ok = _DTYPES[storages[r['storage']]['dtype']].is_floating_point
+    if ok and r['requires_grad']:  # only floating-point and complex tensors can require gradients
+        ok = _DTYPES[storages[r['storage']]['dtype']].kind >= 2  # float or complex
     if not ok: raise _bad(name, f"tensor {i} is described as {r!r:.200}")
 
 # %% ../nbs/04a_serialization.ipynb #7060a066

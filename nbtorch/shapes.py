@@ -27,7 +27,7 @@ from .ops import *
 from .tensor import (_Clone, _Mode, _bump, _dim, _dims, _root, _scalar_name, _shape,
                             _check_inplace,
                             _view_of, _wrap)
-from .ops import _same_device
+from .ops import _cj, _same_device
 
 # %% ../nbs/00b_shapes.ipynb #d5ea59be
 class _View(Op):
@@ -183,7 +183,7 @@ def _matrix_transpose(x, name, batches=True):
         more = "" if batches else " For batches of matrices, consider using tensor.mH"
         raise RuntimeError(f"tensor.{name} is only supported on {what}. Got {x.ndim}-D "
                            f"tensor.{more}")
-    return x.transpose(-2, -1)
+    return _cj(x.transpose(-2, -1))  # conjugated: a copy for complex x (no lazy conj here)
 
 Tensor.mH = property(lambda self: _matrix_transpose(self, 'mH'))
 Tensor.H = property(lambda self: _matrix_transpose(self, 'H', batches=False))

@@ -6,15 +6,15 @@ Docs: https://nbtorch.github.io/nbtorch/tensor.html.md"""
 
 # %% auto #0
 __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'bfloat16', 'uint8', 'int8', 'int16', 'short', 'int32',
-           'int', 'int64', 'long', 'bool', 'zeros_like', 'ones_like', 'empty_like', 'HalfTensor', 'FloatTensor',
-           'DoubleTensor', 'ByteTensor', 'CharTensor', 'ShortTensor', 'IntTensor', 'LongTensor', 'BoolTensor',
-           'contiguous_format', 'preserve_format', 'channels_last', 'channels_last_3d', 'BFloat16Tensor', 'dtype',
-           'get_default_dtype', 'set_default_dtype', 'result_type', 'device', 'set_default_device',
-           'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor', 'from_numpy', 'zeros', 'ones', 'empty',
-           'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted', 'arange', 'linspace', 'logspace',
-           'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand', 'randn', 'randint', 'randperm',
-           'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'memory_format', 'normal', 'bernoulli',
-           'multinomial', 'finfo', 'iinfo', 'promote_types']
+           'int', 'int64', 'long', 'bool', 'complex64', 'cfloat', 'complex128', 'cdouble', 'zeros_like', 'ones_like',
+           'empty_like', 'HalfTensor', 'FloatTensor', 'DoubleTensor', 'ByteTensor', 'CharTensor', 'ShortTensor',
+           'IntTensor', 'LongTensor', 'BoolTensor', 'contiguous_format', 'preserve_format', 'channels_last',
+           'channels_last_3d', 'BFloat16Tensor', 'dtype', 'get_default_dtype', 'set_default_dtype', 'result_type',
+           'device', 'set_default_device', 'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor', 'from_numpy',
+           'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted', 'arange',
+           'linspace', 'logspace', 'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand', 'randn',
+           'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'memory_format',
+           'normal', 'bernoulli', 'multinomial', 'finfo', 'iinfo', 'promote_types']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, operator, threading, warnings, weakref
@@ -32,12 +32,18 @@ warnings.filterwarnings('ignore', category=RuntimeWarning, module=r'nbtorch(\.|$
 class dtype:
     "A tensor element type, named and printed as PyTorch's."
     def __init__(self, name, np_dtype, kind):
-        self.name, self.np, self.kind = name, np.dtype(np_dtype), kind  # kind: 0 bool, 1 int, 2 float
-        self.is_floating_point = kind == 2
-        self.is_signed = kind == 2 or (kind == 1 and self.np.kind == 'i')
+        self.name, self.np, self.kind = name, np.dtype(np_dtype), kind  # 0 bool 1 int 2 float 3 complex
+        self.is_floating_point, self.is_complex = kind == 2, kind == 3
+        self.is_signed = kind >= 2 or (kind == 1 and self.np.kind == 'i')
         self.itemsize = self.np.itemsize
     def __repr__(self): return f'torch.{self.name}'
     def __reduce__(self): return (getattr, (_dtypes_module(), self.name))
+    def to_complex(self):
+        "The complex dtype whose parts are this float dtype (itself if complex)."
+        return _complex_of[self]
+    def to_real(self):
+        "The float dtype of this complex dtype's parts (itself if real)."
+        return _real_of.get(self, self)
 
 def _dtypes_module():
     import nbtorch
@@ -53,9 +59,14 @@ int16 = short = dtype('int16', np.int16, 1)
 int32 = int = dtype('int32', np.int32, 1)
 int64 = long = dtype('int64', np.int64, 1)
 bool = dtype('bool', np.bool_, 0)
+complex64 = cfloat = dtype('complex64', np.complex64, 3)
+complex128 = cdouble = dtype('complex128', np.complex128, 3)
 
-_dtypes = (float16, float32, float64, bfloat16, uint8, int8, int16, int32, int64, bool)
+_dtypes = (float16, float32, float64, bfloat16, uint8, int8, int16, int32, int64, bool, complex64,
+           complex128)
 _from_np = {d.np: d for d in _dtypes}
+_complex_of = {float32: complex64, float64: complex128, complex64: complex64, complex128: complex128}
+_real_of = {complex64: float32, complex128: float64}
 
 # %% ../nbs/00_tensor.ipynb #7deace9b
 def _dtype_of(a):
@@ -80,19 +91,25 @@ def set_default_dtype(d):
 def _promote2(a, b):
     "PyTorch's promotion of two dtypes."
     if a is b: return a
-    if a.kind != b.kind: return a if a.kind > b.kind else b
+    if a.kind != b.kind:
+        hi, lo = (a, b) if a.kind > b.kind else (b, a)
+        if hi.kind == 3 and lo.kind == 2: return _from_np[np.promote_types(a.np, b.np)]  # c64+f64: c128
+        return hi
     return _from_np[np.promote_types(a.np, b.np)]
 
 def _scalar_dtype(x):
     "The dtype a Python number takes in an op."
     if isinstance(x, builtins.bool): return bool
     if isinstance(x, numbers.Integral): return int64
+    if isinstance(x, (builtins.complex, np.complexfloating)):  # the default complex dtype
+        return _complex_of.get(get_default_dtype(), complex64)
     return get_default_dtype()
 
 def _combine(higher, lower):
     "Merge a stronger group's dtype with a weaker group's: only a higher kind changes it."
     if higher is None: return lower
     if lower is None or lower.kind <= higher.kind: return higher
+    if lower.kind == 3 and higher.kind == 2: return _complex_of.get(higher, complex64)  # keeps the width
     return _promote2(higher, lower)
 
 def result_type(*xs):
@@ -231,6 +248,8 @@ def element_size(self: Tensor): return self._data.itemsize
 @patch
 def is_floating_point(self: Tensor): return self.dtype.is_floating_point
 @patch
+def is_complex(self: Tensor): return self.dtype.is_complex
+@patch
 def is_contiguous(self: Tensor, memory_format=None):
     "True if the memory holds the elements in row-major order (or in `memory_format`'s order)."
     p = memory_format._perm if memory_format is not None else None
@@ -312,6 +331,7 @@ def _infer_dtype(data):
     if isinstance(data, builtins.bool) or isinstance(data, np.bool_): return bool
     if isinstance(data, numbers.Integral): return int64
     if isinstance(data, numbers.Real): return get_default_dtype()
+    if isinstance(data, numbers.Complex): return _complex_of.get(get_default_dtype(), complex64)
     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
 
 def _array(data, dtype=None, dev=None, copy=True):
@@ -513,13 +533,19 @@ def _random(draw, size, dtype, dev, requires_grad):
     return tensor(draw(_rng[0], _shape(size)).astype(dtype.np, copy=False),
                   device=dev, requires_grad=requires_grad)
 
+def _pair(draw, dtype, scale=1.):
+    "`draw` for a real dtype; for a complex one, real and imaginary parts drawn apart, times `scale`."
+    if dtype is None or not dtype.is_complex: return draw
+    return lambda r, s: (draw(r, s) + 1j * draw(r, s)) * scale
+
 def rand(*size, dtype=None, device=None, requires_grad=False):
-    "Uniform samples from [0, 1)."
-    return _random(lambda r, s: r.random(s), size, dtype, device, requires_grad)
+    "Uniform samples from [0, 1) (for a complex dtype: both parts)."
+    return _random(_pair(lambda r, s: r.random(s), dtype), size, dtype, device, requires_grad)
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
-    "Samples from the standard normal distribution."
-    return _random(lambda r, s: r.standard_normal(s), size, dtype, device, requires_grad)
+    "Samples from the standard normal distribution (complex: variance 1/2 in each part, 1 in all)."
+    draw = _pair(lambda r, s: r.standard_normal(s), dtype, math.sqrt(.5))
+    return _random(draw, size, dtype, device, requires_grad)
 
 # %% ../nbs/00_tensor.ipynb #39a44721
 def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False):
@@ -573,6 +599,15 @@ class _Formatter:
         else: s = f'{x:.4f}'
         return (self.width - len(s)) * ' ' + s
 
+class _ComplexFormatter:
+    "PyTorch's complex printout: the real parts formatted together, the imaginary parts together."
+    def __init__(self, a):
+        self.re, self.im = _Formatter(a.real), _Formatter(a.imag)
+        self.width = self.re.width + self.im.width + 1  # the `j`
+    def __call__(self, z):
+        im = (self.im(z.imag) + 'j').lstrip()
+        return self.re(z.real) + ('' if im[0] in '+-' else '+') + im
+
 # %% ../nbs/00_tensor.ipynb #dbfa6f5c
 _EDGE, _THRESHOLD, _LINEWIDTH = 3, 1000, 80
 
@@ -604,7 +639,8 @@ def _suffixes(t):
     if a.size == 0:
         if a.ndim != 1: out.append(f'size={tuple(a.shape)}')
         if t.dtype is not get_default_dtype(): out.append(f'dtype={t.dtype}')
-    elif t.dtype not in (get_default_dtype(), int64, bool): out.append(f'dtype={t.dtype}')
+    elif t.dtype not in (get_default_dtype(), _complex_of.get(get_default_dtype()), int64, bool):
+        out.append(f'dtype={t.dtype}')
     if t.grad_fn is not None: out.append(f'grad_fn=<{t.grad_fn.name()}>')
     elif t.requires_grad: out.append('requires_grad=True')
     return out
@@ -616,13 +652,14 @@ def __repr__(self: Tensor, prefix='tensor('):
     if a.size == 0: s = '[]'
     else:
         summarize = a.size > _THRESHOLD
-        s = _body(a, _Formatter(_summary(a) if summarize else a), indent, summarize)
-    # the last line's length counts the prefix on a one-line print, as PyTorch's _add_suffixes does
-    parts, last = [s], len(prefix + s) - (prefix + s).rfind('\n') + 1
+        fmt = _ComplexFormatter if a.dtype.kind == 'c' else _Formatter
+        s = _body(a, fmt(_summary(a) if summarize else a), indent, summarize)
+    s = prefix + s  # the first line's length counts the prefix, as in PyTorch
+    parts, last = [s], len(s) - s.rfind('\n') + 1
     for x in _suffixes(self):
         if last + len(x) + 2 > _LINEWIDTH: parts.append(',\n' + ' ' * indent + x); last = indent + len(x)
         else: parts.append(', ' + x); last += len(x) + 2
-    return prefix + ''.join(parts) + ')'
+    return ''.join(parts) + ')'
 
 Tensor.__str__ = Tensor.__repr__
 
@@ -786,7 +823,7 @@ def saved_tensors(self: Op):
 
 _names = dict(float16='Half', float32='Float', float64='Double', uint8='Byte', int8='Char',
               int16='Short', int32='Int', int64='Long', bool='Bool',
-              bfloat16='BFloat16')
+              bfloat16='BFloat16', complex64='ComplexFloat', complex128='ComplexDouble')
 
 def _scalar_name(d):
     "PyTorch's C++ name of dtype `d`, as in its error messages (`Float`, `Long`)."
@@ -809,9 +846,11 @@ class _ToCopy(Op):
         ctx.dtype, ctx.dev = _from_np[x.dtype], _device_of(x)
         if dev is not None and dev != ctx.dev:
             x = cuda._to_cpu(x) if dev.type == 'cpu' else cuda._to_gpu(x, dev.index or 0)
-        if ctx.dtype is bfloat16 and dtype is not None and dtype.kind == 1:
+        if dtype is None or dtype.np == x.dtype: return x.copy()
+        if x.dtype.kind == 'c' and 1 <= dtype.kind <= 2: x = x.real  # PyTorch keeps the real part
+        if ctx.dtype is bfloat16 and dtype.kind == 1:
             x = x.astype(np.float32)  # ml_dtypes clips out-of-range integers; C (and PyTorch) wrap
-        return x.astype(dtype.np) if dtype is not None and dtype.np != x.dtype else x.copy()
+        return x.astype(dtype.np)
     def backward(ctx, g): return (g.to(ctx.dev, ctx.dtype),)
 
 def _to_call(args, kw):
@@ -859,7 +898,8 @@ def type_as(self: Tensor, other): return self.to(other.dtype)
 
 for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('long', int64),
                ('bfloat16', bfloat16),
-               ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool)]:
+               ('int', int32), ('short', int16), ('char', int8), ('byte', uint8), ('bool', bool),
+               ('cfloat', complex64), ('cdouble', complex128)]:
     setattr(Tensor, _n, (lambda d: lambda self, memory_format=None:
                          self.to(d, memory_format=memory_format))(_d))
 

@@ -28,7 +28,7 @@ def compare(ours, ref, dev='cpu', atol=1e-5, rtol=1e-4, path='result'):
                 assert type(ours._data) is standin.ndarray, f"{path}: a NumPy array on the device"
         a, b = to_np(ours), to_np(ref)
         if ref.dtype == torch.float16: atol, rtol = 1e-2, 1e-2
-        if a.dtype.kind == 'f':
+        if a.dtype.kind in 'fc':
             np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, equal_nan=True, err_msg=path)
         else: np.testing.assert_array_equal(a, b, err_msg=path)
     elif isinstance(ref, (tuple, list)):

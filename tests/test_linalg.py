@@ -32,6 +32,11 @@ ERRORS = {
     'vecdot dtypes': (lambda t, a: t.linalg.vecdot(a, a.float()), [np.ones(3)]),
     'solve shapes': (lambda t, a: t.linalg.solve(a, t.ones(3, 2, dtype=a.dtype)), [np.eye(2)]),
     'tensorinv shapes': (lambda t, a: t.linalg.tensorinv(a, 1), [np.ones((2, 3))]),
+    'eig not square': (lambda t, a: t.linalg.eig(a), [np.ones((2, 3))]),
+    'eig of a vector': (lambda t, a: t.linalg.eig(a), [np.ones(3)]),
+    'eig of integers': (lambda t, a: t.linalg.eig(a), [np.eye(2, dtype=np.int64)]),
+    'eig of NaN': (lambda t, a: t.linalg.eig(a), [np.array([[1., np.nan], [0., 1.]])]),
+    'eigvals not square': (lambda t, a: t.linalg.eigvals(a), [np.ones((3, 2))]),
 }
 
 
@@ -105,6 +110,8 @@ ON_DEVICE = {
     'solve_triangular': lambda t, a: t.linalg.solve_triangular(a, a, upper=False),
     'householder': lambda t, a: t.linalg.householder_product(a, a[..., 0, :2]),
     'matrix_rank': lambda t, a: t.linalg.matrix_rank(a), 'cond': lambda t, a: t.linalg.cond(a),
+    'eigvals': lambda t, a: t.linalg.eigvals(a).abs().sort().values,
+    'eig': lambda t, a: (lambda w, v: (v * w.unsqueeze(-2)) @ t.linalg.inv(v))(*t.linalg.eig(a)),
 }
 
 
@@ -127,3 +134,59 @@ def test_det_gradient_of_a_singular_matrix_is_its_cofactor_matrix():
             fd[i, j] = (np.linalg.det(a + d) - np.linalg.det(a - d)) / (2 * eps)
     np.testing.assert_allclose(x.grad.numpy(), [[4., -2.], [-2., 1.]], atol=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), fd, atol=1e-6)
+
+
+def cplx(*shape):
+    return R.standard_normal(shape) + 1j * R.standard_normal(shape)
+
+
+REAL_OUTPUTS = {  # complex inputs, outputs that PyTorch gives the real dtype
+    'eigvalsh': lambda t, a: t.linalg.eigvalsh(a + a.mH),
+    'eigh values': lambda t, a: t.linalg.eigh(a + a.mH).eigenvalues,
+    'svdvals': lambda t, a: t.linalg.svdvals(a), 'svd S': lambda t, a: t.linalg.svd(a).S,
+    'slogdet': lambda t, a: t.linalg.slogdet(a), 'cond': lambda t, a: t.linalg.cond(a),
+    'vector_norm 0': lambda t, a: t.linalg.vector_norm(a, 0),
+    'vector_norm inf': lambda t, a: t.linalg.vector_norm(a, float('inf')),
+    'matrix_norm 2': lambda t, a: t.linalg.matrix_norm(a, 2),
+    'lstsq residuals': lambda t, a: t.linalg.lstsq(a[:, :2], a[:, 2:], driver='gelsd')[1:],
+    'empty svd S': lambda t, a: t.linalg.svd(a[:0]).S,
+    'empty eigh values': lambda t, a: t.linalg.eigh(a[:0, :0]).eigenvalues,
+}
+
+
+@pytest.mark.parametrize('dtype', [np.complex64, np.complex128])
+@pytest.mark.parametrize('case', REAL_OUTPUTS)
+def test_real_outputs_of_complex_inputs(case, dtype):
+    run_both(REAL_OUTPUTS[case], [cplx(4, 4).astype(dtype)], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('a', [np.array([[0., -1.], [1., 0.]]), np.diag([1., 2.]), cplx(3, 3)])
+def test_eig_is_always_complex(a):
+    ours, ref = run_both(lambda t, a: t.linalg.eigvals(a), [a])
+    w, v = nbtorch.linalg.eig(nbtorch.tensor(a))
+    assert str(v.dtype) == str(torch.linalg.eig(torch.tensor(a)).eigenvectors.dtype)
+    np.testing.assert_allclose(np.linalg.norm(v.numpy(), axis=-2), 1, atol=1e-12)
+
+
+PHASE_FREE = {  # complex gradients of functions that do not depend on the vectors' phases
+    'eig |v|^2': (lambda t, a: t.linalg.eig(a).eigenvectors.abs() ** 2, lambda: cplx(4, 4)),
+    'eig of real A, values': (lambda t, a: t.linalg.eigvals(a).real, lambda: R.standard_normal((4, 4))),
+    'eig of real A, |v|^2': (lambda t, a: t.linalg.eig(a).eigenvectors.abs() ** 2,
+                             lambda: R.standard_normal((2, 3, 3))),
+    'eigh |v|^2': (lambda t, a: t.linalg.eigh(a + a.mH).eigenvectors.abs() ** 2, lambda: cplx(3, 3)),
+    'svd |u|^2': (lambda t, a: t.linalg.svd(a, full_matrices=False).U.abs() ** 2, lambda: cplx(4, 3)),
+    'det': (lambda t, a: t.view_as_real(t.linalg.det(a)), lambda: cplx(3, 3)),
+    'det, singular': (lambda t, a: t.view_as_real(t.linalg.det(a * t.tensor([1., 1., 0.]))),
+                      lambda: cplx(3, 3)),
+    'slogdet sign': (lambda t, a: t.view_as_real(t.linalg.slogdet(a).sign), lambda: cplx(3, 3)),
+    'qr': (lambda t, a: t.view_as_real(t.linalg.qr(a).Q @ t.linalg.qr(a).R.diagonal().diag_embed()),
+           lambda: cplx(4, 3)),
+    'cross': (lambda t, a: t.view_as_real(t.linalg.cross(a, a.flip(0))), lambda: cplx(2, 3)),
+}
+
+
+@pytest.mark.parametrize('case', PHASE_FREE)
+def test_complex_gradients_agree(case):
+    fn, make = PHASE_FREE[case]
+    ref, ours = _grads(fn, make())
+    compare(ours, ref, atol=1e-8, rtol=1e-6)

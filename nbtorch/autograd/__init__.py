@@ -208,6 +208,9 @@ def _roots(outputs, grad_outputs):
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
             if o.numel() != 1: raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if o.is_complex():  # a complex loss has no steepest direction: PyTorch asks for `gradient`
+                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but "
+                                   f"got {o.dtype}")
             g = _wrap(get_array_module(o._data).ones_like(o._data))
         elif not isinstance(g, Tensor): g = tensor(g, dtype=o.dtype, device=o.device)
         if g.shape != o.shape:

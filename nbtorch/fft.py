@@ -257,7 +257,7 @@ def _centered_window(window, win_length, n_fft, like):
 
 def _pad_signal(x, n_fft, pad_mode):
     "`x` padded by `n_fft // 2` on both sides of its last dim, as `torch.stft`'s center does."
-    from .nn.functional import pad  # padding's one home, a later notebook: read when called
+    from nbtorch.nn.functional import pad  # padding's one home, a later notebook: read when called
     k, p = x.ndim, n_fft // 2
     x = pad(x.view([1] * (3 - k) + list(x.shape)), [p, p], pad_mode)
     return x.view(x.shape[-k:])

@@ -282,6 +282,17 @@ def _stft_check(x, n_fft, hop, wl, window, head):
         "recommended to reduce spectral leakage.To suppress this warning and use a rectangular "
         "window, explicitly set `window=torch.ones(n_fft, device=<device>)`.")
 
+# %% ../nbs/00h_fft.ipynb #c3122c46
+def _spectra(x, n_fft, hop, wl, window, normalized, onesided):
+    "The spectrum of each windowed frame of the rows of `x`: `(batch, frame, frequency)`."
+    frames = x.unfold(-1, n_fft, hop)                       # (batch, frame, n_fft), a view
+    if window is not None or wl < n_fft: frames = frames * _centered_window(window, wl, n_fft, x)
+    norm = 'ortho' if normalized else 'backward'
+    if frames.is_complex():
+        if onesided: raise RuntimeError("Cannot have onesided output if window or input is complex")
+        return fft(frames, dim=-1, norm=norm)
+    return (rfft if onesided is None or onesided else fft)(frames, dim=-1, norm=norm)
+
 # %% ../nbs/00h_fft.ipynb #87a0dae5
 def _stft(input, n_fft, hop_length=None, win_length=None, window=None, center=True,
           pad_mode='reflect', normalized=False, onesided=None, return_complex=None,
@@ -298,10 +309,11 @@ def _stft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
         if return_complex is None: raise RuntimeError(
             "stft requires the return_complex parameter be given for real inputs, and will further "
             "require that return_complex=True in a future PyTorch release.")
-        warnings.warn("stft with return_complex=False is deprecated. In a future pytorch release, "
-                      "stft will return complex tensors for all inputs, and return_complex=False will "
-                      "raise an error.\nNote: you can still call torch.view_as_real on the complex "
-                      "output to recover the old return format.")
+        warnings.warn(
+            "stft with return_complex=False is deprecated. In a future pytorch release, stft will "
+            "return complex tensors for all inputs, and return_complex=False will raise an error.\n"
+            "Note: you can still call torch.view_as_real on the complex output to recover the old "
+            "return format.")
     _stft_check(x, n_fft, hop, wl, window, _args_str(
         'stft', x, window, n_fft=n_fft, hop_length=hop, win_length=wl, normalized=normalized,
         onesided=onesided, return_complex=rc, align_to_window=align_to_window))
@@ -310,14 +322,7 @@ def _stft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
         left = (n_fft - wl) // 2
         z = lambda n: zeros(x2.shape[0], n, dtype=x2.dtype, device=x2.device)
         x2 = cat([z(left), x2, z(n_fft - wl - left)], 1)
-    frames = x2.unfold(-1, n_fft, hop)                      # (batch, frame, n_fft), a view
-    if window is not None or wl < n_fft: frames = frames * _centered_window(window, wl, n_fft, x)
-    norm = 'ortho' if normalized else 'backward'
-    if frames.is_complex():
-        if onesided: raise RuntimeError("Cannot have onesided output if window or input is complex")
-        out = fft(frames, dim=-1, norm=norm)
-    else: out = (rfft if onesided is None or onesided else fft)(frames, dim=-1, norm=norm)
-    out = out.transpose(1, 2)
+    out = _spectra(x2, n_fft, hop, wl, window, normalized, onesided).transpose(1, 2)
     if x.ndim == 1: out = out.squeeze(0)
     return out if rc else view_as_real(out)
 
@@ -332,15 +337,15 @@ def _istft_check(input, n_fft, hop, wl, window, center, normalized, onesided, le
                      return_complex=rc)
     def fail(msg): raise RuntimeError(f'{head} : {msg}')
     if input.numel() == 0: fail("input tensor cannot be empty.")
-    if input.ndim not in (2, 3): fail(f"expected a tensor with 3 or 4 dimensions, but got {input.ndim + 1}")
+    if input.ndim not in (2, 3):  # PyTorch counts the dims of view_as_real(input)
+        fail(f"expected a tensor with 3 or 4 dimensions, but got {input.ndim + 1}")
     n_freq = input.shape[-2]
     onesided = n_freq != n_fft if onesided is None else onesided
-    if onesided and n_fft // 2 + 1 != n_freq: fail(
-        "expected the frequency dimension (3rd to the last) of the input tensor to match n_fft / 2 + 1 "
-        f"when onesided=True, but got {n_freq}")
-    if not onesided and n_fft != n_freq: fail(
-        "expected the frequency dimension (3rd to the last) of the input tensor to match n_fft when "
-        f"onesided=False, but got {n_freq}")
+    freq = "expected the frequency dimension (3rd to the last) of the input tensor to match"
+    if onesided and n_fft // 2 + 1 != n_freq:
+        fail(f"{freq} n_fft / 2 + 1 when onesided=True, but got {n_freq}")
+    if not onesided and n_fft != n_freq:
+        fail(f"{freq} n_fft when onesided=False, but got {n_freq}")
     if not 0 < hop <= wl: fail("expected 0 < hop_length <= win_length")
     if not 0 < wl <= n_fft: fail("expected 0 < win_length <= n_fft")
     if window is not None and (window.ndim != 1 or window.shape[0] != wl):
@@ -350,7 +355,8 @@ def _istft_check(input, n_fft, hop, wl, window, center, normalized, onesided, le
 def _overlap_add(frames, hop):
     "Frames `(batch, frame, n)` added back in place, `hop` apart: `(batch, n + hop * (frame - 1))`."
     b, f, n = frames.shape
-    at = (arange(f, device=frames.device)[:, None] * hop + arange(n, device=frames.device)).flatten()
+    dev = frames.device
+    at = (arange(f, device=dev)[:, None] * hop + arange(n, device=dev)).flatten()  # sample of each
     y = zeros(b, n + hop * (f - 1), dtype=frames.dtype, device=frames.device)
     return index_add(y, 1, at, frames.reshape(b, f * n))
 
@@ -371,7 +377,8 @@ def _istft(input, n_fft, hop_length=None, win_length=None, window=None, center=T
     else:
         if window is not None and window.is_complex():
             raise RuntimeError("Complex windows are incompatible with return_complex=False")
-        frames = irfft(x if onesided else x.narrow(-1, 0, n_fft // 2 + 1), n=n_fft, dim=-1, norm=norm)
+        half = x if onesided else x.narrow(-1, 0, n_fft // 2 + 1)  # the rest is its mirror
+        frames = irfft(half, n=n_fft, dim=-1, norm=norm)
     y = _overlap_add(frames * w, hop)
     env = _overlap_add((w ** 2).expand(1, x.shape[1], n_fft), hop)  # the squared window's overlap
     full = y.shape[1]
@@ -379,12 +386,14 @@ def _istft(input, n_fft, hop_length=None, win_length=None, window=None, center=T
     end = start + length if length is not None else -(n_fft // 2) if center else full
     y, env = y[:, start:end], env[:, start:end]
     if (env.abs().min() < 1e-11).item():  # NOLA: nowhere may the envelope vanish
-        raise RuntimeError(f"{head} window overlap add min: 1\n[ CPUBoolType{{}} ]")
+        on = 'CUDA' if y.device.type == 'cuda' else 'CPU'
+        raise RuntimeError(f"{head} window overlap add min: 1\n[ {on}BoolType{{}} ]")
     y = y / env
     if input.ndim == 2: y = y.squeeze(0)
     if end > full:
         warnings.warn("The length of signal is shorter than the length parameter. Result is being "
-                      "padded with zeros in the tail. Please check your center and hop_length settings.")
+                      "padded with zeros in the tail. Please check your center and hop_length "
+                      "settings.")
         y = cat([y, zeros(*y.shape[:-1], end - full, dtype=y.dtype, device=y.device)], -1)
     return y
 

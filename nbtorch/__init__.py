@@ -28,6 +28,7 @@ from .indexing import *
 from .products import *
 from .complexes import *
 from . import fft
+from .fft import _stft as stft, _istft as istft
 from . import special
 import nbtorch.signal.windows
 from . import linalg

@@ -9,14 +9,16 @@ __all__ = ['fft', 'ifft', 'fft2', 'ifft2', 'fftn', 'ifftn', 'rfft', 'irfft', 'rf
            'ihfft', 'hfft2', 'ihfft2', 'hfftn', 'ihfftn', 'fftfreq', 'rfftfreq', 'fftshift', 'ifftshift']
 
 # %% ../nbs/00h_fft.ipynb #4d6049ee
-import math, numbers, builtins
+import math, numbers, builtins, warnings
 import numpy as np
+from fastcore.basics import patch
 from .cuda import get_array_module
 from .tensor import *
 from .ops import *
 from .shapes import *
 from .reduce import *
 from .complexes import *
+from .indexing import index_add
 from .tensor import _complex_of, _dim, _real_of, _scalar_name, _wrap
 
 # %% ../nbs/00h_fft.ipynb #93494925
@@ -229,3 +231,184 @@ def ifftshift(input, dim=None):
 def __dir__():
     "`dir(torch.fft)`: the module's own names."
     return sorted(__all__)
+
+# %% ../nbs/00h_fft.ipynb #75eefd47
+def _type_str(t):
+    "How PyTorch's C++ names a tensor's type in stft's messages (`torch.DoubleTensor`)."
+    name, cuda = _scalar_name(t.dtype), t.device.type == 'cuda'
+    if t.is_complex(): return f"{'CUDA' if cuda else 'CPU'}{name}Type"
+    return f"torch.{'cuda.' if cuda else ''}{name}Tensor"
+
+def _args_str(fn, x, window, **kw):
+    "`fn(...)` with its arguments, as PyTorch's stft and istft errors begin."
+    w = 'None' if window is None else f'{_type_str(window)}{{{list(window.shape)}}}'
+    kw = {k: 'None' if v is None else builtins.int(v) for k, v in kw.items()}
+    front = ', '.join(f'{k}={kw.pop(k)}' for k in ('n_fft', 'hop_length', 'win_length'))
+    return f"{fn}({_type_str(x)}{list(x.shape)}, {front}, window={w}, " + \
+        ', '.join(f'{k}={v}' for k, v in kw.items()) + ')'
+
+def _centered_window(window, win_length, n_fft, like):
+    "`window` (ones if None) padded with zeros on both sides to `n_fft`, centred."
+    if window is None: window = ones(win_length, dtype=like.dtype, device=like.device)
+    left = (n_fft - win_length) // 2
+    if win_length == n_fft: return window
+    z = lambda n: zeros(n, dtype=window.dtype, device=window.device)
+    return cat([z(left), window, z(n_fft - win_length - left)])
+
+def _pad_signal(x, n_fft, pad_mode):
+    "`x` padded by `n_fft // 2` on both sides of its last dim, as `torch.stft`'s center does."
+    from nbtorch.nn.functional import pad  # padding's one home, a later notebook: read when called
+    k, p = x.ndim, n_fft // 2
+    x = pad(x.view([1] * (3 - k) + list(x.shape)), [p, p], pad_mode)
+    return x.view(x.shape[-k:])
+
+# %% ../nbs/00h_fft.ipynb #af62a55f
+def _stft_check(x, n_fft, hop, wl, window, head):
+    "stft's argument checks, in PyTorch's order and words (`head` names the call)."
+    def fail(msg): raise RuntimeError(f'{head} : {msg}')
+    if not (x.is_floating_point() or x.is_complex()):
+        fail("expected a tensor of floating point or complex values")
+    if x.ndim not in (1, 2): fail("expected a 1D or 2D tensor")
+    if n_fft <= 0 or n_fft > x.shape[-1]:  # PyTorch's message shows win_length here
+        fail(f"expected 0 < n_fft < {x.shape[-1]}, but got n_fft={wl}")
+    if hop <= 0: fail(f"expected hop_length > 0, but got hop_length={hop}")
+    if wl <= 0 or wl > n_fft: fail(f"expected 0 < win_length <= n_fft, but got win_length={wl}")
+    if window is not None and (window.ndim != 1 or window.shape[0] != wl):
+        fail(f"expected a 1D window tensor of size equal to win_length={wl}, but got window with "
+             f"size {list(window.shape)}")
+    if window is None: warnings.warn(
+        "A window was not provided. A rectangular window will be applied,which is known to cause "
+        "spectral leakage. Other windows such as torch.hann_window or torch.hamming_window are "
+        "recommended to reduce spectral leakage.To suppress this warning and use a rectangular "
+        "window, explicitly set `window=torch.ones(n_fft, device=<device>)`.")
+
+# %% ../nbs/00h_fft.ipynb #c3122c46
+def _spectra(x, n_fft, hop, wl, window, normalized, onesided):
+    "The spectrum of each windowed frame of the rows of `x`: `(batch, frame, frequency)`."
+    frames = x.unfold(-1, n_fft, hop)                       # (batch, frame, n_fft), a view
+    if window is not None or wl < n_fft: frames = frames * _centered_window(window, wl, n_fft, x)
+    norm = 'ortho' if normalized else 'backward'
+    if frames.is_complex():
+        if onesided: raise RuntimeError("Cannot have onesided output if window or input is complex")
+        return fft(frames, dim=-1, norm=norm)
+    return (rfft if onesided is None or onesided else fft)(frames, dim=-1, norm=norm)
+
+# %% ../nbs/00h_fft.ipynb #87a0dae5
+def _stft(input, n_fft, hop_length=None, win_length=None, window=None, center=True,
+          pad_mode='reflect', normalized=False, onesided=None, return_complex=None,
+          align_to_window=None):
+    "`torch.stft`: the spectra of windowed frames of `input`, `(*, frequency, frame)`."
+    if center and align_to_window is not None:
+        raise RuntimeError("stft align_to_window should only be set when center = false")
+    x = _pad_signal(input, n_fft, pad_mode) if center else input
+    hop = n_fft // 4 if hop_length is None else hop_length
+    wl = n_fft if win_length is None else win_length
+    rc = return_complex
+    if rc is None: rc = x.is_complex() or (window is not None and window.is_complex())
+    if not rc:
+        if return_complex is None: raise RuntimeError(
+            "stft requires the return_complex parameter be given for real inputs, and will further "
+            "require that return_complex=True in a future PyTorch release.")
+        warnings.warn(
+            "stft with return_complex=False is deprecated. In a future pytorch release, stft will "
+            "return complex tensors for all inputs, and return_complex=False will raise an error.\n"
+            "Note: you can still call torch.view_as_real on the complex output to recover the old "
+            "return format.")
+    _stft_check(x, n_fft, hop, wl, window, _args_str(
+        'stft', x, window, n_fft=n_fft, hop_length=hop, win_length=wl, normalized=normalized,
+        onesided=onesided, return_complex=rc, align_to_window=align_to_window))
+    x2 = x if x.ndim == 2 else x.unsqueeze(0)
+    if align_to_window and wl < n_fft:  # the first frame starts where its centred window starts
+        left = (n_fft - wl) // 2
+        z = lambda n: zeros(x2.shape[0], n, dtype=x2.dtype, device=x2.device)
+        x2 = cat([z(left), x2, z(n_fft - wl - left)], 1)
+    out = _spectra(x2, n_fft, hop, wl, window, normalized, onesided).transpose(1, 2)
+    if x.ndim == 1: out = out.squeeze(0)
+    return out if rc else view_as_real(out)
+
+# %% ../nbs/00h_fft.ipynb #daa0e6bb
+def _istft_check(input, n_fft, hop, wl, window, center, normalized, onesided, length, rc):
+    "istft's argument checks, with PyTorch's messages; the onesided it infers."
+    if not input.is_complex(): raise RuntimeError(
+        "istft requires a complex-valued input tensor matching the output from stft with "
+        "return_complex=True.")
+    head = _args_str('istft', input, window, n_fft=n_fft, hop_length=hop, win_length=wl,
+                     center=center, normalized=normalized, onesided=onesided, length=length,
+                     return_complex=rc)
+    def fail(msg): raise RuntimeError(f'{head} : {msg}')
+    if input.numel() == 0: fail("input tensor cannot be empty.")
+    if input.ndim not in (2, 3):  # PyTorch counts the dims of view_as_real(input)
+        fail(f"expected a tensor with 3 or 4 dimensions, but got {input.ndim + 1}")
+    n_freq = input.shape[-2]
+    onesided = n_freq != n_fft if onesided is None else onesided
+    freq = "expected the frequency dimension (3rd to the last) of the input tensor to match"
+    if onesided and n_fft // 2 + 1 != n_freq:
+        fail(f"{freq} n_fft / 2 + 1 when onesided=True, but got {n_freq}")
+    if not onesided and n_fft != n_freq:
+        fail(f"{freq} n_fft when onesided=False, but got {n_freq}")
+    if not 0 < hop <= wl: fail("expected 0 < hop_length <= win_length")
+    if not 0 < wl <= n_fft: fail("expected 0 < win_length <= n_fft")
+    if window is not None and (window.ndim != 1 or window.shape[0] != wl):
+        fail("Invalid window shape. window has to be 1D and length of `win_length`")
+    return onesided, head
+
+def _overlap_add(frames, hop):
+    "Frames `(batch, frame, n)` added back in place, `hop` apart: `(batch, n + hop * (frame - 1))`."
+    b, f, n = frames.shape
+    dev = frames.device
+    at = (arange(f, device=dev)[:, None] * hop + arange(n, device=dev)).flatten()  # sample of each
+    y = zeros(b, n + hop * (f - 1), dtype=frames.dtype, device=frames.device)
+    return index_add(y, 1, at, frames.reshape(b, f * n))
+
+# %% ../nbs/00h_fft.ipynb #49a53582
+def _istft(input, n_fft, hop_length=None, win_length=None, window=None, center=True,
+           normalized=False, onesided=None, length=None, return_complex=False):
+    "`torch.istft`: the signal whose `stft` is `input`, by overlap-add of the inverse frames."
+    hop = n_fft // 4 if hop_length is None else hop_length
+    wl = n_fft if win_length is None else win_length
+    onesided, head = _istft_check(input, n_fft, hop, wl, window, center, normalized, onesided,
+                                  length, return_complex)
+    w = _centered_window(window, wl, n_fft, input.real)
+    x = (input if input.ndim == 3 else input.unsqueeze(0)).transpose(1, 2)  # (batch, frame, freq)
+    norm = 'ortho' if normalized else 'backward'
+    if return_complex:
+        if onesided: raise RuntimeError("Cannot have onesided output if window or input is complex")
+        frames = ifft(x, dim=-1, norm=norm)
+    else:
+        if window is not None and window.is_complex():
+            raise RuntimeError("Complex windows are incompatible with return_complex=False")
+        half = x if onesided else x.narrow(-1, 0, n_fft // 2 + 1)  # the rest is its mirror
+        frames = irfft(half, n=n_fft, dim=-1, norm=norm)
+    y = _overlap_add(frames * w, hop)
+    env = _overlap_add((w ** 2).expand(1, x.shape[1], n_fft), hop)  # the squared window's overlap
+    full = y.shape[1]
+    start = n_fft // 2 if center else 0
+    end = start + length if length is not None else -(n_fft // 2) if center else full
+    y, env = y[:, start:end], env[:, start:end]
+    if (env.abs().min() < 1e-11).item():  # NOLA: nowhere may the envelope vanish
+        on = 'CUDA' if y.device.type == 'cuda' else 'CPU'
+        raise RuntimeError(f"{head} window overlap add min: 1\n[ {on}BoolType{{}} ]")
+    y = y / env
+    if input.ndim == 2: y = y.squeeze(0)
+    if end > full:
+        warnings.warn("The length of signal is shorter than the length parameter. Result is being "
+                      "padded with zeros in the tail. Please check your center and hop_length "
+                      "settings.")
+        y = cat([y, zeros(*y.shape[:-1], end - full, dtype=y.dtype, device=y.device)], -1)
+    return y
+
+# %% ../nbs/00h_fft.ipynb #32f2d6a3
+@patch
+def stft(self: Tensor, n_fft, hop_length=None, win_length=None, window=None, center=True,
+         pad_mode='reflect', normalized=False, onesided=None, return_complex=None,
+         align_to_window=None):
+    "See `torch.stft`."
+    return _stft(self, n_fft, hop_length, win_length, window, center, pad_mode, normalized,
+                 onesided, return_complex, align_to_window)
+
+@patch
+def istft(self: Tensor, n_fft, hop_length=None, win_length=None, window=None, center=True,
+          normalized=False, onesided=None, length=None, return_complex=False):
+    "See `torch.istft`."
+    return _istft(self, n_fft, hop_length, win_length, window, center, normalized, onesided,
+                  length, return_complex)

@@ -96,58 +96,12 @@ STORAGE = {'as_strided', 'as_strided_copy', 'as_strided_scatter'}
 
 # The in-scope entries nbtorch lacks. Keep it sorted; remove an entry when its op arrives.
 MISSING = {
-    'angle', 'cdouble', 'cfloat', 'chalf', 'complex', 'conj', 'conj_physical', 'fft.fft',
-    'fft.fft2', 'fft.fftn', 'fft.fftshift', 'fft.hfft', 'fft.hfft2', 'fft.hfftn', 'fft.ifft',
-    'fft.ifft2', 'fft.ifftn', 'fft.ifftshift', 'fft.ihfft', 'fft.ihfft2', 'fft.ihfftn', 'fft.irfft',
-    'fft.irfft2', 'fft.irfftn', 'fft.rfft', 'fft.rfft2', 'fft.rfftn', 'hash_tensor', 'imag',
-    'isreal', 'istft', 'linalg.eig', 'linalg.eigvals', 'nn.functional.multi_head_attention_forward',
-    'nn.functional.scaled_dot_product_attention', 'polar', 'real', 'resolve_conj',
-    'resolve_neg', 'sgn', 'slice', 'stft', 'to_sparse', 'view_as_complex',
-    'view_as_real',
+    'chalf', 'hash_tensor', 'nn.functional.multi_head_attention_forward',
+    'nn.functional.scaled_dot_product_attention', 'slice', 'to_sparse',
 }
 
 # Entries nbtorch has that still disagree with PyTorch on some sample (entry: what differs).
 DISAGREE = {}
-
-
-def _wrapped(keys):
-    "Keys as lines of a set literal within 100 columns."
-    lines, line = [], '   '
-    for k in keys:
-        item = f' {k!r},'
-        if len(line) + len(item) > 100: lines.append(line); line = '   '
-        line += item
-    return '\n'.join(lines + [line]) + '\n'
-
-
-DTYPES = ['float32', 'float64', 'int64', 'bool', 'complex64', 'complex128']  # those nbtorch has
-GRAD_DTYPES = ('float64', 'complex128')
-# Complex samples are checked for the linalg, fft, special and signal families, and for the core entries
-# listed here, whose complex forward and (Wirtinger) gradient nbtorch implements.
-COMPLEX_CORE = {
-    'H', 'T', 'abs', 'acos', 'acosh', 'add', 'addbmm', 'addcdiv', 'addcmul', 'addmm', 'addmv',
-    'addr', 'all', 'allclose', 'angle', 'any', 'as_strided', 'asin', 'asinh', 'atan', 'atanh',
-    'atleast_1d', 'baddbmm', 'block_diag', 'bmm', 'broadcast_to', 'cartesian_prod', 'cat',
-    'cdouble', 'cfloat', 'chunk', 'clone', 'column_stack', 'complex', 'conj', 'conj_physical',
-    'constant_pad_nd', 'contiguous', 'cos', 'cosh', 'count_nonzero', 'cumprod', 'cumsum', 'diag',
-    'diag_embed', 'diagonal', 'diagonal_scatter', 'div.no_rounding_mode', 'dot', 'dsplit', 'dstack',
-    'einsum', 'empty_like', 'eq', 'exp', 'exp2', 'expand', 'expand_as', 'expm1', 'fill', 'flatten',
-    'flip', 'fliplr', 'flipud', 'full', 'full_like', 'gather', 'hsplit', 'hstack', 'imag',
-    'index_add', 'index_copy', 'index_fill', 'index_put', 'index_select', 'inner', 'isclose',
-    'isfinite', 'isinf', 'isnan', 'isreal', 'kron', 'lerp', 'log', 'log10', 'log1p', 'log2',
-    'logical_and', 'logical_not', 'mH', 'mT', 'masked_fill', 'masked_scatter', 'masked_select',
-    'matmul', 'mean', 'mm', 'movedim', 'mul', 'mv', 'nan_to_num', 'nansum', 'narrow', 'narrow_copy',
-    'ne', 'neg', 'new_empty', 'new_full', 'new_ones', 'new_zeros', 'nonzero', 'ones', 'ones_like',
-    'outer', 'permute', 'polar', 'pow', 'prod', 'put', 'ravel', 'real', 'reciprocal', 'repeat',
-    'repeat_interleave', 'reshape', 'reshape_as', 'resize_', 'resize_as_', 'resolve_conj',
-    'resolve_neg', 'roll', 'rot90', 'rsqrt', 'rsub', 'scatter', 'scatter_add', 'select',
-    'select_scatter', 'sigmoid', 'sin', 'sinc', 'sinh', 'slice_scatter', 'split',
-    'split_with_sizes', 'sqrt', 'square', 'squeeze', 'squeeze_copy', 'stack', 'std', 'std_mean',
-    'sub', 'sum', 'sum_to_size', 't', 'take', 'tan', 'tanh', 'tensor_split', 'tensordot', 'tile',
-    'trace', 'transpose', 'tril', 'triu', 'true_divide', 'unbind', 'unflatten', 'unfold',
-    'unsqueeze', 'var', 'var_mean', 'vdot', 'view', 'view_as', 'view_as_complex', 'view_as_real',
-    'vsplit', 'vstack', 'where', 'zero_', 'zeros', 'zeros_like',
-}
 SAMPLES = 6  # per entry and dtype: PyTorch's first samples cover the shapes; more only cost time
 TOL = {'float32': dict(rtol=1e-4, atol=1e-5), 'float64': dict(rtol=1e-7, atol=1e-7),
        'complex64': dict(rtol=1e-4, atol=1e-5), 'complex128': dict(rtol=1e-7, atol=1e-7)}

@@ -102,6 +102,67 @@ MISSING = {
 
 # Entries nbtorch has that still disagree with PyTorch on some sample (entry: what differs).
 DISAGREE = {}
+
+
+def _wrapped(keys):
+    "Keys as lines of a set literal within 100 columns."
+    lines, line = [], '   '
+    for k in keys:
+        item = f' {k!r},'
+        if len(line) + len(item) > 100: lines.append(line); line = '   '
+        line += item
+    return '\n'.join(lines + [line]) + '\n'
+
+
+DTYPES = ['float32', 'float64', 'int64', 'bool', 'complex64', 'complex128']  # those nbtorch has
+GRAD_DTYPES = ('float64', 'complex128')
+# Complex samples are checked for the linalg, fft, special and signal families, and for the core entries
+# listed here, whose complex forward and (Wirtinger) gradient nbtorch implements.
+COMPLEX_CORE = {
+    'H', 'T', 'abs', 'acos', 'acosh', 'add', 'addbmm', 'addcdiv', 'addcmul', 'addmm',
+    'addmm.decomposed', 'addmv', 'addr', 'alias_copy', 'all', 'allclose', 'angle', 'any',
+    'argwhere', 'as_strided', 'as_strided.partial_views', 'as_strided_copy', 'as_strided_scatter',
+    'asin', 'asinh', 'atan', 'atanh', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'baddbmm',
+    'bfloat16', 'block_diag', 'bmm', 'bool', 'broadcast_tensors', 'broadcast_to', 'byte',
+    'cartesian_prod', 'cat', 'cdouble', 'cfloat', 'char', 'cholesky', 'cholesky_inverse',
+    'cholesky_solve', 'chunk', 'clone', 'column_stack', 'combinations', 'complex', 'conj',
+    'conj_physical', 'constant_pad_nd', 'contiguous', 'cos', 'cosh', 'count_nonzero', 'cross',
+    'cumprod', 'cumsum', 'cumulative_trapezoid', 'diag', 'diag_embed', 'diagflat', 'diagonal',
+    'diagonal_copy', 'diagonal_scatter', 'diff', 'div.no_rounding_mode', 'dot', 'double', 'dsplit',
+    'dstack', 'einsum', 'empty', 'empty_like', 'empty_permuted', 'empty_strided', 'eq', 'equal',
+    'exp', 'exp2', 'expand', 'expand_as', 'expand_copy', 'expm1', 'eye', 'fill', 'flatten', 'flip',
+    'fliplr', 'flipud', 'float', 'full', 'full_like', 'gather', 'geqrf', 'half', 'hsplit', 'hstack',
+    'imag', 'index_add', 'index_copy', 'index_fill', 'index_put', 'index_select', 'inner', 'int',
+    'isclose', 'isfinite', 'isinf', 'isnan', 'isreal', 'istft', 'item', 'kron', 'lerp', 'linspace',
+    'linspace.tensor_overload', 'log', 'log10', 'log1p', 'log2', 'log_softmax.with_dtype',
+    'logical_and', 'logical_not', 'logical_or', 'logical_xor', 'logspace',
+    'logspace.tensor_overload', 'long', 'lu', 'lu_solve', 'lu_unpack', 'mH', 'mT', 'masked_fill',
+    'masked_scatter', 'masked_select', 'matmul', 'matrix_exp', 'mean', 'meshgrid.list_of_tensors',
+    'meshgrid.variadic_tensors', 'mm', 'movedim', 'mul', 'mv', 'nan_to_num', 'nansum', 'narrow',
+    'narrow_copy', 'ne', 'neg', 'new_empty', 'new_empty_strided', 'new_full', 'new_ones',
+    'new_zeros', 'nn.functional.channel_shuffle',
+    'nn.functional.feature_alpha_dropout.without_train', 'nn.functional.l1_loss',
+    'nn.functional.pad.circular', 'nn.functional.pad.constant', 'nn.functional.pad.reflect',
+    'nn.functional.pad.replicate', 'nn.functional.pad.replicate_negative',
+    'nn.functional.pixel_shuffle', 'nn.functional.pixel_unshuffle', 'nn.functional.rms_norm',
+    'nn.functional.silu.complex', 'nn.functional.softmin.with_dtype', 'nn.functional.softsign',
+    'nn.functional.tanhshrink', 'nn.functional.triplet_margin_loss',
+    'nn.functional.triplet_margin_with_distance_loss', 'nn.functional.unfold', 'nonzero',
+    'nonzero_static', 'ones', 'ones_like', 'ormqr', 'outer', 'permute', 'permute_copy', 'pinverse',
+    'polar', 'positive', 'pow', 'prod', 'put', 'qr', 'rand_like', 'randn', 'randn_like', 'ravel',
+    'real', 'reciprocal', 'repeat', 'repeat_interleave', 'reshape', 'reshape_as', 'resize_',
+    'resize_as_', 'resolve_conj', 'resolve_neg', 'roll', 'rot90', 'rsqrt', 'rsub', 'scalar_tensor',
+    'scatter', 'scatter_add', 'select', 'select_scatter', 'sgn', 'short', 'sigmoid', 'sin', 'sinc',
+    'sinh', 'slice_scatter', 'softmax.with_dtype', 'split', 'split.list_args', 'split_with_sizes',
+    'split_with_sizes_copy', 'sqrt', 'square', 'squeeze', 'squeeze.multiple', 'squeeze_copy',
+    'stack', 'std', 'std.unbiased', 'std_mean', 'std_mean.unbiased', 'stft', 'sub', 'sum',
+    'sum_to_size', 'svd', 't', 't_copy', 'take', 'take_along_dim', 'tan', 'tanh', 'tensor_split',
+    'tensordot', 'tile', 'to', 'trace', 'transpose', 'transpose_copy', 'trapezoid', 'trapz',
+    'triangular_solve', 'tril', 'triu', 'true_divide', 'unbind', 'unbind_copy', 'unflatten',
+    'unfold', 'unfold_copy', 'unsafe_chunk', 'unsafe_split', 'unsqueeze', 'unsqueeze_copy', 'var',
+    'var.unbiased', 'var_mean', 'var_mean.unbiased', 'vdot', 'view', 'view_as', 'view_as_complex',
+    'view_as_real', 'view_copy', 'vsplit', 'vstack', 'where', 'zero_', 'zeros', 'zeros_like',
+}
 SAMPLES = 6  # per entry and dtype: PyTorch's first samples cover the shapes; more only cost time
 TOL = {'float32': dict(rtol=1e-4, atol=1e-5), 'float64': dict(rtol=1e-7, atol=1e-7),
        'complex64': dict(rtol=1e-4, atol=1e-5), 'complex128': dict(rtol=1e-7, atol=1e-7)}

@@ -1,4 +1,4 @@
-"""`torch.linalg`: the spectral factorisations (eigh, SVD, QR) and what they give (pseudo-inverse, least squares, rank, norms, condition numbers), products, and the matrix exponential.
+"""`torch.linalg`: the spectral factorisations (eig, eigh, SVD, QR) and what they give (pseudo-inverse, least squares, rank, norms, condition numbers), products, and the matrix exponential.
 
 Docs: https://nbtorch.github.io/nbtorch/linalg.html.md"""
 

@@ -663,6 +663,12 @@ def __repr__(self: Tensor, prefix='tensor('):
 
 Tensor.__str__ = Tensor.__repr__
 
+# %% ../nbs/00_tensor.ipynb #b9b8c4a3
+@patch
+def __format__(self: Tensor, spec):
+    "`f'{loss:.4f}'`: a 0-d tensor formats as the number it holds; others as `object` does."
+    return self.item().__format__(spec) if self.dim() == 0 else object.__format__(self, spec)
+
 # %% ../nbs/00_tensor.ipynb #364cb177
 class _Switches(threading.local):
     "Per-thread switches: whether ops record the graph (chapter 01's `no_grad` turns it off)."
@@ -885,7 +891,9 @@ def to(self: Tensor, *args, **kw):
     if (dt is not None and dt is not self.dtype) or (dev is not None and dev != self.device) or copy:
         if (dev or self.device).type == 'cuda': cuda._check_dtype((dt or self.dtype).np)
         if dev is not None and dev.type == 'cuda': cuda._check(dev.index)
-        y = _ToCopy.apply(self, dtype=dt, dev=dev)
+        # an integer or bool result has no gradient: PyTorch records no node for it
+        src = self.detach() if dt is not None and dt.kind <= 1 and self.requires_grad else self
+        y = _ToCopy.apply(src, dtype=dt, dev=dev)
     return y if fmt is None or fmt is preserve_format else y.contiguous(memory_format=fmt)
 
 @patch

@@ -55,3 +55,18 @@ def test_a_deep_graph_walks_without_recursion_error():
     y = x
     for _ in range(3000): y = y * 1.0001
     assert 'Backward' in make_dot(y).source
+
+
+def test_a_loss_prints_with_a_format_spec():
+    import torch as pt
+    loss = torch.tensor(0.123456, requires_grad=True) * 2
+    assert f'{loss:.4f}' == f'{pt.tensor(0.123456) * 2:.4f}' == '0.2469'
+    assert f'{torch.tensor(7):>3d}' == '  7'
+    with pytest.raises(TypeError, match='unsupported format string'): f'{torch.tensor([1., 2.]):.2f}'
+
+
+def test_an_integer_cast_has_no_gradient():
+    x = torch.tensor([1.5, 2.5], requires_grad=True)
+    for y in (x.long(), x.to(torch.int64), x.bool(), x.int()):
+        assert not y.requires_grad and y.grad_fn is None
+    assert x.double().requires_grad and x.double().grad_fn.name() == 'ToCopyBackward0'

@@ -132,6 +132,7 @@ def slogdet(A, *, out=None):
 def _logdet(input):
     "The log of the determinants (NaN where one is negative)."
     sign, logabs = slogdet(input)
+    if input.is_complex(): return logabs + sign.log()  # log det = log|det| + i arg(det)
     return where(sign < 0, math.nan, logabs)
 
 Tensor.slogdet, Tensor.logdet = slogdet, _logdet

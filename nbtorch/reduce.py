@@ -320,7 +320,7 @@ def _nuclear(x, dim, keepdim):
 def norm(self: Tensor, p='fro', dim=None, keepdim=False, dtype=None):
     "The vector p-norm over `dim` (all dims if None), the Frobenius norm or the nuclear norm."
     x = self if dtype is None else self.to(dtype)
-    if not x.is_floating_point():
+    if not (x.is_floating_point() or x.is_complex()):
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {_scalar_name(x.dtype)}")
     if isinstance(p, str):

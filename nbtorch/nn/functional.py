@@ -7,15 +7,15 @@ Docs: https://nbtorch.github.io/nbtorch/functional.html.md"""
 
 # %% auto #0
 __all__ = ['native_channel_shuffle', 'silu', 'selu', 'hardsigmoid', 'hardswish', 'mish', 'gelu', 'softplus', 'layer_norm',
-           'group_norm', 'embedding_bag', 'avg_pool1d', 'avg_pool2d', 'avg_pool3d', 'lp_pool1d', 'lp_pool2d', 'relu',
-           'sigmoid', 'tanh', 'leaky_relu', 'hardtanh', 'elu', 'celu', 'softmax', 'log_softmax', 'relu6', 'hardshrink',
-           'softshrink', 'threshold', 'logsigmoid', 'softsign', 'tanhshrink', 'glu', 'prelu', 'rrelu', 'softmin',
-           'linear', 'bilinear', 'pad', 'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d',
-           'conv_transpose3d', 'unfold', 'fold', 'max_pool1d', 'max_pool2d', 'max_pool3d', 'adaptive_avg_pool1d',
-           'adaptive_avg_pool2d', 'adaptive_avg_pool3d', 'adaptive_max_pool1d', 'adaptive_max_pool2d',
-           'adaptive_max_pool3d', 'fractional_max_pool2d', 'fractional_max_pool3d', 'max_unpool1d', 'max_unpool2d',
-           'max_unpool3d', 'pixel_shuffle', 'pixel_unshuffle', 'channel_shuffle', 'interpolate', 'upsample',
-           'upsample_nearest', 'upsample_bilinear', 'grid_sample', 'batch_norm', 'instance_norm', 'rms_norm',
+           'group_norm', 'rms_norm', 'embedding_bag', 'batch_norm', 'relu', 'sigmoid', 'tanh', 'leaky_relu', 'hardtanh',
+           'elu', 'celu', 'softmax', 'log_softmax', 'relu6', 'hardshrink', 'softshrink', 'threshold', 'logsigmoid',
+           'softsign', 'tanhshrink', 'glu', 'prelu', 'rrelu', 'softmin', 'linear', 'bilinear', 'pad', 'conv1d',
+           'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d', 'unfold', 'fold',
+           'max_pool1d', 'max_pool2d', 'max_pool3d', 'avg_pool1d', 'avg_pool2d', 'avg_pool3d', 'lp_pool1d', 'lp_pool2d',
+           'adaptive_avg_pool1d', 'adaptive_avg_pool2d', 'adaptive_avg_pool3d', 'adaptive_max_pool1d',
+           'adaptive_max_pool2d', 'adaptive_max_pool3d', 'fractional_max_pool2d', 'fractional_max_pool3d',
+           'max_unpool1d', 'max_unpool2d', 'max_unpool3d', 'pixel_shuffle', 'pixel_unshuffle', 'channel_shuffle',
+           'interpolate', 'upsample', 'upsample_nearest', 'upsample_bilinear', 'grid_sample', 'instance_norm',
            'local_response_norm', 'normalize', 'cosine_similarity', 'pairwise_distance', 'pdist', 'dropout',
            'alpha_dropout', 'feature_alpha_dropout', 'dropout1d', 'dropout2d', 'dropout3d', 'embedding', 'one_hot',
            'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
@@ -2283,10 +2283,36 @@ def _in_float32_inplace(fn):
 
 silu, selu, hardsigmoid, hardswish, mish = map(_in_float32_inplace,
                                                (silu, selu, hardsigmoid, hardswish, mish))
-gelu, softplus, layer_norm, group_norm, embedding_bag = map(_in_float32, (gelu, softplus, layer_norm,
-                                                                         group_norm, embedding_bag))
-avg_pool1d, avg_pool2d, avg_pool3d, lp_pool1d, lp_pool2d = map(_in_float32, (avg_pool1d, avg_pool2d,
-                                                                            avg_pool3d, lp_pool1d, lp_pool2d))
+gelu, softplus, layer_norm, group_norm, rms_norm, embedding_bag = map(
+    _in_float32, (gelu, softplus, layer_norm, group_norm, rms_norm, embedding_bag))
+# private helpers, so that the nn modules that call them (AvgPool2d, ...) round once as well
+_avg_pool, _lp_pool, _norm = map(_in_float32, (_avg_pool, _lp_pool, _norm))
+
+
+# %% ../../nbs/02_functional.ipynb #bf16nn07
+def _batch_norm_bf16(bn):
+    "`batch_norm` `bn`, with bfloat16 handled as PyTorch's CPU kernel does (see above)."
+    f32 = _in_float32(bn)
+    @functools.wraps(bn)
+    def wrapper(input, running_mean, running_var, weight=None, bias=None, training=False,
+                momentum=0.1, eps=1e-5):
+        args = (input, running_mean, running_var, weight, bias, training, momentum, eps)
+        if input._data.dtype is not _BF16 or input.numel() == 0: return bn(*args)
+        n = input.numel() // input.shape[1]
+        if not training or n <= 1: return f32(*args)  # (n <= 1: bn raises PyTorch's error)
+        x, dims, c = input.float(), (0,) + tuple(range(2, input.ndim)), lambda t: _channel(t, input.ndim)
+        mean, var = x.mean(dims), x.var(dims, correction=0)
+        if running_mean is not None:
+            with no_grad():
+                running_mean.mul_(1 - momentum).add_(mean * momentum)  # rounded twice, as PyTorch's
+                running_var.mul_(1 - momentum).add_(var * (momentum * n / (n - 1)))
+        inv = 1 / (var + eps).sqrt()
+        y = (x - c(mean.bfloat16().float())) * c(inv.bfloat16().float())
+        if weight is not None: y = y * c(weight.float())
+        return (y + c(bias.float()) if bias is not None else y).bfloat16()
+    return wrapper
+
+batch_norm = _batch_norm_bf16(batch_norm)
 
 
 # %% ../../nbs/02_functional.ipynb #6c2d9e11

@@ -2288,7 +2288,6 @@ gelu, softplus, layer_norm, group_norm, rms_norm, embedding_bag = map(
 # private helpers, so that the nn modules that call them (AvgPool2d, ...) round once as well
 _avg_pool, _lp_pool, _norm = map(_in_float32, (_avg_pool, _lp_pool, _norm))
 
-
 # %% ../../nbs/02_functional.ipynb #bf16nn07
 def _batch_norm_bf16(bn):
     "`batch_norm` `bn`, with bfloat16 handled as PyTorch's CPU kernel does (see above)."
@@ -2313,7 +2312,6 @@ def _batch_norm_bf16(bn):
     return wrapper
 
 batch_norm = _batch_norm_bf16(batch_norm)
-
 
 # %% ../../nbs/02_functional.ipynb #6c2d9e11
 def __dir__():

@@ -586,7 +586,8 @@ def _conv_transposend(input, weight, bias, stride, padding, output_padding, grou
                            f"input{list(input.shape)} to have {weight.shape[0]} channels, but got "
                            f"{input.shape[1]} channels instead")
     t = lambda v: _ntuple(v, nd)
-    conv = _in_float32(_ConvTranspose.apply)  # only bfloat16 is changed: see "bfloat16" at the end
+    conv = _ConvTranspose.apply
+    if input._data.dtype is _BF16: conv = _in_float32(conv)  # see "bfloat16" at the end
     return conv(input, weight, bias, stride=t(stride), padding=t(padding),
                 output_padding=t(output_padding), dilation=t(dilation), groups=groups)
 

@@ -188,3 +188,23 @@ def test_float32_path_unchanged():
     assert NF.interpolate(img, scale_factor=2, mode='bilinear').dtype is nbtorch.float32
     with pytest.raises(RuntimeError, match='same dtype'):
         NF.linear(nbtorch.tensor(x).bfloat16(), nbtorch.tensor(w))
+
+
+@pytest.mark.parametrize('name', ['batch_norm_eval', 'batch_norm_train', 'layer_norm', 'group_norm', 'rms_norm'])
+def test_norms_with_float32_weights(name):
+    "A bfloat16 input with float32 weights (norms kept in float32): bfloat16 out, rounded once."
+    rng = np.random.default_rng(6)
+    a = rng.uniform(-2, 2, (4, 3, 5, 5)).astype(np.float32)
+    w, b = rng.uniform(.5, 1.5, 5).astype(np.float32), rng.uniform(-1, 1, 5).astype(np.float32)
+    x, r = both(a, grad=False)
+
+    def call(F, lib, x):
+        W, B = lib.tensor(w), lib.tensor(b)
+        if name == 'batch_norm_eval': return F.batch_norm(x, lib.zeros(3) + .1, lib.ones(3) * 1.3, W[:3], B[:3])
+        if name == 'batch_norm_train': return F.batch_norm(x, None, None, W[:3], B[:3], training=True)
+        if name == 'layer_norm': return F.layer_norm(x, (5,), W, B)
+        if name == 'group_norm': return F.group_norm(x, 3, W[:3], B[:3])
+        return F.rms_norm(x, (5,), W)
+    yn, yt = call(NF, nbtorch, x), call(TF, torch, r)
+    assert repr(yn.dtype) == repr(yt.dtype) == 'torch.bfloat16'
+    np.testing.assert_array_equal(f32(yn), f32(yt))

@@ -70,10 +70,9 @@ EXACT = {
     'hardsigmoid': (lambda F, x: F.hardsigmoid(x), [V]),
     'hardswish': (lambda F, x: F.hardswish(x), [V]),
     'mse_loss': (lambda F, x, y: F.mse_loss(x, y), [V, V]),
+    'normalize': (lambda F, x: F.normalize(x), [X2]),
+    'cosine_similarity': (lambda F, x, y: F.cosine_similarity(x, y), [V, V]),
     'pairwise_distance': (lambda F, x, y: F.pairwise_distance(x, y), [V, V]),
-    'embedding_bag_mean': (lambda F, w: F.embedding_bag(
-        (torch if F is TF else nbtorch).tensor([1, 2, 5, 1, 3, 0]), w,
-        (torch if F is TF else nbtorch).tensor([0, 2])), [(6, 3)]),
 }
 # PyTorch's kernel rounds in between (or its formula is not float32-rounded-once): within bfloat16
 CLOSE = {
@@ -90,9 +89,10 @@ CLOSE = {
     'batch_norm_train_affine': (lambda F, x, w, b: F.batch_norm(x, None, None, w, b, training=True),
                                 [X2, (3,), (3,)]),
     'batch_norm_1d_train': (lambda F, x: F.batch_norm(x, None, None, training=True), [(16, 3)]),
-    'normalize': (lambda F, x: F.normalize(x), [X2]),
-    'cosine_similarity': (lambda F, x, y: F.cosine_similarity(x, y), [V, V]),
     'log_softmax_lastdim': (lambda F, x: F.log_softmax(x, -1), [(64, 5)]),
+    'embedding_bag_mean': (lambda F, w: F.embedding_bag(
+        (torch if F is TF else nbtorch).tensor([1, 2, 5, 1, 3, 0]), w,
+        (torch if F is TF else nbtorch).tensor([0, 2])), [(6, 3)]),
     'cross_entropy': (lambda F, x: F.cross_entropy(x, (torch if F is TF else nbtorch).tensor([0, 4, 2, 1])), [V]),
 }
 

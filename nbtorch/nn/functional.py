@@ -7,18 +7,18 @@ Docs: https://nbtorch.github.io/nbtorch/functional.html.md"""
 
 # %% auto #0
 __all__ = ['native_channel_shuffle', 'layer_norm', 'group_norm', 'rms_norm', 'silu', 'selu', 'hardsigmoid', 'hardswish', 'mish',
-           'gelu', 'softplus', 'embedding_bag', 'batch_norm', 'relu', 'sigmoid', 'tanh', 'leaky_relu', 'hardtanh',
-           'elu', 'celu', 'softmax', 'log_softmax', 'relu6', 'hardshrink', 'softshrink', 'threshold', 'logsigmoid',
-           'softsign', 'tanhshrink', 'glu', 'prelu', 'rrelu', 'softmin', 'linear', 'bilinear', 'pad', 'conv1d',
-           'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d', 'unfold', 'fold',
-           'max_pool1d', 'max_pool2d', 'max_pool3d', 'avg_pool1d', 'avg_pool2d', 'avg_pool3d', 'lp_pool1d', 'lp_pool2d',
-           'adaptive_avg_pool1d', 'adaptive_avg_pool2d', 'adaptive_avg_pool3d', 'adaptive_max_pool1d',
-           'adaptive_max_pool2d', 'adaptive_max_pool3d', 'fractional_max_pool2d', 'fractional_max_pool3d',
-           'max_unpool1d', 'max_unpool2d', 'max_unpool3d', 'pixel_shuffle', 'pixel_unshuffle', 'channel_shuffle',
-           'interpolate', 'upsample', 'upsample_nearest', 'upsample_bilinear', 'grid_sample', 'instance_norm',
-           'local_response_norm', 'normalize', 'cosine_similarity', 'pairwise_distance', 'pdist', 'dropout',
-           'alpha_dropout', 'feature_alpha_dropout', 'dropout1d', 'dropout2d', 'dropout3d', 'embedding', 'one_hot',
-           'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
+           'gelu', 'softplus', 'batch_norm', 'relu', 'sigmoid', 'tanh', 'leaky_relu', 'hardtanh', 'elu', 'celu',
+           'softmax', 'log_softmax', 'relu6', 'hardshrink', 'softshrink', 'threshold', 'logsigmoid', 'softsign',
+           'tanhshrink', 'glu', 'prelu', 'rrelu', 'softmin', 'linear', 'bilinear', 'pad', 'conv1d', 'conv2d', 'conv3d',
+           'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d', 'unfold', 'fold', 'max_pool1d', 'max_pool2d',
+           'max_pool3d', 'avg_pool1d', 'avg_pool2d', 'avg_pool3d', 'lp_pool1d', 'lp_pool2d', 'adaptive_avg_pool1d',
+           'adaptive_avg_pool2d', 'adaptive_avg_pool3d', 'adaptive_max_pool1d', 'adaptive_max_pool2d',
+           'adaptive_max_pool3d', 'fractional_max_pool2d', 'fractional_max_pool3d', 'max_unpool1d', 'max_unpool2d',
+           'max_unpool3d', 'pixel_shuffle', 'pixel_unshuffle', 'channel_shuffle', 'interpolate', 'upsample',
+           'upsample_nearest', 'upsample_bilinear', 'grid_sample', 'instance_norm', 'local_response_norm', 'normalize',
+           'cosine_similarity', 'pairwise_distance', 'pdist', 'dropout', 'alpha_dropout', 'feature_alpha_dropout',
+           'dropout1d', 'dropout2d', 'dropout3d', 'embedding', 'one_hot', 'embedding_bag', 'mse_loss', 'l1_loss',
+           'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
            'binary_cross_entropy_with_logits', 'kl_div', 'margin_ranking_loss', 'hinge_embedding_loss',
            'soft_margin_loss', 'cosine_embedding_loss', 'multi_margin_loss', 'multilabel_margin_loss',
            'multilabel_soft_margin_loss', 'triplet_margin_loss', 'triplet_margin_with_distance_loss',
@@ -2295,7 +2295,7 @@ def _in_float32_inplace(fn):
 
 silu, selu, hardsigmoid, hardswish, mish = map(_in_float32_inplace,
                                                (silu, selu, hardsigmoid, hardswish, mish))
-gelu, softplus, embedding_bag = map(_in_float32, (gelu, softplus, embedding_bag))
+gelu, softplus = map(_in_float32, (gelu, softplus))
 # private helpers, so that the nn modules that call them (AvgPool2d, ...) round once as well
 _avg_pool, _lp_pool, _norm = map(_in_float32, (_avg_pool, _lp_pool, _norm))
 

@@ -2285,7 +2285,7 @@ def _input_in_float32(fn):
 layer_norm, group_norm, rms_norm = map(_input_in_float32, (layer_norm, group_norm, rms_norm))
 
 def _in_float32_inplace(fn):
-    "`_in_float32(fn)` for an activation `fn(input, inplace)`: in place, the rounded result is written."
+    "`_in_float32` for an activation `fn(input, inplace)`; in place, the rounded result is written."
     f = _in_float32(fn)
     @functools.wraps(fn)
     def wrapper(input, inplace=False):
@@ -2313,7 +2313,8 @@ def _batch_norm_bf16(bn):
         # the batch's statistics are kept in the weight's dtype (float32 weights: not rounded)
         f32_weight = weight is not None and weight._data.dtype is not _BF16
         rnd = (lambda t: t) if f32_weight else (lambda t: t.bfloat16().float())
-        x, dims, c = input.float(), (0,) + tuple(range(2, input.ndim)), lambda t: _channel(t, input.ndim)
+        x, dims = input.float(), (0,) + tuple(range(2, input.ndim))
+        c = lambda t: _channel(t, input.ndim)
         mean, var = x.mean(dims), x.var(dims, correction=0)
         if running_mean is not None:
             with no_grad():

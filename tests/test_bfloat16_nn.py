@@ -55,6 +55,11 @@ EXACT = {
     'conv1d': (lambda F, x, w, b: F.conv1d(x, w, b, padding=1), [X1, (4, 3, 3), (4,)]),
     'conv2d': (lambda F, x, w, b: F.conv2d(x, w, b, padding=1, stride=2), [X2, (4, 3, 3, 3), (4,)]),
     'conv3d': (lambda F, x, w: F.conv3d(x, w), [X3, (3, 2, 2, 2, 2)]),
+    'conv_transpose1d': (lambda F, x, w, b: F.conv_transpose1d(x, w, b, stride=2),
+                         [X1, (3, 2, 3), (2,)]),
+    'conv_transpose2d': (lambda F, x, w, b: F.conv_transpose2d(x, w, b, stride=2),
+                         [X2, (3, 2, 3, 3), (2,)]),
+    'conv_transpose3d': (lambda F, x, w: F.conv_transpose3d(x, w), [X3, (2, 2, 2, 2, 2)]),
     'interpolate_bilinear': (lambda F, x: F.interpolate(x, scale_factor=2, mode='bilinear'), [X2]),
     'interpolate_linear': (lambda F, x: F.interpolate(x, scale_factor=2, mode='linear'), [X1]),
     'interpolate_trilinear': (lambda F, x: F.interpolate(x, scale_factor=2, mode='trilinear'),
@@ -84,11 +89,6 @@ EXACT = {
 # PyTorch's kernel rounds in between (or its formula is not float32-rounded-once): within bfloat16
 CLOSE = {
     'bilinear': (lambda F, a, b, w, c: F.bilinear(a, b, w, c), [V, (4, 3), (2, 5, 3), (2,)]),
-    'conv_transpose1d': (lambda F, x, w, b: F.conv_transpose1d(x, w, b, stride=2),
-                         [X1, (3, 2, 3), (2,)]),
-    'conv_transpose2d': (lambda F, x, w, b: F.conv_transpose2d(x, w, b, stride=2),
-                         [X2, (3, 2, 3, 3), (2,)]),
-    'conv_transpose3d': (lambda F, x, w: F.conv_transpose3d(x, w), [X3, (2, 2, 2, 2, 2)]),
     'interpolate_bicubic': (lambda F, x: F.interpolate(x, size=(9, 9), mode='bicubic'), [X2]),
     'interpolate_align_corners': (lambda F, x: F.interpolate(x, size=11, mode='linear',
                                                              align_corners=True), [X1]),

@@ -33,7 +33,7 @@ from ..tensor import *
 from ..ops import *
 from ..shapes import *
 from ..reduce import *
-from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32
+from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32, _f32_of
 from ..ops import _unary
 from ..pointwise import erf
 from ..shapes import _write
@@ -549,7 +549,10 @@ class _ConvTranspose(Op):
         _, Cog, *k = w.shape
         G, K = groups, Cog * math.prod(k)
         x2 = x.swapaxes(0, 1).reshape(G, Ci // G, N * math.prod(S))
-        cols = (w.reshape(G, Ci // G, K).transpose(0, 2, 1) @ x2).reshape(G * Cog, *k, N, *S)
+        cols = w.reshape(G, Ci // G, K).transpose(0, 2, 1) @ x2
+        # bfloat16 (whose products ml_dtypes gives in float32): the columns rounded, then summed in
+        # bfloat16, as PyTorch's kernel does (see "bfloat16" at the end)
+        cols = cols.astype(x.dtype, copy=False).reshape(G * Cog, *k, N, *S)
         full = [(n - 1) * s + d * (kk - 1) + 1 + op for n, s, d, kk, op in
                 zip(S, stride, dilation, k, output_padding)]
         y = _col2im(cols, (N, G * Cog, *full), stride, dilation)
@@ -567,9 +570,11 @@ class _ConvTranspose(Op):
         gfull[ctx.crop] = ga
         cols = _im2col(gfull, ws[2:], stride, dilation)[(Ellipsis,) + tuple(slice(0, n) for n in S)]
         cols = cols.reshape(G, K, N * math.prod(S))
-        gx = _wrap((w._data.reshape(G, Ci // G, K) @ cols).reshape(Ci, N, *S).swapaxes(0, 1))
-        gw = _wrap((x2._data @ cols.transpose(0, 2, 1)).reshape(ws))
-        return gx, gw, (_wrap(ga.sum((0, *range(2, ga.ndim)))) if ctx.needs_input_grad[2] else None)
+        gx = (w._data.reshape(G, Ci // G, K) @ cols).reshape(Ci, N, *S).swapaxes(0, 1)
+        gw = (x2._data @ cols.transpose(0, 2, 1)).reshape(ws)
+        gb = _f32_of(ga).sum((0, *range(2, ga.ndim))) if ctx.needs_input_grad[2] else None
+        to = lambda a: _wrap(a.astype(ga.dtype, copy=False))  # bfloat16: rounded once
+        return to(gx), to(gw), (to(gb) if gb is not None else None)
     def name(self): return 'ConvolutionBackward0'
 
 # %% ../../nbs/02_functional.ipynb #fae47ec6
@@ -586,10 +591,9 @@ def _conv_transposend(input, weight, bias, stride, padding, output_padding, grou
                            f"input{list(input.shape)} to have {weight.shape[0]} channels, but got "
                            f"{input.shape[1]} channels instead")
     t = lambda v: _ntuple(v, nd)
-    conv = _ConvTranspose.apply
-    if input._data.dtype is _BF16: conv = _in_float32(conv)  # see "bfloat16" at the end
-    return conv(input, weight, bias, stride=t(stride), padding=t(padding),
-                output_padding=t(output_padding), dilation=t(dilation), groups=groups)
+    return _ConvTranspose.apply(input, weight, bias, stride=t(stride), padding=t(padding),
+                                output_padding=t(output_padding), dilation=t(dilation),
+                                groups=groups)
 
 # %% ../../nbs/02_functional.ipynb #5c0e7d01
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,

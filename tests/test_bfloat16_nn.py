@@ -52,6 +52,7 @@ X2, X1, X3, V = (2, 3, 6, 6), (2, 3, 8), (1, 2, 4, 4, 4), (4, 5)
 # PyTorch's kernel computes in float32 and rounds once, and so does nbtorch: bit for bit
 EXACT = {
     'linear': (lambda F, x, w, b: F.linear(x, w, b), [V, (3, 5), (3,)]),
+    'bilinear': (lambda F, a, b, w, c: F.bilinear(a, b, w, c), [V, (4, 3), (2, 5, 3), (2,)]),
     'conv1d': (lambda F, x, w, b: F.conv1d(x, w, b, padding=1), [X1, (4, 3, 3), (4,)]),
     'conv2d': (lambda F, x, w, b: F.conv2d(x, w, b, padding=1, stride=2), [X2, (4, 3, 3, 3), (4,)]),
     'conv3d': (lambda F, x, w: F.conv3d(x, w), [X3, (3, 2, 2, 2, 2)]),
@@ -88,7 +89,6 @@ EXACT = {
 }
 # PyTorch's kernel rounds in between (or its formula is not float32-rounded-once): within bfloat16
 CLOSE = {
-    'bilinear': (lambda F, a, b, w, c: F.bilinear(a, b, w, c), [V, (4, 3), (2, 5, 3), (2,)]),
     'interpolate_bicubic': (lambda F, x: F.interpolate(x, size=(9, 9), mode='bicubic'), [X2]),
     'interpolate_align_corners': (lambda F, x: F.interpolate(x, size=11, mode='linear',
                                                              align_corners=True), [X1]),

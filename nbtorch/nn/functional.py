@@ -285,7 +285,7 @@ def bilinear(input1, input2, weight, bias=None):
     "y_k = x1 @ weight[k] @ x2 + bias[k]."
     O, I1, I2 = weight.shape
     t = (input1 @ weight.permute(1, 0, 2).reshape(I1, O * I2)).reshape(*input1.shape[:-1], O, I2)
-    y = (t * input2.unsqueeze(-2)).sum(-1)
+    y = (t @ input2.unsqueeze(-1)).squeeze(-1)  # a product, not * then sum: bfloat16 rounds once
     return y + bias if bias is not None else y
 
 # %% ../../nbs/02_functional.ipynb #35acadae

@@ -61,6 +61,9 @@ EXACT = {
     'conv_transpose2d': (lambda F, x, w, b: F.conv_transpose2d(x, w, b, stride=2),
                          [X2, (3, 2, 3, 3), (2,)]),
     'conv_transpose3d': (lambda F, x, w: F.conv_transpose3d(x, w), [X3, (2, 2, 2, 2, 2)]),
+    'interpolate_bicubic': (lambda F, x: F.interpolate(x, size=(9, 9), mode='bicubic'), [X2]),
+    'interpolate_align_corners': (lambda F, x: F.interpolate(x, size=11, mode='linear',
+                                                             align_corners=True), [X1]),
     'interpolate_bilinear': (lambda F, x: F.interpolate(x, scale_factor=2, mode='bilinear'), [X2]),
     'interpolate_linear': (lambda F, x: F.interpolate(x, scale_factor=2, mode='linear'), [X1]),
     'interpolate_trilinear': (lambda F, x: F.interpolate(x, scale_factor=2, mode='trilinear'),
@@ -89,9 +92,6 @@ EXACT = {
 }
 # PyTorch's kernel rounds in between (or its formula is not float32-rounded-once): within bfloat16
 CLOSE = {
-    'interpolate_bicubic': (lambda F, x: F.interpolate(x, size=(9, 9), mode='bicubic'), [X2]),
-    'interpolate_align_corners': (lambda F, x: F.interpolate(x, size=11, mode='linear',
-                                                             align_corners=True), [X1]),
     'lp_pool2d': (lambda F, x: F.lp_pool2d(x, 2, 2), [X2]),
     'instance_norm': (lambda F, x: F.instance_norm(x), [X2]),
     'batch_norm_train': (lambda F, x: F.batch_norm(x, None, None, training=True), [(4, 3, 8, 8)]),

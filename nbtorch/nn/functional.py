@@ -1182,6 +1182,12 @@ def _interpolate_size(input, nd, size, scale_factor, recompute_scale_factor, mod
     return out, scales
 
 # %% ../../nbs/02_functional.ipynb #4b7d1e04
+def _bf16_weights(w):
+    "Resampling weights rounded to bfloat16 as PyTorch rounds them (linear: t, then 1 - t)."
+    w = [v.astype(_BF16) for v in w]
+    if len(w) == 2: w[0] = 1 - w[1]  # in bfloat16
+    return [v.astype(np.float32) for v in w]
+
 def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     "`input` (N, C, *spatial) resized to `size` or by `scale_factor`, by `mode`."
@@ -1205,16 +1211,14 @@ def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corne
         raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
                            f"{tuple(input.shape[2:])} and output {tuple(out)}")
     if mode == 'area': return _adaptive_avg_pool(input, out, nd)
-    if input._data.dtype is _BF16:  # in float32, rounded once: see "bfloat16" at the end
-        return _in_float32(interpolate)(input, size, scale_factor, mode, align_corners,
-                                        recompute_scale_factor)
     kind = 'linear' if mode in ('bilinear', 'trilinear') else mode
-    y = input
+    bf16 = input._data.dtype is _BF16  # in float32 with weights rounded to bfloat16, as PyTorch's
+    y = input.float() if bf16 else input  # (see "bfloat16" at the end)
     for d in reversed(range(nd)):  # the last dim first, as PyTorch's kernels sum
-        idx, w = _taps(input.shape[2 + d], out[d], kind, align_corners, scales[d],
-                       input._data.dtype)
+        idx, w = _taps(input.shape[2 + d], out[d], kind, align_corners, scales[d], y._data.dtype)
+        if bf16 and w is not None: w = _bf16_weights(w)
         y = _resize(y, 2 + d, idx, w)
-    return y
+    return y.bfloat16() if bf16 else y
 
 # %% ../../nbs/02_functional.ipynb #4b7d1e05
 def upsample(input, size=None, scale_factor=None, mode='nearest', align_corners=None):

@@ -71,6 +71,8 @@ EXACT = {
     'avg_pool1d': (lambda F, x: F.avg_pool1d(x, 3, 2, 1), [X1]),
     'avg_pool2d': (lambda F, x: F.avg_pool2d(x, 3, 2, 1), [X2]),
     'avg_pool2d_k2': (lambda F, x: F.avg_pool2d(x, 2), [X2]),
+    'lp_pool2d': (lambda F, x: F.lp_pool2d(x, 2, 2), [X2]),
+    'lp_pool1d': (lambda F, x: F.lp_pool1d(x, 2, 3), [X1]),  # (x.pow(3) in bfloat16 is not PyTorch's)
     'max_pool2d': (lambda F, x: F.max_pool2d(x, 3, 2, 1), [X2]),
     'max_pool1d': (lambda F, x: F.max_pool1d(x, 2), [X1]),
     'max_pool3d': (lambda F, x: F.max_pool3d(x, 2), [X3]),
@@ -92,7 +94,6 @@ EXACT = {
 }
 # PyTorch's kernel rounds in between (or its formula is not float32-rounded-once): within bfloat16
 CLOSE = {
-    'lp_pool2d': (lambda F, x: F.lp_pool2d(x, 2, 2), [X2]),
     'instance_norm': (lambda F, x: F.instance_norm(x), [X2]),
     'batch_norm_train': (lambda F, x: F.batch_norm(x, None, None, training=True), [(4, 3, 8, 8)]),
     'batch_norm_train_affine': (lambda F, x, w, b: F.batch_norm(x, None, None, w, b, training=True),

@@ -2305,7 +2305,7 @@ silu, selu, hardsigmoid, hardswish, mish = map(_in_float32_inplace,
                                                (silu, selu, hardsigmoid, hardswish, mish))
 gelu, softplus = map(_in_float32, (gelu, softplus))
 # private helpers, so that the nn modules that call them (AvgPool2d, ...) round once as well
-_avg_pool, _lp_pool, _norm = map(_in_float32, (_avg_pool, _lp_pool, _norm))
+_avg_pool, _norm = map(_in_float32, (_avg_pool, _norm))
 
 # %% ../../nbs/02_functional.ipynb #bf16nn07
 def _batch_norm_bf16(bn):

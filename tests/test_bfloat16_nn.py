@@ -72,7 +72,7 @@ EXACT = {
     'avg_pool2d': (lambda F, x: F.avg_pool2d(x, 3, 2, 1), [X2]),
     'avg_pool2d_k2': (lambda F, x: F.avg_pool2d(x, 2), [X2]),
     'lp_pool2d': (lambda F, x: F.lp_pool2d(x, 2, 2), [X2]),
-    'lp_pool1d': (lambda F, x: F.lp_pool1d(x, 2, 3), [X1]),  # (x.pow(3) in bfloat16 is not PyTorch's)
+    'lp_pool1d': (lambda F, x: F.lp_pool1d(x, 2, 3), [X1]),  # (bfloat16's x.pow(3) is not exact)
     'max_pool2d': (lambda F, x: F.max_pool2d(x, 3, 2, 1), [X2]),
     'max_pool1d': (lambda F, x: F.max_pool1d(x, 2), [X1]),
     'max_pool3d': (lambda F, x: F.max_pool3d(x, 2), [X3]),

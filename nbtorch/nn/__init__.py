@@ -294,6 +294,7 @@ Module.cuda = lambda self, device=None: self.to(device if device is not None els
 Module.float = lambda self: self._apply(lambda t: t.float() if t.is_floating_point() else t)
 Module.double = lambda self: self._apply(lambda t: t.double() if t.is_floating_point() else t)
 Module.half = lambda self: self._apply(lambda t: t.half() if t.is_floating_point() else t)
+Module.bfloat16 = lambda self: self._apply(lambda t: t.bfloat16() if t.is_floating_point() else t)
 
 # %% ../../nbs/02_nn.ipynb #dce02be6
 @patch

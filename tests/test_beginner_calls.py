@@ -70,3 +70,12 @@ def test_an_integer_cast_has_no_gradient():
     for y in (x.long(), x.to(torch.int64), x.bool(), x.int()):
         assert not y.requires_grad and y.grad_fn is None
     assert x.double().requires_grad and x.double().grad_fn.name() == 'ToCopyBackward0'
+
+
+def test_a_module_moves_to_complex_as_pytorchs():
+    import torch as pt
+    ours, ref = torch.nn.Linear(2, 2), pt.nn.Linear(2, 2)
+    with pytest.warns(UserWarning, match='Complex modules'): ours.to(torch.complex64)
+    with pytest.warns(UserWarning, match='Complex modules'): ref.to(pt.complex64)
+    assert str(ours.weight.dtype) == str(ref.weight.dtype) == 'torch.complex64'
+    with pytest.raises(TypeError, match='only accepts floating point or complex'): ours.to(torch.int64)

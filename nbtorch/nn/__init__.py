@@ -28,7 +28,7 @@ __all__ = ['Parameter', 'Module', 'Sequential', 'ModuleList', 'ModuleDict', 'Par
            'UninitializedParameter', 'LazyLinear', 'LazyConv1d', 'LazyConv2d', 'summary']
 
 # %% ../../nbs/02_nn.ipynb #cd12ea31
-import math, numbers, builtins, itertools, functools, collections.abc
+import math, numbers, builtins, itertools, functools, collections.abc, warnings
 from collections import OrderedDict, namedtuple
 import numpy as np
 from fastcore.basics import patch
@@ -283,9 +283,13 @@ def _to(self, *args, **kw):
     "Move and/or cast parameters and buffers: `to(device)`, `to(dtype)`, `to(tensor)`."
     from nbtorch.tensor import _to_args
     dev, dt = _to_args(args, kw)
-    if dt is not None and not dt.is_floating_point:
+    if dt is not None and not (dt.is_floating_point or dt.is_complex):
         raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dt}")
-    return self._apply(lambda t: t.to(dev, dt if t.is_floating_point() else None))
+    if dt is not None and dt.is_complex:
+        warnings.warn("Complex modules are a new feature under active development whose design may change, "
+                      "and some modules might not work as expected when using complex tensors as parameters "
+                      "or buffers.")
+    return self._apply(lambda t: t.to(dev, dt if t.is_floating_point() or t.is_complex() else None))
 
 Module._apply, Module.to = _apply, _to
 Module.eval = lambda self: self.train(False)

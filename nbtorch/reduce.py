@@ -376,6 +376,7 @@ class _LogSoftmax(Op):
         y, = ctx.saved_tensors
         return (g - y.exp() * g.sum(ctx.dim, keepdim=True),)
 
+# %% ../nbs/00c_reduce.ipynb #821645cc
 @patch
 def softmax(self: Tensor, dim, dtype=None):
     "exp(x) / sum(exp(x)) along `dim`."

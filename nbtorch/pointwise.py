@@ -183,6 +183,7 @@ class _Rsqrt(_Pointwise):
 
 reciprocal, rsqrt = _pointwise('reciprocal', _Reciprocal), _pointwise('rsqrt', _Rsqrt)
 
+# %% ../nbs/00d_pointwise.ipynb #9edca8f4
 @patch
 def square(self: Tensor):
     "Each element squared: `pow(x, 2)`, integers staying integers."

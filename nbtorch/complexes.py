@@ -186,6 +186,8 @@ def is_conj(self: Tensor):
 def is_neg(self: Tensor):
     "False: nbtorch has no lazy negation."
     return False
+
+# %% ../nbs/00h_complex.ipynb #d4010638
 @patch
 def isreal(self: Tensor):
     "True where the imaginary part is 0."

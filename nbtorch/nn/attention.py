@@ -94,12 +94,12 @@ def _mha_masks(attn_mask, kpm, bsz, n, L, S):
             raise RuntimeError(f"attn_mask's dimension {attn_mask.dim()} is not supported")
         if tuple(attn_mask.shape) != want:
             raise RuntimeError(f"The shape of the {attn_mask.dim()}D attn_mask is "
-                               f"{tuple(attn_mask.shape)}, but should be {want}.")
+                               f"{attn_mask.shape}, but should be {want}.")
         if attn_mask.dim() == 2: attn_mask = attn_mask.unsqueeze(0)
     if kpm is not None:
         if tuple(kpm.shape) != (bsz, S):
             raise AssertionError(f"expecting key_padding_mask shape of {(bsz, S)}, but got "
-                                 f"{tuple(kpm.shape)}")
+                                 f"{kpm.shape}")
         kpm = kpm.reshape(bsz, 1, 1, S).expand(-1, n, -1, -1).reshape(bsz * n, 1, S)
         attn_mask = kpm if attn_mask is None else attn_mask + kpm
     return attn_mask

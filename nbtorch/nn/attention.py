@@ -47,7 +47,7 @@ def _safe_softmax(scores):
 # %% ../../nbs/06b_attention.ipynb #98a03f84
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                                  scale=None, enable_gqa=False):
-    "softmax(query @ key^T * scale + mask) @ value, over the last two dimensions."
+    "softmax(scale x query @ key.T + mask) @ value, over the last two dimensions."
     _check_sdpa(query, key, value, attn_mask, is_causal)
     L, S = query.size(-2), key.size(-2)
     if enable_gqa and query.dim() > 2 and key.size(-3) != query.size(-3):
@@ -310,7 +310,7 @@ def _square_subsequent_mask(sz, device=None, dtype=None):
     "-inf above the diagonal, 0 on and below it: position i may attend to positions <= i."
     return full((sz, sz), -math.inf, dtype=dtype, device=device).triu(1)
 
-def _detect_causal(mask, is_causal, size):
+def _detect_causal(mask, is_causal):
     "True when `is_causal` says so, or (if None) when `mask` is exactly the causal mask."
     if is_causal is None and mask is not None:
         c = _square_subsequent_mask(mask.size(-2), mask.device, mask.dtype)
@@ -327,7 +327,7 @@ class TransformerEncoder(Module):
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         "Run `src` through every layer."
-        is_causal = _detect_causal(mask, is_causal, None)
+        is_causal = _detect_causal(mask, is_causal)
         for m in self.layers:
             src = m(src, src_mask=mask, is_causal=is_causal, src_key_padding_mask=src_key_padding_mask)
         return src if self.norm is None else self.norm(src)
@@ -343,7 +343,7 @@ class TransformerDecoder(Module):
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
         "Run `tgt` through every layer, each attending to `memory`."
-        tgt_is_causal = _detect_causal(tgt_mask, tgt_is_causal, None)
+        tgt_is_causal = _detect_causal(tgt_mask, tgt_is_causal)
         for m in self.layers:
             tgt = m(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
                     tgt_key_padding_mask=tgt_key_padding_mask, tgt_is_causal=tgt_is_causal,

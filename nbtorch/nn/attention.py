@@ -361,10 +361,11 @@ class Transformer(Module):
         kw = dict(device=device, dtype=dtype)
         args = (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
                 norm_first, bias)
-        self.encoder = custom_encoder or TransformerEncoder(TransformerEncoderLayer(*args, **kw),
-            num_encoder_layers, LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
-        self.decoder = custom_decoder or TransformerDecoder(TransformerDecoderLayer(*args, **kw),
-            num_decoder_layers, LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        norm = lambda: LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.encoder = custom_encoder if custom_encoder is not None else TransformerEncoder(
+            TransformerEncoderLayer(*args, **kw), num_encoder_layers, norm())
+        self.decoder = custom_decoder if custom_decoder is not None else TransformerDecoder(
+            TransformerDecoderLayer(*args, **kw), num_decoder_layers, norm())
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
         for p in self.parameters():
             if p.dim() > 1: init.xavier_uniform_(p)

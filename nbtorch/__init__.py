@@ -43,6 +43,10 @@ from .linalg import (_pinverse as pinverse, _qr_old as qr, _svd_old as svd,
                             _pca_lowrank as pca_lowrank)
 from . import autograd, viz, nn, optim
 import nbtorch.nn.utils, nbtorch.optim.lr_scheduler, nbtorch.utils.data
+import nbtorch.nn.attention  # its layers and functions go where PyTorch has them:
+for _n in nn.attention.__all__: setattr(nn.functional if _n.islower() else nn, _n,
+                                        getattr(nn.attention, _n))
+del _n
 import nbtorch.autograd.functional, nbtorch.profiler
 from .serialization import save, load
 from .nn.functional import constant_pad_nd, grid_sampler_2d, grid_sampler_3d

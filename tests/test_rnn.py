@@ -1,4 +1,5 @@
 "Recurrent layers, their cells and packed sequences against PyTorch: same weights, outputs, gradients."
+import re
 import numpy as np
 import pytest
 import nbtorch
@@ -107,3 +108,117 @@ def test_unbatched(name, kw):
     x = leaves(rng.standard_normal((6, 3)))
     ins = [x] + states(name, kw, (), rng)
     check(ours, ref, ins, lambda m, t: m(t[0], (t[1], t[2]) if len(t) == 3 else t[1]), 1e-9)
+
+
+def seqs(lengths, dtype='float64', F=3):
+    rng = np.random.default_rng(0)
+    arrs = [rng.standard_normal((n, F)).astype(dtype) for n in lengths]
+    return [leaves(a) for a in arrs]
+
+
+@pytest.mark.parametrize('batch_first', [False, True])
+@pytest.mark.parametrize('side', ['right', 'left'])
+def test_pad_sequence(batch_first, side):
+    s = seqs([2, 5, 3])
+    args = dict(batch_first=batch_first, padding_value=-1.5, padding_side=side)
+    o = nbtorch.nn.utils.rnn.pad_sequence([a for a, _ in s], **args)
+    r = torch.nn.utils.rnn.pad_sequence([b for _, b in s], **args)
+    np.testing.assert_array_equal(to_np(o), to_np(r))
+    g = np.random.default_rng(2).standard_normal(tuple(r.shape))
+    (o * nbtorch.tensor(g)).sum().backward(); (r * torch.tensor(g)).sum().backward()
+    for a, b in s: np.testing.assert_array_equal(to_np(a.grad), to_np(b.grad))
+
+
+@pytest.mark.parametrize('enforce_sorted,lengths', [(True, [5, 3, 3, 1]), (False, [2, 5, 1, 3])])
+@pytest.mark.parametrize('batch_first', [False, True])
+def test_pack_and_pad_round_trip(enforce_sorted, lengths, batch_first):
+    U, R = nbtorch.nn.utils.rnn, torch.nn.utils.rnn
+    s = seqs(lengths)
+    po = U.pad_sequence([a for a, _ in s], batch_first=batch_first)
+    pr = R.pad_sequence([b for _, b in s], batch_first=batch_first)
+    o = U.pack_padded_sequence(po, nbtorch.tensor(lengths), batch_first, enforce_sorted)
+    r = R.pack_padded_sequence(pr, torch.tensor(lengths), batch_first, enforce_sorted)
+    assert type(o).__name__ == 'PackedSequence' and o._fields == r._fields
+    for f in ('data', 'batch_sizes', 'sorted_indices', 'unsorted_indices'):
+        a, b = getattr(o, f), getattr(r, f)
+        assert (a is None) == (b is None), f
+        if a is not None: np.testing.assert_array_equal(to_np(a), to_np(b), err_msg=f)
+    qo, lo = U.pad_packed_sequence(o, batch_first, padding_value=7.0, total_length=6)
+    qr, lr = R.pad_packed_sequence(r, batch_first, padding_value=7.0, total_length=6)
+    np.testing.assert_array_equal(to_np(qo), to_np(qr)); np.testing.assert_array_equal(to_np(lo), to_np(lr))
+    assert str(lo.dtype) == str(lr.dtype)
+    g = np.random.default_rng(3).standard_normal(tuple(qr.shape))
+    (qo * nbtorch.tensor(g)).sum().backward(); (qr * torch.tensor(g)).sum().backward()
+    for a, b in s: np.testing.assert_array_equal(to_np(a.grad), to_np(b.grad))
+    ps = U.pack_sequence([a for a, _ in s], enforce_sorted)
+    np.testing.assert_array_equal(to_np(ps.data), to_np(R.pack_sequence([b for _, b in s], enforce_sorted).data))
+    for a, b in zip(U.unpack_sequence(ps), s): np.testing.assert_array_equal(to_np(a), to_np(b[1]))
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'float64'])
+@pytest.mark.parametrize('name,kw', LAYERS)
+@pytest.mark.parametrize('enforce_sorted,lengths', [(True, [6, 4, 4, 1]), (False, [3, 6, 1, 4])])
+def test_packed_input(name, kw, dtype, enforce_sorted, lengths):
+    ours, ref = pair(name, 3, 5, dtype=dtype, **kw)
+    ours.eval(); ref.eval()
+    s = seqs(lengths, dtype)
+    ins = s + states(name, kw, (len(lengths),), np.random.default_rng(5), dtype)
+    n = len(lengths)
+    def call(m, t):
+        U = torch.nn.utils.rnn if isinstance(m, torch.nn.Module) else nbtorch.nn.utils.rnn
+        p = U.pack_sequence(t[:n], enforce_sorted)
+        st = t[n:]
+        out, h = m(p, (st[0], st[1]) if len(st) == 2 else st[0])
+        return U.pad_packed_sequence(out, kw.get('batch_first', False))[0], out.data, h
+    check(ours, ref, ins, call, DT[dtype][2] * 10)
+
+
+def test_errors():
+    for name, args in [('LSTM', (3, 5)), ('GRU', (3, 5)), ('RNN', (3, 5))]:
+        m, r = getattr(nbtorch.nn, name)(*args), getattr(torch.nn, name)(*args)
+        for shape in [(2, 3, 4, 3), (4, 2, 7)]:
+            with pytest.raises(Exception) as e: r(torch.zeros(shape))
+            with pytest.raises(type(e.value), match=re.escape(str(e.value)[:40])): m(nbtorch.zeros(shape))
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"): nbtorch.nn.GRU(3, 5, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size has to be smaller"): nbtorch.nn.LSTM(3, 5, proj_size=5)
+    with pytest.raises(RuntimeError, match="must be sorted in decreasing order"):
+        nbtorch.nn.utils.rnn.pack_padded_sequence(nbtorch.zeros(4, 2, 3), [2, 4])
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(1, 2, 5\), got \[1, 3, 5\]"):
+        nbtorch.nn.GRU(3, 5)(nbtorch.zeros(4, 2, 3), nbtorch.zeros(1, 3, 5))
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(1, 2, 5\), got \[1, 3, 5\]"):
+        torch.nn.GRU(3, 5)(torch.zeros(4, 2, 3), torch.zeros(1, 3, 5))
+
+
+def test_names_reprs_and_state_dict_both_ways():
+    kws = [dict(), dict(proj_size=2, num_layers=2, bidirectional=True), dict(bias=False, batch_first=True,
+           dropout=0.5, num_layers=2)]
+    for name in ('RNN', 'LSTM', 'GRU'):
+        for kw in kws:
+            if name != 'LSTM' and 'proj_size' in kw: continue
+            o, r = getattr(nbtorch.nn, name)(3, 4, **kw), getattr(torch.nn, name)(3, 4, **kw)
+            assert repr(o) == repr(r)
+            assert [(k, tuple(v.shape)) for k, v in o.state_dict().items()] == \
+                   [(k, tuple(v.shape)) for k, v in r.state_dict().items()]
+            r.load_state_dict({k: torch.tensor(to_np(v)) for k, v in o.state_dict().items()})
+            assert len(o.all_weights) == len(r.all_weights)
+            o.flatten_parameters()
+    assert repr(nbtorch.nn.RNN(3, 4, 2, 'relu')) == repr(torch.nn.RNN(3, 4, 2, 'relu'))
+    assert repr(nbtorch.nn.RNNCell(3, 4, nonlinearity='relu')) == repr(torch.nn.RNNCell(3, 4, nonlinearity='relu'))
+    assert repr(nbtorch.nn.LSTMCell(3, 4, bias=False)) == repr(torch.nn.LSTMCell(3, 4, bias=False))
+
+
+def test_init_bounds():
+    m = nbtorch.nn.LSTM(3, 16, num_layers=2)
+    for p in m.parameters(): assert float(p.abs().max()) <= 0.25 and float(p.abs().max()) > 0.2
+
+
+@pytest.mark.parametrize('name', ['LSTM', 'GRU', 'RNN'])
+def test_on_device(dev, name):
+    ours, ref = pair(name, 3, 5, num_layers=2, bidirectional=True)
+    ours.to(dev)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    xo, xr = nbtorch.tensor(x, requires_grad=True, device=dev), torch.tensor(x, requires_grad=True)
+    check(ours, ref, [(xo, xr)], lambda m, t: m(t[0]), 1e-9, dev)
+    s = [nbtorch.tensor(x[:n, 0], device=dev) for n in (4, 2, 3)]
+    out, _ = ours(nbtorch.nn.utils.rnn.pack_sequence(s, enforce_sorted=False))
+    assert out.data.device.type == ('cuda' if dev != 'cpu' else 'cpu')

@@ -90,7 +90,7 @@ backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
                         matmul=_types.SimpleNamespace(allow_tf32=False,
                                                       allow_fp16_reduced_precision_reduction=True))
 
-# %% ../nbs/99_package.ipynb #32f5a040
+# %% ../nbs/99_package.ipynb #d18f0670
 from .nn import rnn as _rnn
 for _n in ['RNNCellBase', 'RNNCell', 'LSTMCell', 'GRUCell', 'RNNBase', 'RNN', 'LSTM', 'GRU']:
     setattr(nn, _n, getattr(_rnn, _n))

@@ -9,7 +9,7 @@ __all__ = ['RNNCellBase', 'RNNCell', 'LSTMCell', 'GRUCell', 'PackedSequence', 'i
            'pad_packed_sequence', 'pad_sequence', 'pack_sequence', 'unpad_sequence', 'unpack_sequence', 'RNNBase',
            'RNN', 'LSTM', 'GRU']
 
-# %% ../../nbs/06_sequences.ipynb #309c1636
+# %% ../../nbs/06_sequences.ipynb #f7428776
 import math, itertools, warnings, builtins
 from fastcore.basics import patch
 from collections import namedtuple
@@ -24,7 +24,7 @@ from ..autograd import no_grad
 from . import Module, Parameter, init
 from . import functional as F
 
-# %% ../../nbs/06_sequences.ipynb #24eff1fc
+# %% ../../nbs/06_sequences.ipynb #2d8264d5
 class RNNCellBase(Module):
     "What the three cells share: PyTorch's parameter names, shapes and initialisation."
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
@@ -57,7 +57,7 @@ class RNNCellBase(Module):
         else: hx = tuple(h.unsqueeze(0) if single else h for h in (hx if n > 1 else (hx,)))
         return input, hx, single
 
-# %% ../../nbs/06_sequences.ipynb #b0733cb8
+# %% ../../nbs/06_sequences.ipynb #20e6a5b3
 def _gates(cell, x, h):
     "The input and hidden products of a cell: x W_ih^T + b_ih, h W_hh^T + b_hh."
     return F.linear(x, cell.weight_ih, cell.bias_ih), F.linear(h, cell.weight_hh, cell.bias_hh)
@@ -74,7 +74,7 @@ class RNNCell(RNNCellBase):
         h = (a + b).tanh() if self.nonlinearity == 'tanh' else (a + b).relu()
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #d76bf3e7
+# %% ../../nbs/06_sequences.ipynb #f60f0612
 class LSTMCell(RNNCellBase):
     "The LSTM's step: gates i, f, g, o; c' = f c + i g, h' = o tanh(c')."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -87,7 +87,7 @@ class LSTMCell(RNNCellBase):
         h = o.sigmoid() * c.tanh()
         return (h.squeeze(0), c.squeeze(0)) if single else (h, c)
 
-# %% ../../nbs/06_sequences.ipynb #3899133e
+# %% ../../nbs/06_sequences.ipynb #515df4ad
 class GRUCell(RNNCellBase):
     "The GRU's step: r, z gates; n = tanh(a_n + r (h W_hn^T + b_hn)), h' = (1 - z) n + z h."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -100,7 +100,7 @@ class GRUCell(RNNCellBase):
         h = (1 - z) * (an + r * bn).tanh() + z * h
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #55d7fb62
+# %% ../../nbs/06_sequences.ipynb #ddb9b7db
 def _sig(a, xp): return 0.5 * (xp.tanh(0.5 * a) + 1)  # the logistic, without exp's overflow
 
 def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
@@ -123,7 +123,7 @@ def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
     hf = o * tc
     return (hf if w_hr is None else hf @ w_hr.T), c2, (i, f, g, o, tc, hf)
 
-# %% ../../nbs/06_sequences.ipynb #f06c2d10
+# %% ../../nbs/06_sequences.ipynb #5c747269
 class _RnnLayer(Op):
     "One layer and direction over all steps: forward keeps each step's gates, backward walks back."
     def name(self): return 'RnnLayerBackward0'
@@ -147,7 +147,7 @@ class _RnnLayer(Op):
         ctx.cache, ctx.m, ctx.mode, ctx.reverse = cache, m, mode, reverse
         return (out, h) if c is None else (out, h, c)
 
-# %% ../../nbs/06_sequences.ipynb #104d67da
+# %% ../../nbs/06_sequences.ipynb #546908c6
 def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
     "One step back: the gate gradients (input side, hidden side), dh_prev, dc_prev, dw_hr."
     h, c, h2, aux = cache_t
@@ -167,7 +167,7 @@ def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
                          dhf * tc * o * (1 - o)], 1)
     return da, da, da @ w_hh, dc * f, dwr
 
-# %% ../../nbs/06_sequences.ipynb #8067aae9
+# %% ../../nbs/06_sequences.ipynb #6ee62947
 @patch
 def backward(ctx: _RnnLayer, gout, gh, gc=None):
     "Backward through time on arrays; then the weight gradients as one product each."
@@ -197,7 +197,7 @@ def backward(ctx: _RnnLayer, gout, gh, gc=None):
              DI.sum(0), DH.sum(0), dwr]
     return tuple(_wrap(g) if n and g is not None else None for g, n in zip(grads, need))
 
-# %% ../../nbs/06_sequences.ipynb #209c528b
+# %% ../../nbs/06_sequences.ipynb #ff09843c
 def _apply(cls, *xs, **kw):
     "Run a many-output Op on tensors and record one node whose outputs are numbered 0, 1, ..."
     ctx = cls()
@@ -212,7 +212,7 @@ def _apply(cls, *xs, **kw):
     _keep(ctx, xs, arrays, None, None)
     return outs
 
-# %% ../../nbs/06_sequences.ipynb #e99975cc
+# %% ../../nbs/06_sequences.ipynb #67f248c9
 class PackedSequence(namedtuple('PackedSequence_', ['data', 'batch_sizes', 'sorted_indices', 'unsorted_indices'])):
     "Sequences of different lengths packed step by step: data rows for step 0, then step 1, ..."
     def __new__(cls, data, batch_sizes=None, sorted_indices=None, unsorted_indices=None):
@@ -240,7 +240,7 @@ def _positions(batch_sizes, B):
     "Where each packed row sits in the flattened (steps x batch) padded layout."
     return [t * B + b for t, n in enumerate(batch_sizes) for b in range(n)]
 
-# %% ../../nbs/06_sequences.ipynb #53780ac2
+# %% ../../nbs/06_sequences.ipynb #5b604022
 def _sizes(lengths):
     lengths = lengths.tolist() if isinstance(lengths, Tensor) else list(lengths)
     return [builtins.int(n) for n in lengths]
@@ -267,7 +267,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     data = input.reshape(T * B, *input.shape[2:])[tensor(_positions(bs, B), device=input.device)]
     return PackedSequence(data, tensor(bs, dtype=int64), sorted_indices, None)
 
-# %% ../../nbs/06_sequences.ipynb #7ecef273
+# %% ../../nbs/06_sequences.ipynb #f2dd2ef5
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
     "The padded batch and the lengths of a PackedSequence, in the original batch order."
     data, bs = sequence.data, _sizes(sequence.batch_sizes)
@@ -287,7 +287,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         lengths = lengths[sequence.unsorted_indices.cpu()]
     return (out.transpose(0, 1) if batch_first else out), lengths
 
-# %% ../../nbs/06_sequences.ipynb #97f1f968
+# %% ../../nbs/06_sequences.ipynb #3e8740b2
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side='right'):
     "Stack sequences of different lengths into one tensor, padded to the longest."
     if padding_side not in ('left', 'right'):
@@ -314,7 +314,7 @@ def unpack_sequence(packed_sequences):
     "The list of sequences a PackedSequence holds."
     return unpad_sequence(*pad_packed_sequence(packed_sequences, batch_first=True), batch_first=True)
 
-# %% ../../nbs/06_sequences.ipynb #85ba5825
+# %% ../../nbs/06_sequences.ipynb #04b16075
 class RNNBase(Module):
     "What RNN, LSTM and GRU share: PyTorch's parameters per layer and direction, and the layer loop."
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -341,7 +341,7 @@ class RNNBase(Module):
                 setattr(self, n + sfx, Parameter(empty(*s, **kw))); self._flat_weights_names.append(n + sfx)
         self.reset_parameters()
 
-# %% ../../nbs/06_sequences.ipynb #62cbb0c1
+# %% ../../nbs/06_sequences.ipynb #234e3ab3
 @patch
 def reset_parameters(self: RNNBase):
     "Every weight and bias uniform in (-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch's."
@@ -370,7 +370,7 @@ def extra_repr(self: RNNBase):
     if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
     return s
 
-# %% ../../nbs/06_sequences.ipynb #6726d1dd
+# %% ../../nbs/06_sequences.ipynb #c4418fa0
 def _as_steps(self, input):
     "The input as (steps, batch, features), the sorted lengths (or None), and how to give it back."
     if isinstance(input, PackedSequence):
@@ -394,7 +394,7 @@ def _state(self, h, shape, kind, sorted_indices, x):
         raise RuntimeError(f"Expected hidden size {shape}, got {list(h.shape)}")
     return h if sorted_indices is None else h.index_select(1, sorted_indices)
 
-# %% ../../nbs/06_sequences.ipynb #c3fe1fc4
+# %% ../../nbs/06_sequences.ipynb #4c8bb46a
 @patch
 def forward(self: RNNBase, input, hx=None):
     "Run every layer (both directions) over the sequence; return the output and the final state(s)."
@@ -420,7 +420,7 @@ def forward(self: RNNBase, input, hx=None):
         if self.dropout and self.training and l < L - 1: x = F.dropout(x, self.dropout, True)
     return _give_back(self, x, stack(hs), stack(cs) if lstm else None, input, kind)
 
-# %% ../../nbs/06_sequences.ipynb #f51a7017
+# %% ../../nbs/06_sequences.ipynb #a8f72e87
 def _give_back(self, out, h, c, input, kind):
     "The output in the input's layout (packed, unbatched, batch_first) and the final states."
     if kind == 'packed':

@@ -222,3 +222,17 @@ def test_on_device(dev, name):
     s = [nbtorch.tensor(x[:n, 0], device=dev) for n in (4, 2, 3)]
     out, _ = ours(nbtorch.nn.utils.rnn.pack_sequence(s, enforce_sorted=False))
     assert out.data.device.type == ('cuda' if dev != 'cpu' else 'cpu')
+
+
+def test_dtype_mismatch_and_dropout():
+    msg = re.escape("RNN input dtype (torch.float64) does not match weight dtype (torch.float32). Convert")
+    with pytest.raises(ValueError, match=msg): torch.nn.LSTM(3, 4)(torch.zeros(5, 2, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=msg): nbtorch.nn.LSTM(3, 4)(nbtorch.zeros(5, 2, 3, dtype=nbtorch.float64))
+    m = nbtorch.nn.GRU(3, 64, num_layers=2, dropout=0.5)
+    x = nbtorch.randn(5, 2, 3)
+    a, b = m(x)[0], m(x)[0]
+    assert not np.allclose(to_np(a), to_np(b))  # training: a new dropout mask each call
+    m.eval()
+    np.testing.assert_array_equal(to_np(m(x)[0]), to_np(m(x)[0]))
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        nbtorch.nn.LSTM(3, 4, dropout=0.2)

@@ -9,7 +9,7 @@ __all__ = ['RNNCellBase', 'RNNCell', 'LSTMCell', 'GRUCell', 'PackedSequence', 'i
            'pad_packed_sequence', 'pad_sequence', 'pack_sequence', 'unpad_sequence', 'unpack_sequence', 'RNNBase',
            'RNN', 'LSTM', 'GRU']
 
-# %% ../../nbs/06_sequences.ipynb #f7428776
+# %% ../../nbs/06_sequences.ipynb #fe73cae3
 import math, itertools, warnings, builtins
 from fastcore.basics import patch
 from collections import namedtuple
@@ -24,7 +24,7 @@ from ..autograd import no_grad
 from . import Module, Parameter, init
 from . import functional as F
 
-# %% ../../nbs/06_sequences.ipynb #2d8264d5
+# %% ../../nbs/06_sequences.ipynb #14f3563c
 class RNNCellBase(Module):
     "What the three cells share: PyTorch's parameter names, shapes and initialisation."
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
@@ -42,7 +42,8 @@ class RNNCellBase(Module):
     def extra_repr(self):
         s = f'{self.input_size}, {self.hidden_size}'
         if not self.bias: s += ', bias=False'
-        if getattr(self, 'nonlinearity', 'tanh') != 'tanh': s += f', nonlinearity={self.nonlinearity}'
+        nl = getattr(self, 'nonlinearity', 'tanh')
+        if nl != 'tanh': s += f', nonlinearity={nl}'
         return s
     def _prep(self, input, hx, n):
         "The batched input and states (zeros where none is given), and whether to squeeze back."
@@ -57,15 +58,17 @@ class RNNCellBase(Module):
         else: hx = tuple(h.unsqueeze(0) if single else h for h in (hx if n > 1 else (hx,)))
         return input, hx, single
 
-# %% ../../nbs/06_sequences.ipynb #20e6a5b3
+# %% ../../nbs/06_sequences.ipynb #8d62e2d7
 def _gates(cell, x, h):
     "The input and hidden products of a cell: x W_ih^T + b_ih, h W_hh^T + b_hh."
     return F.linear(x, cell.weight_ih, cell.bias_ih), F.linear(h, cell.weight_hh, cell.bias_hh)
 
 class RNNCell(RNNCellBase):
     "h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity='tanh', device=None, dtype=None):
-        if nonlinearity not in ('tanh', 'relu'): raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity='tanh', device=None,
+                 dtype=None):
+        if nonlinearity not in ('tanh', 'relu'):
+            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
         super().__init__(input_size, hidden_size, bias, 1, device, dtype)
         self.nonlinearity = nonlinearity
     def forward(self, input, hx=None):
@@ -74,7 +77,7 @@ class RNNCell(RNNCellBase):
         h = (a + b).tanh() if self.nonlinearity == 'tanh' else (a + b).relu()
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #f60f0612
+# %% ../../nbs/06_sequences.ipynb #e19631e3
 class LSTMCell(RNNCellBase):
     "The LSTM's step: gates i, f, g, o; c' = f c + i g, h' = o tanh(c')."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -87,7 +90,7 @@ class LSTMCell(RNNCellBase):
         h = o.sigmoid() * c.tanh()
         return (h.squeeze(0), c.squeeze(0)) if single else (h, c)
 
-# %% ../../nbs/06_sequences.ipynb #515df4ad
+# %% ../../nbs/06_sequences.ipynb #c5bf7f51
 class GRUCell(RNNCellBase):
     "The GRU's step: r, z gates; n = tanh(a_n + r (h W_hn^T + b_hn)), h' = (1 - z) n + z h."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -100,7 +103,7 @@ class GRUCell(RNNCellBase):
         h = (1 - z) * (an + r * bn).tanh() + z * h
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #ddb9b7db
+# %% ../../nbs/06_sequences.ipynb #4b88a4a0
 def _sig(a, xp): return 0.5 * (xp.tanh(0.5 * a) + 1)  # the logistic, without exp's overflow
 
 def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
@@ -123,16 +126,20 @@ def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
     hf = o * tc
     return (hf if w_hr is None else hf @ w_hr.T), c2, (i, f, g, o, tc, hf)
 
-# %% ../../nbs/06_sequences.ipynb #5c747269
+# %% ../../nbs/06_sequences.ipynb #436cd1c1
 class _RnnLayer(Op):
     "One layer and direction over all steps: forward keeps each step's gates, backward walks back."
-    def name(self): return 'RnnLayerBackward0'
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode='LSTM', reverse=False, lengths=None):
+    def name(self): return 'MkldnnRnnLayerBackward0'  # PyTorch's name for its CPU LSTM layer's node
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode='LSTM', reverse=False,
+                lengths=None):
         xp = get_array_module(x)
         T, B = x.shape[:2]
-        xw = (x.reshape(T * B, -1) @ w_ih.T).reshape(T, B, -1)  # the input projection, all steps at once
+        # the input projection, all steps at once: one product
+        xw = (x.reshape(T * B, -1) @ w_ih.T).reshape(T, B, -1)
         if b_ih is not None: xw = xw + b_ih
-        m = None if lengths is None else (xp.arange(T)[:, None] < xp.asarray(lengths)[None]).astype(x.dtype)[..., None]
+        m = None  # where lengths are given: 1 on a sequence's steps, 0 past its end
+        if lengths is not None:
+            m = (xp.arange(T)[:, None] < xp.asarray(lengths)[None]).astype(x.dtype)[..., None]
         out = xp.zeros((T, B, h0.shape[1]), x.dtype)
         h, c, cache = h0, c0, [None] * T
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -147,7 +154,7 @@ class _RnnLayer(Op):
         ctx.cache, ctx.m, ctx.mode, ctx.reverse = cache, m, mode, reverse
         return (out, h) if c is None else (out, h, c)
 
-# %% ../../nbs/06_sequences.ipynb #546908c6
+# %% ../../nbs/06_sequences.ipynb #ecfd0045
 def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
     "One step back: the gate gradients (input side, hidden side), dh_prev, dc_prev, dw_hr."
     h, c, h2, aux = cache_t
@@ -167,7 +174,7 @@ def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
                          dhf * tc * o * (1 - o)], 1)
     return da, da, da @ w_hh, dc * f, dwr
 
-# %% ../../nbs/06_sequences.ipynb #6ee62947
+# %% ../../nbs/06_sequences.ipynb #d3fb55c0
 @patch
 def backward(ctx: _RnnLayer, gout, gh, gc=None):
     "Backward through time on arrays; then the weight gradients as one product each."
@@ -197,7 +204,7 @@ def backward(ctx: _RnnLayer, gout, gh, gc=None):
              DI.sum(0), DH.sum(0), dwr]
     return tuple(_wrap(g) if n and g is not None else None for g, n in zip(grads, need))
 
-# %% ../../nbs/06_sequences.ipynb #ff09843c
+# %% ../../nbs/06_sequences.ipynb #d3ad7b1f
 def _apply(cls, *xs, **kw):
     "Run a many-output Op on tensors and record one node whose outputs are numbered 0, 1, ..."
     ctx = cls()
@@ -212,8 +219,10 @@ def _apply(cls, *xs, **kw):
     _keep(ctx, xs, arrays, None, None)
     return outs
 
-# %% ../../nbs/06_sequences.ipynb #67f248c9
-class PackedSequence(namedtuple('PackedSequence_', ['data', 'batch_sizes', 'sorted_indices', 'unsorted_indices'])):
+# %% ../../nbs/06_sequences.ipynb #7e4df83c
+_FIELDS = ['data', 'batch_sizes', 'sorted_indices', 'unsorted_indices']
+
+class PackedSequence(namedtuple('PackedSequence_', _FIELDS)):
     "Sequences of different lengths packed step by step: data rows for step 0, then step 1, ..."
     def __new__(cls, data, batch_sizes=None, sorted_indices=None, unsorted_indices=None):
         if unsorted_indices is None and sorted_indices is not None:
@@ -240,7 +249,7 @@ def _positions(batch_sizes, B):
     "Where each packed row sits in the flattened (steps x batch) padded layout."
     return [t * B + b for t, n in enumerate(batch_sizes) for b in range(n)]
 
-# %% ../../nbs/06_sequences.ipynb #5b604022
+# %% ../../nbs/06_sequences.ipynb #88495149
 def _sizes(lengths):
     lengths = lengths.tolist() if isinstance(lengths, Tensor) else list(lengths)
     return [builtins.int(n) for n in lengths]
@@ -250,32 +259,35 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     n = _sizes(lengths)
     if enforce_sorted:
         if builtins.any(a < b for a, b in zip(n, n[1:])):
-            raise RuntimeError("`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. "
-                               "You can pass `enforce_sorted=False` to pack_padded_sequence and/or pack_sequence "
-                               "to sidestep this requirement if you do not need ONNX exportability.")
+            raise RuntimeError("`lengths` array must be sorted in decreasing order when `enforce_sorted` "
+                               "is True. You can pass `enforce_sorted=False` to pack_padded_sequence "
+                               "and/or pack_sequence to sidestep this requirement if you do not need "
+                               "ONNX exportability.")
         sorted_indices = None
     else:
         order = sorted(range(len(n)), key=lambda i: -n[i])
         sorted_indices = tensor(order, dtype=int64, device=input.device)
-        input, n = input.index_select(0 if batch_first else 1, sorted_indices), [n[i] for i in order]
+        input = input.index_select(0 if batch_first else 1, sorted_indices)
+        n = [n[i] for i in order]
     if n and n[-1] <= 0:
-        raise RuntimeError("Length of all samples has to be greater than 0, but found an element in 'lengths' "
-                           "that is <= 0")
+        raise RuntimeError("Length of all samples has to be greater than 0, but found an element in "
+                           "'lengths' that is <= 0")
     if batch_first: input = input.transpose(0, 1)
     bs = [builtins.sum(1 for k in n if k > t) for t in range(n[0])]
     T, B = input.shape[:2]
     data = input.reshape(T * B, *input.shape[2:])[tensor(_positions(bs, B), device=input.device)]
     return PackedSequence(data, tensor(bs, dtype=int64), sorted_indices, None)
 
-# %% ../../nbs/06_sequences.ipynb #f2dd2ef5
+# %% ../../nbs/06_sequences.ipynb #dd48e8a1
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
     "The padded batch and the lengths of a PackedSequence, in the original batch order."
     data, bs = sequence.data, _sizes(sequence.batch_sizes)
     T, B = len(bs), bs[0]
     if total_length is not None:
         if total_length < T:
-            raise ValueError("Expected total_length to be at least the length of the longest sequence in input, "
-                             f"but got total_length={total_length} and max sequence length being {T}")
+            raise ValueError("Expected total_length to be at least the length of the longest sequence "
+                             f"in input, but got total_length={total_length} and max sequence length "
+                             f"being {T}")
         T = total_length
     fill = full((1, *data.shape[1:]), padding_value, dtype=data.dtype, device=data.device)
     where = [data.shape[0]] * (T * B)  # the index of `fill`, replaced at the packed rows' places
@@ -287,7 +299,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         lengths = lengths[sequence.unsorted_indices.cpu()]
     return (out.transpose(0, 1) if batch_first else out), lengths
 
-# %% ../../nbs/06_sequences.ipynb #3e8740b2
+# %% ../../nbs/06_sequences.ipynb #436e53a3
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side='right'):
     "Stack sequences of different lengths into one tensor, padded to the longest."
     if padding_side not in ('left', 'right'):
@@ -314,7 +326,7 @@ def unpack_sequence(packed_sequences):
     "The list of sequences a PackedSequence holds."
     return unpad_sequence(*pad_packed_sequence(packed_sequences, batch_first=True), batch_first=True)
 
-# %% ../../nbs/06_sequences.ipynb #04b16075
+# %% ../../nbs/06_sequences.ipynb #3312c571
 class RNNBase(Module):
     "What RNN, LSTM and GRU share: PyTorch's parameters per layer and direction, and the layer loop."
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -322,12 +334,15 @@ class RNNBase(Module):
         super().__init__()
         if proj_size and mode != 'LSTM':
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        if proj_size < 0: raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size: raise ValueError("proj_size has to be smaller than hidden_size")
         if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
-                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}")
-        self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero "
+                          "dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}")
+        self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
+        self.num_layers = num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, builtins.float(dropout)
         self.bidirectional, self.proj_size = bidirectional, proj_size
         G, D, R = dict(LSTM=4, GRU=3).get(mode, 1), 2 if bidirectional else 1, proj_size or hidden_size
@@ -338,10 +353,11 @@ class RNNBase(Module):
             if bias: shapes.update(bias_ih=(G * hidden_size,), bias_hh=(G * hidden_size,))
             if proj_size: shapes.update(weight_hr=(proj_size, hidden_size))
             for n, s in shapes.items():
-                setattr(self, n + sfx, Parameter(empty(*s, **kw))); self._flat_weights_names.append(n + sfx)
+                setattr(self, n + sfx, Parameter(empty(*s, **kw)))
+                self._flat_weights_names.append(n + sfx)
         self.reset_parameters()
 
-# %% ../../nbs/06_sequences.ipynb #234e3ab3
+# %% ../../nbs/06_sequences.ipynb #a3554e7a
 @patch
 def reset_parameters(self: RNNBase):
     "Every weight and bias uniform in (-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch's."
@@ -370,16 +386,23 @@ def extra_repr(self: RNNBase):
     if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
     return s
 
-# %% ../../nbs/06_sequences.ipynb #c4418fa0
+# %% ../../nbs/06_sequences.ipynb #c7902ed4
 def _as_steps(self, input):
     "The input as (steps, batch, features), the sorted lengths (or None), and how to give it back."
+    w = self.weight_ih_l0
+    data = input.data if isinstance(input, PackedSequence) else input
+    if data.dtype != w.dtype:
+        raise ValueError(f"RNN input dtype ({data.dtype}) does not match weight dtype ({w.dtype}). "
+                         f"Convert input: input.to({w.dtype}), or convert model: "
+                         f"model.to({data.dtype})")
     if isinstance(input, PackedSequence):
         bs = _sizes(input.batch_sizes)
         T, B = len(bs), bs[0]
         x, _ = pad_packed_sequence(PackedSequence(input.data, input.batch_sizes))
         return x, [builtins.sum(1 for n in bs if n > b) for b in range(B)], 'packed'
     if input.dim() not in (2, 3):
-        raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead")
+        raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, "
+                         f"got {input.dim()}D tensor instead")
     if input.shape[-1] != self.input_size:
         raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                            f"got {input.shape[-1]}")
@@ -394,7 +417,7 @@ def _state(self, h, shape, kind, sorted_indices, x):
         raise RuntimeError(f"Expected hidden size {shape}, got {list(h.shape)}")
     return h if sorted_indices is None else h.index_select(1, sorted_indices)
 
-# %% ../../nbs/06_sequences.ipynb #4c8bb46a
+# %% ../../nbs/06_sequences.ipynb #de57e780
 @patch
 def forward(self: RNNBase, input, hx=None):
     "Run every layer (both directions) over the sequence; return the output and the final state(s)."
@@ -411,7 +434,8 @@ def forward(self: RNNBase, input, hx=None):
         for d, ws in enumerate(self.all_weights[l * D:(l + 1) * D]):
             k = l * D + d
             w = dict(zip([n.split('_l')[0] for n in self._flat_weights_names], ws))
-            r = _apply(_RnnLayer, x, h0[k], None if c0 is None else c0[k], w['weight_ih'], w['weight_hh'],
+            r = _apply(_RnnLayer, x, h0[k], None if c0 is None else c0[k], w['weight_ih'],
+                       w['weight_hh'],
                        w.get('bias_ih'), w.get('bias_hh'), w.get('weight_hr'), mode=self.mode,
                        reverse=d == 1, lengths=lengths)
             outs.append(r[0]); hs.append(r[1])
@@ -420,7 +444,7 @@ def forward(self: RNNBase, input, hx=None):
         if self.dropout and self.training and l < L - 1: x = F.dropout(x, self.dropout, True)
     return _give_back(self, x, stack(hs), stack(cs) if lstm else None, input, kind)
 
-# %% ../../nbs/06_sequences.ipynb #a8f72e87
+# %% ../../nbs/06_sequences.ipynb #ee654684
 def _give_back(self, out, h, c, input, kind):
     "The output in the input's layout (packed, unbatched, batch_first) and the final states."
     if kind == 'packed':
@@ -430,7 +454,8 @@ def _give_back(self, out, h, c, input, kind):
                              input.sorted_indices, input.unsorted_indices)
         if input.unsorted_indices is not None:
             h, c = [None if s is None else s.index_select(1, input.unsorted_indices) for s in (h, c)]
-    elif kind == 'single': out, h, c = out.squeeze(1), h.squeeze(1), None if c is None else c.squeeze(1)
+    elif kind == 'single':
+        out, h, c = out.squeeze(1), h.squeeze(1), None if c is None else c.squeeze(1)
     elif self.batch_first: out = out.transpose(0, 1)
     return out, (h if c is None else (h, c))
 
@@ -440,8 +465,8 @@ class RNN(RNNBase):
         # PyTorch's signature puts nonlinearity fourth: RNN(input_size, hidden_size, num_layers, 'relu')
         if len(args) > 3: args, kwargs['nonlinearity'] = args[:3] + args[4:], args[3]
         nonlinearity = kwargs.pop('nonlinearity', 'tanh')
-        if nonlinearity not in ('tanh', 'relu'): raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. "
-                                                                  "Select from 'tanh' or 'relu'.")
+        if nonlinearity not in ('tanh', 'relu'):
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         super().__init__('RNN_TANH' if nonlinearity == 'tanh' else 'RNN_RELU', *args, **kwargs)
         self.nonlinearity = nonlinearity
 

@@ -94,7 +94,7 @@ backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
 from .nn import rnn as _rnn
 for _n in ['RNNCellBase', 'RNNCell', 'LSTMCell', 'GRUCell', 'RNNBase', 'RNN', 'LSTM', 'GRU']:
     setattr(nn, _n, getattr(_rnn, _n))
-del nn.rnn  # PyTorch's torch.nn has no `rnn`: the layers live in nn, the packing in nn.utils.rnn
+nn.__dict__.pop('rnn', None)  # torch.nn has no `rnn`: the layers are in nn, packing in nn.utils.rnn
 _RNN_UTILS = ['PackedSequence', 'invert_permutation', 'pad_sequence', 'pack_padded_sequence',
               'pack_sequence', 'pad_packed_sequence', 'unpad_sequence', 'unpack_sequence']
 nn.utils.rnn = _module('nn.utils.rnn', "PyTorch's `torch.nn.utils.rnn`: padding and packing sequences.",

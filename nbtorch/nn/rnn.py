@@ -9,7 +9,7 @@ __all__ = ['RNNCellBase', 'RNNCell', 'LSTMCell', 'GRUCell', 'PackedSequence', 'i
            'pad_packed_sequence', 'pad_sequence', 'pack_sequence', 'unpad_sequence', 'unpack_sequence', 'RNNBase',
            'RNN', 'LSTM', 'GRU']
 
-# %% ../../nbs/06_sequences.ipynb #fe73cae3
+# %% ../../nbs/06_sequences.ipynb #6669cd34
 import math, itertools, warnings, builtins
 from fastcore.basics import patch
 from collections import namedtuple
@@ -24,7 +24,7 @@ from ..autograd import no_grad
 from . import Module, Parameter, init
 from . import functional as F
 
-# %% ../../nbs/06_sequences.ipynb #14f3563c
+# %% ../../nbs/06_sequences.ipynb #53a5eb7e
 class RNNCellBase(Module):
     "What the three cells share: PyTorch's parameter names, shapes and initialisation."
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
@@ -58,7 +58,7 @@ class RNNCellBase(Module):
         else: hx = tuple(h.unsqueeze(0) if single else h for h in (hx if n > 1 else (hx,)))
         return input, hx, single
 
-# %% ../../nbs/06_sequences.ipynb #8d62e2d7
+# %% ../../nbs/06_sequences.ipynb #2869fc99
 def _gates(cell, x, h):
     "The input and hidden products of a cell: x W_ih^T + b_ih, h W_hh^T + b_hh."
     return F.linear(x, cell.weight_ih, cell.bias_ih), F.linear(h, cell.weight_hh, cell.bias_hh)
@@ -77,7 +77,7 @@ class RNNCell(RNNCellBase):
         h = (a + b).tanh() if self.nonlinearity == 'tanh' else (a + b).relu()
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #e19631e3
+# %% ../../nbs/06_sequences.ipynb #f7e3d80a
 class LSTMCell(RNNCellBase):
     "The LSTM's step: gates i, f, g, o; c' = f c + i g, h' = o tanh(c')."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -90,7 +90,7 @@ class LSTMCell(RNNCellBase):
         h = o.sigmoid() * c.tanh()
         return (h.squeeze(0), c.squeeze(0)) if single else (h, c)
 
-# %% ../../nbs/06_sequences.ipynb #c5bf7f51
+# %% ../../nbs/06_sequences.ipynb #28d4d9be
 class GRUCell(RNNCellBase):
     "The GRU's step: r, z gates; n = tanh(a_n + r (h W_hn^T + b_hn)), h' = (1 - z) n + z h."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -103,7 +103,7 @@ class GRUCell(RNNCellBase):
         h = (1 - z) * (an + r * bn).tanh() + z * h
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #4b88a4a0
+# %% ../../nbs/06_sequences.ipynb #aeeb0c8c
 def _sig(a, xp): return 0.5 * (xp.tanh(0.5 * a) + 1)  # the logistic, without exp's overflow
 
 def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
@@ -126,7 +126,7 @@ def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
     hf = o * tc
     return (hf if w_hr is None else hf @ w_hr.T), c2, (i, f, g, o, tc, hf)
 
-# %% ../../nbs/06_sequences.ipynb #436cd1c1
+# %% ../../nbs/06_sequences.ipynb #641eb2cc
 class _RnnLayer(Op):
     "One layer and direction over all steps: forward keeps each step's gates, backward walks back."
     def name(self): return 'MkldnnRnnLayerBackward0'  # PyTorch's name for its CPU LSTM layer's node
@@ -154,7 +154,7 @@ class _RnnLayer(Op):
         ctx.cache, ctx.m, ctx.mode, ctx.reverse = cache, m, mode, reverse
         return (out, h) if c is None else (out, h, c)
 
-# %% ../../nbs/06_sequences.ipynb #ecfd0045
+# %% ../../nbs/06_sequences.ipynb #dedb27b3
 def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
     "One step back: the gate gradients (input side, hidden side), dh_prev, dc_prev, dw_hr."
     h, c, h2, aux = cache_t
@@ -174,7 +174,7 @@ def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
                          dhf * tc * o * (1 - o)], 1)
     return da, da, da @ w_hh, dc * f, dwr
 
-# %% ../../nbs/06_sequences.ipynb #d3fb55c0
+# %% ../../nbs/06_sequences.ipynb #a97de83a
 @patch
 def backward(ctx: _RnnLayer, gout, gh, gc=None):
     "Backward through time on arrays; then the weight gradients as one product each."
@@ -204,7 +204,7 @@ def backward(ctx: _RnnLayer, gout, gh, gc=None):
              DI.sum(0), DH.sum(0), dwr]
     return tuple(_wrap(g) if n and g is not None else None for g, n in zip(grads, need))
 
-# %% ../../nbs/06_sequences.ipynb #d3ad7b1f
+# %% ../../nbs/06_sequences.ipynb #e5669d08
 def _apply(cls, *xs, **kw):
     "Run a many-output Op on tensors and record one node whose outputs are numbered 0, 1, ..."
     ctx = cls()
@@ -219,7 +219,7 @@ def _apply(cls, *xs, **kw):
     _keep(ctx, xs, arrays, None, None)
     return outs
 
-# %% ../../nbs/06_sequences.ipynb #7e4df83c
+# %% ../../nbs/06_sequences.ipynb #b402f187
 _FIELDS = ['data', 'batch_sizes', 'sorted_indices', 'unsorted_indices']
 
 class PackedSequence(namedtuple('PackedSequence_', _FIELDS)):
@@ -249,7 +249,7 @@ def _positions(batch_sizes, B):
     "Where each packed row sits in the flattened (steps x batch) padded layout."
     return [t * B + b for t, n in enumerate(batch_sizes) for b in range(n)]
 
-# %% ../../nbs/06_sequences.ipynb #88495149
+# %% ../../nbs/06_sequences.ipynb #b8a99765
 def _sizes(lengths):
     lengths = lengths.tolist() if isinstance(lengths, Tensor) else list(lengths)
     return [builtins.int(n) for n in lengths]
@@ -278,7 +278,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     data = input.reshape(T * B, *input.shape[2:])[tensor(_positions(bs, B), device=input.device)]
     return PackedSequence(data, tensor(bs, dtype=int64), sorted_indices, None)
 
-# %% ../../nbs/06_sequences.ipynb #dd48e8a1
+# %% ../../nbs/06_sequences.ipynb #87663bc8
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
     "The padded batch and the lengths of a PackedSequence, in the original batch order."
     data, bs = sequence.data, _sizes(sequence.batch_sizes)
@@ -299,7 +299,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         lengths = lengths[sequence.unsorted_indices.cpu()]
     return (out.transpose(0, 1) if batch_first else out), lengths
 
-# %% ../../nbs/06_sequences.ipynb #436e53a3
+# %% ../../nbs/06_sequences.ipynb #44198c45
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side='right'):
     "Stack sequences of different lengths into one tensor, padded to the longest."
     if padding_side not in ('left', 'right'):
@@ -326,7 +326,7 @@ def unpack_sequence(packed_sequences):
     "The list of sequences a PackedSequence holds."
     return unpad_sequence(*pad_packed_sequence(packed_sequences, batch_first=True), batch_first=True)
 
-# %% ../../nbs/06_sequences.ipynb #3312c571
+# %% ../../nbs/06_sequences.ipynb #b49a2c6a
 class RNNBase(Module):
     "What RNN, LSTM and GRU share: PyTorch's parameters per layer and direction, and the layer loop."
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -357,7 +357,7 @@ class RNNBase(Module):
                 self._flat_weights_names.append(n + sfx)
         self.reset_parameters()
 
-# %% ../../nbs/06_sequences.ipynb #a3554e7a
+# %% ../../nbs/06_sequences.ipynb #8d254716
 @patch
 def reset_parameters(self: RNNBase):
     "Every weight and bias uniform in (-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch's."
@@ -386,7 +386,7 @@ def extra_repr(self: RNNBase):
     if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
     return s
 
-# %% ../../nbs/06_sequences.ipynb #c7902ed4
+# %% ../../nbs/06_sequences.ipynb #24d3c56b
 def _as_steps(self, input):
     "The input as (steps, batch, features), the sorted lengths (or None), and how to give it back."
     w = self.weight_ih_l0
@@ -417,7 +417,7 @@ def _state(self, h, shape, kind, sorted_indices, x):
         raise RuntimeError(f"Expected hidden size {shape}, got {list(h.shape)}")
     return h if sorted_indices is None else h.index_select(1, sorted_indices)
 
-# %% ../../nbs/06_sequences.ipynb #de57e780
+# %% ../../nbs/06_sequences.ipynb #95b90684
 @patch
 def forward(self: RNNBase, input, hx=None):
     "Run every layer (both directions) over the sequence; return the output and the final state(s)."
@@ -444,7 +444,7 @@ def forward(self: RNNBase, input, hx=None):
         if self.dropout and self.training and l < L - 1: x = F.dropout(x, self.dropout, True)
     return _give_back(self, x, stack(hs), stack(cs) if lstm else None, input, kind)
 
-# %% ../../nbs/06_sequences.ipynb #ee654684
+# %% ../../nbs/06_sequences.ipynb #4726c59d
 def _give_back(self, out, h, c, input, kind):
     "The output in the input's layout (packed, unbatched, batch_first) and the final states."
     if kind == 'packed':

@@ -225,6 +225,7 @@ _FIELDS = ['data', 'batch_sizes', 'sorted_indices', 'unsorted_indices']
 class PackedSequence(namedtuple('PackedSequence_', _FIELDS)):
     "Sequences of different lengths packed step by step: data rows for step 0, then step 1, ..."
     def __new__(cls, data, batch_sizes=None, sorted_indices=None, unsorted_indices=None):
+        "A packed batch; the inverse order is computed when only the sorting order is given."
         if unsorted_indices is None and sorted_indices is not None:
             unsorted_indices = invert_permutation(sorted_indices)
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)

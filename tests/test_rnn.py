@@ -236,3 +236,17 @@ def test_dtype_mismatch_and_dropout():
     np.testing.assert_array_equal(to_np(m(x)[0]), to_np(m(x)[0]))
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         nbtorch.nn.LSTM(3, 4, dropout=0.2)
+
+
+@pytest.mark.parametrize('name,kw', [('LSTM', {}), ('GRU', {'bidirectional': True}), ('RNN', {}),
+                                     ('LSTM', {'proj_size': 2})])
+def test_double_backward(name, kw):
+    ours, ref = pair(name, 3, 4, **kw)
+    x = leaves(np.random.default_rng(0).standard_normal((5, 2, 3)))
+    res = []
+    for m, t in ((ours, x[0]), (ref, x[1])):
+        lib = nbtorch if m is ours else torch
+        g, = lib.autograd.grad(m(t)[0].pow(2).sum(), t, create_graph=True)
+        (g.pow(2).sum()).backward()
+        res.append([t.grad] + [p.grad for p in m.parameters()])
+    for a, b in zip(*res): np.testing.assert_allclose(to_np(a), to_np(b), atol=1e-9, rtol=1e-7)

@@ -9,7 +9,7 @@ __all__ = ['RNNCellBase', 'RNNCell', 'LSTMCell', 'GRUCell', 'PackedSequence', 'i
            'pad_packed_sequence', 'pad_sequence', 'pack_sequence', 'unpad_sequence', 'unpack_sequence', 'RNNBase',
            'RNN', 'LSTM', 'GRU']
 
-# %% ../../nbs/06_sequences.ipynb #6669cd34
+# %% ../../nbs/06_sequences.ipynb #381f8c70
 import math, itertools, warnings, builtins
 from fastcore.basics import patch
 from collections import namedtuple
@@ -18,13 +18,13 @@ from ..ops import *
 from ..shapes import *
 from ..reduce import *
 from ..tensor import _wrap, _edge, _keep
-from ..autograd import is_grad_enabled
+from ..autograd import is_grad_enabled, grad as _grad
 from ..cuda import get_array_module
 from ..autograd import no_grad
 from . import Module, Parameter, init
 from . import functional as F
 
-# %% ../../nbs/06_sequences.ipynb #53a5eb7e
+# %% ../../nbs/06_sequences.ipynb #1c30006e
 class RNNCellBase(Module):
     "What the three cells share: PyTorch's parameter names, shapes and initialisation."
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
@@ -58,7 +58,7 @@ class RNNCellBase(Module):
         else: hx = tuple(h.unsqueeze(0) if single else h for h in (hx if n > 1 else (hx,)))
         return input, hx, single
 
-# %% ../../nbs/06_sequences.ipynb #2869fc99
+# %% ../../nbs/06_sequences.ipynb #977b66cc
 def _gates(cell, x, h):
     "The input and hidden products of a cell: x W_ih^T + b_ih, h W_hh^T + b_hh."
     return F.linear(x, cell.weight_ih, cell.bias_ih), F.linear(h, cell.weight_hh, cell.bias_hh)
@@ -77,7 +77,7 @@ class RNNCell(RNNCellBase):
         h = (a + b).tanh() if self.nonlinearity == 'tanh' else (a + b).relu()
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #f7e3d80a
+# %% ../../nbs/06_sequences.ipynb #530c640f
 class LSTMCell(RNNCellBase):
     "The LSTM's step: gates i, f, g, o; c' = f c + i g, h' = o tanh(c')."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -90,7 +90,7 @@ class LSTMCell(RNNCellBase):
         h = o.sigmoid() * c.tanh()
         return (h.squeeze(0), c.squeeze(0)) if single else (h, c)
 
-# %% ../../nbs/06_sequences.ipynb #28d4d9be
+# %% ../../nbs/06_sequences.ipynb #6fab5c40
 class GRUCell(RNNCellBase):
     "The GRU's step: r, z gates; n = tanh(a_n + r (h W_hn^T + b_hn)), h' = (1 - z) n + z h."
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -103,7 +103,7 @@ class GRUCell(RNNCellBase):
         h = (1 - z) * (an + r * bn).tanh() + z * h
         return h.squeeze(0) if single else h
 
-# %% ../../nbs/06_sequences.ipynb #aeeb0c8c
+# %% ../../nbs/06_sequences.ipynb #d2b22b61
 def _sig(a, xp): return 0.5 * (xp.tanh(0.5 * a) + 1)  # the logistic, without exp's overflow
 
 def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
@@ -126,7 +126,7 @@ def _step(mode, xw, h, c, w_hh, b_hh, w_hr, xp):
     hf = o * tc
     return (hf if w_hr is None else hf @ w_hr.T), c2, (i, f, g, o, tc, hf)
 
-# %% ../../nbs/06_sequences.ipynb #641eb2cc
+# %% ../../nbs/06_sequences.ipynb #9a8ef545
 class _RnnLayer(Op):
     "One layer and direction over all steps: forward keeps each step's gates, backward walks back."
     def name(self): return 'MkldnnRnnLayerBackward0'  # PyTorch's name for its CPU LSTM layer's node
@@ -150,11 +150,11 @@ class _RnnLayer(Op):
                 h2 = m[t] * h2; h = h2 + (1 - m[t]) * h
                 if c is not None: c = m[t] * c2 + (1 - m[t]) * c
             out[t] = h2
-        ctx.save_for_backward(x, w_ih, w_hh, w_hr)
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
         ctx.cache, ctx.m, ctx.mode, ctx.reverse = cache, m, mode, reverse
         return (out, h) if c is None else (out, h, c)
 
-# %% ../../nbs/06_sequences.ipynb #dedb27b3
+# %% ../../nbs/06_sequences.ipynb #568bdbfa
 def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
     "One step back: the gate gradients (input side, hidden side), dh_prev, dc_prev, dw_hr."
     h, c, h2, aux = cache_t
@@ -174,11 +174,13 @@ def _step_back(mode, dh2, dc2, cache_t, w_hh, w_hr, xp):
                          dhf * tc * o * (1 - o)], 1)
     return da, da, da @ w_hh, dc * f, dwr
 
-# %% ../../nbs/06_sequences.ipynb #a97de83a
+# %% ../../nbs/06_sequences.ipynb #a0645e66
 @patch
 def backward(ctx: _RnnLayer, gout, gh, gc=None):
     "Backward through time on arrays; then the weight gradients as one product each."
-    x, w_ih, w_hh, w_hr = [None if s is None else s._data for s in ctx.saved_tensors]
+    saved = ctx.saved_tensors
+    if is_grad_enabled(): return _twice(ctx, saved, (gout, gh, gc))  # create_graph: see below
+    x, w_ih, w_hh, w_hr = [None if s is None else s._data for s in saved[:1] + saved[3:5] + saved[7:]]
     xp, (T, B), m, lstm = get_array_module(x), x.shape[:2], ctx.m, ctx.mode == 'LSTM'
     h0, c0 = ctx.cache[0 if not ctx.reverse else T - 1][:2]
     dh = xp.zeros_like(h0) if gh is None else gh._data
@@ -204,7 +206,41 @@ def backward(ctx: _RnnLayer, gout, gh, gc=None):
              DI.sum(0), DH.sum(0), dwr]
     return tuple(_wrap(g) if n and g is not None else None for g, n in zip(grads, need))
 
-# %% ../../nbs/06_sequences.ipynb #e5669d08
+# %% ../../nbs/06_sequences.ipynb #be7d95f1
+def _unrolled(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, m):
+    "The fused layer's arithmetic as tensor ops, which autograd can differentiate again."
+    T, outs, xw = x.shape[0], [None] * x.shape[0], F.linear(x, w_ih, b_ih)
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        a, gh = xw[t], F.linear(h, w_hh, b_hh)
+        if mode == 'GRU':
+            (ar, az, an), (br, bz, bn) = a.chunk(3, 1), gh.chunk(3, 1)
+            r, z = (ar + br).sigmoid(), (az + bz).sigmoid()
+            h2, c2 = (1 - z) * (an + r * bn).tanh() + z * h, None
+        elif mode == 'LSTM':
+            i, f, g, o = (a + gh).chunk(4, 1)
+            c2 = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h2 = o.sigmoid() * c2.tanh()
+            if w_hr is not None: h2 = F.linear(h2, w_hr)
+        else: h2, c2 = ((a + gh).tanh() if mode == 'RNN_TANH' else (a + gh).relu()), None
+        if m is None: h, c = h2, c2
+        else:
+            k = _wrap(m[t]); h2 = k * h2; h = h2 + (1 - k) * h
+            if c is not None: c = k * c2 + (1 - k) * c
+        outs[t] = h2
+    return [stack(outs), h] + ([] if c is None else [c])
+
+def _twice(ctx, saved, gs):
+    "Backward with create_graph: the layer recomputed as tensor ops, differentiated by autograd."
+    ys = _unrolled(ctx.mode, *saved, ctx.reverse, ctx.m)
+    need = [i for i, n in enumerate(ctx.needs_input_grad) if n]
+    pairs = [(y, g) for y, g in zip(ys, gs) if g is not None]
+    got = _grad([y for y, _ in pairs], [saved[i] for i in need], [g for _, g in pairs],
+                     create_graph=True, allow_unused=True)
+    out = [None] * len(saved)
+    for i, g in zip(need, got): out[i] = g
+    return tuple(out)
+
+# %% ../../nbs/06_sequences.ipynb #8fb8cd57
 def _apply(cls, *xs, **kw):
     "Run a many-output Op on tensors and record one node whose outputs are numbered 0, 1, ..."
     ctx = cls()
@@ -219,7 +255,7 @@ def _apply(cls, *xs, **kw):
     _keep(ctx, xs, arrays, None, None)
     return outs
 
-# %% ../../nbs/06_sequences.ipynb #b402f187
+# %% ../../nbs/06_sequences.ipynb #dda2717e
 _FIELDS = ['data', 'batch_sizes', 'sorted_indices', 'unsorted_indices']
 
 class PackedSequence(namedtuple('PackedSequence_', _FIELDS)):
@@ -250,7 +286,7 @@ def _positions(batch_sizes, B):
     "Where each packed row sits in the flattened (steps x batch) padded layout."
     return [t * B + b for t, n in enumerate(batch_sizes) for b in range(n)]
 
-# %% ../../nbs/06_sequences.ipynb #b8a99765
+# %% ../../nbs/06_sequences.ipynb #de05e4fe
 def _sizes(lengths):
     lengths = lengths.tolist() if isinstance(lengths, Tensor) else list(lengths)
     return [builtins.int(n) for n in lengths]
@@ -279,7 +315,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     data = input.reshape(T * B, *input.shape[2:])[tensor(_positions(bs, B), device=input.device)]
     return PackedSequence(data, tensor(bs, dtype=int64), sorted_indices, None)
 
-# %% ../../nbs/06_sequences.ipynb #87663bc8
+# %% ../../nbs/06_sequences.ipynb #864a25f0
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
     "The padded batch and the lengths of a PackedSequence, in the original batch order."
     data, bs = sequence.data, _sizes(sequence.batch_sizes)
@@ -300,7 +336,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         lengths = lengths[sequence.unsorted_indices.cpu()]
     return (out.transpose(0, 1) if batch_first else out), lengths
 
-# %% ../../nbs/06_sequences.ipynb #44198c45
+# %% ../../nbs/06_sequences.ipynb #6b46aba4
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side='right'):
     "Stack sequences of different lengths into one tensor, padded to the longest."
     if padding_side not in ('left', 'right'):
@@ -327,7 +363,7 @@ def unpack_sequence(packed_sequences):
     "The list of sequences a PackedSequence holds."
     return unpad_sequence(*pad_packed_sequence(packed_sequences, batch_first=True), batch_first=True)
 
-# %% ../../nbs/06_sequences.ipynb #b49a2c6a
+# %% ../../nbs/06_sequences.ipynb #089ada08
 class RNNBase(Module):
     "What RNN, LSTM and GRU share: PyTorch's parameters per layer and direction, and the layer loop."
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -358,7 +394,7 @@ class RNNBase(Module):
                 self._flat_weights_names.append(n + sfx)
         self.reset_parameters()
 
-# %% ../../nbs/06_sequences.ipynb #8d254716
+# %% ../../nbs/06_sequences.ipynb #55a9b242
 @patch
 def reset_parameters(self: RNNBase):
     "Every weight and bias uniform in (-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch's."
@@ -387,7 +423,7 @@ def extra_repr(self: RNNBase):
     if self.bidirectional is not False: s += f', bidirectional={self.bidirectional}'
     return s
 
-# %% ../../nbs/06_sequences.ipynb #24d3c56b
+# %% ../../nbs/06_sequences.ipynb #ac3f62ba
 def _as_steps(self, input):
     "The input as (steps, batch, features), the sorted lengths (or None), and how to give it back."
     w = self.weight_ih_l0
@@ -418,7 +454,7 @@ def _state(self, h, shape, kind, sorted_indices, x):
         raise RuntimeError(f"Expected hidden size {shape}, got {list(h.shape)}")
     return h if sorted_indices is None else h.index_select(1, sorted_indices)
 
-# %% ../../nbs/06_sequences.ipynb #95b90684
+# %% ../../nbs/06_sequences.ipynb #8254fa68
 @patch
 def forward(self: RNNBase, input, hx=None):
     "Run every layer (both directions) over the sequence; return the output and the final state(s)."
@@ -445,7 +481,7 @@ def forward(self: RNNBase, input, hx=None):
         if self.dropout and self.training and l < L - 1: x = F.dropout(x, self.dropout, True)
     return _give_back(self, x, stack(hs), stack(cs) if lstm else None, input, kind)
 
-# %% ../../nbs/06_sequences.ipynb #4726c59d
+# %% ../../nbs/06_sequences.ipynb #cb2c1ba6
 def _give_back(self, out, h, c, input, kind):
     "The output in the input's layout (packed, unbatched, batch_first) and the final states."
     if kind == 'packed':

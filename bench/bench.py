@@ -291,8 +291,25 @@ def peak_memory():
     return dict(name='peak memory of a training run (MiB)', median_s=out, ratio=ratio, unit='MiB')
 
 
+def lstm_step():
+    "LSTM, 2 layers, input 64, hidden 128, 50 steps, batch 32: forward, backward, SGD step."
+    x = np.random.default_rng(0).standard_normal((50, 32, 64)).astype(np.float32)
+    def make(lib):
+        lib.manual_seed(0)
+        dev = DEV if lib is nbtorch else TDEV
+        model = lib.nn.LSTM(64, 128, num_layers=2).to(dev)
+        X, opt = lib.tensor(x, device=dev), lib.optim.SGD(model.parameters(), lr=0.01)
+        def step():
+            opt.zero_grad()
+            model(X)[0].square().mean().backward()
+            opt.step()
+        return step
+    impls = dict(nbtorch=make(nbtorch), pytorch=make(torch) if torch else None)
+    return run('LSTM 2x128 step, 50 steps, batch 32', impls, number=2, rounds=7)
+
+
 BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_step(512), cnn_step,
-              matmul_1024, peak_memory]
+              matmul_1024, lstm_step, peak_memory]
 
 
 def plot(results, path, baseline='NumPy'):

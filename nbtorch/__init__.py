@@ -94,6 +94,17 @@ backends.cuda = _module('backends.cuda', "CUDA's flags, kept and unused.",
                         matmul=_types.SimpleNamespace(allow_tf32=False,
                                                       allow_fp16_reduced_precision_reduction=True))
 
+# %% ../nbs/99_package.ipynb #d18f0670
+from .nn import rnn as _rnn
+for _n in ['RNNCellBase', 'RNNCell', 'LSTMCell', 'GRUCell', 'RNNBase', 'RNN', 'LSTM', 'GRU']:
+    setattr(nn, _n, getattr(_rnn, _n))
+nn.__dict__.pop('rnn', None)  # torch.nn has no `rnn`: the layers are in nn, packing in nn.utils.rnn
+_RNN_UTILS = ['PackedSequence', 'invert_permutation', 'pad_sequence', 'pack_padded_sequence',
+              'pack_sequence', 'pad_packed_sequence', 'unpad_sequence', 'unpack_sequence']
+nn.utils.rnn = _module('nn.utils.rnn', "PyTorch's `torch.nn.utils.rnn`: padding and packing sequences.",
+                       **{n: getattr(_rnn, n) for n in _RNN_UTILS})
+nn.utils.rnn.__all__ = _RNN_UTILS
+
 # %% ../nbs/99_package.ipynb #5b1e7c31
 del Op, AccumulateGrad, nbtorch  # `nbtorch` is bound by the `import nbtorch.x` lines above
 _CHAPTERS = {'ops', 'shapes', 'reduce', 'pointwise', 'binary', 'sorting', 'indexing', 'products',

@@ -20,7 +20,7 @@ ORDER = ['index', '00_cuda', '00_tensor', '00a_ops', '00b_shapes', '00c_reduce',
          '00i_factorizations', '00i_linalg', '00j_special', '00k_windows', '01_autograd',
          '01a_viz', '01b_autograd_functional', '01c_profiler', '02_functional', '02_init', '02_nn',
          '03_optim', '03a_lr_scheduler', '03b_clip', '04_data', '04a_serialization', '04_training',
-         '05_tensorboard', '06b_attention', '99_package']
+         '05_tensorboard', '06_sequences', '06b_attention', '99_package']
 LINK = re.compile(r'\[`([^`]+)`\]\(https://nbtorch\.github\.io/nbtorch/[^)]*\)')
 
 

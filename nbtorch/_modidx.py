@@ -2437,4 +2437,5 @@ d = { 'settings': { 'branch': 'main',
                              'nbtorch.viz._find_dot': ('viz.html#_find_dot', 'nbtorch/viz.py'),
                              'nbtorch.viz._size': ('viz.html#_size', 'nbtorch/viz.py'),
                              'nbtorch.viz._tensor_label': ('viz.html#_tensor_label', 'nbtorch/viz.py'),
+                             'nbtorch.viz._values': ('viz.html#_values', 'nbtorch/viz.py'),
                              'nbtorch.viz.make_dot': ('viz.html#make_dot', 'nbtorch/viz.py')}}}

@@ -11,6 +11,7 @@ __all__ = ['Digraph', 'make_dot']
 import shutil, sys, sysconfig, warnings
 from pathlib import Path
 import graphviz
+import numpy as np
 from .tensor import Tensor, AccumulateGrad, _Saved, _OUT
 
 # %% ../nbs/01a_viz.ipynb #d6d92b06
@@ -44,8 +45,15 @@ _STYLE = dict(op=dict(fillcolor='lightgrey'), leaf=dict(fillcolor='lightblue'),
 
 def _size(t): return '(' + ', '.join(map(str, t.shape)) + ')'
 
-def _tensor_label(t, name=None):
+def _values(t):
+    "The data and the gradient of tensor `t`, as micrograd prints them (for show_values)."
+    fmt = lambda u: np.array2string(np.asarray(u.detach().cpu().tolist()), precision=4,
+                                    separator=', ', threshold=16, edgeitems=2)
+    return f'data {fmt(t)}' + ('' if t.grad is None else f'\ngrad {fmt(t.grad)}')
+
+def _tensor_label(t, name=None, values=False):
     label = f'{_size(t)}\n{str(t.dtype)[6:]}'
+    if values: label += '\n' + _values(t)
     return f'{name}\n{label}' if name else label
 
 def _attrs(node):
@@ -55,15 +63,18 @@ def _attrs(node):
     return '\n'.join(f'{k}: {v}' for k, v in vars(node).items() if k not in skip and not k.startswith('__'))
 
 # %% ../nbs/01a_viz.ipynb #2cf138b6
-def _draw_node(g, fn, names, show_attrs, show_saved):
-    "Draw one node: an op (with what it saved, if asked), or a leaf's accumulator and its tensor."
+def _draw_node(g, fn, names, show_attrs, show_saved, outs=None):
+    "Draw one node: an op (and, if asked, what it saved or the values it made), or a leaf."
     if isinstance(fn, AccumulateGrad):
         v = fn.variable
-        g.node(str(id(v)), _tensor_label(v, names.get(id(v))),
+        g.node(str(id(v)), _tensor_label(v, names.get(id(v)), outs is not None),
                **_STYLE['param' if id(v) in names else 'leaf'])
         g.edge(str(id(v)), str(id(fn)))
     label = fn.name().replace('torch::autograd::', '')
     if show_attrs and not isinstance(fn, AccumulateGrad) and _attrs(fn): label += '\n' + _attrs(fn)
+    if outs and id(fn) in outs:  # show_values: the op's output tensor, named by the caller
+        name, t = outs[id(fn)]
+        label = f'{name} = {label}\n{_values(t)}'
     g.node(str(id(fn)), label, **_STYLE['op'])
     if show_saved and getattr(fn, '_saved', None):
         for i, s in enumerate(fn._saved):
@@ -76,16 +87,20 @@ def _draw_node(g, fn, names, show_attrs, show_saved):
             g.edge(sid, str(id(fn)), style='dashed', dir='none')
 
 # %% ../nbs/01a_viz.ipynb #3a32e27f
-def make_dot(var, params=None, show_attrs=False, show_saved=False):
+def make_dot(var, params=None, show_attrs=False, show_saved=False, show_values=False):
     "Draw the autograd graph that produced tensor(s) `var` as a `graphviz.Digraph`."
-    names = {id(v): k for k, v in (dict(params) if params is not None else {}).items()}
+    named = dict(params) if params is not None else {}
+    names = {id(v): k for k, v in named.items()}
+    # show_values: each op shows the tensor it made, if `params` names it (micrograd's picture)
+    outs = {id(v.grad_fn): (k, v) for k, v in named.items() if v.grad_fn is not None} \
+           if show_values else None
     g = Digraph(node_attr=dict(style='filled', shape='box', align='left', fontsize='10',
                                ranksep='0.1', height='0.2', fontname='Courier'),
                 graph_attr=dict(size='12,12'))
     seen, todo = set(), []
     for v in (var if isinstance(var, (tuple, list)) else (var,)):
         if v.grad_fn is None and not v.requires_grad: continue
-        g.node(str(id(v)), _tensor_label(v), **_STYLE['out'])
+        g.node(str(id(v)), _tensor_label(v, values=show_values), **_STYLE['out'])
         if v.grad_fn is not None:
             todo.append(v.grad_fn)
             g.edge(str(id(v.grad_fn)), str(id(v)))
@@ -93,7 +108,7 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False):
         fn = todo.pop()
         if id(fn) in seen: continue
         seen.add(id(fn))
-        _draw_node(g, fn, names, show_attrs, show_saved)
+        _draw_node(g, fn, names, show_attrs, show_saved, outs)
         for child, _ in fn.next_functions:
             if child is not None:
                 todo.append(child)

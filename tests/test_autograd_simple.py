@@ -1,5 +1,6 @@
-"""The simple engine of 01_autograd (micrograd's fifteen lines, run from the notebook's own cell) agrees
-with the real engine on a few graphs: the tutorial's, a diamond, broadcasting, a small MLP, shared leaves."""
+"""The simple engine of 01_autograd (micrograd's twenty lines, run from the notebook's own cell)
+agrees with the real engine on a few graphs: the tutorial's, a diamond, broadcasting, a small MLP,
+a weight shared by every step."""
 import json, sys
 from pathlib import Path
 import numpy as np
@@ -13,11 +14,12 @@ NB = Path(__file__).resolve().parent.parent / 'nbs' / '01_autograd.ipynb'
 
 
 def _simple_backward():
-    "The notebook's `simple_backward`, taken from its cell, so that the test checks what the reader reads."
+    "The notebook's `simple_backward`, taken from its cell: the test checks what the reader reads."
     cells = json.loads(NB.read_text())['cells']
     src, = [''.join(c['source']) for c in cells
             if c['cell_type'] == 'code' and ''.join(c['source']).startswith('def simple_backward(')]
-    ns = dict(no_grad=no_grad, ones_like=ones_like, AccumulateGrad=AccumulateGrad, unbroadcast=unbroadcast)
+    ns = dict(no_grad=no_grad, ones_like=ones_like, AccumulateGrad=AccumulateGrad,
+              unbroadcast=unbroadcast)
     exec(src, ns)
     return ns['simple_backward']
 

@@ -1,4 +1,4 @@
-"make_dot(show_values=True): data and gradients in the nodes, as micrograd draws them; the default unchanged."
+"make_dot(show_values=True): data and gradients in the nodes, as micrograd draws them."
 import nbtorch
 from nbtorch.viz import make_dot
 

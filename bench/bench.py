@@ -315,7 +315,8 @@ def transformer_step():
         lib.manual_seed(0)
         dev, nn = DEV if lib is nbtorch else TDEV, lib.nn
         # dropout 0: both libraries do the same arithmetic (no random masks to draw)
-        layer = nn.TransformerEncoderLayer(128, 4, dim_feedforward=256, dropout=0.0, batch_first=True)
+        layer = nn.TransformerEncoderLayer(128, 4, dim_feedforward=256, dropout=0.0,
+                                           batch_first=True)
         model = nn.TransformerEncoder(layer, 2).to(dev)
         X, opt = lib.tensor(x, device=dev), lib.optim.SGD(model.parameters(), lr=0.01)
         def step():

@@ -1,7 +1,7 @@
 """The helpers of `make demo-text` (tools/demo_text.py) and of tools/make_corpus.py, on tiny inputs:
 the text's encoding and split, the batches, bits per character, sampling, and the Transformer's
 causal mask. The training itself is the demo's, never run here."""
-import importlib.util, json, math
+import importlib.util, json, math, os
 from pathlib import Path
 import numpy as np
 import nbtorch as torch
@@ -11,9 +11,11 @@ TOOLS = Path(__file__).parent.parent / 'tools'
 
 
 def _load(name):
+    env = dict(os.environ)  # demo_text sets BLAS thread counts for itself: not for the test session
     spec = importlib.util.spec_from_file_location(name, TOOLS / f'{name}.py')
     m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
+    os.environ.clear(); os.environ.update(env)
     return m
 
 

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: demo test lab docs export clean-nbs readme notebooks bench
+.PHONY: demo demo-text test lab docs export clean-nbs readme notebooks bench
 
 $(READY): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(READY): pyproject.toml
 
 demo: $(READY)
 	$(BIN)/python tools/demo.py
+
+# Sequence models, offline: an LSTM on the digits read row by row, then an LSTM and a Transformer
+# learning the notebooks' prose (data/prose.txt); loss curves into demo_out/text; ends with
+# `bits per character: X.XX`.
+demo-text: $(READY)
+	$(BIN)/python tools/demo_text.py demo_out/text
 
 # The notebooks are the source: exporting and cleaning them must change nothing, README.md must be
 # what nbs/index.ipynb renders to; then every notebook runs; where Chromium is installed the docs site

@@ -308,8 +308,28 @@ def lstm_step():
     return run('LSTM 2x128 step, 50 steps, batch 32', impls, number=2, rounds=7)
 
 
+def transformer_step():
+    "Transformer encoder, 2 layers, d_model 128, 4 heads, feed-forward 256, batch 32, 50 positions."
+    x = np.random.default_rng(0).standard_normal((32, 50, 128)).astype(np.float32)
+    def make(lib):
+        lib.manual_seed(0)
+        dev, nn = DEV if lib is nbtorch else TDEV, lib.nn
+        # dropout 0: both libraries do the same arithmetic (no random masks to draw)
+        layer = nn.TransformerEncoderLayer(128, 4, dim_feedforward=256, dropout=0.0,
+                                           batch_first=True)
+        model = nn.TransformerEncoder(layer, 2).to(dev)
+        X, opt = lib.tensor(x, device=dev), lib.optim.SGD(model.parameters(), lr=0.01)
+        def step():
+            opt.zero_grad()
+            model(X).square().mean().backward()
+            opt.step()
+        return step
+    impls = dict(nbtorch=make(nbtorch), pytorch=make(torch) if torch else None)
+    return run('Transformer encoder 2x128 step, 50 positions, batch 32', impls, number=2, rounds=7)
+
+
 BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_step(512), cnn_step,
-              matmul_1024, lstm_step, peak_memory]
+              matmul_1024, lstm_step, transformer_step, peak_memory]
 
 
 def plot(results, path, baseline='NumPy'):

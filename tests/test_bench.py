@@ -18,12 +18,14 @@ def test_bench_runs_every_benchmark(tmp_path, args, device):
     res = json.loads(out.read_text())
     assert res['device'] == device and res['baseline'] == ('NumPy' if device == 'cpu' else 'CuPy')
     names = [b['name'] for b in res['results']]
-    for want in ['a + b, shape (4,)', 'chain of 100', 'batch 64', 'batch 512', 'CNN', '1024x1024', 'LSTM']:
+    for want in ['a + b, shape (4,)', 'chain of 100', 'batch 64', 'batch 512', 'CNN', '1024x1024', 'LSTM',
+                 'Transformer']:
         assert any(want in n for n in names), f"no benchmark named like {want!r} in {names}"
     assert any('memory' in n for n in names) == (device == 'cpu')  # resident memory is the CPU's
     for b in res['results']:
         assert b['median_s']['nbtorch'] > 0, b
-        if 'memory' not in b['name'] and 'LSTM' not in b['name']:  # the LSTM has no hand-written baseline
+        # the LSTM and the Transformer have no hand-written baseline
+        if not any(k in b['name'] for k in ('memory', 'LSTM', 'Transformer')):
             assert b['median_s']['numpy'] > 0 and b['ratio']['numpy'] > 0, b
     png = tmp_path / out.name.replace('results', 'ratios').replace('.json', '.png')
     assert png.stat().st_size > 1000

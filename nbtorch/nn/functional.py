@@ -33,6 +33,7 @@ from ..tensor import *
 from ..ops import *
 from ..shapes import *
 from ..reduce import *
+from ..reduce import _LogSoftmax
 from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32, _f32_of
 from ..ops import _unary
 from ..pointwise import erf
@@ -1826,38 +1827,40 @@ def _nll(input, target, weight, ignore_index, reduction):
     return y.squeeze(0) if reduction == 'none' else y
 
 # %% ../../nbs/02_functional.ipynb #d3e01e43
-class _CrossEntropy(Op):
-    "Cross-entropy of logits (N, C) with class indices, fused: one node instead of five."
+class _NllLossRows(Op):
+    "nll_loss of log-probabilities (N, C) when every target is a class: no weight, none ignored."
     def forward(ctx, x, t, reduction):
-        xp = get_array_module(x)
-        z = x - x.max(axis=1, keepdims=True)
-        e = xp.exp(z)
-        s = e.sum(axis=1, keepdims=True)
-        rows = xp.arange(x.shape[0])
-        loss = xp.log(s[:, 0]) - z[rows, t]
-        if ctx.needs_input_grad[0]:
-            e /= s  # the softmax, which is all backward needs
-            ctx.p, ctx.rows, ctx.t, ctx.reduction = e, rows, t, reduction
-            ctx.save_for_backward(x)
+        # the picked places as flat indices: twice as fast as x[rows, t], forward and backward
+        at = get_array_module(t).arange(0, x.size, x.shape[1]) + t
+        loss = -x.reshape(-1)[at]
+        ctx.at, ctx.shape, ctx.reduction = at, x.shape, reduction
         if reduction == 'none': return loss
         total = loss.sum(dtype=x.dtype)
         # the mean as NumPy takes it, in x's dtype
         return total / x.shape[0] if reduction == 'mean' else total
     def backward(ctx, g):
-        x, = ctx.saved_tensors
-        n, xp = x.shape[0], get_array_module(ctx.p)
-        if _Mode.grad:  # create_graph: the softmax recomputed from x, to be differentiable again
-            onehot = _wrap(xp.zeros_like(ctx.p))
-            onehot._data[ctx.rows, ctx.t] = 1
-            r = ctx.reduction
-            scale = g / n if r == 'mean' else g if r == 'sum' else g.unsqueeze(1)
-            return (x.softmax(1) - onehot) * scale, None
-        d = ctx.p.copy()  # softmax minus one-hot, on the arrays
-        d[ctx.rows, ctx.t] -= 1
+        n, r = ctx.shape[0], ctx.reduction
+        if _Mode.grad:  # create_graph: the gradient as tensor ops on g, to be differentiable again
+            onehot = _wrap(get_array_module(g._data).zeros(ctx.shape, g._data.dtype))
+            onehot._data.reshape(-1)[ctx.at] = -1
+            return onehot * (g / n if r == 'mean' else g if r == 'sum' else g.unsqueeze(1)), None
         ga = g._data
-        d *= ga / n if ctx.reduction == 'mean' else ga if ctx.reduction == 'sum' else ga[:, None]
+        d = get_array_module(ga).zeros(ctx.shape, ga.dtype)
+        d.reshape(-1)[ctx.at] = -(ga / n if r == 'mean' else ga)  # 'none': one g per row
         return _wrap(d), None
     def name(self): return 'NllLossBackward0'
+
+class _LogSoftmaxRows(_LogSoftmax):
+    "log_softmax along dim 1 whose backward, on a training step, runs on the arrays."
+    def backward(ctx, g):
+        if _Mode.grad: return super().backward(g)  # create_graph: the tensor ops, differentiable
+        y, ga = ctx.saved_tensors[0]._data, g._data
+        xp = get_array_module(y)
+        # each row's sum of g as a product with ones: NumPy's sum over a short last axis is
+        # three times slower, and this runs on every training step
+        rows = ga @ xp.ones((ga.shape[1], 1), ga.dtype)
+        return (_wrap(ga - xp.exp(y) * rows),)
+    def name(self): return 'LogSoftmaxBackward0'
 
 # %% ../../nbs/02_functional.ipynb #fedf1276
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean',
@@ -1874,7 +1877,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
         lo, hi = t.min(), t.max()
         ignored = lo <= ignore_index <= hi and (t == ignore_index).any()
         if 0 <= lo and hi < x.shape[1] and not ignored:
-            return _CrossEntropy.apply(input, target, reduction=reduction)
+            logp = _LogSoftmaxRows.apply(input, dim=1)
+            return _NllLossRows.apply(logp, target, reduction=reduction)
     logp = input.log_softmax(1 if input.ndim > 1 else 0)
     nll = _nll(logp, target, weight, ignore_index, reduction)
     if label_smoothing <= 0: return nll

@@ -37,8 +37,9 @@ test: $(READY)
 docs: $(READY)
 	$(BIN)/python docs/build.py
 
+# JupyterLab refuses to run as root unless told: a container's user often is root
 lab: $(READY)
-	$(BIN)/jupyter lab nbs
+	$(BIN)/jupyter lab nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # For developers: export the package, clean the notebooks, store fresh outputs, write README.md.
 export: $(READY)

@@ -128,12 +128,12 @@ def test_soft_target_cross_entropy_edges(dev, shape, smoothing, reduction):
         a, b, reduction=reduction, label_smoothing=smoothing), [x, p], dev, signs=False)
 
 
-def test_cross_entropy_keeps_the_fused_node_for_the_common_case():
-    "No weights, no smoothing, no target ignored: one fused node, also with an unused ignore_index."
+def test_cross_entropy_keeps_the_lean_nodes_for_the_common_case():
+    "No weights, no smoothing, no target ignored: the lean nodes, also with an unused ignore_index."
     x, t = nbtorch.tensor(f32(5, 4), requires_grad=True), nbtorch.tensor([0, 1, 3, 3, 0])
-    assert type(F.cross_entropy(x, t).grad_fn) is F._CrossEntropy
-    assert type(F.cross_entropy(x, t, ignore_index=2).grad_fn) is F._CrossEntropy
-    assert type(F.cross_entropy(x, t, ignore_index=1).grad_fn) is not F._CrossEntropy
+    assert type(F.cross_entropy(x, t).grad_fn) is F._NllLossRows
+    assert type(F.cross_entropy(x, t, ignore_index=2).grad_fn) is F._NllLossRows
+    assert type(F.cross_entropy(x, t, ignore_index=1).grad_fn) is not F._NllLossRows
 
 
 def test_cross_entropy_byte_targets_and_unbatched_shape(dev):

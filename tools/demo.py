@@ -2,7 +2,9 @@
 
 Splits the data 70/15/15, trains with a progress bar, keeps the best CNN by validation loss, evaluates it on
 the test set, saves it, reloads it and predicts a few test images, and writes the loss curves, the confusion
-matrix and the model's autograd graph as images into the folder it names. Its last line is the test accuracy."""
+matrix and the model's autograd graph as images into the folder it names. Its last two lines name the model and
+give its test accuracy (`test accuracy: X`). Where the output is not a terminal (a log file, a pipe, CI), it
+logs one plain line per epoch instead of progress bars."""
 import os, sys, time
 from functools import partial
 import matplotlib
@@ -31,10 +33,16 @@ dls = (DataLoader(train_ds, batch_size=64, shuffle=True, generator=Generator().m
        DataLoader(valid_ds, batch_size=256))
 test_dl = DataLoader(test_ds, batch_size=256)
 
+class LogProgressCB(ProgressCB):
+    "ProgressCB, with its bars only on a terminal: a bar's carriage returns are garbage in a log file."
+    def before_fit(self, learn):
+        super().before_fit(learn)
+        self.live = self.live and sys.stdout.isatty() and sys.stderr.isatty()
+
 def train(name, model, epochs, lr, opt_func):
     print(f"\n{name}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
     ckpt = os.path.join(out, f'{name.lower()}_best.nbt')
-    progress = ProgressCB(leave=False)
+    progress = LogProgressCB(leave=False)
     learn = Learner(model, dls, F.cross_entropy, lr=lr, opt_func=opt_func, cbs=[DeviceCB(dev), MetricsCB(), progress])
     learn.fit(epochs, cbs=[SaveBestCB(ckpt), SchedulerCB(lambda o: optim.lr_scheduler.OneCycleLR(
         o, max_lr=lr, total_steps=epochs * len(dls[0])))])
@@ -54,6 +62,7 @@ plt.tight_layout(); fig.savefig(os.path.join(out, 'loss_curves.png'), dpi=100); 
 
 # the test set, once: reload the best checkpoint into a fresh model, then evaluate
 model = digits_cnn()
+cnn_params = sum(p.numel() for p in model.parameters())
 model.load_state_dict(torch.load(ckpt))
 model.to(dev)
 preds, targets = get_preds(model, test_dl, dev)
@@ -80,4 +89,5 @@ model.eval()
 with torch.no_grad(): few = model(torch.stack([test_ds[i][0] for i in range(8)]).to(dev)).argmax(1).tolist()
 print("reloaded model predicts", few, "for test digits", [test_ds[i][1].item() for i in range(8)])
 print(f"wrote {', '.join(sorted(os.listdir(out)))} to {out} ({time.time() - t0:.1f} s)")
+print(f"\nCNN ({cnn_params:,} parameters; its best epoch by validation loss, reloaded from {os.path.basename(ckpt)}):")
 print(f"test accuracy: {acc:.4f}")

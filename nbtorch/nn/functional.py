@@ -33,6 +33,7 @@ from ..tensor import *
 from ..ops import *
 from ..shapes import *
 from ..reduce import *
+from ..reduce import _LogSoftmax
 from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32, _f32_of
 from ..ops import _unary
 from ..pointwise import erf
@@ -266,7 +267,9 @@ class _Addmm(Op):
             gw = _wrap(g2.T @ (xa if xa.ndim == 2 else xa.reshape(-1, xa.shape[-1])))
         return (_wrap(ga @ w._data) if w is not None else None, gw,
                 _wrap(g2.sum(0)) if ctx.needs_input_grad[2] else None)
-    def name(self): return 'AddmmBackward0' if len(self._shapes[0]) == 2 and self._shapes[2] else 'LinearBackward0'
+    def name(self):
+        if len(self._shapes[0]) != 2: return 'LinearBackward0'
+        return 'AddmmBackward0' if self._shapes[2] else 'MmBackward0'  # with a bias, or without
 
 # %% ../../nbs/02_functional.ipynb #fc4a156b
 def linear(input, weight, bias=None):
@@ -418,10 +421,22 @@ def _col2im(cols, shape, stride, dilation):
         _window(img, at, out, stride, dilation)[...] += cols[(slice(None),) + at].swapaxes(0, 1)
     return img
 
+# %% ../../nbs/02_functional.ipynb #padin002
+def _pad_array(x, widths, value=0):
+    "The array `x` padded by `widths` ((before, after) per dim) inside an op: no node of its own."
+    if not widths: return x
+    return get_array_module(x).pad(x, widths, constant_values=value)
+
+def _unpad(g, widths):
+    "The gradient `g` of a padded array, cut back to the input's part."
+    if not widths: return g
+    return g[tuple(slice(a, n - b) for (a, b), n in zip(widths, g.shape))]
+
 # %% ../../nbs/02_functional.ipynb #e8d8e144
 class _Convolution(Op):
-    "N-d convolution of a padded input: im2col and one (batched) matrix product."
-    def forward(ctx, x, w, b, stride, dilation, groups):
+    "N-d convolution, its input padded by `widths`: im2col and one (batched) matrix product."
+    def forward(ctx, x, w, b, stride, dilation, groups, widths=()):
+        x = _pad_array(x, widths)
         N, C = x.shape[:2]
         O, Cg, *k = w.shape
         G, K = groups, Cg * math.prod(k)
@@ -433,7 +448,7 @@ class _Convolution(Op):
         if b is not None: y = y + b.reshape(O, *[1] * len(k))
         ctx.save_for_backward(cols2 if ctx.needs_input_grad[1] else None,
                               w if ctx.needs_input_grad[0] else None)
-        ctx.geo = (x.shape, w.shape, stride, dilation, G, out)
+        ctx.geo, ctx.widths = (x.shape, w.shape, stride, dilation, G, out), widths
         return get_array_module(y).ascontiguousarray(y)
     def backward(ctx, g):
         cols2, w = ctx.saved_tensors
@@ -444,7 +459,8 @@ class _Convolution(Op):
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gcols = w._data.reshape(G, O // G, K).transpose(0, 2, 1) @ g2
-            gx = _wrap(_col2im(gcols.reshape(C, *ws[2:], N, *out), xs, stride, dilation))
+            gx = _col2im(gcols.reshape(C, *ws[2:], N, *out), xs, stride, dilation)
+            gx = _wrap(_unpad(gx, ctx.widths))
         if ctx.needs_input_grad[1]: gw = _wrap((g2 @ cols2._data.transpose(0, 2, 1)).reshape(ws))
         if ctx.needs_input_grad[2]: gb = _wrap(gy.sum((0, *range(2, gy.ndim))))
         return gx, gw, gb
@@ -525,10 +541,11 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd):
     _check_conv(input, weight, stride, pads, dilation, groups)
     _check_conv_sizes(input, weight, bias, pads, dilation, groups)
     p = _conv_padding(pads, weight.shape[2:], dilation)
-    if builtins.any(p): input = pad(input, p)
+    widths = _widths(p, input.ndim) if builtins.any(p) else ()
     conv = _Convolution.apply
     if input._data.dtype is _BF16: conv = _in_float32(conv)  # see "bfloat16" at the end
-    return conv(input, weight, bias, stride=stride, dilation=dilation, groups=groups)
+    return conv(input, weight, bias, stride=stride, dilation=dilation, groups=groups,
+                widths=widths)
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     "1-D convolution of `input` (N, C, L) with `weight` (O, C/groups, K)."
@@ -623,12 +640,14 @@ def _to_rows(cols, nd):
     return cols.transpose(order).reshape(N, C * K, L)
 
 class _Unfold(Op):
-    def forward(ctx, x, k, stride, dilation):
-        ctx.geo = (x.shape, k, stride, dilation)
+    def forward(ctx, x, k, stride, dilation, widths=()):
+        x = _pad_array(x, widths)
+        ctx.geo, ctx.widths = (x.shape, k, stride, dilation), widths
         return _to_rows(_im2col(x, k, stride, dilation), len(k))
     def backward(ctx, g):
         shape, k, stride, dilation = ctx.geo
-        return (_Fold.apply(g, shape=shape, k=k, stride=stride, dilation=dilation),)
+        return (_unpad(_Fold.apply(g, shape=shape, k=k, stride=stride, dilation=dilation),
+                       ctx.widths),)
     def name(self): return 'Im2ColBackward0'
 
 class _Fold(Op):
@@ -653,9 +672,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     if input.ndim == 3: return unfold(input.unsqueeze(0), kernel_size, dilation, padding,
                                       stride).squeeze(0)
     p = _pair(padding)
-    if builtins.any(p): input = pad(input, (p[1], p[1], p[0], p[0]))
+    widths = ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])) if builtins.any(p) else ()
     return _Unfold.apply(input, k=_pair(kernel_size), stride=_pair(stride),
-                         dilation=_pair(dilation))
+                         dilation=_pair(dilation), widths=widths)
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     "Columns (N, C*KH*KW, L) added back onto an image (N, C, *output_size): unfold's adjoint."
@@ -719,12 +738,12 @@ def _pool_geometry(input, nd, name, k, s, p, d, ceil_mode):
 
 # %% ../../nbs/02_functional.ipynb #73ecbfd0
 class _MaxPool(Op):
-    def forward(ctx, x, k, stride, dilation, out):
-        xp = get_array_module(x)
+    def forward(ctx, x, k, stride, dilation, out, widths=()):
+        xp, x = get_array_module(x), _pad_array(x, widths, _lowest(x.dtype))
         y = _window(x, (0,) * len(k), out, stride, dilation).copy()
         for at in _positions(k): xp.maximum(y, _window(x, at, out, stride, dilation), out=y)
         ctx.save_for_backward(x if ctx.needs_input_grad[0] else None, y)
-        ctx.k, ctx.stride, ctx.dilation = k, stride, dilation
+        ctx.k, ctx.stride, ctx.dilation, ctx.widths = k, stride, dilation, widths
         return y
     def backward(ctx, g):
         x, y = (t._data for t in ctx.saved_tensors)
@@ -734,7 +753,7 @@ class _MaxPool(Op):
             hit = todo & (_window(x, at, out, ctx.stride, ctx.dilation) == y)
             _window(gx, at, out, ctx.stride, ctx.dilation)[...] += g._data * hit
             todo &= ~hit
-        return (_wrap(gx),)
+        return (_wrap(_unpad(gx, ctx.widths)),)
     def name(self): return f'MaxPool{len(self.k)}DWithIndicesBackward0'
 
 def _lowest(dtype):
@@ -764,11 +783,11 @@ def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, retu
     if input.ndim == nd + 1:
         r = _max_pool(input.unsqueeze(0), nd, k, s, p, d, ceil_mode, return_indices)
         return (r[0].squeeze(0), r[1].squeeze(0)) if return_indices else r.squeeze(0)
-    x = input
-    if builtins.any(widths): x = pad(input, widths, value=_lowest(input._data.dtype))
-    y = _MaxPool.apply(x, k=k, stride=s, dilation=d, out=out)
+    widths = _widths(widths, input.ndim) if builtins.any(widths) else ()
+    y = _MaxPool.apply(input, k=k, stride=s, dilation=d, out=out, widths=widths)
     if not return_indices: return y
-    return y, _wrap(_max_indices(x._data, k, s, d, out, p, input.shape[2:]))
+    x = _pad_array(input._data, widths, _lowest(input._data.dtype))
+    return y, _wrap(_max_indices(x, k, s, d, out, p, input.shape[2:]))
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
@@ -794,16 +813,17 @@ def _divide(y, div):
     return xp.where((y < 0) != (xp.asarray(div) < 0), -q, q).astype(y.dtype, copy=False)
 
 class _AvgPool(Op):
-    def forward(ctx, x, k, stride, out, divisor):
+    def forward(ctx, x, k, stride, out, divisor, widths=()):
+        x = _pad_array(x, widths)
         y = get_array_module(x).zeros((*x.shape[:2], *out), x.dtype)
         for at in _positions(k): y += _window(x, at, out, stride, (1,) * len(k))
-        ctx.shape, ctx.k, ctx.stride, ctx.div = x.shape, k, stride, divisor
+        ctx.shape, ctx.k, ctx.stride, ctx.div, ctx.widths = x.shape, k, stride, divisor, widths
         return _divide(y, divisor)
     def backward(ctx, g):
         ga = _divide(g._data, ctx.div)
         gx, out = get_array_module(ga).zeros(ctx.shape, ga.dtype), ga.shape[2:]
         for at in _positions(ctx.k): _window(gx, at, out, ctx.stride, (1,) * len(ctx.k))[...] += ga
-        return (_wrap(gx),)
+        return (_wrap(_unpad(gx, ctx.widths)),)
     def name(self): return f'AvgPool{len(self.k)}DBackward0'
 
 # %% ../../nbs/02_functional.ipynb #7dbe2808
@@ -829,8 +849,8 @@ def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_
         raise RuntimeError("divisor must be not zero")
     div = divisor_override or _avg_divisor(input._data, input.shape[2:], k, s, p, out,
                                            count_include_pad)
-    x = pad(input, widths) if builtins.any(widths) else input
-    return _AvgPool.apply(x, k=k, stride=s, out=out, divisor=div)
+    widths = _widths(widths, input.ndim) if builtins.any(widths) else ()
+    return _AvgPool.apply(input, k=k, stride=s, out=out, divisor=div, widths=widths)
 
 # %% ../../nbs/02_functional.ipynb #a6103f43
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -1826,38 +1846,40 @@ def _nll(input, target, weight, ignore_index, reduction):
     return y.squeeze(0) if reduction == 'none' else y
 
 # %% ../../nbs/02_functional.ipynb #d3e01e43
-class _CrossEntropy(Op):
-    "Cross-entropy of logits (N, C) with class indices, fused: one node instead of five."
+class _NllLossRows(Op):
+    "nll_loss of log-probabilities (N, C) when every target is a class: no weight, none ignored."
     def forward(ctx, x, t, reduction):
-        xp = get_array_module(x)
-        z = x - x.max(axis=1, keepdims=True)
-        e = xp.exp(z)
-        s = e.sum(axis=1, keepdims=True)
-        rows = xp.arange(x.shape[0])
-        loss = xp.log(s[:, 0]) - z[rows, t]
-        if ctx.needs_input_grad[0]:
-            e /= s  # the softmax, which is all backward needs
-            ctx.p, ctx.rows, ctx.t, ctx.reduction = e, rows, t, reduction
-            ctx.save_for_backward(x)
+        # the picked places as flat indices: twice as fast as x[rows, t], forward and backward
+        at = get_array_module(t).arange(0, x.size, x.shape[1]) + t
+        loss = -x.reshape(-1)[at]
+        ctx.at, ctx.shape, ctx.reduction = at, x.shape, reduction
         if reduction == 'none': return loss
         total = loss.sum(dtype=x.dtype)
         # the mean as NumPy takes it, in x's dtype
         return total / x.shape[0] if reduction == 'mean' else total
     def backward(ctx, g):
-        x, = ctx.saved_tensors
-        n, xp = x.shape[0], get_array_module(ctx.p)
-        if _Mode.grad:  # create_graph: the softmax recomputed from x, to be differentiable again
-            onehot = _wrap(xp.zeros_like(ctx.p))
-            onehot._data[ctx.rows, ctx.t] = 1
-            r = ctx.reduction
-            scale = g / n if r == 'mean' else g if r == 'sum' else g.unsqueeze(1)
-            return (x.softmax(1) - onehot) * scale, None
-        d = ctx.p.copy()  # softmax minus one-hot, on the arrays
-        d[ctx.rows, ctx.t] -= 1
+        n, r = ctx.shape[0], ctx.reduction
+        if _Mode.grad:  # create_graph: the gradient as tensor ops on g, to be differentiable again
+            onehot = _wrap(get_array_module(g._data).zeros(ctx.shape, g._data.dtype))
+            onehot._data.reshape(-1)[ctx.at] = -1
+            return onehot * (g / n if r == 'mean' else g if r == 'sum' else g.unsqueeze(1)), None
         ga = g._data
-        d *= ga / n if ctx.reduction == 'mean' else ga if ctx.reduction == 'sum' else ga[:, None]
+        d = get_array_module(ga).zeros(ctx.shape, ga.dtype)
+        d.reshape(-1)[ctx.at] = -(ga / n if r == 'mean' else ga)  # 'none': one g per row
         return _wrap(d), None
     def name(self): return 'NllLossBackward0'
+
+class _LogSoftmaxRows(_LogSoftmax):
+    "log_softmax along dim 1 whose backward, on a training step, runs on the arrays."
+    def backward(ctx, g):
+        if _Mode.grad: return super().backward(g)  # create_graph: the tensor ops, differentiable
+        y, ga = ctx.saved_tensors[0]._data, g._data
+        xp = get_array_module(y)
+        # each row's sum of g as a product with ones: NumPy's sum over a short last axis is
+        # three times slower, and this runs on every training step
+        rows = ga @ xp.ones((ga.shape[1], 1), ga.dtype)
+        return (_wrap(ga - xp.exp(y) * rows),)
+    def name(self): return 'LogSoftmaxBackward0'
 
 # %% ../../nbs/02_functional.ipynb #fedf1276
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean',
@@ -1874,7 +1896,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
         lo, hi = t.min(), t.max()
         ignored = lo <= ignore_index <= hi and (t == ignore_index).any()
         if 0 <= lo and hi < x.shape[1] and not ignored:
-            return _CrossEntropy.apply(input, target, reduction=reduction)
+            logp = _LogSoftmaxRows.apply(input, dim=1)
+            return _NllLossRows.apply(logp, target, reduction=reduction)
     logp = input.log_softmax(1 if input.ndim > 1 else 0)
     nll = _nll(logp, target, weight, ignore_index, reduction)
     if label_smoothing <= 0: return nll

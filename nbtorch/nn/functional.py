@@ -247,7 +247,9 @@ class _Addmm(Op):
     "x @ W.T + b as one node (PyTorch's addmm): one matrix product forward, two backward."
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(w if ctx.needs_input_grad[0] else None, x if ctx.needs_input_grad[1] else None)
-        y = x @ w.T
+        # batch dimensions flattened into one matrix product: NumPy's matmul would loop over them,
+        # one small product each (4x slower for a (32, 50, 128) input on 2 cores)
+        y = x @ w.T if x.ndim <= 2 else (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
         if b is not None: y += b
         return y
     def backward(ctx, g):
@@ -265,7 +267,8 @@ class _Addmm(Op):
         if x is not None:
             xa = x._data
             gw = _wrap(g2.T @ (xa if xa.ndim == 2 else xa.reshape(-1, xa.shape[-1])))
-        return (_wrap(ga @ w._data) if w is not None else None, gw,
+        gx = None if w is None else _wrap((g2 @ w._data).reshape(*ga.shape[:-1], w.shape[1]))
+        return (gx, gw,
                 _wrap(g2.sum(0)) if ctx.needs_input_grad[2] else None)
     def name(self):
         if len(self._shapes[0]) != 2: return 'LinearBackward0'

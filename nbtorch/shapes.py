@@ -45,13 +45,6 @@ class _Reshape(_View):
     def forward(ctx, x, shape): ctx.shape = x.shape; return x.reshape(shape)
     def name(self): return 'ViewBackward0'
 
-class _Unsqueeze(_Reshape):
-    def name(self): return 'UnsqueezeBackward0'
-
-class _Squeeze(_Reshape):
-    def forward(ctx, x, shape, form=0): ctx.form = form; return _Reshape.forward(ctx, x, shape)
-    def name(self): return f'SqueezeBackward{self.form}'  # 0: all dims, 1: one dim, 2: a tuple
-
 def _view_shape(shape, numel):
     "Check a new shape (one -1 allowed) against the element count, as PyTorch does."
     shape = _shape(shape)
@@ -98,6 +91,13 @@ def unflatten(self: Tensor, dim, sizes):
     return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
 
 # %% ../nbs/00b_shapes.ipynb #c7a1e2f1
+class _Unsqueeze(_Reshape):
+    def name(self): return 'UnsqueezeBackward0'
+
+class _Squeeze(_Reshape):
+    def forward(ctx, x, shape, form=0): ctx.form = form; return _Reshape.forward(ctx, x, shape)
+    def name(self): return f'SqueezeBackward{self.form}'  # 0: all dims, 1: one dim, 2: a tuple
+
 @patch
 def squeeze(self: Tensor, dim=None):
     "Size-1 dims removed (only `dim`, if given)."

@@ -104,8 +104,8 @@ def squeeze(self: Tensor, dim=None):
     sh = self.shape
     dims = _dims(dim, self.ndim)
     form = 0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1  # PyTorch's overloads
-    return _Squeeze.apply(self, shape=tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1)),
-                          form=form)
+    shape = tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1))
+    return _Squeeze.apply(self, shape=shape, form=form)
 
 @patch
 def unsqueeze(self: Tensor, dim):

@@ -94,6 +94,7 @@ class _Prod(Op):
         y = x.prod(axis=dim, keepdims=keepdim, dtype=dtype)
         ctx.save_for_backward(x, y); ctx.dim, ctx.keepdim = dim, keepdim
         return y
+    def name(self): return 'ProdBackward0' if self.dim is None else 'ProdBackward1'
     def backward(ctx, g):
         x, y = ctx.saved_tensors
         dims = tuple(range(x.ndim)) if ctx.dim is None else (ctx.dim,)
@@ -122,17 +123,22 @@ def prod(self: Tensor, dim=None, keepdim=False, dtype=None):
 
 # %% ../nbs/00c_reduce.ipynb #84fab770
 class _Amax(Op):
-    def forward(ctx, x, dims=None, keepdim=False, largest=True):
+    def forward(ctx, x, dims=None, keepdim=False, largest=True, whole=False):
         if x.size == 0: raise RuntimeError("max(): Expected reduction dim to be specified for "
                                            "input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
         y = x.max(axis=dims, keepdims=True) if largest else x.min(axis=dims, keepdims=True)
         ctx.save_for_backward(x, y); ctx.dims, ctx.keepdim = dims, keepdim
+        ctx.largest, ctx.whole = largest, whole
         return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i not in dims])
     def backward(ctx, g):
         x, y = ctx.saved_tensors
         hit = (x == y)
         n = hit.sum(dim=ctx.dims, keepdim=True)
         return (_unreduce(g, x.shape, ctx.dims, ctx.keepdim) * hit / n,)
+    def name(self):  # PyTorch: amax/amin, or max()/min() of the whole tensor
+        if self.whole: return 'MaxBackward1' if self.largest else 'MinBackward1'
+        return 'AmaxBackward0' if self.largest else 'AminBackward0'
+
 
 # %% ../nbs/00c_reduce.ipynb #8f90ccbc
 class _MinMax(namedtuple('_MinMax', 'values indices')):
@@ -143,7 +149,7 @@ class _Max(_MinMax): _op = 'max'
 class _Min(_MinMax): _op = 'min'
 
 def _max_min(x, dim, keepdim, largest):
-    if dim is None: return _Amax.apply(x, dims=_dims(None, x.ndim), largest=largest)
+    if dim is None: return _Amax.apply(x, dims=_dims(None, x.ndim), largest=largest, whole=True)
     if isinstance(dim, Tensor): return maximum(x, dim) if largest else minimum(x, dim)
     d = _dim(dim, x.ndim)
     i = x.argmax(d, keepdim=True) if largest else x.argmin(d, keepdim=True)
@@ -665,8 +671,10 @@ class _Matmul(Op):
             gy = xx.transpose(-1, -2) @ g
             if len(ys) == 1: gy = gy.squeeze(-1)
         return gx, gy
-    def name(self): return 'MmBackward0' if len(self._shapes[0]) == len(self._shapes[1]) == 2 \
-                           else 'MatmulBackward0'
+    def name(self):  # PyTorch's kernel for the operands' dims; batches stay one Matmul node here
+        return _MATMUL_NAMES.get((len(self._shapes[0]), len(self._shapes[1])), 'MatmulBackward0')
+
+_MATMUL_NAMES = {(1, 1): 'DotBackward0', (2, 1): 'MvBackward0', (2, 2): 'MmBackward0'}
 
 # %% ../nbs/00c_reduce.ipynb #13460fba
 _cnames = dict(float16='c10::Half', float32='float', float64='double', uint8='unsigned char', int8='signed char',

@@ -45,9 +45,6 @@ class _Reshape(_View):
     def forward(ctx, x, shape): ctx.shape = x.shape; return x.reshape(shape)
     def name(self): return 'ViewBackward0'
 
-class _Unsqueeze(_Reshape): pass
-class _Squeeze(_Reshape): pass
-
 def _view_shape(shape, numel):
     "Check a new shape (one -1 allowed) against the element count, as PyTorch does."
     shape = _shape(shape)
@@ -94,12 +91,21 @@ def unflatten(self: Tensor, dim, sizes):
     return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
 
 # %% ../nbs/00b_shapes.ipynb #c7a1e2f1
+class _Unsqueeze(_Reshape):
+    def name(self): return 'UnsqueezeBackward0'
+
+class _Squeeze(_Reshape):
+    def forward(ctx, x, shape, form=0): ctx.form = form; return _Reshape.forward(ctx, x, shape)
+    def name(self): return f'SqueezeBackward{self.form}'  # 0: all dims, 1: one dim, 2: a tuple
+
 @patch
 def squeeze(self: Tensor, dim=None):
     "Size-1 dims removed (only `dim`, if given)."
     sh = self.shape
     dims = _dims(dim, self.ndim)
-    return _Squeeze.apply(self, shape=tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1)))
+    form = 0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1  # PyTorch's overloads
+    shape = tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1))
+    return _Squeeze.apply(self, shape=shape, form=form)
 
 @patch
 def unsqueeze(self: Tensor, dim):
@@ -338,9 +344,19 @@ class _Index(Op):
         except IndexError as e:
             raise IndexError(str(e).replace('axis', 'dimension')) from None
     def backward(ctx, g): return (_IndexPut.apply(g, shape=ctx.shape, key=ctx.key),)
-    def name(self):
-        return 'IndexBackward0' if not _is_basic(self.key) else 'SliceBackward0' if \
-            builtins.any(isinstance(k, slice) for k in self.key) else 'SelectBackward0'
+    def name(self): return _index_name(self.key)
+
+def _index_name(key):
+    "PyTorch's name for the node of `x[key]`: its last step (it indexes one dim at a time)."
+    if not _is_basic(key): return 'IndexBackward0'
+    key = [k for k in key if k is not Ellipsis]
+    if key == [slice(None)]: return 'SliceBackward0'  # `x[:]`, a slice; `x[:, :]` is an alias
+    last = 'Alias'
+    for k in key:
+        if k is None: last = 'Unsqueeze'
+        elif isinstance(k, slice): last = 'Slice' if k != slice(None) else last
+        else: last = 'Select'
+    return f'{last}Backward0'
 
 class _IndexPut(Op):
     def forward(ctx, g, shape, key):
@@ -415,6 +431,10 @@ def _check_index(index, what):
     if index.dtype not in (int64, int32) and index.numel():
         raise RuntimeError(f"{what}(): Expected dtype int32/int64 for index")
 
+class _Gather(_Index):
+    "Indexing by `_gather_key`: the same forward and backward, PyTorch's node name."
+    def name(self): return 'GatherBackward0'
+
 @patch
 def gather(self: Tensor, dim, index):
     "Elements picked along `dim` by `index` (same number of dims as the input)."
@@ -423,10 +443,10 @@ def gather(self: Tensor, dim, index):
     d = _dim(dim, self.ndim)
     if self.ndim == 0 or index.numel() == 0:  # a 0-d input reads as 1-D; an empty index: nothing
         key = _gather_key(index.reshape(-1), 0, (self.numel(),))
-        return _Index.apply(self.reshape(-1), key=key).reshape(index.shape)
+        return _Gather.apply(self.reshape(-1), key=key).reshape(index.shape)
     if index.ndim != self.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    return _Index.apply(self, key=_gather_key(index, d, self.shape))
+    return _Gather.apply(self, key=_gather_key(index, d, self.shape))
 
 # %% ../nbs/00b_shapes.ipynb #e5f7a9b2
 class _NotDifferentiable(Op):
@@ -437,12 +457,20 @@ class _NotDifferentiable(Op):
 
 _LEGACY = {'add': 'sum', 'multiply': 'prod'}
 
+class _Scatter(_IndexCopy):
+    "`_IndexCopy` at a gather key, named as PyTorch names scatter's node (1: a number written)."
+    def forward(ctx, x, v, key, number=False):
+        ctx.number = number
+        return _IndexCopy.forward(ctx, x, v, key)
+    def name(self): return f'ScatterBackward{builtins.int(self.number)}'
+
 @patch
 def scatter(self: Tensor, dim, index, src=None, value=None, *, reduce=None):
     "A copy with `src` (or the number `value`) written along `dim` at `index` (or combined with it by `reduce`)."
     _check_index(index, 'scatter')
     if src is None: src = value
-    if isinstance(src, Tensor): src = src[tuple(slice(0, s) for s in index.shape)]
+    number = not isinstance(src, Tensor)
+    if not number: src = src[tuple(slice(0, s) for s in index.shape)]
     else: src = full(tuple(index.shape), src, dtype=self.dtype, device=self.device)
     src = src.to(self.dtype)
     if self.ndim == 0:  # a 0-d tensor scatters as a vector of one element
@@ -454,7 +482,8 @@ def scatter(self: Tensor, dim, index, src=None, value=None, *, reduce=None):
             raise RuntimeError("reduce argument must be either add or multiply.")
         y = self.detach().scatter_reduce(dim, index, src.detach(), _LEGACY[reduce])
         return _NotDifferentiable.apply(y, self, src, what='aten::scatter')
-    return _IndexCopy.apply(self, src, key=_gather_key(index, _dim(dim, self.ndim), self.shape))
+    key = _gather_key(index, _dim(dim, self.ndim), self.shape)
+    return _Scatter.apply(self, src, key=key, number=number)
 
 @patch
 def scatter_(self: Tensor, dim, index, src=None, value=None, *, reduce=None):

@@ -42,7 +42,6 @@ CASES = {  # name: (f(lib, x, other), x, other); x requires grad, other does not
     'mul_add': (lambda t, x, y: x * y + x, X2, f32(4, 5)),
     'gather': (lambda t, x, i: x.gather(1, i), X2, np.array([[0], [1], [2], [3]])),
 }
-NOT_YET = {'gather': "gather's name is PyTorch's once 00b_shapes' fix is merged"}
 
 
 def run(lib, name):
@@ -51,9 +50,7 @@ def run(lib, name):
     return f(lib, a, None if other is None else lib.tensor(other)), a
 
 
-@pytest.mark.parametrize('name', [
-    pytest.param(n, marks=pytest.mark.xfail(reason=NOT_YET[n], strict=False)) if n in NOT_YET
-    else n for n in CASES])
+@pytest.mark.parametrize('name', CASES)
 def test_graph_names_are_pytorchs(name):
     "Each node of the graph, PyTorch's name; no node PyTorch does not have (a pad, a fused loss)."
     ours, a = run(nbtorch, name)

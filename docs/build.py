@@ -109,8 +109,8 @@ def _class_params(cls):
     calls = [n for n in ast.walk(body) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
              and n.func.attr == '__init__' and any(isinstance(a, ast.Starred) for a in n.args)]
     if not calls:  # the arguments are accepted and ignored (PyTorch's Module, Identity): none to give
-        return '()' if not any(isinstance(n, ast.Name) and n.id in ('args', 'kwargs') for n in ast.walk(body)) \
-            else _params(sig.replace(parameters=ps))
+        used = any(isinstance(n, ast.Name) and n.id in ('args', 'kwargs') for n in ast.walk(body))
+        return _params(sig.replace(parameters=ps)) if used else '()'
     fixed = len([a for a in calls[0].args if not isinstance(a, ast.Starred)])
     parent = owner.__mro__[1]
     inner = _class_params(parent)[1:-1].split(', ') if parent is not object else []
@@ -121,7 +121,8 @@ def signature(obj, name):
     "The first line of a doc card: `def f(...)`, `class C(...)`, or `exception E` (autodoc's words)."
     if isinstance(obj, type) and issubclass(obj, BaseException):
         return f'exception {name}'
-    text = f"class {name}{_class_params(obj)}" if isinstance(obj, type) else f'def {name}{_params(inspect.signature(obj))}'
+    if isinstance(obj, type): text = f'class {name}{_class_params(obj)}'
+    else: text = f'def {name}{_params(inspect.signature(obj))}'
     return '\n'.join(textwrap.wrap(text, 76, subsequent_indent=' ' * (text.index('(') + 1),
                                     break_long_words=False, break_on_hyphens=False))
 
@@ -213,7 +214,7 @@ def api_pages(titles=None):
             kind = 'autoclass' if isinstance(obj, type) else 'autofunction' if callable(obj) else 'autodata'
             opts = ('\n   :members:\n   :undoc-members:' if n == 'Tensor' else '\n   :members:') if kind == 'autoclass' else ''
             where = _explained(mod, n, titles)
-            if group and where != group:  # names explained in one section (the dtypes) say so once, after the last
+            if group and where != group:  # names explained in one section (the dtypes): said once, after the last
                 lines += _explained_line(group)
             group = where
             lines += ['```{eval-rst}', f'.. {kind}:: {mod}.{n}{opts}', '```', '']
@@ -240,16 +241,17 @@ def _explained(mod, name, titles):
     nb, cell = nb[3:], _CELL_OF.get((mod, name))
     chapter = titles.get(nb) or nb
     if nb not in _CARDS and (SRC / f'{nb}.ipynb').exists():
-        outs = [o.get('data', {}).get('text/markdown', '') for c in json.loads((SRC / f'{nb}.ipynb').read_text())['cells']
-                for o in c.get('outputs', [])]
+        page = json.loads((SRC / f'{nb}.ipynb').read_text())['cells']
+        outs = [o.get('data', {}).get('text/markdown', '') for c in page for o in c.get('outputs', [])]
         _CARDS[nb] = {t for md in outs for t in re.findall(r'^### (\S+)\s*$', ''.join(md), re.M)}
     if name in _CARDS.get(nb, ()):
         return f'{nb}.html#{make_id(name)}', f'{chapter}: <code>{name}</code>'
     heading, path = None, ROOT / 'nbs' / f'{nb}.ipynb'
     cells = json.loads(path.read_text())['cells'] if path.exists() else []
-    if not cell:  # made by code, not by a def or an assignment (`zeros_like` in a loop): the first cell naming it
-        cell = next((c.get('id') for c in cells if c['cell_type'] == 'code' and '#| export' in ''.join(c['source'])
-                     and re.search(rf'\b{name}\b', ''.join(c['source']))), None)
+    if not cell:  # made by code, not by a def or an assignment (`zeros_like`): the first cell naming it
+        cell = next((c.get('id') for c in cells if c['cell_type'] == 'code'
+                     and '#| export' in ''.join(c['source']) and re.search(rf'\b{name}\b', ''.join(c['source']))),
+                    None)
     if cell:
         for c in cells:
             if c.get('id') == cell: break

@@ -123,8 +123,10 @@ def signature(obj, name):
         return f'exception {name}'
     if isinstance(obj, type): text = f'class {name}{_class_params(obj)}'
     else: text = f'def {name}{_params(inspect.signature(obj))}'
-    return '\n'.join(textwrap.wrap(text, 76, subsequent_indent=' ' * (text.index('(') + 1),
-                                    break_long_words=False, break_on_hyphens=False))
+    # lines short enough for the text column (about 68 monospace characters), so the browser never
+    # wraps them again; continuation lines indented by four, as black would
+    return '\n'.join(textwrap.wrap(text, 66, subsequent_indent=' ' * 4, break_long_words=False,
+                                    break_on_hyphens=False))
 
 
 def _card(md, expr, module):

@@ -220,6 +220,16 @@ def test_class_cards_show_real_signatures(server, browser, page, want):
         assert ' '.join(cards[name].split()).startswith(sig), cards[name]
     bad = [s for s in cards.values() if re.match(r'def [A-Z]', s) or 'NoneType' in s or ' at 0x' in s]
     assert bad == [], bad
+    # a long signature is broken into lines that fit: the browser does not wrap them a second time
+    rewrapped = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article p.rubric')).map(r => { let e = r.nextElementSibling;"
+        " while (e && !e.querySelector('pre') && !e.matches('p.rubric')) e = e.nextElementSibling;"
+        " return e && e.querySelector('pre') }).filter(p => p && /^(class|def) /.test(p.textContent))"
+        ".filter(p => { const lines = p.textContent.replace(/\\n$/, '').split('\\n').length;"
+        " const st = getComputedStyle(p), pad = parseFloat(st.paddingTop) + parseFloat(st.paddingBottom);"
+        " return (p.clientHeight - pad) / parseFloat(st.lineHeight) > lines + 0.5 })"
+        ".map(p => p.textContent.slice(0, 60))")
+    assert rewrapped == [], rewrapped
 
 
 @pytest.mark.parametrize('page', PAGES)

@@ -114,7 +114,16 @@ def _class_params(cls):
     fixed = len([a for a in calls[0].args if not isinstance(a, ast.Starred)])
     parent = owner.__mro__[1]
     inner = _class_params(parent)[1:-1].split(', ') if parent is not object else []
-    return '(' + ', '.join(inner[fixed:]) + ')'
+    inner = inner[fixed:]
+    # arguments taken out of kwargs on the way (RNN's `nonlinearity`), at the place `args[:n]` leaves them
+    popped = [f'{n.args[0].value}={ast.unparse(n.args[1])}' for n in ast.walk(body) if isinstance(n, ast.Call)
+              and isinstance(n.func, ast.Attribute) and n.func.attr == 'pop' and len(n.args) == 2
+              and isinstance(n.func.value, ast.Name) and n.func.value.id == 'kwargs']
+    cut = [n.slice.upper.value for n in ast.walk(body) if isinstance(n, ast.Subscript)
+           and isinstance(n.value, ast.Name) and n.value.id == 'args' and isinstance(n.slice, ast.Slice)
+           and isinstance(n.slice.upper, ast.Constant)]
+    at = cut[0] if cut else len(inner)
+    return '(' + ', '.join(inner[:at] + popped + inner[at:]) + ')'
 
 
 def signature(obj, name):

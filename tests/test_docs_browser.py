@@ -59,6 +59,13 @@ def _wait(browser, cond, timeout=10):
     return browser.execute_script(cond)
 
 
+def _open(browser, url):
+    "Load a page and wait until it is complete, its article and its sidebars in place (slow under load)."
+    browser.get(url)
+    assert _wait(browser, "return document.readyState === 'complete' && !!document.querySelector('article')"
+                          " && document.querySelectorAll('a[href]').length > 0", timeout=30)
+
+
 @pytest.mark.parametrize('page', PAGES)
 def test_page_renders_with_its_images(server, browser, page):
     browser.get(server + page + '.html')
@@ -126,7 +133,7 @@ def _chapter(href):
 
 @pytest.mark.parametrize('page', ['index', '02_functional', 'api/nbtorch.nn', 'parity'])
 def test_navigation_lists_every_chapter_in_reading_order(server, browser, page):
-    browser.get(server + page + '.html')
+    _open(browser, server + page + '.html')
     nav = browser.execute_script("const n = document.querySelector('.bd-sidebar-primary nav.book-nav');"
                                  "return n && n.getBoundingClientRect().width > 0 ? "
                                  "Array.from(n.querySelectorAll('a')).map(a => a.href) : null")
@@ -141,7 +148,7 @@ def test_navigation_lists_every_chapter_in_reading_order(server, browser, page):
 
 
 def test_reading_order_table_links_every_chapter(server, browser):
-    browser.get(server + 'index.html')
+    _open(browser, server + 'index.html')
     rows = browser.execute_script(
         "const t = Array.from(document.querySelectorAll('article table')).find(t => "
         "t.textContent.includes('what it teaches')); return Array.from(t.querySelectorAll('tbody tr'))"
@@ -157,7 +164,7 @@ def test_readme_links_the_chapters_as_notebooks():
 
 @pytest.mark.parametrize('page', CHAPTERS)
 def test_lead_line_ends_its_sentence(server, browser, page):
-    browser.get(server + page + '.html')
+    _open(browser, server + page + '.html')
     lead = _wait(browser, "const h = document.querySelector('article h1');"
                                   "const q = h && h.parentElement.querySelector('blockquote');"
                                   "return q ? q.textContent.trim() : null")
@@ -179,7 +186,7 @@ def test_llms_txt_links_pages_that_exist_and_lists_every_module():
 
 @pytest.mark.parametrize('page', ['00_tensor', '02_functional'])
 def test_source_link_gives_the_notebook_not_its_json(server, browser, page):
-    browser.get(server + page + '.html')
+    _open(browser, server + page + '.html')
     hrefs = browser.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
     assert not [h for h in hrefs if '/_sources/' in h]  # "Show Source": the raw JSON as text
     (dl,) = browser.execute_script("return Array.from(document.querySelectorAll('a[download]')).map(a => a.href)")
@@ -199,7 +206,7 @@ def _cards(browser):
 
 
 def test_doc_cards_in_source_order(server, browser):
-    browser.get(server + '02_functional.html')
+    _open(browser, server + '02_functional.html')
     titles = [t for t, _ in _cards(browser)]
     # one cell defines relu, sigmoid, tanh, leaky_relu and silu, in that order
     first = [t for t in titles if t in ('relu', 'sigmoid', 'tanh', 'leaky_relu', 'silu')]
@@ -211,10 +218,11 @@ def test_doc_cards_in_source_order(server, browser):
 @pytest.mark.parametrize('page, want', [
     ('02_nn', {'Linear': 'class Linear(in_features, out_features, bias=True, device=None, dtype=None)',
                'Tanh': 'class Tanh()', 'Module': 'class Module()'}),
-    ('06_sequences', {'GRU': 'class GRU(input_size, hidden_size, num_layers=1'}),
+    ('06_sequences', {'GRU': 'class GRU(input_size, hidden_size, num_layers=1',
+                      'RNN': "class RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True"}),
     ('04_training', {'Learner': 'class Learner(model, dls, loss_func=cross_entropy'})])
 def test_class_cards_show_real_signatures(server, browser, page, want):
-    browser.get(server + page + '.html')
+    _open(browser, server + page + '.html')
     cards = dict(_cards(browser))
     for name, sig in want.items():
         assert ' '.join(cards[name].split()).startswith(sig), cards[name]
@@ -234,7 +242,7 @@ def test_class_cards_show_real_signatures(server, browser, page, want):
 
 @pytest.mark.parametrize('page', PAGES)
 def test_no_code_wider_than_the_column(server, browser, page):
-    browser.get(server + page + '.html')
+    _open(browser, server + page + '.html')
     wide = browser.execute_script(
         "const col = document.querySelector('article').getBoundingClientRect().width;"
         "return Array.from(document.querySelectorAll('article pre, article img')).filter(e => "
@@ -244,7 +252,7 @@ def test_no_code_wider_than_the_column(server, browser, page):
 
 
 def test_api_reference_links_each_name_to_its_place(server, browser):
-    browser.get(server + 'api/nbtorch.tensor.html')
+    _open(browser, server + 'api/nbtorch.tensor.html')
     said = browser.execute_script("return Array.from(document.querySelectorAll('article p.explained a'))"
                                   ".map(a => [a.textContent, a.getAttribute('href')])")
     assert said and all('#' in h for _, h in said), said  # to the symbol's card or section, not the page's top
@@ -255,6 +263,6 @@ def test_api_reference_links_each_name_to_its_place(server, browser):
 
 def test_performance_table_has_no_nan(server, browser):
     if not (SITE / 'performance.html').exists(): pytest.skip('no benchmark results')
-    browser.get(server + 'performance.html')
+    _open(browser, server + 'performance.html')
     cells = browser.execute_script("return Array.from(document.querySelectorAll('article td')).map(t => t.textContent)")
     assert cells and not [c for c in cells if 'nan' in c.lower()]

@@ -334,22 +334,42 @@ BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_st
 
 def plot(results, path, baseline='NumPy'):
     "Bars of the ratios nbtorch/PyTorch and nbtorch/NumPy per benchmark (below 1: nbtorch faster)."
+    import math
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    names = [r['name'] for r in results]
-    y = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.2))
+    from matplotlib.ticker import FixedLocator, FixedFormatter, NullLocator
+    y = np.arange(len(results)) * 1.3
+    # drawn at the docs' text column width (640 px at 100 dpi), so that nothing is scaled down:
+    # each benchmark's name stands above its two bars instead of taking the left half as a tick label
+    fig, ax = plt.subplots(figsize=(6.4, 0.62 * len(results) + 1.3))
+    seen = []
     for k, (other, c) in enumerate([('pytorch', 'tab:red'), ('numpy', 'tab:blue')]):
         label = 'nbtorch / ' + ('PyTorch' if other == 'pytorch' else 'hand-written ' + baseline)
-        ax.barh(y + (k - 0.5) * 0.38, [r['ratio'].get(other, np.nan) for r in results], 0.38,
-                color=c, label=label)
-    ax.axvline(1, c='k', lw=.8)
-    ax.set_yticks(y); ax.set_yticklabels(names, fontsize=8); ax.invert_yaxis()
+        vals = [r['ratio'].get(other) for r in results]
+        yk = y + k * 0.36
+        ax.barh(yk, [v if v else np.nan for v in vals], 0.34, color=c, label=label)
+        for yy, v in zip(yk, vals):  # each ratio written at its bar's end; a missing one said so
+            ax.text(v * 1.04 if v else 1.04, yy, f'{v:.2f}' if v else f'no {baseline} baseline' if other == 'numpy'
+                    else 'not measured', va='center', fontsize=10, color='k' if v else 'gray')
+        seen += [v for v in vals if v]
+    # log scale, ticks at powers of two only (the default minor labels 2x10^-1, 3x10^-1... overlap)
     ax.set_xscale('log')
-    ax.set_xlabel('ratio (time or memory), log scale: below 1 nbtorch is smaller/faster')
-    ax.legend(fontsize=8, loc='lower right')
-    plt.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    lo = math.floor(math.log2(min(seen + [1]))); hi = math.ceil(math.log2(max(seen + [1]) * 1.5))
+    ax.set_xlim(2.0 ** lo, 2.0 ** hi)
+    for yy, r in zip(y, results):
+        ax.text(2.0 ** lo * 1.03, yy - 0.33, r['name'], fontsize=10.5, va='bottom', zorder=3,
+                bbox=dict(fc='white', ec='none', pad=0.5))
+    ax.axvline(1, c='k', lw=.8)
+    ax.set_yticks([]); ax.set_ylim(y[-1] + 0.7, y[0] - 0.8)
+    ax.xaxis.set_major_locator(FixedLocator([2.0 ** e for e in range(lo, hi + 1)]))
+    ax.xaxis.set_major_formatter(FixedFormatter([f'1/{2 ** -e}' if e < 0 else f'{2 ** e}' for e in range(lo, hi + 1)]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.tick_params(axis='x', labelsize=10.5)
+    ax.set_xlabel('ratio, log scale (below 1: nbtorch is faster or smaller)', fontsize=10.5)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=10.5, loc='upper center', ncol=2, frameon=False)
+    plt.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
+    fig.savefig(path, dpi=100); plt.close(fig)
 
 
 def main():

@@ -19,6 +19,9 @@ def render(nb_path=root / 'nbs' / 'index.ipynb'):
         src = _text(c['source']).strip('\n')
         if c['cell_type'] == 'markdown':
             src = re.sub(r'^> (.*)$', r'> \1', src, flags=re.M)
+            # a chapter linked as `X.ipynb` (which JupyterLab opens and the docs site turns into its page)
+            # is `nbs/X.ipynb` from the repository's root, where GitHub shows the README
+            src = re.sub(r'\]\((\w+\.ipynb)\)', r'](nbs/\1)', src)
             out.append(src + '\n')
             continue
         if re.match(r'#\|\s*(hide|export)', src): continue

@@ -20,10 +20,11 @@ SRC, OUT = ROOT / 'docs' / '_src', ROOT / 'docs' / '_build' / 'html'
 # `get_array_module` and `.to('cuda')` has been shown, so the chapter answers a question already asked.
 ORDER = ['index', '00_tensor', '00a_ops', '00b_shapes', '00c_reduce', '00d_pointwise',
          '00d_binary', '00e_products', '00f_sort', '00g_indexing', '00h_complex', '00h_fft',
-         '00i_factorizations', '00i_linalg', '00j_special', '00k_windows', '00_cuda', '01_autograd',
-         '01a_viz', '01b_autograd_functional', '01c_profiler', '02_functional', '02_init', '02_nn',
-         '03_optim', '03a_lr_scheduler', '03b_clip', '04_data', '04a_serialization', '04_training',
-         '05_tensorboard', '06_sequences', '06b_attention', '99_package']
+         '00i_factorizations', '00i_linalg', '00j_special', '00k_windows', '00_cuda',
+         '01_autograd', '01a_viz', '01b_autograd_functional', '01c_profiler', '02_functional',
+         '02_init', '02_nn', '03_optim', '03a_lr_scheduler', '03b_clip', '04_data',
+         '04a_serialization', '04_training', '05_tensorboard', '06_sequences', '06b_attention',
+         '06c_text', '07_architecture', '99_package']
 LINK = re.compile(r'\[`([^`]+)`\]\(https://nbtorch\.github\.io/nbtorch/[^)]*\)')
 
 

@@ -38,8 +38,10 @@ docs: $(READY)
 	$(BIN)/python docs/build.py
 
 # JupyterLab refuses to run as root unless told: a container's user often is root
+# The kernelspec in tools/jupyter names the kernel as the notebooks store it (nbdev-clean writes its
+# display name), so that opening a notebook does not mark it modified; as root, JupyterLab wants --allow-root.
 lab: $(READY)
-	$(BIN)/jupyter lab nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+	JUPYTER_PATH=$(CURDIR)/tools/jupyter $(BIN)/jupyter lab nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # For developers: export the package, clean the notebooks, store fresh outputs, write README.md.
 export: $(READY)

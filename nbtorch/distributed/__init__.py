@@ -109,8 +109,19 @@ class Work:
         return True
     def is_success(self): return self.is_completed()
 
-# %% ../../nbs/08_distributed.ipynb #9a5d4d2a
+# %% ../../nbs/08_distributed.ipynb #70f45a20
 _subgroups = []
+
+def _abort_on_exception():
+    "Make an uncaught exception end the whole MPI job, not only this rank."
+    hook = sys.excepthook
+    if getattr(hook, '_nbtorch', False): return
+    def abort(*exc):
+        hook(*exc)
+        sys.stderr.flush()
+        _mpi().COMM_WORLD.Abort(1)
+    abort._nbtorch = True
+    sys.excepthook = abort
 
 def _check_launch(comm, rank, world_size):
     "Fail clearly if the rank or world size asked for (argument or environment) is not MPI's."
@@ -139,9 +150,10 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         raise ValueError(f"Invalid backend: '{backend}'; nbtorch has 'mpi', 'gloo' (on MPI), 'nccl'")
     comm = _mpi().COMM_WORLD.Dup()  # our own communicator: never mixed with the script's own MPI
     _check_launch(comm, rank, world_size)
+    if comm.Get_size() > 1: _abort_on_exception()
     GroupMember.WORLD = ProcessGroup(comm, backend, list(range(comm.Get_size())))
 
-# %% ../../nbs/08_distributed.ipynb #523f7da2
+# %% ../../nbs/08_distributed.ipynb #154df3d8
 def is_initialized():
     "True between `init_process_group` and `destroy_process_group`."
     return GroupMember.WORLD is not None
@@ -180,7 +192,7 @@ def destroy_process_group(group=None):
         if s in _subgroups: _subgroups.remove(s)
     if g is GroupMember.WORLD: GroupMember.WORLD = None
 
-# %% ../../nbs/08_distributed.ipynb #9f0458d0
+# %% ../../nbs/08_distributed.ipynb #f0a6775c
 _NATIVE = set('?bBhHiIlLqQfdFD')  # the NumPy types MPI has: bool, integers, float32/64, complex
 
 def _buf(t):
@@ -206,7 +218,7 @@ def _check_tensor(t, name):
         raise TypeError(f"Invalid function argument. Expected parameter `{name}` of type "
                         f"torch.Tensor\n             but got {type(t)} instead.")
 
-# %% ../../nbs/08_distributed.ipynb #296edc72
+# %% ../../nbs/08_distributed.ipynb #2693cad4
 def _check_list(ts, name, n=None, like=None):
     "`ts` must be a list of tensors; of `n` of them, of `like`'s dtype and number of elements."
     if not isinstance(ts, list) or not all(isinstance(t, Tensor) for t in ts):
@@ -239,7 +251,7 @@ def _into(ts, blocks):
         b[...] = o.reshape(b.shape)
         back()
 
-# %% ../../nbs/08_distributed.ipynb #33ac0e74
+# %% ../../nbs/08_distributed.ipynb #22d8b092
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     "Combine `tensor` across the ranks of `group` with `op`; every rank gets the result in place."
     _check_tensor(tensor, 'tensor')
@@ -268,7 +280,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     b, back = _buf(tensor)
     return _start(g, 'Bcast', (b, _local(g, src, group_src, 'src')), async_op, back)
 
-# %% ../../nbs/08_distributed.ipynb #c15ddf93
+# %% ../../nbs/08_distributed.ipynb #b72d829a
 def _stacked(ts, like):
     "The tensors `ts` as one contiguous host array of blocks shaped as `like`."
     return np.stack([_buf(t)[0].reshape(like.shape) for t in ts])
@@ -296,7 +308,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     o, back = _buf(output_tensor)
     return _start(g, 'Allgather', (_buf(input_tensor)[0], o), async_op, back)
 
-# %% ../../nbs/08_distributed.ipynb #f656e5aa
+# %% ../../nbs/08_distributed.ipynb #f5df7cb4
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
     "Every rank's `tensor`, in rank order, into `gather_list` on rank `dst` (0 by default)."
     _check_tensor(tensor, 'tensor')
@@ -330,7 +342,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     _check_list(scatter_list, 'scatter_list', g.size(), tensor)
     return _start(g, 'Scatter', (_stacked(scatter_list, b), b, root), async_op, back)
 
-# %% ../../nbs/08_distributed.ipynb #e8dc7d46
+# %% ../../nbs/08_distributed.ipynb #c9c81a50
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
     "Combine the ranks' `input_list`s with `op`, element by element; rank `i` gets the `i`-th."
     _check_tensor(output, 'output')
@@ -364,7 +376,7 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
     return _start(g, 'Alltoallv', ([send, [t.numel() for t in input_tensor_list]], [recv, rc]),
                   async_op, lambda: _into(output_tensor_list, np.split(recv, np.cumsum(rc)[:-1])))
 
-# %% ../../nbs/08_distributed.ipynb #fcd0c82d
+# %% ../../nbs/08_distributed.ipynb #66c3b2fe
 def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     "Start sending `tensor` to rank `dst`; returns a `Work`."
     _check_tensor(tensor, 'tensor')
@@ -400,7 +412,7 @@ def barrier(group=None, async_op=False, device_ids=None, timeout=None):
     g = _pg(group)
     if g is not None: return _start(g, 'Barrier', (), async_op)
 
-# %% ../../nbs/08_distributed.ipynb #eb1c17ca
+# %% ../../nbs/08_distributed.ipynb #114f7e84
 def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
               use_local_synchronization=False, group_desc=None, device_id=None):
     "A group of the ranks `ranks` (all if None); every rank of the job must call it."
@@ -429,7 +441,7 @@ def get_group_rank(group, global_rank):
     "The rank in `group` of global rank `global_rank`."
     return _local(_pg(group), global_rank, None, 'global_rank')
 
-# %% ../../nbs/08_distributed.ipynb #6ef23f61
+# %% ../../nbs/08_distributed.ipynb #03f1f3b1
 def broadcast_object_list(object_list, src=None, group=None, device=None, group_src=None):
     "Rank `src`'s picklable objects written into `object_list` on every rank (`src` 0 by default)."
     g = _pg(group)
@@ -458,7 +470,7 @@ def scatter_object_list(scatter_object_output_list, scatter_object_input_list=No
     root = _local(g, 0 if src is None and group_src is None else src, group_src, 'src')
     scatter_object_output_list[0] = g._comm.scatter(scatter_object_input_list, root)
 
-# %% ../../nbs/08_distributed.ipynb #f6a5ce3c
+# %% ../../nbs/08_distributed.ipynb #165ef397
 def _mpiexec(n):
     "The command and environment that start `n` ranks with the `mpiexec` beside this Python."
     exe = os.path.join(os.path.dirname(sys.executable), 'mpiexec')

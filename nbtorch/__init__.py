@@ -50,6 +50,7 @@ for _n in nn.attention.__all__: setattr(nn.functional if _n.islower() else nn, _
 del _n
 import nbtorch.autograd.functional, nbtorch.profiler
 import nbtorch.distributed  # MPI itself starts only when a group is made
+import nbtorch.utils._data_distributed  # registers itself as nbtorch.utils.data.distributed
 from .serialization import save, load
 from .nn.functional import constant_pad_nd, grid_sampler_2d, grid_sampler_3d
 from .utils.data import Generator

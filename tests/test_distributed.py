@@ -33,6 +33,13 @@ def test_every_collective_matches_its_definition(n):
     assert out.count('every collective as defined') == n, out
 
 
+@pytest.mark.parametrize('n', [2, 3])
+def test_ddp_matches_one_process_on_the_global_batch(n):
+    rc, out = launch(n, os.path.join(HERE, 'dist_ddp.py'))
+    assert rc == 0, out
+    assert out.count('max |DDP - one process|') == 3 * n, out
+
+
 DIES = '''
 import os, signal, time, nbtorch as torch, nbtorch.distributed as dist
 dist.init_process_group('gloo')

@@ -69,5 +69,16 @@ bn.running_mean.fill_(float(r))
 DDP(nn.Sequential(nn.Linear(3, 3), bn))
 if bn.running_mean.tolist() != [0., 0., 0.]: fails.append(f"rank {r}: buffers not broadcast from rank 0")
 
+class Branches(nn.Module):  # b is used on rank 0 only, c on none
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(2, 1), nn.Linear(2, 1), nn.Linear(2, 1)
+    def forward(self, x, use_b): return self.a(x) + (self.b(x) if use_b else 0)
+m = DDP(Branches(), find_unused_parameters=True)
+m(torch.ones(1, 2), r == 0).sum().backward()
+got = (m.module.a.weight.grad.tolist(), m.module.b.weight.grad.tolist(), m.module.c.weight.grad)
+if not (np.allclose(got[0], 1) and np.allclose(got[1], 1 / n) and got[2] is None):
+    fails.append(f"rank {r}: find_unused_parameters: {got}")  # b: rank 0's 1 averaged with zeros
+
 dist.destroy_process_group()
 if fails: print('\n'.join(fails), flush=True); sys.exit(1)

@@ -87,7 +87,7 @@ class DistributedDataParallel(Module):
         self._reset()
 
     def _reset(self):
-        self._got, self._next, self._unused, self._sync = 0, 0, [], False
+        self._got, self._next, self._unused, self._used, self._sync = 0, 0, [], set(), False
         for b in self._buckets: b.ready, b.work = 0, None
 
 # %% ../../nbs/08c_ddp.ipynb #b13273c6
@@ -125,6 +125,7 @@ def _hook(self: DistributedDataParallel, p):
         if not self._sync: return None  # no_sync, or no forward: plain local accumulation
         for q in self._unused: self._arrive(q, nbtorch.zeros_like(q))
         self._unused = []
+        self._used.add(id(p))
         self._arrive(p, g)
         if self._got < len(self._params): return nbtorch.zeros_like(g)  # added later, averaged
         return self._finish(p)
@@ -143,13 +144,23 @@ def _arrive(self: DistributedDataParallel, p, g):
         self._next += 1
     for b in self._buckets[:self._next]: b.work.is_completed()  # lets MPI progress
 
+# %% ../../nbs/08c_ddp.ipynb #8130da5e
+@patch
+def _globally_unused(self: DistributedDataParallel):
+    "The ids of the parameters no rank used in this pass (only looked for with find_unused)."
+    if not self.find_unused_parameters: return set()
+    mask = nbtorch.tensor([float(id(q) in self._used) for q in self._params])
+    dist.all_reduce(mask, op=dist.ReduceOp.MAX, group=self.process_group)
+    return {id(q) for q, m in zip(self._params, mask.tolist()) if m == 0}
+
 @patch
 def _finish(self: DistributedDataParallel, last):
     "Wait for every bucket and set each `.grad` to its average; return `last`'s for the engine."
     for b in self._buckets: b.work.wait()
+    unused = self._globally_unused()
     for b in self._buckets:
         for i, q in enumerate(b.params):
-            if q is not last: q.grad = b.slot(i)
+            if q is not last and id(q) not in unused: q.grad = b.slot(i)
     b, i = self._where[id(last)]
     g = b.slot(i)
     last.grad = None  # the engine makes the gradient a hook returns `.grad` when there is none

@@ -8,8 +8,8 @@ Docs: https://nbtorch.github.io/nbtorch/ddp.html.md"""
 # %% auto #0
 __all__ = ['DistributedDataParallel']
 
-# %% ../../nbs/08c_ddp.ipynb #e7f977e4
-import contextlib
+# %% ../../nbs/08c_ddp.ipynb #89a1159a
+import time, contextlib
 import numpy as np
 import nbtorch
 import nbtorch.distributed as dist
@@ -84,11 +84,12 @@ class DistributedDataParallel(Module):
         self._buckets = _buckets(self._params, bucket_cap_mb * 2 ** 20)
         self._where = {id(p): (b, i) for b in self._buckets for i, p in enumerate(b.params)}
         for p in self._params: p.register_hook(self._hook(p))
+        self._trace = None  # a list to record (event, bucket, time) into, for the timeline below
         self._reset()
 
     def _reset(self):
         self._got, self._next, self._unused, self._used, self._sync = 0, 0, [], set(), False
-        for b in self._buckets: b.ready, b.work = 0, None
+        for b in self._buckets: b.ready, b.work, b.done = 0, None, False
 
 # %% ../../nbs/08c_ddp.ipynb #b13273c6
 @patch
@@ -137,12 +138,19 @@ def _arrive(self: DistributedDataParallel, p, g):
     b, i = self._where[id(p)]
     b.put(i, g if p.grad is None else p.grad.detach() + g)
     self._got += 1
+    self._mark('grad', self._buckets.index(b))
     while self._next < len(self._buckets) and self._buckets[self._next].ready == \
             len(self._buckets[self._next].params):
         b = self._buckets[self._next]
         b.work = dist.all_reduce(b.flat, op=dist.ReduceOp.AVG, group=self.process_group, async_op=True)
+        self._mark('start', self._next)
         self._next += 1
-    for b in self._buckets[:self._next]: b.work.is_completed()  # lets MPI progress
+    for k, b in enumerate(self._buckets[:self._next]):  # polling also lets MPI make progress
+        if not b.done and b.work.is_completed(): b.done = True; self._mark('done', k)
+
+@patch
+def _mark(self: DistributedDataParallel, what, k):
+    if self._trace is not None: self._trace.append((what, k, time.perf_counter()))
 
 # %% ../../nbs/08c_ddp.ipynb #8130da5e
 @patch
@@ -156,7 +164,8 @@ def _globally_unused(self: DistributedDataParallel):
 @patch
 def _finish(self: DistributedDataParallel, last):
     "Wait for every bucket and set each `.grad` to its average; return `last`'s for the engine."
-    for b in self._buckets: b.work.wait()
+    for k, b in enumerate(self._buckets):
+        if not b.done: b.work.wait(); b.done = True; self._mark('done', k)
     unused = self._globally_unused()
     for b in self._buckets:
         for i, q in enumerate(b.params):

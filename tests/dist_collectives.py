@@ -1,6 +1,6 @@
 """Run by tests/test_distributed.py on 2 and 3 ranks (under mpiexec): every collective of
 nbtorch.distributed against its definition. Each rank knows every rank's input (a function of the
-rank), so it can compute what each collective must give; mismatches are printed and exit non-zero."""
+rank), so it can compute what each collective must give; mismatches are printed, exit non-zero."""
 import sys, numpy as np
 import nbtorch as torch, nbtorch.distributed as dist
 from nbtorch.distributed import ReduceOp
@@ -19,7 +19,9 @@ def check(name, got, want):
     if got.shape != want.shape or not np.allclose(got, want):
         fails.append(f"rank {r}: {name}: got {got.tolist()}, want {want.tolist()}")
 
-every = lambda dtype=torch.float32: np.stack([np.asarray(data(k, dtype).float().tolist()) for k in range(n)])
+def every(dtype=torch.float32):
+    "Every rank's input, stacked, as float64."
+    return np.stack([np.asarray(data(k, dtype).float().tolist()) for k in range(n)])
 defs = {ReduceOp.SUM: lambda a: a.sum(0), ReduceOp.PRODUCT: lambda a: a.prod(0),
         ReduceOp.MIN: lambda a: a.min(0), ReduceOp.MAX: lambda a: a.max(0),
         ReduceOp.AVG: lambda a: a.mean(0)}
@@ -86,7 +88,7 @@ x = torch.zeros(2, 3)
 dist.reduce_scatter_tensor(x, torch.cat(ins))
 check("reduce_scatter_tensor", x, every().sum(0) * (r + 1))
 
-# all_to_all with sizes that differ: rank s sends k + s + 1 values, all equal to 100 s + k, to rank k
+# all_to_all with sizes that differ: rank s sends k + s + 1 values, all 100 s + k, to rank k
 ins = [torch.full((k + r + 1,), 100. * r + k) for k in range(n)]
 outs = [torch.zeros(r + s + 1) for s in range(n)]
 dist.all_to_all(outs, ins)

@@ -1,6 +1,6 @@
-"""Run by tests/test_distributed.py on 2 and 3 ranks: DistributedDataParallel with DistributedSampler
-must give, on every rank, the parameters of one process training on the global batch (same order),
-to 1e-6; also with no_sync() gradient accumulation, several buckets, and a buffer broadcast."""
+"""Run by tests/test_distributed.py on 2 and 3 ranks: DistributedDataParallel with
+DistributedSampler must give, on every rank, the parameters of one process training on the global
+batch (same order), to 1e-6; also with no_sync() gradient accumulation, several buckets, and a buffer broadcast."""
 import sys, contextlib, numpy as np
 import nbtorch as torch, nbtorch.nn as nn, nbtorch.distributed as dist
 from nbtorch.nn.parallel import DistributedDataParallel as DDP
@@ -60,14 +60,14 @@ fails = []
 for accumulate, cap in [(1, 25), (1, 1e-4), (2, 2e-4)]:
     ours, want = ddp_run(accumulate, cap), reference(accumulate)
     err = max(float((a - b).abs().max()) for a, b in zip(ours.parameters(), want.parameters()))
-    if not err <= 1e-6: fails.append(f"rank {r}: accumulate={accumulate} cap={cap}: max error {err:.2e}")
-    print(f"rank {r}: accumulate={accumulate} bucket_cap_mb={cap}: max |DDP - one process| = {err:.1e}",
-          flush=True)
+    if not err <= 1e-6: fails.append(f"rank {r}: accumulate={accumulate}, cap={cap}: {err:.2e}")
+    print(f"rank {r}: accumulate={accumulate} bucket_cap_mb={cap}: "
+          f"max |DDP - one process| = {err:.1e}", flush=True)
 
 bn = nn.BatchNorm1d(3)
 bn.running_mean.fill_(float(r))
 DDP(nn.Sequential(nn.Linear(3, 3), bn))
-if bn.running_mean.tolist() != [0., 0., 0.]: fails.append(f"rank {r}: buffers not broadcast from rank 0")
+if bn.running_mean.tolist() != [0., 0., 0.]: fails.append(f"rank {r}: buffers not broadcast")
 
 class Branches(nn.Module):  # b is used on rank 0 only, c on none
     def __init__(self):

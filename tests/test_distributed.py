@@ -1,5 +1,6 @@
-"""nbtorch.distributed (issue 17): every collective on 2 and 3 ranks started by mpiexec, compared with
-its definition (tests/dist_collectives.py); a rank that dies ends the job with an error, not a hang."""
+"""nbtorch.distributed (issue 17): every collective on 2 and 3 ranks started by mpiexec, compared
+with its definition (tests/dist_collectives.py); DDP against one process (tests/dist_ddp.py); the
+launcher; a rank that dies ends the job with an error, not a hang."""
 import os, sys, signal, subprocess, textwrap
 import pytest
 
@@ -13,7 +14,7 @@ except RuntimeError: pytest.skip('mpiexec is missing', allow_module_level=True)
 
 
 def launch(n, script, *args, timeout=180):
-    "Run `script` on `n` ranks; the job's (returncode, output). Killed whole if it outlives `timeout`."
+    "Run `script` on `n` ranks: the job's (returncode, output); killed if it outlives `timeout`."
     cmd, env = _mpiexec(n)
     env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
     p = subprocess.Popen(cmd + [sys.executable, str(script), *map(str, args)], env=env, text=True,

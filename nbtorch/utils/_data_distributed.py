@@ -20,17 +20,19 @@ __all__ = ['DistributedSampler']
 # %% ../../nbs/08b_distributed_sampler.ipynb #67e4a824
 class DistributedSampler(Sampler):
     "Rank `rank`'s share of `dataset`, out of `num_replicas` equal shares (PyTorch's sampler)."
-    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
+                 drop_last=False):
         if num_replicas is None: num_replicas = dist.get_world_size()
         if rank is None: rank = dist.get_rank()
         if rank >= num_replicas or rank < 0:
-            raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
+            raise ValueError(f"Invalid rank {rank}, rank should be in the interval "
+                             f"[0, {num_replicas - 1}]")
         self.dataset, self.num_replicas, self.rank, self.epoch = dataset, num_replicas, rank, 0
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         n = len(dataset)
         # drop_last drops the tail that does not divide evenly; otherwise the tail is padded
-        self.num_samples = (math.ceil((n - num_replicas) / num_replicas) if drop_last and n % num_replicas
-                            else math.ceil(n / num_replicas))
+        cut = drop_last and n % num_replicas
+        self.num_samples = math.ceil(((n - num_replicas) if cut else n) / num_replicas)
         self.total_size = self.num_samples * num_replicas
 
     def __iter__(self):

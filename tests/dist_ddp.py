@@ -1,6 +1,7 @@
 """Run by tests/test_distributed.py on 2 and 3 ranks: DistributedDataParallel with
 DistributedSampler must give, on every rank, the parameters of one process training on the global
-batch (same order), to 1e-6; also with no_sync() gradient accumulation, several buckets, and a buffer broadcast."""
+batch (same order), to 1e-6; also with no_sync() gradient accumulation and several buckets; buffers
+are broadcast; find_unused_parameters averages with zeros and leaves globally unused grads alone."""
 import sys, contextlib, numpy as np
 import nbtorch as torch, nbtorch.nn as nn, nbtorch.distributed as dist
 from nbtorch.nn.parallel import DistributedDataParallel as DDP

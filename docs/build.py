@@ -24,7 +24,8 @@ ORDER = ['index', '00_tensor', '00a_ops', '00b_shapes', '00c_reduce', '00d_point
          '01_autograd', '01a_viz', '01b_autograd_functional', '01c_profiler', '02_functional',
          '02_init', '02_nn', '03_optim', '03a_lr_scheduler', '03b_clip', '04_data',
          '04a_serialization', '04_training', '05_tensorboard', '06_sequences', '06b_attention',
-         '06c_text', '07_architecture', '99_package']
+         '06c_text', '07_architecture', '08_distributed', '08a_launcher',
+         '08b_distributed_sampler', '08c_ddp', '99_package']
 LINK = re.compile(r'\[`([^`]+)`\]\(https://nbtorch\.github\.io/nbtorch/[^)]*\)')
 
 

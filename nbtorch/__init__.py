@@ -3,8 +3,10 @@
 Modules:
 
 - `nbtorch.cuda`: The one place where nbtorch names CuPy: availability, the array module, and moving arrays between the CPU and a GPU.
+- `nbtorch.distributed.run`: `python -m nbtorch.distributed.run --nproc-per-node=N script.py args`: torchrun's command line, starting the ranks through MPI's `mpiexec`.
 - `nbtorch.learner`: The whole training process on scikit-learn's digits: prepare and split the data, define the model, loss and optimizer, train with validation, evaluate on a test set, look at the mistakes, save and reload the model.
 - `nbtorch.nn.functional`: The functions neural networks are built of: activations, linear and convolution layers, pooling, normalisation, dropout, embeddings and losses, as PyTorch's `torch.nn.functional`.
+- `nbtorch.nn.parallel`: `nn.parallel.DistributedDataParallel`: one model per rank, gradients averaged across the ranks in buckets during the backward pass, so that every copy takes the same step.
 - `nbtorch.serialization`: `nbtorch.save` and `nbtorch.load`: checkpoints that are data, not code; a save that never loses or misplaces a file; a load that holds against hostile files.
 - `nbtorch.utils.data`: Feeding a model batches, as PyTorch's `torch.utils.data`: datasets, splits, samplers, collation and a `DataLoader` with worker processes."""
 
@@ -48,6 +50,8 @@ for _n in nn.attention.__all__: setattr(nn.functional if _n.islower() else nn, _
                                         getattr(nn.attention, _n))
 del _n
 import nbtorch.autograd.functional, nbtorch.profiler
+import nbtorch.distributed, nbtorch.nn.parallel  # MPI itself starts only when a group is made
+import nbtorch.utils._data_distributed  # registers itself as nbtorch.utils.data.distributed
 from .serialization import save, load
 from .nn.functional import constant_pad_nd, grid_sampler_2d, grid_sampler_3d
 from .utils.data import Generator

@@ -1,0 +1,158 @@
+"""nbtorch.distributed (issue 17): every collective on 2 and 3 ranks started by mpiexec, compared
+with its definition (tests/dist_collectives.py); DDP against one process (tests/dist_ddp.py); the
+launcher; a rank that dies ends the job with an error, not a hang."""
+import os, sys, signal, subprocess, textwrap
+import pytest
+
+pytest.importorskip('mpi4py')
+from nbtorch.distributed import _mpiexec
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+try: _mpiexec(1)
+except RuntimeError: pytest.skip('mpiexec is missing', allow_module_level=True)
+
+
+def launch(n, script, *args, timeout=180):
+    "Run `script` on `n` ranks: the job's (returncode, output); killed if it outlives `timeout`."
+    cmd, env = _mpiexec(n)
+    env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
+    p = subprocess.Popen(cmd + [sys.executable, str(script), *map(str, args)], env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try: out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # mpiexec and every rank it started
+        p.communicate()
+        pytest.fail(f"{n} ranks of {script} still ran after {timeout} s: a hang")
+    return p.returncode, out
+
+
+@pytest.mark.parametrize('n', [2, 3])
+def test_every_collective_matches_its_definition(n):
+    rc, out = launch(n, os.path.join(HERE, 'dist_collectives.py'))
+    assert rc == 0, out
+    assert out.count('every collective as defined') == n, out
+
+
+@pytest.mark.parametrize('n', [2, 3])
+def test_ddp_matches_one_process_on_the_global_batch(n):
+    rc, out = launch(n, os.path.join(HERE, 'dist_ddp.py'))
+    assert rc == 0, out
+    assert out.count('max |DDP - one process|') == 3 * n, out
+
+
+DIES = '''
+import os, signal, time, nbtorch as torch, nbtorch.distributed as dist
+dist.init_process_group('gloo')
+x = torch.ones(1000)
+dist.all_reduce(x)                  # everybody is up and connected
+if dist.get_rank() == 1:
+    time.sleep(0.5)                 # the others are waiting inside the next all_reduce
+    if '{how}' == 'exit': os._exit(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+dist.all_reduce(x)
+dist.barrier()
+print('should not finish', flush=True)
+'''
+
+@pytest.mark.parametrize('how', ['exit', 'kill'])
+def test_a_dead_rank_fails_the_job_without_hanging(tmp_path, how):
+    script = tmp_path / 'dies.py'
+    script.write_text(textwrap.dedent(DIES.format(how=how)))
+    rc, out = launch(3, script, timeout=90)
+    assert rc != 0 and 'should not finish' not in out, out
+
+
+def test_an_exception_on_one_rank_fails_the_job_under_plain_mpiexec(tmp_path):
+    # without the abort, rank 1 would wait in MPI_Finalize and the others in all_reduce, forever
+    script = tmp_path / 'raises.py'
+    script.write_text(textwrap.dedent('''
+        import nbtorch as torch, nbtorch.distributed as dist
+        dist.init_process_group('gloo')
+        if dist.get_rank() == 1: raise RuntimeError('rank 1 raises')
+        dist.all_reduce(torch.ones(1))'''))
+    rc, out = launch(2, script, timeout=90)
+    assert rc != 0 and 'rank 1 raises' in out, out
+
+
+def test_world_of_one_without_a_launcher(tmp_path):
+    # plain `python script.py`: MPI's singleton start, a world of one
+    script = tmp_path / 'one.py'
+    script.write_text(textwrap.dedent('''
+        import nbtorch as torch, nbtorch.distributed as dist
+        dist.init_process_group()
+        x = torch.ones(3)
+        dist.all_reduce(x, op=dist.ReduceOp.AVG)
+        print(dist.get_rank(), dist.get_world_size(), x.tolist())'''))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split('\n')[0] == '0 1 [1.0, 1.0, 1.0]', out.stderr
+
+
+RANKED = '''
+import os, sys, time, nbtorch as torch, nbtorch.distributed as dist
+dist.init_process_group('gloo')
+e, r = os.environ, dist.get_rank()
+assert (int(e['RANK']), int(e['WORLD_SIZE'])) == (r, dist.get_world_size()), dict(e)
+assert (e['LOCAL_RANK'], e['LOCAL_WORLD_SIZE'], e['MASTER_ADDR']) == (str(r), '3', '127.0.0.1')
+open(os.path.join(sys.argv[2], f'{os.getpid()}.pid'), 'w').close()
+if sys.argv[1] == 'fail' and r == 1: raise SystemExit('rank 1 fails')
+if sys.argv[1] == 'sleep': time.sleep(120)
+dist.all_reduce(torch.ones(1))
+print(f'rank {r} done', flush=True)
+'''
+
+def run_launcher(tmp_path, mode, on_start=None, timeout=120):
+    script = tmp_path / 'ranked.py'
+    script.write_text(RANKED)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    p = subprocess.Popen([sys.executable, '-m', 'nbtorch.distributed.run', '--nproc-per-node=3',
+                          str(script), mode, str(tmp_path)], env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    if on_start: on_start(p)
+    try: out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.terminate()  # the launcher forwards it to mpiexec, which ends the ranks
+        try: p.wait(15)
+        finally: os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail(f"the launcher still ran after {timeout} s: a hang")
+    return p.returncode, out
+
+
+def test_launcher_sets_torchruns_variables_and_passes_arguments(tmp_path):
+    rc, out = run_launcher(tmp_path, 'ok')
+    assert rc == 0 and sorted(l for l in out.splitlines() if 'done' in l) == [
+        f'rank {r} done' for r in range(3)], out
+
+
+def test_launcher_fails_when_a_rank_fails(tmp_path):
+    rc, out = run_launcher(tmp_path, 'fail', timeout=90)
+    assert rc != 0 and 'rank 1 fails' in out, out
+
+
+def test_launcher_forwards_sigterm_and_the_ranks_end(tmp_path):
+    import time
+    def terminate_when_up(p):
+        for _ in range(600):  # wait until the three ranks have started
+            if len(list(tmp_path.glob('*.pid'))) == 3: break
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+    t = time.monotonic()
+    rc, out = run_launcher(tmp_path, 'sleep', terminate_when_up, timeout=90)
+    assert rc != 0 and time.monotonic() - t < 80, out
+    pids = [int(f.stem) for f in tmp_path.glob('*.pid')]
+    for _ in range(100):  # no rank is left running (a zombie waiting for its reaper has ended)
+        if not any(running(pid) for pid in pids): break
+        time.sleep(0.1)
+    assert not [pid for pid in pids if running(pid)]
+
+
+def running(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f: return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError: return False
+    except OSError:  # no /proc: ask the kernel
+        try: os.kill(pid, 0)
+        except ProcessLookupError: return False
+        return True

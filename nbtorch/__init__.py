@@ -33,6 +33,9 @@ from . import fft
 from .fft import _stft as stft, _istft as istft
 from . import special
 import nbtorch.signal.windows
+
+# %% ../nbs/99_package.ipynb #5b7e0d2a
+# the linear algebra under its old top-level names, then the namespaces and the rest
 from . import linalg
 from .linalg import det, slogdet, matrix_power, matrix_exp
 from .factorizations import (_logdet as logdet, _inverse as inverse, _cholesky_old as cholesky,

@@ -1,5 +1,6 @@
 """nbtorch.distributed (issue 17): every collective on 2 and 3 ranks started by mpiexec, compared
-with its definition (tests/dist_collectives.py); DDP against one process (tests/dist_ddp.py); the
+with its definition (tests/dist_collectives.py); DDP against one process (tests/dist_ddp.py);
+SyncBatchNorm against BatchNorm on the global batch (tests/dist_syncbn.py); the
 launcher; a rank that dies ends the job with an error, not a hang."""
 import os, sys, signal, subprocess, textwrap
 import pytest
@@ -39,6 +40,13 @@ def test_ddp_matches_one_process_on_the_global_batch(n):
     rc, out = launch(n, os.path.join(HERE, 'dist_ddp.py'))
     assert rc == 0, out
     assert out.count('max |DDP - one process|') == 3 * n, out
+
+
+@pytest.mark.parametrize('n', [2, 3])
+def test_syncbatchnorm_matches_batchnorm_on_the_global_batch(n):
+    rc, out = launch(n, os.path.join(HERE, 'dist_syncbn.py'))
+    assert rc == 0, out
+    assert out.count('max |SyncBatchNorm - BatchNorm on the global batch|') == 2 * n, out
 
 
 DIES = '''

@@ -292,6 +292,7 @@ class DistributedCB(Callback):
         learn.history[-1].update(learn.last_metrics)
 
     def after_fit(self, learn): dist.barrier()  # rank 0's last checkpoint is written before reloads
+    after_cancel_fit = after_fit  # EarlyStoppingCB's stop reloads too
 
     def cleanup_fit(self, learn):
         for cb in self.quiet: del cb.after_epoch

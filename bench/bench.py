@@ -5,6 +5,9 @@ the other within a round, so that drift of the machine hits all alike; each roun
 calls, and the table shows the median per call and the ratios nbtorch/PyTorch and nbtorch/NumPy,
 paired per round. Run with `make bench`; it writes results.json and a bar chart of the ratios
 (ratios.png) into bench/results/, which the docs site shows on its performance page.
+The DDP rows run bench/ddp_step.py under mpiexec on 1 and 2 processes (step times of the MLP and the
+CNN), and time a 4 MB all-reduce through nbtorch.distributed and through mpi4py on NumPy buffers:
+they are in the table and the JSON, not in the chart.
 `--device cuda` runs the same suite on a GPU: nbtorch on CuPy against PyTorch on CUDA and the
 hand-written baseline in CuPy (results_cuda.json, ratios_cuda.png)."""
 import os
@@ -328,8 +331,62 @@ def transformer_step():
     return run('Transformer encoder 2x128 step, 50 positions, batch 32', impls, number=2, rounds=7)
 
 
+DDP_STEP = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ddp_step.py')
+
+
+def _ranks(n, *args):
+    "Rank 0's JSON line of `ddp_step.py args` run on `n` processes by mpiexec (None without MPI)."
+    import subprocess
+    try:
+        import mpi4py  # noqa: F401
+        from nbtorch.distributed import _mpiexec
+        cmd, env = _mpiexec(n)
+    except (ImportError, RuntimeError) as e:
+        print(f"(skipped: no MPI: {e})"); return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env['PYTHONPATH'] = os.pathsep.join([root, env.get('PYTHONPATH', '')])
+    r = subprocess.run(cmd + [sys.executable, DDP_STEP, *map(str, args)], env=env, text=True,
+                       capture_output=True, timeout=600)
+    if r.returncode: raise RuntimeError(f"{DDP_STEP} {args} on {n} processes:\n{r.stdout}{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])['median_s']
+
+
+def ddp_step(kind):
+    "DDP training step of the MLP or the CNN above, batch 64 per process, on 1 and on 2 processes."
+    rounds, number = (1, 1) if QUICK else (7, 10 if kind == 'mlp' else 3)
+    t = {n: _ranks(n, kind, rounds, number) for n in (1, 2)}
+    if None in t.values(): return None
+    t1, t2 = t[1]['nbtorch'], t[2]['nbtorch']
+    name = f"DDP {kind.upper()} step, batch 64 per process, 2 processes"
+    # weak scaling: 2 processes train on twice the samples per step
+    note = (f"1 process {t1 * 1e3:.2f} ms, 2 processes {t2 * 1e3:.2f} ms per step (one BLAS thread "
+            f"per process): {2 * t1 / t2:.2f}x the samples per second of one process")
+    return dict(name=name, median_s={'nbtorch': t2}, ratio={}, processes={'1': t1, '2': t2},
+                kind='distributed', note=note)
+
+
+def ddp_mlp(): return ddp_step('mlp')
+def ddp_cnn(): return ddp_step('cnn')
+
+
+def allreduce_bandwidth():
+    "all_reduce of 4 MB of float32 on 2 processes: nbtorch.distributed against mpi4py on NumPy."
+    rounds, number = (1, 1) if QUICK else (11, 20)
+    m = _ranks(2, 'allreduce', rounds, number)
+    if m is None: return None
+    gbps = {k: 4 * 2 ** 20 / v / 1e9 for k, v in m.items()}  # the tensor's bytes per second
+    note = (f"{gbps['nbtorch']:.2f} GB/s through nbtorch.distributed, {gbps['mpi4py']:.2f} GB/s "
+            f"through mpi4py: nbtorch takes {m['nbtorch'] / m['mpi4py']:.2f}x MPI's own time")
+    return dict(name='all_reduce 4 MB float32, 2 processes', median_s=m,
+                ratio={'mpi4py': m['nbtorch'] / m['mpi4py']}, bandwidth_GBps=gbps,
+                kind='distributed', note=note)
+
+
 BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_step(512), cnn_step,
-              matmul_1024, lstm_step, transformer_step, peak_memory]
+              matmul_1024, lstm_step, transformer_step, ddp_mlp, ddp_cnn, allreduce_bandwidth,
+              peak_memory]
+# DDP's processes and the resident set are measured on the CPU
+CPU_ONLY = {ddp_mlp, ddp_cnn, allreduce_bandwidth, peak_memory}
 
 
 def plot(results, path, baseline='NumPy'):
@@ -388,8 +445,7 @@ def main():
     QUICK = args.quick
     suffix = select_device(args.device, args.standin) + ('_quick' if QUICK else '')
     base = 'NumPy' if xp is np else 'CuPy'
-    # peak memory is the resident set of a CPU run
-    benchmarks = BENCHMARKS if args.device == 'cpu' else BENCHMARKS[:-1]
+    benchmarks = [b for b in BENCHMARKS if args.device == 'cpu' or b not in CPU_ONLY]
     import threadpoolctl
     blas = threadpoolctl.threadpool_info()
     api, n = (blas[0]['internal_api'], blas[0]['num_threads']) if blas else ('?', '?')
@@ -403,7 +459,9 @@ def main():
     print(f"{'benchmark':<46}" + ''.join(f'{h:>11}' for h in head[:3]) + ''.join(f'{h:>8}' for h in head[3:]))
     results = []
     for b in benchmarks:
-        r = b(); results.append(r)
+        r = b()
+        if r is None: continue
+        results.append(r)
         m, q, unit = r['median_s'], r['ratio'], r.get('unit')
         def cell(k):
             if k not in m: return f"{'-':>11}"
@@ -412,12 +470,14 @@ def main():
         rat = lambda k: f"{q[k]:8.2f}" if k in q else f"{'-':>8}"
         print(f"{r['name']:<46}{cell('nbtorch')}{cell('pytorch')}{cell('numpy')}"
               f"{rat('pytorch')}{rat('numpy')}", flush=True)
+        if 'note' in r: print(f"    {r['note']}", flush=True)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f'results{suffix}.json'), 'w') as f:
         json.dump(dict(threads=int(THREADS), rounds=ROUNDS, numpy=np.__version__,
                        pytorch=torch.__version__ if torch else None, device=DEV, baseline=base,
                        results=results), f, indent=1)
-    plot(results, os.path.join(args.out, f'ratios{suffix}.png'), base)
+    # the distributed rows compare processes and transports, not libraries: they stay off the chart
+    plot([r for r in results if r.get('kind') != 'distributed'], os.path.join(args.out, f'ratios{suffix}.png'), base)
     print(f"wrote {args.out}/results{suffix}.json and ratios{suffix}.png")
 
 

@@ -1,5 +1,7 @@
 """nbtorch.distributed (issue 17): every collective on 2 and 3 ranks started by mpiexec, compared
-with its definition (tests/dist_collectives.py); DDP against one process (tests/dist_ddp.py); the
+with its definition (tests/dist_collectives.py); DDP against one process (tests/dist_ddp.py);
+SyncBatchNorm against BatchNorm on the global batch (tests/dist_syncbn.py); the Learner's
+DistributedCB (tests/dist_learner.py); the
 launcher; a rank that dies ends the job with an error, not a hang."""
 import os, sys, signal, subprocess, textwrap
 import pytest
@@ -39,6 +41,21 @@ def test_ddp_matches_one_process_on_the_global_batch(n):
     rc, out = launch(n, os.path.join(HERE, 'dist_ddp.py'))
     assert rc == 0, out
     assert out.count('max |DDP - one process|') == 3 * n, out
+
+
+@pytest.mark.parametrize('n', [2, 3])
+def test_syncbatchnorm_matches_batchnorm_on_the_global_batch(n):
+    rc, out = launch(n, os.path.join(HERE, 'dist_syncbn.py'))
+    assert rc == 0, out
+    assert out.count('max |SyncBatchNorm - BatchNorm on the global batch|') == 2 * n, out
+
+
+def test_learner_with_distributedcb_on_two_ranks(tmp_path):
+    rc, out = launch(2, os.path.join(HERE, 'dist_learner.py'), tmp_path)
+    assert rc == 0, out
+    assert out.count('epoch 2: train loss') == 1, out  # rank 0 alone prints the epochs
+    assert 'rank 0 saved 3 checkpoints' in out and 'rank 1 saved 0 checkpoints' in out, out
+    assert out.count('before fit') == 2 and (tmp_path / 'best.pt').exists(), out
 
 
 DIES = '''

@@ -1,0 +1,44 @@
+"""Run by tests/test_distributed.py on 2 and 3 ranks: a model converted with
+nn.SyncBatchNorm.convert_sync_batchnorm and wrapped in DDP, each rank on its part of the batch, gives
+what one process with BatchNorm gives on the global batch, to 1e-6: outputs, input gradients,
+weight gradients (DDP's average, times the ranks: each rank's loss is its part of the global sum),
+running statistics (relative to the largest value where it exceeds 1); and in eval mode the running statistics alone."""
+import sys
+import nbtorch as torch, nbtorch.nn as nn, nbtorch.distributed as dist
+from nbtorch.nn.parallel import DistributedDataParallel as DDP
+
+dist.init_process_group('gloo')
+r, n = dist.get_rank(), dist.get_world_size()
+k = 4  # samples per rank
+
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.Tanh(), nn.Flatten(),
+                         nn.Linear(3 * 5 * 5, 6), nn.BatchNorm1d(6, momentum=None), nn.Linear(6, 2))
+
+def err(a, b):
+    "Max difference, relative where the values exceed 1 (sums over the batch do: float32 rounding)."
+    return float((a - b).abs().max()) / max(1.0, float(b.abs().max()))
+
+torch.manual_seed(1)
+data = [(torch.randn(k * n, 2, 5, 5) * 3 + 1, torch.randn(k * n, 2)) for _ in range(2)]
+ours, ref = DDP(nn.SyncBatchNorm.convert_sync_batchnorm(model())), model()
+fails, mine = [], slice(r * k, (r + 1) * k)
+for step, (X, G) in enumerate(data):
+    x, X = X[mine].clone().requires_grad_(), X.clone().requires_grad_()
+    ours.zero_grad(); ref.zero_grad()
+    y, Y = ours(x), ref(X)
+    (y * G[mine]).sum().backward()
+    (Y * G).sum().backward()
+    errs = {'output': err(y, Y[mine]), 'input grad': err(x.grad, X.grad[mine]),
+            'weight grads': max(err(p.grad * n, q.grad)
+                                for p, q in zip(ours.module.parameters(), ref.parameters())),
+            'running stats': max(err(a, b) for a, b in zip(ours.module.buffers(), ref.buffers()))}
+    print(f"rank {r} step {step}: max |SyncBatchNorm - BatchNorm on the global batch| = "
+          + ', '.join(f"{w} {e:.1e}" for w, e in errs.items()), flush=True)
+    fails += [f"rank {r} step {step}: {w} {e:.2e}" for w, e in errs.items() if not e <= 1e-6]
+ours.eval(); ref.eval()
+e = err(ours(data[0][0][mine]), ref(data[0][0])[mine])
+if not e <= 1e-6: fails.append(f"rank {r}: eval {e:.2e}")
+dist.destroy_process_group()
+if fails: print('\n'.join(fails), flush=True); sys.exit(1)

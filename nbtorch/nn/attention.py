@@ -78,18 +78,10 @@ def _canonical_mask(mask, name, dtype):
 def _in_projection(q, k, v, w, b, w_q=None, w_k=None, w_v=None):
     "The three input projections, from the packed weight `w` or from three separate ones."
     if w is not None and q is k is v:  # self-attention: one product with the packed weight
-        return _linear_2d(q, w, b).chunk(3, -1)
+        return F.linear(q, w, b).chunk(3, -1)
     b_q, b_k, b_v = (None,) * 3 if b is None else b.chunk(3)
     if w is not None: w_q, w_k, w_v = w.chunk(3)
-    return _linear_2d(q, w_q, b_q), _linear_2d(k, w_k, b_k), _linear_2d(v, w_v, b_v)
-
-def _linear_2d(x, w, b=None, f=F.linear):
-    "f(x) with the leading dimensions flattened: one BLAS product, not a loop of small ones."
-    # NumPy's matmul of a 3-d array by a matrix loops over the leading dimension (slower still
-    # when the input is a transposed view); one (L*N, E) product is several times faster.
-    if x.dim() == 2: return f(x, w, b) if w is not None else f(x)
-    y = f(x.reshape(-1, x.shape[-1]), w, b) if w is not None else f(x.reshape(-1, x.shape[-1]))
-    return y.reshape(*x.shape[:-1], y.shape[-1])
+    return F.linear(q, w_q, b_q), F.linear(k, w_k, b_k), F.linear(v, w_v, b_v)
 
 def _heads(x, n, bsz, h):
     "(length, batch, embed) -> (batch * heads, length, head_dim)."
@@ -243,8 +235,7 @@ def _activation(activation):
 
 def _ff(self, x):
     "The position-wise feed-forward block of an encoder or decoder layer."
-    return _linear_2d(x, None, f=lambda x: self.dropout2(self.linear2(self.dropout(
-        self.activation(self.linear1(x))))))
+    return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 # %% ../../nbs/06b_attention.ipynb #343c7966
 class TransformerEncoderLayer(Module):

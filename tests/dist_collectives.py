@@ -63,6 +63,13 @@ check("broadcast bfloat16 async", x, every()[1])
 outs = [torch.zeros(2, 3) for _ in range(n)]
 dist.all_gather(outs, data(r))
 check("all_gather", torch.stack(outs), every())
+# all_gather with uneven sizes: rank k's tensor has k + 1 rows of 2, all 10 k + column
+outs = [torch.zeros(k + 1, 2, dtype=torch.float64) for k in range(n)]
+dist.all_gather(outs, torch.tensor([[10. * r, 10. * r + 1]] * (r + 1), dtype=torch.float64))
+for k in range(n): check(f"all_gather uneven from {k}", outs[k], [[10. * k, 10. * k + 1]] * (k + 1))
+outs = [torch.zeros(k + 2, dtype=torch.bfloat16) for k in range(n)]
+dist.all_gather(outs, torch.full((r + 2,), float(r), dtype=torch.bfloat16), async_op=True).wait()
+check("all_gather uneven bfloat16 async", torch.cat(outs), np.repeat(np.arange(n), np.arange(n) + 2))
 out = torch.zeros(n * 2, 3)
 dist.all_gather_into_tensor(out, data(r))
 check("all_gather_into_tensor (concatenated)", out, every().reshape(n * 2, 3))
@@ -93,6 +100,18 @@ ins = [torch.full((k + r + 1,), 100. * r + k) for k in range(n)]
 outs = [torch.zeros(r + s + 1) for s in range(n)]
 dist.all_to_all(outs, ins)
 for s in range(n): check(f"all_to_all from {s}", outs[s], np.full(r + s + 1, 100. * s + r))
+
+# all_to_all_single: rank s sends rows k + s + 1 rows of (100 s + k, -k) to rank k
+x = torch.tensor([[100. * r + k, -k] for k in range(n) for _ in range(k + r + 1)])
+y = torch.zeros(sum(r + s + 1 for s in range(n)), 2)
+dist.all_to_all_single(y, x, [r + s + 1 for s in range(n)], [k + r + 1 for k in range(n)])
+check("all_to_all_single uneven", y, [[100. * s + r, -r] for s in range(n) for _ in range(r + s + 1)])
+x = torch.arange(n * 2 * 3, dtype=torch.int64).reshape(n * 2, 3) + 1000 * r  # equal blocks
+y = torch.zeros(n * 2, 3, dtype=torch.int64)
+dist.all_to_all_single(y, x, async_op=True).wait()
+check("all_to_all_single equal async", y,
+      np.concatenate([(np.arange(n * 6).reshape(n * 2, 3) + 1000 * s)[2 * r:2 * r + 2]
+                      for s in range(n)]))
 
 # a ring of send/recv, then irecv from any source
 right, left = (r + 1) % n, (r - 1) % n
@@ -134,6 +153,11 @@ for bad, msg in [(lambda: dist.all_gather([torch.zeros(3)], data(r)), 'one for e
                  (lambda: dist.gather(data(r), [torch.zeros(2, 3)] * n, dst=(r + 1) % n),
                   'must NOT be specified'),
                  (lambda: dist.all_reduce(data(r), group=object()), 'Invalid process group'),
+                 (lambda: dist.all_gather([torch.zeros(9)] * n, data(r)), 'receives'),
+                 (lambda: dist.all_to_all_single(torch.zeros(n + 1), torch.zeros(n + 1)),
+                  'equal parts'),
+                 (lambda: dist.all_to_all_single(torch.zeros(n), torch.zeros(n), None, [n] * n),
+                  'summing to dim 0'),
                  (lambda: dist.broadcast(data(r), src=n), 'does not contain global rank')]:
     try: bad(); fails.append(f"no error for {msg}")
     except (ValueError, TypeError) as e:

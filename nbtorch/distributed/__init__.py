@@ -10,9 +10,9 @@ __all__ = ['group', 'is_available', 'is_mpi_available', 'is_gloo_available', 'is
            'Backend', 'ReduceOp', 'ProcessGroup', 'GroupMember', 'Work', 'init_process_group', 'is_initialized',
            'get_rank', 'get_world_size', 'get_backend', 'destroy_process_group', 'all_reduce', 'reduce', 'broadcast',
            'all_gather', 'all_gather_into_tensor', 'gather', 'scatter', 'reduce_scatter', 'reduce_scatter_tensor',
-           'all_to_all', 'isend', 'irecv', 'send', 'recv', 'barrier', 'new_group', 'get_process_group_ranks',
-           'get_global_rank', 'get_group_rank', 'broadcast_object_list', 'all_gather_object', 'gather_object',
-           'scatter_object_list']
+           'all_to_all', 'all_to_all_single', 'isend', 'irecv', 'send', 'recv', 'barrier', 'new_group',
+           'get_process_group_ranks', 'get_global_rank', 'get_group_rank', 'broadcast_object_list', 'all_gather_object',
+           'gather_object', 'scatter_object_list']
 
 # %% ../../nbs/08_distributed.ipynb #8d3649e8
 import os, sys, enum, shutil, subprocess, importlib.util
@@ -224,8 +224,8 @@ def _check_tensor(t, name):
                         f"torch.Tensor\n             but got {type(t)} instead.")
 
 # %% ../../nbs/08_distributed.ipynb #42ddb352
-def _check_list(ts, name, n=None, like=None):
-    "`ts` must be a list of tensors; of `n` of them, of `like`'s dtype and number of elements."
+def _check_list(ts, name, n=None, like=None, sized=True):
+    "`ts` must be a list of tensors; of `n` of them, of `like`'s dtype (and size, if `sized`)."
     if not isinstance(ts, list) or not all(isinstance(t, Tensor) for t in ts):
         raise TypeError(f"Invalid function argument. Expected parameter `{name}` of type "
                         f"List[torch.Tensor]\n             but got {type(ts)} instead.")
@@ -236,7 +236,7 @@ def _check_list(ts, name, n=None, like=None):
         if t.dtype != like.dtype:
             raise ValueError(f"Invalid usage of tensors with different dtypes. Found {like.dtype} "
                              f"and  {t.dtype}")
-        if t.numel() != like.numel():
+        if sized and t.numel() != like.numel():
             raise ValueError(f"`{name}` holds a tensor of size {tuple(t.shape)} where one of "
                              f"{like.numel()} elements, as {tuple(like.shape)}, is expected")
 
@@ -248,6 +248,10 @@ def _local(g, rank, group_rank, name):
     if rank is None: raise ValueError(f"Must specify {name} or group_{name}")
     if rank not in g._ranks: raise ValueError(f"Group {g} does not contain global rank {rank}")
     return g._ranks.index(rank)
+
+def _parts(a, counts):
+    "Flat array `a` cut into consecutive pieces of `counts` elements."
+    return np.split(a, np.cumsum(counts)[:-1])
 
 def _into(ts, blocks):
     "Write one block of `blocks` into each tensor of `ts`."
@@ -291,14 +295,19 @@ def _stacked(ts, like):
     return np.stack([_buf(t)[0].reshape(like.shape) for t in ts])
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
-    "Every rank's `tensor`, in rank order, into `tensor_list` on every rank of `group`."
+    "Every rank's `tensor`, in rank order, into `tensor_list` on every rank (sizes may differ)."
     _check_tensor(tensor, 'tensor')
     g = _pg(group)
     if g is None: return None
-    _check_list(tensor_list, 'tensor_list', g.size(), tensor)
+    _check_list(tensor_list, 'tensor_list', g.size(), tensor, sized=False)
+    if tensor_list[g.rank()].numel() != tensor.numel():
+        raise ValueError(f"tensor_list[{g.rank()}] has {tensor_list[g.rank()].numel()} elements, "
+                         f"but this rank's tensor, which it receives, has {tensor.numel()}")
     b, _ = _buf(tensor)
-    out = np.empty((g.size(),) + b.shape, b.dtype)
-    return _start(g, 'Allgather', (b, out), async_op, lambda: _into(tensor_list, out))
+    counts = [t.numel() for t in tensor_list]  # rank i sends tensor_list[i]'s size: Allgatherv
+    out = np.empty(sum(counts), b.dtype)
+    return _start(g, 'Allgatherv', (b, [out, counts]), async_op,
+                  lambda: _into(tensor_list, _parts(out, counts)))
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
     "Every rank's `input_tensor`, in rank order, into `output_tensor` (stacked or concatenated)."
@@ -380,7 +389,36 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
     rc = [t.numel() for t in output_tensor_list]
     recv = np.empty(sum(rc), send.dtype)
     return _start(g, 'Alltoallv', ([send, [t.numel() for t in input_tensor_list]], [recv, rc]),
-                  async_op, lambda: _into(output_tensor_list, np.split(recv, np.cumsum(rc)[:-1])))
+                  async_op, lambda: _into(output_tensor_list, _parts(recv, rc)))
+
+# %% ../../nbs/08_distributed.ipynb #876d67d4
+def _row_counts(t, splits, n, name):
+    "Elements in each of the `n` blocks of `t`'s first dim cut as `splits` (equal blocks if None)."
+    rows = t.shape[0] if t.ndim else 1
+    row = t.numel() // rows if rows else 0
+    if splits is None or len(splits) == 0:
+        if rows % n:
+            raise ValueError(f"{name}: dim 0 of size {rows} does not split into {n} equal parts; "
+                             "give the split sizes")
+        splits = [rows // n] * n
+    splits = [int(s) for s in splits]
+    if len(splits) != n or sum(splits) != rows:
+        raise ValueError(f"{name}_split_sizes {splits} must be {n} sizes summing to dim 0 ({rows})")
+    return [s * row for s in splits]
+
+def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None,
+                      async_op=False):
+    "Cut `input` along dim 0, send block `i` to rank `i`; rank `j`'s block lands in `output`'s `j`-th."
+    _check_tensor(output, 'output'), _check_tensor(input, 'input')
+    g = _pg(group)
+    if g is None: return None
+    if output.dtype != input.dtype:
+        raise ValueError(f"Invalid usage of tensors with different dtypes. Found {input.dtype} "
+                         f"and  {output.dtype}")
+    sc = _row_counts(input, input_split_sizes, g.size(), 'input')
+    rc = _row_counts(output, output_split_sizes, g.size(), 'output')
+    o, back = _buf(output)
+    return _start(g, 'Alltoallv', ([_buf(input)[0], sc], [o, rc]), async_op, back)
 
 # %% ../../nbs/08_distributed.ipynb #70c91729
 def isend(tensor, dst=None, group=None, tag=0, group_dst=None):

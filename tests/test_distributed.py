@@ -80,6 +80,35 @@ def test_a_dead_rank_fails_the_job_without_hanging(tmp_path, how):
     assert rc != 0 and 'should not finish' not in out, out
 
 
+SKIPS = '''
+import sys, time, datetime, nbtorch as torch, nbtorch.distributed as dist
+two = datetime.timedelta(seconds=2)
+dist.init_process_group('gloo', timeout=two if sys.argv[1] == 'world' else None)
+g = dist.new_group([0, 1], timeout=two) if sys.argv[1] == 'group' else None
+x = torch.ones(10)
+dist.all_reduce(x, group=g)          # everybody joins this one
+if dist.get_rank() == 1: time.sleep(60)  # ... and rank 1 skips the next
+t = time.monotonic()
+try: dist.all_reduce(x, group=g)
+except dist.DistBackendError as e:
+    print(f'rank 0 gave up after {time.monotonic() - t:.1f} s:', isinstance(e, RuntimeError), e,
+          flush=True)
+    raise
+print('should not finish', flush=True)
+'''
+
+@pytest.mark.parametrize('where', ['world', 'group'])
+def test_a_collective_a_rank_skips_times_out(tmp_path, where):
+    import time
+    script = tmp_path / 'skips.py'
+    script.write_text(SKIPS)
+    t = time.monotonic()
+    rc, out = launch(2, script, where, timeout=50)
+    assert rc != 0 and 'should not finish' not in out and time.monotonic() - t < 40, out
+    assert 'rank 0 gave up after 2.' in out and 'True [Rank 0] collective operation timeout: ' \
+        'ALLREDUCE (Timeout(ms)=2000)' in out, out
+
+
 def test_an_exception_on_one_rank_fails_the_job_under_plain_mpiexec(tmp_path):
     # without the abort, rank 1 would wait in MPI_Finalize and the others in all_reduce, forever
     script = tmp_path / 'raises.py'

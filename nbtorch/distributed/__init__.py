@@ -7,16 +7,17 @@ Docs: https://nbtorch.github.io/nbtorch/distributed.html.md"""
 
 # %% auto #0
 __all__ = ['group', 'is_available', 'is_mpi_available', 'is_gloo_available', 'is_nccl_available', 'is_torchelastic_launched',
-           'Backend', 'ReduceOp', 'ProcessGroup', 'GroupMember', 'Work', 'init_process_group', 'is_initialized',
-           'get_rank', 'get_world_size', 'get_backend', 'destroy_process_group', 'all_reduce', 'reduce', 'broadcast',
-           'all_gather', 'all_gather_into_tensor', 'gather', 'scatter', 'reduce_scatter', 'reduce_scatter_tensor',
-           'all_to_all', 'all_to_all_single', 'isend', 'irecv', 'send', 'recv', 'barrier', 'new_group',
-           'get_process_group_ranks', 'get_global_rank', 'get_group_rank', 'broadcast_object_list', 'all_gather_object',
-           'gather_object', 'scatter_object_list']
+           'Backend', 'ReduceOp', 'ProcessGroup', 'GroupMember', 'Work', 'DistError', 'DistBackendError',
+           'init_process_group', 'is_initialized', 'get_rank', 'get_world_size', 'get_backend', 'destroy_process_group',
+           'all_reduce', 'reduce', 'broadcast', 'all_gather', 'all_gather_into_tensor', 'gather', 'scatter',
+           'reduce_scatter', 'reduce_scatter_tensor', 'all_to_all', 'all_to_all_single', 'isend', 'irecv', 'send',
+           'recv', 'barrier', 'new_group', 'get_process_group_ranks', 'get_global_rank', 'get_group_rank',
+           'broadcast_object_list', 'all_gather_object', 'gather_object', 'scatter_object_list']
 
 # %% ../../nbs/08_distributed.ipynb #8d3649e8
-import os, sys, enum, shutil, subprocess, importlib.util
+import os, sys, enum, time, shutil, subprocess, importlib.util
 import numpy as np
+from fastcore.basics import patch
 from .. import cuda
 from ..tensor import Tensor, _bump
 
@@ -78,8 +79,9 @@ def _mean(a, op, n):
 # %% ../../nbs/08_distributed.ipynb #0bf15e5a
 class ProcessGroup:
     "A set of ranks that talk through one MPI communicator; `rank()` and `size()` within it."
-    def __init__(self, comm, backend, ranks):
+    def __init__(self, comm, backend, ranks, timeout=None):
         self._comm, self._backend, self._ranks = comm, backend, ranks
+        self._timeout = _seconds(timeout)  # None: wait as long as it takes
     def rank(self): return self._comm.Get_rank()
     def size(self): return self._comm.Get_size()
     def __repr__(self): return f"ProcessGroup(backend={self._backend!r}, ranks={self._ranks})"
@@ -93,8 +95,9 @@ group = GroupMember  # PyTorch's `dist.group.WORLD`
 
 class Work:
     "What a collective started with `async_op=True` returns: `wait()` for it, or `is_completed()`."
-    def __init__(self, reqs, finish=None):
+    def __init__(self, reqs, finish=None, op='', timeout=None):
         self._reqs, self._finish, self._done = reqs, finish, False
+        self._op, self._timeout = op, timeout
         self._st = [_mpi().Status() for _ in reqs]
     def _complete(self):
         self._done = True
@@ -104,12 +107,43 @@ class Work:
         if not self._done and _mpi().Request.Testall(self._reqs, self._st): self._complete()
         return self._done
     def wait(self, timeout=None):
-        "Block until the operation is done and its results are in the tensors; returns True."
-        if not self._done:
-            _mpi().Request.Waitall(self._reqs, self._st)
-            self._complete()
+        "Block until the operation is done (or raise `DistBackendError` after `timeout`)."
+        if self._done: return True
+        limit = self._timeout if timeout is None else _seconds(timeout)
+        if limit is None: _mpi().Request.Waitall(self._reqs, self._st)
+        else: self._poll(limit)
+        self._complete()
         return True
     def is_success(self): return self.is_completed()
+
+# %% ../../nbs/08_distributed.ipynb #08bdd12b
+class DistError(RuntimeError):
+    "An error of the distributed package (PyTorch's `torch.distributed.DistError`)."
+
+class DistBackendError(DistError):
+    "A collective failed in the backend: here, it did not complete within the group's timeout."
+
+def _seconds(timeout):
+    "A timeout (a `timedelta`, or seconds) in seconds; None stays None."
+    if timeout is None: return None
+    return timeout.total_seconds() if hasattr(timeout, 'total_seconds') else float(timeout)
+
+_OP_TYPE = dict(Allreduce='ALLREDUCE', Bcast='BROADCAST', Allgatherv='ALLGATHER',
+                Reduce_scatter_block='REDUCE_SCATTER', Alltoallv='ALLTOALL')
+
+@patch
+def _poll(self: Work, limit):
+    "Test the requests until they complete; raise after `limit` seconds (MPI has no timed wait)."
+    t0 = time.monotonic()
+    while not _mpi().Request.Testall(self._reqs, self._st):
+        ran = time.monotonic() - t0
+        if ran > limit:
+            op = _OP_TYPE.get(self._op, self._op.upper())
+            raise DistBackendError(
+                f"[Rank {_mpi().COMM_WORLD.Get_rank()}] collective operation timeout: {op} "
+                f"(Timeout(ms)={limit * 1000:.0f}) ran for {ran * 1000:.0f} milliseconds before "
+                "timing out: a rank of the group has not joined it")
+        if ran > 1e-3: time.sleep(1e-4)  # after a millisecond of spinning, leave the core to others
 
 # %% ../../nbs/08_distributed.ipynb #70f45a20
 _subgroups = []
@@ -155,7 +189,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     comm = _mpi().COMM_WORLD.Dup()  # our own communicator: never mixed with the script's own MPI
     _check_launch(comm, rank, world_size)
     if comm.Get_size() > 1: _abort_on_exception()
-    GroupMember.WORLD = ProcessGroup(comm, backend, list(range(comm.Get_size())))
+    GroupMember.WORLD = ProcessGroup(comm, backend, list(range(comm.Get_size())), timeout)
 
 # %% ../../nbs/08_distributed.ipynb #78ca8124
 def is_initialized():
@@ -212,9 +246,12 @@ def _buf(t):
         _bump(t)
     return b, back
 
-def _start(g, name, args, async_op, finish=None):
+def _start(g, name, args, async_op, finish=None, timeout=None):
     "Run MPI's `name` on `g`'s communicator; with `async_op` its nonblocking twin, in a `Work`."
-    if async_op: return Work([getattr(g._comm, 'I' + name.lower())(*args)], finish)  # Ibcast
+    limit = g._timeout if timeout is None else _seconds(timeout)
+    if async_op or limit is not None:  # a timeout needs the nonblocking call, polled until then
+        w = Work([getattr(g._comm, 'I' + name.lower())(*args)], finish, name, limit)  # Ibcast
+        return w if async_op else w.wait() and None
     getattr(g._comm, name)(*args)
     if finish is not None: finish()
 
@@ -426,7 +463,8 @@ def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     _check_tensor(tensor, 'tensor')
     g = _pg(group)
     if g is None: return None
-    return Work([g._comm.Isend(_buf(tensor)[0], _local(g, dst, group_dst, 'dst'), tag)])
+    return Work([g._comm.Isend(_buf(tensor)[0], _local(g, dst, group_dst, 'dst'), tag)], None,
+                'send', g._timeout)
 
 def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     "Start receiving into `tensor` from rank `src` (any rank if None); returns a `Work`."
@@ -436,7 +474,7 @@ def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     anyone = src is None and group_src is None
     peer = _mpi().ANY_SOURCE if anyone else _local(g, src, group_src, 'src')
     b, back = _buf(tensor)
-    w = Work([g._comm.Irecv(b, peer, tag)], back)
+    w = Work([g._comm.Irecv(b, peer, tag)], back, 'recv', g._timeout)
     w._source_rank = lambda: g._ranks[w._st[0].Get_source()]
     return w
 
@@ -455,7 +493,7 @@ def recv(tensor, src=None, group=None, tag=0, group_src=None):
 def barrier(group=None, async_op=False, device_ids=None, timeout=None):
     "Wait until every rank of `group` has reached this call."
     g = _pg(group)
-    if g is not None: return _start(g, 'Barrier', (), async_op)
+    if g is not None: return _start(g, 'Barrier', (), async_op, timeout=timeout)
 
 # %% ../../nbs/08_distributed.ipynb #6ae9a3df
 def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
@@ -470,7 +508,8 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
     comm = w._comm.Create(members)
     members.Free()
     if comm == _mpi().COMM_NULL: return GroupMember.NON_GROUP_MEMBER
-    g = ProcessGroup(comm, Backend(backend or w._backend), ranks)
+    g = ProcessGroup(comm, Backend(backend or w._backend), ranks,
+                     w._timeout if timeout is None else timeout)
     _subgroups.append(g)
     return g
 

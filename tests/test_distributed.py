@@ -48,6 +48,7 @@ def test_syncbatchnorm_matches_batchnorm_on_the_global_batch(n):
     rc, out = launch(n, os.path.join(HERE, 'dist_syncbn.py'))
     assert rc == 0, out
     assert out.count('max |SyncBatchNorm - BatchNorm on the global batch|') == 2 * n, out
+    assert out.count('large mean: relative error') == n, out
 
 
 def test_learner_with_distributedcb_on_two_ranks(tmp_path):

@@ -185,20 +185,22 @@ def _finish(self: DistributedDataParallel, last):
     return g
 
 # %% ../../nbs/08c_ddp.ipynb #d3ff1225
-class _AllReduceSum(Function):
-    "A SUM all-reduce that autograd sees through: the gradient of each rank's part is the sum of all."
+class _AllGather(Function):
+    "Every rank's `x`, stacked in rank order, that autograd sees through."
     @staticmethod
     def forward(ctx, x, group):
         ctx.group = group
-        y = x.clone()
-        dist.all_reduce(y, group=group)
-        return y
+        out = zeros((dist.get_world_size(group),) + tuple(x.shape), dtype=x.dtype, device=x.device)
+        dist.all_gather_into_tensor(out, x.contiguous(), group=group)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        g = g.clone()
-        dist.all_reduce(g, group=ctx.group)
-        return g, None
+        # every rank's output holds this rank's x: its gradient is the sum over the ranks of the
+        # gradients of this rank's slot, which is what reduce_scatter gives each rank
+        mine = zeros(tuple(g.shape[1:]), dtype=g.dtype, device=g.device)
+        dist.reduce_scatter_tensor(mine, g.contiguous(), group=ctx.group)
+        return mine, None
 
 # %% ../../nbs/08c_ddp.ipynb #5649a35a
 class SyncBatchNorm(_BatchNorm):
@@ -223,6 +225,7 @@ class SyncBatchNorm(_BatchNorm):
             self.num_batches_tracked.add_(1)
             if self.momentum is None: momentum = 1.0 / self.num_batches_tracked.item()
         mean, var, n = _global_stats(input, self.process_group)
+        mean, var = mean.to(input.dtype), var.to(input.dtype)
         if self.track_running_stats:
             with no_grad():
                 self.running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
@@ -235,13 +238,19 @@ class SyncBatchNorm(_BatchNorm):
 # %% ../../nbs/08c_ddp.ipynb #b35ca235
 def _global_stats(x, group):
     "Mean and biased variance of each channel over every rank's batch, and the global count."
-    dims = (0,) + tuple(range(2, x.ndim))
-    count = full((x.shape[1],), x.numel() // x.shape[1], dtype=x.dtype, device=x.device)
-    s, sq, n = _AllReduceSum.apply(stack([x.sum(dims), x.square().sum(dims), count]), group)
-    if float(n[0]) <= 1:
+    dims, shape = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+    k = x.numel() // x.shape[1]
+    if x.dtype != float64: x = x.double()  # accumulate in float64, as PyTorch does on the CPU
+    mean = x.mean(dims)
+    m2 = (x - mean.reshape(shape)).square().sum(dims)  # this rank's sum of squared deviations
+    count = full((x.shape[1],), k, dtype=float64, device=x.device)
+    ns, means, m2s = _AllGather.apply(stack([count, mean, m2]), group).unbind(1)  # (ranks, C) each
+    n = float(ns[:, 0].sum())
+    if n <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
-    mean = s / n
-    return mean, sq / n - mean.square(), float(n[0])
+    mu = (ns * means).sum(0) / n  # Chan et al.'s combination of the ranks' (count, mean, M2)
+    var = (m2s + ns * (means - mu).square()).sum(0) / n
+    return mu, var, n
 
 # %% ../../nbs/08c_ddp.ipynb #3fc9db86
 @patch(cls_method=True)

@@ -59,6 +59,13 @@ def test_learner_with_distributedcb_on_two_ranks(tmp_path):
     assert out.count('before fit') == 2 and (tmp_path / 'best.pt').exists(), out
 
 
+@pytest.mark.parametrize('n', [2, 3])
+def test_early_stopping_cancels_the_fit_on_every_rank_at_the_same_epoch(n):
+    rc, out = launch(n, os.path.join(HERE, 'dist_early.py'), timeout=120)
+    assert rc == 0 and out.count('early stop agreed') == n, out
+    assert out.count('stopped after 3 epochs of 20') == n, out
+
+
 DIES = '''
 import os, signal, time, nbtorch as torch, nbtorch.distributed as dist
 dist.init_process_group('gloo')

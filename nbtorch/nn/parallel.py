@@ -297,7 +297,10 @@ class DistributedCB(Callback):
         m = next((cb for cb in learn.cbs if isinstance(cb, MetricsCB)), None)
         if m is None: return
         t = tensor([float(m.n)] + list(m.sums.values()), dtype=float64)
-        dist.all_reduce(t)  # the epoch's sums over every rank's samples
+        # the epoch's sums over every rank's samples, summed on rank 0 and sent to all: MPI does not
+        # promise an all-reduce equal to the bit on every rank, and a stop decision must agree
+        dist.reduce(t, 0)
+        dist.broadcast(t, 0)
         n, *sums = t.tolist()
         learn.last_metrics = {k: v / max(n, 1) for k, v in zip(m.sums, sums)}
         learn.history[-1].update(learn.last_metrics)

@@ -116,3 +116,95 @@ class _Special:
 import sys
 module = sys.modules[__name__]
 extras = types.SimpleNamespace(scatter_add=_scatter_add, scipy=types.SimpleNamespace(special=_Special()))
+
+
+class _Stream:
+    "The stand-in's CUDA stream: there is one, and work on it is done when a call returns."
+    ptr = 0
+
+
+class _NcclCommunicator:
+    """`cupy.cuda.nccl.NcclCommunicator` for the stand-in device: the same calls, on the addresses of
+    stand-in (host) arrays, carried out over mpi4py. Every rank of MPI's world must make one, as
+    every rank of an NCCL communicator must; `calls` counts what ran, so tests see the path taken."""
+    calls = {}
+
+    def __init__(self, ndev, commId, rank):
+        from mpi4py import MPI
+        assert len(commId) == 128, "an NCCL unique id is 128 bytes"
+        self._comm = MPI.COMM_WORLD.Dup()
+        assert (self._comm.Get_size(), self._comm.Get_rank()) == (ndev, rank), \
+            "the stand-in NCCL communicator spans MPI's world"
+        self.ndev, self.rank = ndev, rank
+
+    def _count(self, name): _NcclCommunicator.calls[name] = _NcclCommunicator.calls.get(name, 0) + 1
+
+    @staticmethod
+    def _at(ptr, count, datatype):
+        "The host array of `count` elements of NCCL type `datatype` at address `ptr`."
+        import ctypes
+        dt = np.dtype(_NCCL_DTYPES[datatype])
+        return np.frombuffer((ctypes.c_byte * (count * dt.itemsize)).from_address(ptr), dt)
+
+    def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
+        self._count('allReduce')
+        parts = self._comm.allgather(self._at(sendbuf, count, datatype).copy())
+        self._at(recvbuf, count, datatype)[...] = _NCCL_REDUCE[op](np.stack(parts))
+
+    def reduce(self, sendbuf, recvbuf, count, datatype, op, root, stream):
+        self._count('reduce')
+        parts = self._comm.gather(self._at(sendbuf, count, datatype).copy(), root)
+        if self.rank == root: self._at(recvbuf, count, datatype)[...] = _NCCL_REDUCE[op](np.stack(parts))
+
+    def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
+        self._count('broadcast')
+        mine = self._at(sendbuff, count, datatype).copy() if self.rank == root else None
+        self._at(recvbuff, count, datatype)[...] = self._comm.bcast(mine, root)
+
+    def bcast(self, buff, count, datatype, root, stream):
+        self.broadcast(buff, buff, count, datatype, root, stream)
+
+    def allGather(self, sendbuf, recvbuf, count, datatype, stream):
+        self._count('allGather')
+        parts = self._comm.allgather(self._at(sendbuf, count, datatype).copy())
+        self._at(recvbuf, count * self.ndev, datatype)[...] = np.concatenate(parts)
+
+    def reduceScatter(self, sendbuf, recvbuf, recvcount, datatype, op, stream):
+        self._count('reduceScatter')
+        parts = self._comm.allgather(self._at(sendbuf, recvcount * self.ndev, datatype).copy())
+        total = _NCCL_REDUCE[op](np.stack(parts))
+        self._at(recvbuf, recvcount, datatype)[...] = total[self.rank * recvcount:][:recvcount]
+
+    def send(self, sendbuf, count, datatype, peer, stream):
+        self._count('send')
+        self._comm.send(self._at(sendbuf, count, datatype).copy(), peer, tag=7)
+
+    def recv(self, recvbuf, count, datatype, peer, stream):
+        self._count('recv')
+        self._at(recvbuf, count, datatype)[...] = self._comm.recv(source=peer, tag=7)
+
+    def destroy(self):
+        if self._comm is not None: self._comm.Free(); self._comm = None
+    abort = destroy
+    def rank_id(self): return self.rank
+    def size(self): return self.ndev
+    def device_id(self): return 0
+
+
+_NCCL_DTYPES = {0: np.int8, 1: np.uint8, 2: np.int32, 3: np.uint32, 4: np.int64, 5: np.uint64,
+                6: np.float16, 7: np.float32, 8: np.float64}
+_NCCL_REDUCE = {0: lambda a: a.sum(0, dtype=a.dtype), 1: lambda a: a.prod(0, dtype=a.dtype),
+                2: lambda a: a.max(0), 3: lambda a: a.min(0), 4: lambda a: a.mean(0).astype(a.dtype)}
+
+
+def _get_unique_id():
+    import os
+    return tuple(os.urandom(128))
+
+
+nccl = types.SimpleNamespace(NcclCommunicator=_NcclCommunicator, get_unique_id=_get_unique_id,
+                             get_version=lambda: 0, groupStart=lambda: None, groupEnd=lambda: None,
+                             NCCL_SUM=0, NCCL_PROD=1, NCCL_MAX=2, NCCL_MIN=3, NCCL_AVG=4,
+                             **{f'NCCL_{np.dtype(t).name.upper()}': k for k, t in _NCCL_DTYPES.items()})
+cuda.nccl = nccl
+cuda.get_current_stream = lambda: _Stream()

@@ -1,8 +1,9 @@
 """nbtorch.distributed (issue 17): every collective on 2 and 3 ranks started by mpiexec, compared
 with its definition (tests/dist_collectives.py); DDP against one process (tests/dist_ddp.py);
 SyncBatchNorm against BatchNorm on the global batch (tests/dist_syncbn.py); the Learner's
-DistributedCB (tests/dist_learner.py); the
-launcher; a rank that dies ends the job with an error, not a hang."""
+DistributedCB (tests/dist_learner.py) and with EarlyStoppingCB (tests/dist_early.py); the NCCL
+backend's code path on the stand-in GPU (tests/dist_nccl.py); timeouts; the launcher; a rank that
+dies ends the job with an error, not a hang."""
 import os, sys, signal, subprocess, textwrap
 import pytest
 
@@ -57,6 +58,13 @@ def test_learner_with_distributedcb_on_two_ranks(tmp_path):
     assert out.count('epoch 2: train loss') == 1, out  # rank 0 alone prints the epochs
     assert 'rank 0 saved 3 checkpoints' in out and 'rank 1 saved 0 checkpoints' in out, out
     assert out.count('before fit') == 2 and (tmp_path / 'best.pt').exists(), out
+
+
+def test_nccl_backend_code_path_on_the_standin_gpu():
+    # tests/standin.py's fake cuda.nccl carries NCCL's calls over mpi4py on host memory
+    rc, out = launch(2, os.path.join(HERE, 'dist_nccl.py'))
+    assert rc == 0 and out.count('NCCL path as defined') == 2, out
+    assert out.count('parameters on the device: True') == 2, out
 
 
 @pytest.mark.parametrize('n', [2, 3])

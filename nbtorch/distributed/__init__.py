@@ -41,7 +41,7 @@ def is_available():
 
 def is_mpi_available(): return is_available()
 def is_gloo_available(): return is_available()  # 'gloo' is served by MPI
-def is_nccl_available(): return False  # NCCL through cupy.cuda.nccl: not written yet
+def is_nccl_available(): return cuda.is_available() and _nccl() is not None  # CuPy's NCCL
 def is_torchelastic_launched(): return 'TORCHELASTIC_RUN_ID' in os.environ
 
 # %% ../../nbs/08_distributed.ipynb #5e3ce4ec
@@ -79,6 +79,7 @@ def _mean(a, op, n):
 # %% ../../nbs/08_distributed.ipynb #0bf15e5a
 class ProcessGroup:
     "A set of ranks that talk through one MPI communicator; `rank()` and `size()` within it."
+    _nccl = None  # with backend 'nccl': the NCCL communicator GPU tensors go through
     def __init__(self, comm, backend, ranks, timeout=None):
         self._comm, self._backend, self._ranks = comm, backend, ranks
         self._timeout = _seconds(timeout)  # None: wait as long as it takes
@@ -177,19 +178,17 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if GroupMember.WORLD is not None:
         raise ValueError("trying to initialize the default process group twice!")
     backend = Backend('mpi' if backend is None else backend.split(',')[0].split(':')[-1])
-    if backend == 'nccl':
-        if not cuda.is_available():
-            raise RuntimeError("Distributed package doesn't have NCCL built in: NCCL needs a CUDA "
-                               "GPU and CuPy; on the CPU use backend='gloo' or 'mpi'")
-        raise NotImplementedError("nbtorch's NCCL backend is not written yet: backend='mpi' runs "
-                                  "GPU tensors through the host")
-    if backend not in ('mpi', 'gloo'):
+    if backend == 'nccl' and not cuda.is_available():
+        raise RuntimeError("Distributed package doesn't have NCCL built in: NCCL needs a CUDA "
+                           "GPU and CuPy; on the CPU use backend='gloo' or 'mpi'")
+    if backend not in ('mpi', 'gloo', 'nccl'):
         raise ValueError(f"Invalid backend: '{backend}'; nbtorch has 'mpi', 'gloo' (on MPI) "
                          "and 'nccl'")
     comm = _mpi().COMM_WORLD.Dup()  # our own communicator: never mixed with the script's own MPI
     _check_launch(comm, rank, world_size)
     if comm.Get_size() > 1: _abort_on_exception()
     GroupMember.WORLD = ProcessGroup(comm, backend, list(range(comm.Get_size())), timeout)
+    if backend == 'nccl': GroupMember.WORLD._nccl = _nccl_comm(comm, device_id)
 
 # %% ../../nbs/08_distributed.ipynb #78ca8124
 def is_initialized():
@@ -227,6 +226,7 @@ def destroy_process_group(group=None):
     "Leave `group`, or every group if it is None (MPI itself stays up: it cannot start twice)."
     g = _pg(group)
     for s in ([g] if g is not GroupMember.WORLD else list(_subgroups) + [g]):
+        if s._nccl is not None: s._nccl.destroy()
         s._comm.Free()
         if s in _subgroups: _subgroups.remove(s)
     if g is GroupMember.WORLD: GroupMember.WORLD = None
@@ -287,8 +287,9 @@ def _local(g, rank, group_rank, name):
     return g._ranks.index(rank)
 
 def _parts(a, counts):
-    "Flat array `a` cut into consecutive pieces of `counts` elements."
-    return np.split(a, np.cumsum(counts)[:-1])
+    "Flat array `a` (on the host or a GPU) cut into consecutive pieces of `counts` elements."
+    ends = np.cumsum(counts).tolist()
+    return [a[e - c:e] for c, e in zip(counts, ends)]
 
 def _into(ts, blocks):
     "Write one block of `blocks` into each tensor of `ts`."
@@ -297,12 +298,92 @@ def _into(ts, blocks):
         b[...] = o.reshape(b.shape)
         back()
 
+# %% ../../nbs/08_distributed.ipynb #8c49d04f
+_NCCL_TYPES = {'int8': 0, 'uint8': 1, 'int32': 2, 'uint32': 3, 'int64': 4, 'uint64': 5,
+               'float16': 6, 'float32': 7, 'float64': 8}  # ncclDataType_t
+_NCCL_OPS = {'SUM': 0, 'AVG': 0, 'PRODUCT': 1, 'MAX': 2, 'MIN': 3}  # AVG: a sum, divided after
+
+def _nccl():
+    "CuPy's NCCL bindings (`cupy.cuda.nccl`), or None where they are missing."
+    xp = cuda._backend()
+    if xp is None: return None
+    try: return getattr(xp.cuda, 'nccl', None) or importlib.import_module(f'{xp.__name__}.cuda.nccl')
+    except ImportError: return None
+
+def _nccl_comm(comm, device_id=None):
+    "An NCCL communicator over the ranks of MPI communicator `comm`, its id sent by MPI."
+    nccl, rank = _nccl(), comm.Get_rank()
+    if nccl is None: raise RuntimeError("backend='nccl' needs CuPy built with NCCL (cupy.cuda.nccl)")
+    uid = comm.bcast(nccl.get_unique_id() if rank == 0 else None, 0)
+    dev = getattr(device_id, 'index', device_id)
+    if dev is None: dev = int(os.environ.get('LOCAL_RANK', rank)) % cuda.device_count()
+    return cuda._on_device(lambda: nccl.NcclCommunicator(comm.Get_size(), uid, rank), dev)
+
+def _nccl_for(g, *ts, op=ReduceOp.SUM):
+    "True if `g` talks NCCL, `op` is one of its reductions, and `ts` are GPU tensors of its types."
+    return g._nccl is not None and op.name in _NCCL_OPS and all(
+        cuda._on_gpu(t._data) and t._data.dtype.name in _NCCL_TYPES for t in ts)
+
+def _ptr(a):
+    "The address of array `a`'s memory: the CUDA array interface's (CuPy), or NumPy's."
+    return (getattr(a, '__cuda_array_interface__', None) or a.__array_interface__)['data'][0]
+
+# %% ../../nbs/08_distributed.ipynb #3f337f7e
+def _dev_buf(t):
+    "GPU tensor `t`'s array, contiguous (a copy if it is not), and `back()` that writes it into `t`."
+    a = t._data
+    b = a if a.flags.c_contiguous else a.copy(order='C')
+    def back(*_):
+        if b is not a: a[...] = b
+        _bump(t)
+    return b, back
+
+def _nccl_run(g, name, args, async_op, finish=None):
+    "Queue NCCL's `name` on the current CUDA stream; `args` are device addresses and counts."
+    getattr(g._nccl, name)(*args, cuda._backend().cuda.get_current_stream().ptr)
+    if finish is not None: finish()
+    return Work([], op=name) if async_op else None  # queued: later work on the stream waits for it
+
+def _nccl_into(ts, flat, counts):
+    "Write the consecutive pieces of GPU array `flat` into the tensors `ts`."
+    for t, o in zip(ts, _parts(flat, counts)):
+        t._data[...] = o.reshape(t._data.shape)
+        _bump(t)
+
+def _nccl_all_gather(g, tensor_list, tensor, async_op):
+    "all_gather on NCCL: one allGather if the sizes agree, else one broadcast from each rank."
+    xp, b = cuda.get_array_module(tensor._data), _dev_buf(tensor)[0]
+    counts = [t.numel() for t in tensor_list]
+    out = xp.empty(sum(counts), b.dtype)
+    if len(set(counts)) == 1:
+        _nccl_run(g, 'allGather', (_ptr(b), _ptr(out), b.size, _nt(b)), False)
+    else:
+        for i, part in enumerate(_parts(out, counts)):
+            src = b if i == g.rank() else part
+            g._nccl.broadcast(_ptr(src), _ptr(part), part.size, _nt(b), i,
+                              cuda._backend().cuda.get_current_stream().ptr)
+    _nccl_into(tensor_list, out, counts)
+    return Work([], op='allGather') if async_op else None
+
+# %% ../../nbs/08_distributed.ipynb #96786f5d
+def _nt(a): return _NCCL_TYPES[a.dtype.name]
+
+def _nccl_reduce_scatter(g, output, flat, op, async_op):
+    "reduce_scatter on NCCL: the contiguous GPU array `flat` holds this rank's blocks, in order."
+    b, back = _dev_buf(output)
+    return _nccl_run(g, 'reduceScatter', (_ptr(flat), _ptr(b), b.size, _nt(b), _NCCL_OPS[op.name]),
+                     async_op, lambda: back(_mean(b, op, g.size())))
+
 # %% ../../nbs/08_distributed.ipynb #b2e75c4d
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     "Combine `tensor` across the ranks of `group` with `op`; every rank gets the result in place."
     _check_tensor(tensor, 'tensor')
     g = _pg(group)
     if g is None: return None
+    if _nccl_for(g, tensor, op=op):
+        b, back = _dev_buf(tensor)
+        return _nccl_run(g, 'allReduce', (_ptr(b), _ptr(b), b.size, _nt(b), _NCCL_OPS[op.name]),
+                         async_op, lambda: back(_mean(b, op, g.size())))
     b, back = _buf(tensor)
     return _start(g, 'Allreduce', (_mpi().IN_PLACE, b, _mpi_op(op, b)), async_op,
                   lambda: back(_mean(b, op, g.size())))
@@ -313,6 +394,10 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     g = _pg(group)
     if g is None: return None
     root = _local(g, dst, group_dst, 'dst')
+    if _nccl_for(g, tensor, op=op):
+        b, back = _dev_buf(tensor)
+        return _nccl_run(g, 'reduce', (_ptr(b), _ptr(b), b.size, _nt(b), _NCCL_OPS[op.name], root),
+                         async_op, (lambda: back(_mean(b, op, g.size()))) if g.rank() == root else None)
     b, back = _buf(tensor)
     if g.rank() != root: return _start(g, 'Reduce', (b, None, _mpi_op(op, b), root), async_op)
     return _start(g, 'Reduce', (_mpi().IN_PLACE, b, _mpi_op(op, b), root), async_op,
@@ -323,8 +408,12 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     _check_tensor(tensor, 'tensor')
     g = _pg(group)
     if g is None: return None
+    root = _local(g, src, group_src, 'src')
+    if _nccl_for(g, tensor):
+        b, back = _dev_buf(tensor)
+        return _nccl_run(g, 'broadcast', (_ptr(b), _ptr(b), b.size, _nt(b), root), async_op, back)
     b, back = _buf(tensor)
-    return _start(g, 'Bcast', (b, _local(g, src, group_src, 'src')), async_op, back)
+    return _start(g, 'Bcast', (b, root), async_op, back)
 
 # %% ../../nbs/08_distributed.ipynb #db9660b8
 def _stacked(ts, like):
@@ -340,6 +429,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     if tensor_list[g.rank()].numel() != tensor.numel():
         raise ValueError(f"tensor_list[{g.rank()}] has {tensor_list[g.rank()].numel()} elements, "
                          f"but this rank's tensor, which it receives, has {tensor.numel()}")
+    if _nccl_for(g, tensor, *tensor_list): return _nccl_all_gather(g, tensor_list, tensor, async_op)
     b, _ = _buf(tensor)
     counts = [t.numel() for t in tensor_list]  # rank i sends tensor_list[i]'s size: Allgatherv
     out = np.empty(sum(counts), b.dtype)
@@ -356,6 +446,10 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
         raise ValueError(f"output tensor ({output_tensor.dtype}, {output_tensor.numel()} elements) "
                          f"must have the input's dtype ({input_tensor.dtype}) and world_size times "
                          f"its {input_tensor.numel()} elements")
+    if _nccl_for(g, output_tensor, input_tensor):
+        o, back = _dev_buf(output_tensor)
+        i = _dev_buf(input_tensor)[0]
+        return _nccl_run(g, 'allGather', (_ptr(i), _ptr(o), i.size, _nt(i)), async_op, back)
     o, back = _buf(output_tensor)
     return _start(g, 'Allgather', (_buf(input_tensor)[0], o), async_op, back)
 
@@ -401,6 +495,10 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     g = _pg(group)
     if g is None: return None
     _check_list(input_list, 'input_list', g.size(), output)
+    if _nccl_for(g, output, *input_list, op=op):
+        xp = cuda.get_array_module(output._data)
+        return _nccl_reduce_scatter(g, output, xp.concatenate([t._data.ravel() for t in input_list]),
+                                    op, async_op)
     b, back = _buf(output)
     return _start(g, 'Reduce_scatter_block', (_stacked(input_list, b), b, _mpi_op(op, b)), async_op,
                   lambda: back(_mean(b, op, g.size())))
@@ -412,6 +510,8 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     if g is None: return None
     if input.dtype != output.dtype or input.numel() != g.size() * output.numel():
         raise ValueError("input tensor must have the output's dtype and world_size times its size")
+    if _nccl_for(g, output, input, op=op):
+        return _nccl_reduce_scatter(g, output, _dev_buf(input)[0], op, async_op)
     b, back = _buf(output)
     return _start(g, 'Reduce_scatter_block', (_buf(input)[0], b, _mpi_op(op, b)), async_op,
                   lambda: back(_mean(b, op, g.size())))
@@ -463,6 +563,9 @@ def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     _check_tensor(tensor, 'tensor')
     g = _pg(group)
     if g is None: return None
+    if _nccl_for(g, tensor):  # NCCL has no tags: pairs of ranks match in order
+        b = _dev_buf(tensor)[0]
+        return _nccl_run(g, 'send', (_ptr(b), b.size, _nt(b), _local(g, dst, group_dst, 'dst')), True)
     return Work([g._comm.Isend(_buf(tensor)[0], _local(g, dst, group_dst, 'dst'), tag)], None,
                 'send', g._timeout)
 
@@ -473,11 +576,17 @@ def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     if g is None: return None
     anyone = src is None and group_src is None
     peer = _mpi().ANY_SOURCE if anyone else _local(g, src, group_src, 'src')
+    if _nccl_for(g, tensor) and not anyone:
+        b, back = _dev_buf(tensor)
+        w = _nccl_run(g, 'recv', (_ptr(b), b.size, _nt(b), peer), True, back)
+        w._source_rank = lambda: g._ranks[peer]
+        return w
     b, back = _buf(tensor)
     w = Work([g._comm.Irecv(b, peer, tag)], back, 'recv', g._timeout)
     w._source_rank = lambda: g._ranks[w._st[0].Get_source()]
     return w
 
+# %% ../../nbs/08_distributed.ipynb #49393327
 def send(tensor, dst=None, group=None, tag=0, group_dst=None):
     "Send `tensor` to rank `dst`."
     w = isend(tensor, dst, group, tag, group_dst)

@@ -121,6 +121,7 @@ extras = types.SimpleNamespace(scatter_add=_scatter_add, scipy=types.SimpleNames
 class _Stream:
     "The stand-in's CUDA stream: there is one, and work on it is done when a call returns."
     ptr = 0
+    def synchronize(self): pass
 
 
 class _NcclCommunicator:

@@ -67,6 +67,15 @@ def test_nccl_backend_code_path_on_the_standin_gpu():
     assert out.count('parameters on the device: True') == 2, out
 
 
+def test_gpu_check_script_runs_on_the_standin():
+    # tools/gpu_check_distributed.py is what a session with a GPU runs; here it must at least run
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'gpu_check_distributed.py'),
+                          '--standin'], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and 'every check holds' in out.stdout, out.stdout + out.stderr
+    assert 'nccl_all_reduce_4MB_ms' in out.stdout, out.stdout
+
+
 @pytest.mark.parametrize('n', [2, 3])
 def test_early_stopping_cancels_the_fit_on_every_rank_at_the_same_epoch(n):
     rc, out = launch(n, os.path.join(HERE, 'dist_early.py'), timeout=120)

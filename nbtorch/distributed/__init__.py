@@ -1,5 +1,5 @@
-"""`torch.distributed` on MPI: a process group, the collectives (all-reduce, broadcast, gathers,
-scatters, all-to-all, send and receive), asynchronous work handles and sub-groups.
+"""`torch.distributed` on MPI and NCCL: a process group, the collectives (all-reduce, broadcast,
+gathers, scatters, all-to-all, send and receive), asynchronous work handles, timeouts and sub-groups.
 
 Docs: https://nbtorch.github.io/nbtorch/distributed.html.md"""
 

@@ -48,7 +48,13 @@ dist.reduce_scatter(x, [data(r) * (k + 1) for k in range(n)], op=ReduceOp.AVG)
 check("reduce_scatter AVG", x, every.mean(0) * (r + 1))
 x = torch.zeros(2, 3).cuda()
 if r == 0: dist.send(data(0), 1)
-else: src = dist.recv(x, 0); check("recv", x, every[0])
+elif r == 1: src = dist.recv(x, 0); check("recv", x, every[0])
+# a sub-group of the first and last ranks: an NCCL communicator of its own
+before, g = calls.get('allReduce', 0), dist.new_group([0, n - 1])
+x = data(r)
+dist.all_reduce(x, group=g)
+check("all_reduce in new_group", x, every[0] + every[n - 1] if r in (0, n - 1) else every[r])
+if r in (0, n - 1) and calls['allReduce'] != before + 1: fails.append("sub-group: not on NCCL")
 for name in ('allReduce', 'reduce', 'broadcast', 'allGather', 'reduceScatter'):
     if not calls.get(name): fails.append(f"rank {r}: NCCL's {name} never ran")
 

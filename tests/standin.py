@@ -125,17 +125,23 @@ class _Stream:
 
 
 class _NcclCommunicator:
-    """`cupy.cuda.nccl.NcclCommunicator` for the stand-in device: the same calls, on the addresses of
-    stand-in (host) arrays, carried out over mpi4py. Every rank of MPI's world must make one, as
-    every rank of an NCCL communicator must; `calls` counts what ran, so tests see the path taken."""
+    """`cupy.cuda.nccl.NcclCommunicator` for the stand-in device: the same calls, on the addresses
+    of stand-in (host) arrays, carried out over mpi4py. Every member must make one, as every rank of
+    an NCCL communicator must; `calls` counts what ran, so tests see the path taken."""
     calls = {}
 
     def __init__(self, ndev, commId, rank):
         from mpi4py import MPI
         assert len(commId) == 128, "an NCCL unique id is 128 bytes"
-        self._comm = MPI.COMM_WORLD.Dup()
-        assert (self._comm.Get_size(), self._comm.Get_rank()) == (ndev, rank), \
-            "the stand-in NCCL communicator spans MPI's world"
+        world = MPI.COMM_WORLD
+        import os, shutil, tempfile
+        uid = bytes(b % 256 for b in commId).hex()[:64]
+        d = os.path.join(tempfile.gettempdir(), f'standin-nccl-{uid}')
+        group = world.Get_group().Incl(_rendezvous(d, ndev, rank, world.Get_rank()))
+        self._comm = world.Create_group(group)  # collective over the members only, as NCCL's init
+        group.Free()
+        if rank == 0: shutil.rmtree(d, ignore_errors=True)  # every member has read it: it is in
+        assert (self._comm.Get_size(), self._comm.Get_rank()) == (ndev, rank)
         self.ndev, self.rank = ndev, rank
 
     def _count(self, name): _NcclCommunicator.calls[name] = _NcclCommunicator.calls.get(name, 0) + 1
@@ -155,7 +161,8 @@ class _NcclCommunicator:
     def reduce(self, sendbuf, recvbuf, count, datatype, op, root, stream):
         self._count('reduce')
         parts = self._comm.gather(self._at(sendbuf, count, datatype).copy(), root)
-        if self.rank == root: self._at(recvbuf, count, datatype)[...] = _NCCL_REDUCE[op](np.stack(parts))
+        if self.rank == root:
+            self._at(recvbuf, count, datatype)[...] = _NCCL_REDUCE[op](np.stack(parts))
 
     def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
         self._count('broadcast')
@@ -195,7 +202,22 @@ class _NcclCommunicator:
 _NCCL_DTYPES = {0: np.int8, 1: np.uint8, 2: np.int32, 3: np.uint32, 4: np.int64, 5: np.uint64,
                 6: np.float16, 7: np.float32, 8: np.float64}
 _NCCL_REDUCE = {0: lambda a: a.sum(0, dtype=a.dtype), 1: lambda a: a.prod(0, dtype=a.dtype),
-                2: lambda a: a.max(0), 3: lambda a: a.min(0), 4: lambda a: a.mean(0).astype(a.dtype)}
+                2: lambda a: a.max(0), 3: lambda a: a.min(0),
+                4: lambda a: a.mean(0).astype(a.dtype)}
+
+
+def _rendezvous(d, ndev, rank, world_rank, wait_s=60):
+    "The world ranks of the `ndev` members of a communicator, met through files in `d`."
+    import os, time
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f'{rank}.tmp'), 'w') as f: f.write(str(world_rank))
+    os.replace(os.path.join(d, f'{rank}.tmp'), os.path.join(d, str(rank)))  # seen whole or not
+    t = time.monotonic()
+    while not all(os.path.exists(os.path.join(d, str(i))) for i in range(ndev)):
+        if time.monotonic() - t > wait_s:
+            raise RuntimeError(f"stand-in NCCL: {ndev} ranks never met")
+        time.sleep(0.01)
+    return [int(open(os.path.join(d, str(i))).read()) for i in range(ndev)]
 
 
 def _get_unique_id():
@@ -206,6 +228,7 @@ def _get_unique_id():
 nccl = types.SimpleNamespace(NcclCommunicator=_NcclCommunicator, get_unique_id=_get_unique_id,
                              get_version=lambda: 0, groupStart=lambda: None, groupEnd=lambda: None,
                              NCCL_SUM=0, NCCL_PROD=1, NCCL_MAX=2, NCCL_MIN=3, NCCL_AVG=4,
-                             **{f'NCCL_{np.dtype(t).name.upper()}': k for k, t in _NCCL_DTYPES.items()})
+                             **{f'NCCL_{np.dtype(t).name.upper()}': k
+                                for k, t in _NCCL_DTYPES.items()})
 cuda.nccl = nccl
 cuda.get_current_stream = lambda: _Stream()

@@ -60,11 +60,12 @@ def test_learner_with_distributedcb_on_two_ranks(tmp_path):
     assert out.count('before fit') == 2 and (tmp_path / 'best.pt').exists(), out
 
 
-def test_nccl_backend_code_path_on_the_standin_gpu():
+@pytest.mark.parametrize('n', [2, 3])
+def test_nccl_backend_code_path_on_the_standin_gpu(n):
     # tests/standin.py's fake cuda.nccl carries NCCL's calls over mpi4py on host memory
-    rc, out = launch(2, os.path.join(HERE, 'dist_nccl.py'))
-    assert rc == 0 and out.count('NCCL path as defined') == 2, out
-    assert out.count('parameters on the device: True') == 2, out
+    rc, out = launch(n, os.path.join(HERE, 'dist_nccl.py'))
+    assert rc == 0 and out.count('NCCL path as defined') == n, out
+    assert out.count('parameters on the device: True') == n, out
 
 
 def test_gpu_check_script_runs_on_the_standin():

@@ -316,7 +316,8 @@ def _nccl_comm(comm, device_id=None):
     if nccl is None: raise RuntimeError("backend='nccl' needs CuPy built with NCCL (cupy.cuda.nccl)")
     uid = comm.bcast(nccl.get_unique_id() if rank == 0 else None, 0)
     dev = getattr(device_id, 'index', device_id)
-    if dev is None: dev = int(os.environ.get('LOCAL_RANK', rank)) % cuda.device_count()
+    if dev is None:  # one GPU per process: the local rank's
+        dev = int(os.environ.get('LOCAL_RANK', _mpi().COMM_WORLD.Get_rank())) % cuda.device_count()
     return cuda._on_device(lambda: nccl.NcclCommunicator(comm.Get_size(), uid, rank), dev)
 
 def _nccl_for(g, *ts, op=ReduceOp.SUM):
@@ -619,6 +620,9 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
     if comm == _mpi().COMM_NULL: return GroupMember.NON_GROUP_MEMBER
     g = ProcessGroup(comm, Backend(backend or w._backend), ranks,
                      w._timeout if timeout is None else timeout)
+    if g._backend == 'nccl' and cuda.is_available():  # its own NCCL communicator, on the same GPU
+        g._nccl = _nccl_comm(comm, device_id if device_id is not None or w._nccl is None
+                             else w._nccl.device_id())
     _subgroups.append(g)
     return g
 

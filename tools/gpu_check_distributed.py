@@ -41,7 +41,7 @@ def check(name, ok, detail=''):
 
 if not cuda.is_available(): sys.exit("no GPU: CuPy with a CUDA device is needed (or --standin)")
 dev = int(os.environ.get('LOCAL_RANK', 0)) % cuda.device_count()
-nccl = cuda._backend().cuda.nccl if hasattr(cuda._backend().cuda, 'nccl') else None
+nccl = dist._nccl()  # cupy.cuda.nccl, or None
 print(f"CuPy {'stand-in' if '--standin' in sys.argv else cuda._backend().__version__}, NCCL "
       f"{nccl.get_version() if nccl else 'missing'}, {cuda.device_count()} GPU(s), this rank on "
       f"cuda:{dev}", flush=True)

@@ -307,8 +307,9 @@ def _nccl():
     "CuPy's NCCL bindings (`cupy.cuda.nccl`), or None where they are missing."
     xp = cuda._backend()
     if xp is None: return None
-    try: return getattr(xp.cuda, 'nccl', None) or importlib.import_module(f'{xp.__name__}.cuda.nccl')
+    try: m = getattr(xp.cuda, 'nccl', None) or importlib.import_module(f'{xp.__name__}.cuda.nccl')
     except ImportError: return None
+    return m if hasattr(m, 'NcclCommunicator') else None  # CuPy built without NCCL has a stub
 
 def _nccl_comm(comm, device_id=None):
     "An NCCL communicator over the ranks of MPI communicator `comm`, its id sent by MPI."

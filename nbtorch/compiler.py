@@ -8,14 +8,14 @@ Docs: https://nbtorch.github.io/nbtorch/compile.html.md"""
 # %% auto #0
 __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disable', 'is_compiling']
 
-# %% ../nbs/09_compile.ipynb #f6ddcdd7
+# %% ../nbs/09_compile.ipynb #53908fa7
 import builtins, functools, numbers, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
 from .nn import Module
 from .optim import Optimizer
 
-# %% ../nbs/09_compile.ipynb #1ef03a94
+# %% ../nbs/09_compile.ipynb #4a24b63d
 class _Trace:
     "What one traced call did, array operation by array operation."
     def __init__(self):
@@ -28,6 +28,8 @@ class _Trace:
         self.drew = self.rng_before_guard = False
         self.broke = None    # why this call cannot be replayed: a graph break
         self.keep, self.touched, self.created = [], [], []
+        self.meta, self.targets = {}, set()  # a computing step's input and output owners; all written
+        self.guarded = set()
 
 _T = None  # the trace being recorded, or None
 _VIEW = np.ndarray.view  # the plain method, which a traced array's own `view` would not bypass
@@ -37,7 +39,7 @@ def _owner(a):
     while isinstance(a.base, np.ndarray): a = a.base
     return a
 
-# %% ../nbs/09_compile.ipynb #6b0de581
+# %% ../nbs/09_compile.ipynb #c8c42875
 class _Traced(np.ndarray):
     "An array seen by a trace: every operation on it is written down."
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
@@ -68,7 +70,7 @@ class _Traced(np.ndarray):
         return repr(_VIEW(self, np.ndarray))
     __str__ = __repr__
 
-# %% ../nbs/09_compile.ipynb #0e91e80e
+# %% ../nbs/09_compile.ipynb #dbf028f5
 def _method(name):
     m = getattr(np.ndarray, name)
     def f(self, *a, **k): return _record(m, (self,) + a, k)
@@ -103,7 +105,7 @@ def _traced(r):
 
 _np_asarray = np.asarray
 
-# %% ../nbs/09_compile.ipynb #35059a0c
+# %% ../nbs/09_compile.ipynb #d12cb0b7
 _MUTATORS = {'__setitem__', 'fill', 'sort', 'put', 'partition'}
 _WRITE_FIRST = (np.copyto, np.put_along_axis, np.putmask, np.place, np.put, np.fill_diagonal)
 _NO_SHAPE = {'nonzero', 'argwhere', 'flatnonzero', 'unique', 'compress', 'extract', 'unique_values',
@@ -126,7 +128,7 @@ def _bool_index(key):
     return builtins.any(isinstance(k, np.ndarray) and k.dtype == bool
                         for k in (key if type(key) is tuple else (key,)))
 
-# %% ../nbs/09_compile.ipynb #745a8120
+# %% ../nbs/09_compile.ipynb #60a7da7d
 def _record(f, args, kw, ufunc=None, method=None):
     "Run `f` on plain arrays and write the call down."
     bargs, bkw, T = _unwrap(args), _unwrap(kw), _T
@@ -136,6 +138,7 @@ def _record(f, args, kw, ufunc=None, method=None):
         _break(f'{name} gives a result whose shape depends on the values')
     targets = _targets(f, bargs, bkw, method)
     for t in targets: _writes(T, t)  # before the call: a fresh array's first contents are kept
+    T.targets.update(id(_owner(t)) for t in targets)
     r = _untraced(f, bargs, bkw)
     if targets or r is None:  # in place: a replay makes the same call
         T.steps.append((f, bargs, bkw)); _line(T, name, bargs, bkw, None)
@@ -150,13 +153,14 @@ def _record(f, args, kw, ufunc=None, method=None):
         return _traced(r)  # views of arrays the program has: nothing to replay
     for v in res:
         if isinstance(v, np.ndarray): T.made.add(id(_owner(v))); T.keep.append(v)
+    T.meta[len(T.steps)] = ({id(_owner(a)) for a in ins}, {id(_owner(v)) for v in res})
     if ufunc is not None and method in ('__call__', 'reduce', 'accumulate'):
         T.steps.append((f, bargs, dict(bkw, out=res if method == '__call__' else res[0])))
     else: T.steps.append((_copy_into, (res, f, bargs, bkw), {}))
     _line(T, name, bargs, bkw, res)
     return _traced(r if type(r) is tuple else res[0])
 
-# %% ../nbs/09_compile.ipynb #dfba619e
+# %% ../nbs/09_compile.ipynb #27b6f4bc
 def _untraced(f, args, kw):
     "Call `f` with the recorder off."
     global _T
@@ -179,7 +183,7 @@ def _writes(T, a):
         T.lines[at] = f'{_name(T, o)} = fresh()  # its first contents, again on every replay'
     elif i not in T.made: T.written[i] = o
 
-# %% ../nbs/09_compile.ipynb #7a05c996
+# %% ../nbs/09_compile.ipynb #51d7fe95
 def _guard(plain, how, v, args=()):
     "A value read during tracing: replay checks it comes out the same, or undoes and gives up."
     T = _T
@@ -188,6 +192,10 @@ def _guard(plain, how, v, args=()):
         _break(f'a float was read from a tensor ({how.strip("_")}()): torch.compile breaks the '
                'graph at .item() too')
         return
+    o = _owner(plain)
+    key = (id(o), plain.__array_interface__['data'][0], plain.shape, plain.strides, how, args)
+    if key in T.guarded and id(o) not in T.targets: return  # checked already, and not written
+    T.guarded.add(key)
     T.undo.update(T.written)
     if T.drew: T.rng_before_guard = True
     T.steps.append((_check, (plain, how, args, v), {}))
@@ -203,7 +211,7 @@ def _break(why):
     "Note that this call cannot be replayed, and why (the first reason wins)."
     if _T is not None and _T.broke is None: _T.broke = why
 
-# %% ../nbs/09_compile.ipynb #d93dee06
+# %% ../nbs/09_compile.ipynb #dd97f433
 def _name(T, a):
     "An array's name in the printed program: %n made by it, cn read from outside; ' marks a view."
     o = _owner(a); n = T.names.get(id(o))
@@ -223,13 +231,14 @@ def _line(T, name, args, kw, res, value=None):
     eq = f' == {value!r}' if value is not None else ''
     T.lines.append(f"{lhs}{name}({', '.join(ps)}){eq}")
 
-# %% ../nbs/09_compile.ipynb #c8f666fb
+# %% ../nbs/09_compile.ipynb #af1eba32
 _CREATE = ('zeros empty ones full arange eye identity linspace zeros_like empty_like ones_like '
            'full_like array asarray ascontiguousarray asanyarray asfortranarray frombuffer tri').split()
 
 def _creation(name, f):
     "NumPy's creation function `f`, recording: what it makes during a trace is the program's own."
     def g(*a, **k):
+        if name.endswith('_like'): a, k = _unwrap(a), _unwrap(k)  # only the shape is read
         if _has_traced(a) or _has_traced(k):
             if name in ('asarray', 'asanyarray', 'ascontiguousarray', 'array') and a and \
                     type(a[0]) is _Traced:
@@ -261,7 +270,7 @@ def _as_strided(f):
         return _VIEW(r, _Traced) if type(x) is _Traced else r
     return g
 
-# %% ../nbs/09_compile.ipynb #bdf88119
+# %% ../nbs/09_compile.ipynb #fb069391
 class _Generator:
     "The random number generator during a trace: draws are written down; replays draw again."
     def __init__(self, g): self._g = g
@@ -295,7 +304,7 @@ def _set_data(t, a):
     t.__dict__['_data'] = a
     if _T is not None: _T.created.append(t)
 
-# %% ../nbs/09_compile.ipynb #d5a5fd2e
+# %% ../nbs/09_compile.ipynb #d7b6ffc9
 class _Patches:
     "The recorders in place for the length of a trace, and taken away after."
     def __enter__(self):
@@ -321,7 +330,7 @@ def _hooks(run):
         return run(node, gs)
     return g
 
-# %% ../nbs/09_compile.ipynb #64e99936
+# %% ../nbs/09_compile.ipynb #b9f84003
 def _reachable(fn, args, kwargs):
     "The modules, optimizers and tensors `fn` can reach (tensor arguments are its inputs instead)."
     found, seen = [], set()
@@ -353,7 +362,7 @@ def _names(code):
     for c in code.co_consts:
         if isinstance(c, types.CodeType): yield from _names(c)
 
-# %% ../nbs/09_compile.ipynb #051f4266
+# %% ../nbs/09_compile.ipynb #eb1b5cea
 class _State:
     "The tensors, modules and optimizers a step reaches, and the signature a recording holds for."
     def __init__(self, objs):
@@ -383,7 +392,7 @@ class _State:
             for st in o.state.values():
                 for k in st: yield st, k
 
-# %% ../nbs/09_compile.ipynb #e68b46b0
+# %% ../nbs/09_compile.ipynb #b5e9d7ad
 _PLAIN = (numbers.Number, str, bool, type(None), tuple)
 
 def _signature(state):
@@ -408,7 +417,7 @@ def _arg_signature(args, kwargs):
         return (type(a), a) if isinstance(a, (numbers.Number, str, type(None))) else ('id', id(a))
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
-# %% ../nbs/09_compile.ipynb #4ef574fd
+# %% ../nbs/09_compile.ipynb #f323f571
 def _get(obj, key):
     if type(obj) is dict: return obj.get(key)
     return obj.__dict__['_data'] if key == '_data' else obj.grad
@@ -426,7 +435,7 @@ def _flags(state):
     return [(t, '_requires_grad', t._requires_grad) for t in state.tensors] + \
            [(m, 'training', m.training) for m in state.modules]
 
-# %% ../nbs/09_compile.ipynb #ea750292
+# %% ../nbs/09_compile.ipynb #2cdc0ac6
 def _capture(state):
     "A copy of the state a step reaches."
     binds = [(o, k, _get(o, k)) for o, k in state.paths()]
@@ -462,10 +471,11 @@ def _same(a, b):
         return False
     return a == b or (a != a and b != b)
 
-# %% ../nbs/09_compile.ipynb #f3039658
+# %% ../nbs/09_compile.ipynb #af80cfd3
 class _Program:
     "One traced call: steps, inputs, the arrays it reads from outside, what it leaves bound, outputs."
     def __init__(self, T, state, start, inputs, out):
+        _fold(T)
         keep = [i for i, s in enumerate(T.steps) if s is not None]  # places no write filled
         self.steps, self.lines = [T.steps[i] for i in keep], [T.lines[i] for i in keep]
         self.inputs, self.outputs, self.keep = inputs, _map(out), T.keep
@@ -474,6 +484,14 @@ class _Program:
         self.ends = [(o, k, _get(o, k)) for o, k in state.paths()] + _flags(state)
         self.rng, self.undo = T.rng_before_guard, list(T.undo.values())
         self.validated, self.key = False, None
+
+def _fold(T):
+    "Drop the steps that compute from arrays made once and never written: their results stay valid."
+    const = set(T.fresh)  # made by a creation function, never written
+    for i, (ins, outs) in sorted(T.meta.items()):
+        if ins <= const and not outs & T.targets:
+            const |= outs
+            T.steps[i] = None
 
 def _map(x):
     "A call's result with each tensor replaced by its array."
@@ -492,7 +510,7 @@ def _rebuild(x):
     if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
     return x
 
-# %% ../nbs/09_compile.ipynb #6e639665
+# %% ../nbs/09_compile.ipynb #3717c3b2
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
     global _T
@@ -527,7 +545,7 @@ def _has_graph(x):
     if type(x) in (list, tuple): return builtins.any(_has_graph(v) for v in x)
     return type(x) is dict and builtins.any(_has_graph(v) for v in x.values())
 
-# %% ../nbs/09_compile.ipynb #d74ab52d
+# %% ../nbs/09_compile.ipynb #6e2e9d28
 _ABORT = object()  # a guard failed: the call must run eagerly
 
 def _replay(P, args, kwargs):
@@ -542,9 +560,10 @@ def _replay(P, args, kwargs):
         if rng is not None: _rng[0].bit_generator.state = rng
         for a, c in zip(P.undo, undo): np.copyto(a, c)
         return _ABORT
-    for o, k, v in P.ends:
-        if k in ('_data', 'grad') or type(o) is dict: _put(o, k, v)
-        else: setattr(o, k, v)
+    for o, k, v in P.ends:  # bound as the trace left them (most already are)
+        if type(o) is dict or k in ('_data', 'grad'):
+            if _get(o, k) is not v: _put(o, k, v)
+        elif getattr(o, k) is not v: setattr(o, k, v)
     return _rebuild(P.outputs)
 
 def _holds(P):
@@ -554,7 +573,7 @@ def _holds(P):
         if a is None or _owner(a) is not owner: return False
     return True
 
-# %% ../nbs/09_compile.ipynb #b4526e09
+# %% ../nbs/09_compile.ipynb #42b99de0
 class _Compiled:
     "`fn` compiled by tracing: a call replays a recording made under the same state, or makes one."
     def __init__(self, fn, fullgraph=False):
@@ -566,7 +585,7 @@ class _Compiled:
         _compiled.add(self)
 
     def __call__(self, *args, **kwargs):
-        state = _State(_reachable(self.fn, args, kwargs))
+        state = _State(self._reachable(args, kwargs))
         if not state.tensors or _on_device(state, args, kwargs): return self.fn(*args, **kwargs)
         key = (_arg_signature(args, kwargs), _signature(state))
         if key in self.eager: return self.fn(*args, **kwargs)
@@ -580,7 +599,15 @@ class _Compiled:
 
     cache_size_limit = 8  # recordings per function, as PyTorch's torch._dynamo.config
 
-# %% ../nbs/09_compile.ipynb #848d9621
+    def _reachable(self, args, kwargs):
+        "What the function reaches, found again only when what it names directly has changed."
+        key = tuple(map(id, _direct(self.fn))) + tuple(id(a) for a in args if not isinstance(a, Tensor))
+        if self._found is None or self._found[0] != key:
+            self._found = key, _reachable(self.fn, args, kwargs)
+        return self._found[1]
+    _found = None
+
+# %% ../nbs/09_compile.ipynb #d68dbe8f
 def _new(self, key, state, args, kwargs):
     "Record the call, or note why it cannot be recorded (then it runs eagerly under this signature)."
     name = getattr(self.fn, '__name__', type(self.fn).__name__)
@@ -601,7 +628,7 @@ def _new(self, key, state, args, kwargs):
 
 _Compiled._new = _new
 
-# %% ../nbs/09_compile.ipynb #8368ad81
+# %% ../nbs/09_compile.ipynb #27da3eb2
 def _validate(self, P, state, args, kwargs):
     "The first replay of a recording, checked bit for bit against an eager run of the same call."
     start = _capture(state)
@@ -621,6 +648,16 @@ def _validate(self, P, state, args, kwargs):
     return eager
 
 _Compiled._validate = _validate
+
+def _direct(fn):
+    "What `fn` names directly: its object, closure, globals and defaults (to notice a change cheaply)."
+    if isinstance(fn, types.MethodType): return [fn.__self__] + _direct(fn.__func__)
+    if not isinstance(fn, types.FunctionType): return [fn]
+    cells = []
+    for c in fn.__closure__ or ():
+        try: cells.append(c.cell_contents)
+        except ValueError: pass  # a cell not filled yet
+    return cells + [fn.__globals__.get(n) for n in fn.__code__.co_names] + list(fn.__defaults__ or ())
 _compiled = weakref.WeakSet()  # every compiled function, for `reset`
 
 def _on_device(state, args, kwargs):
@@ -628,7 +665,7 @@ def _on_device(state, args, kwargs):
     ts = state.tensors + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
     return builtins.any(type(t.__dict__['_data']) is not np.ndarray for t in ts)
 
-# %% ../nbs/09_compile.ipynb #a0231a29
+# %% ../nbs/09_compile.ipynb #56d9fba6
 def compile(model=None, *, fullgraph=False, dynamic=None, backend='inductor', mode=None, options=None,
             disable=False):
     "Trace `model` (a function or a module) on its first call; replay the recording on later ones."
@@ -651,7 +688,7 @@ class OptimizedModule(Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.__dict__['_modules']['_orig_mod'], name)
 
-# %% ../nbs/09_compile.ipynb #685d42db
+# %% ../nbs/09_compile.ipynb #fc0f89a9
 def reset():
     "Forget every recording of every compiled function (PyTorch's torch.compiler.reset)."
     for c in list(_compiled):

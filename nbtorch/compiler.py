@@ -8,14 +8,14 @@ Docs: https://nbtorch.github.io/nbtorch/compile.html.md"""
 # %% auto #0
 __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disable', 'is_compiling']
 
-# %% ../nbs/09_compile.ipynb #53908fa7
+# %% ../nbs/09_compile.ipynb #242b27f0
 import builtins, functools, numbers, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
 from .nn import Module
 from .optim import Optimizer
 
-# %% ../nbs/09_compile.ipynb #4a24b63d
+# %% ../nbs/09_compile.ipynb #5638212c
 class _Trace:
     "What one traced call did, array operation by array operation."
     def __init__(self):
@@ -39,7 +39,7 @@ def _owner(a):
     while isinstance(a.base, np.ndarray): a = a.base
     return a
 
-# %% ../nbs/09_compile.ipynb #c8c42875
+# %% ../nbs/09_compile.ipynb #6c6cc555
 class _Traced(np.ndarray):
     "An array seen by a trace: every operation on it is written down."
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
@@ -70,7 +70,7 @@ class _Traced(np.ndarray):
         return repr(_VIEW(self, np.ndarray))
     __str__ = __repr__
 
-# %% ../nbs/09_compile.ipynb #dbf028f5
+# %% ../nbs/09_compile.ipynb #00780fe6
 def _method(name):
     m = getattr(np.ndarray, name)
     def f(self, *a, **k): return _record(m, (self,) + a, k)
@@ -105,7 +105,7 @@ def _traced(r):
 
 _np_asarray = np.asarray
 
-# %% ../nbs/09_compile.ipynb #d12cb0b7
+# %% ../nbs/09_compile.ipynb #3417191c
 _MUTATORS = {'__setitem__', 'fill', 'sort', 'put', 'partition'}
 _WRITE_FIRST = (np.copyto, np.put_along_axis, np.putmask, np.place, np.put, np.fill_diagonal)
 _NO_SHAPE = {'nonzero', 'argwhere', 'flatnonzero', 'unique', 'compress', 'extract', 'unique_values',
@@ -128,12 +128,13 @@ def _bool_index(key):
     return builtins.any(isinstance(k, np.ndarray) and k.dtype == bool
                         for k in (key if type(key) is tuple else (key,)))
 
-# %% ../nbs/09_compile.ipynb #60a7da7d
+# %% ../nbs/09_compile.ipynb #167594a9
 def _record(f, args, kw, ufunc=None, method=None):
     "Run `f` on plain arrays and write the call down."
     bargs, bkw, T = _unwrap(args), _unwrap(kw), _T
     if T is None: return _traced(f(*bargs, **bkw))
     name = getattr(f, '__name__', str(f))
+    if method not in (None, '__call__'): name = f'{ufunc.__name__}.{method}'  # maximum.reduce
     if name in _NO_SHAPE or (name == '__getitem__' and _bool_index(bargs[1])):
         _break(f'{name} gives a result whose shape depends on the values')
     targets = _targets(f, bargs, bkw, method)
@@ -160,7 +161,7 @@ def _record(f, args, kw, ufunc=None, method=None):
     _line(T, name, bargs, bkw, res)
     return _traced(r if type(r) is tuple else res[0])
 
-# %% ../nbs/09_compile.ipynb #27b6f4bc
+# %% ../nbs/09_compile.ipynb #0ad9fe0d
 def _untraced(f, args, kw):
     "Call `f` with the recorder off."
     global _T
@@ -183,7 +184,7 @@ def _writes(T, a):
         T.lines[at] = f'{_name(T, o)} = fresh()  # its first contents, again on every replay'
     elif i not in T.made: T.written[i] = o
 
-# %% ../nbs/09_compile.ipynb #51d7fe95
+# %% ../nbs/09_compile.ipynb #5fc7fdbd
 def _guard(plain, how, v, args=()):
     "A value read during tracing: replay checks it comes out the same, or undoes and gives up."
     T = _T
@@ -211,12 +212,14 @@ def _break(why):
     "Note that this call cannot be replayed, and why (the first reason wins)."
     if _T is not None and _T.broke is None: _T.broke = why
 
-# %% ../nbs/09_compile.ipynb #dd97f433
+# %% ../nbs/09_compile.ipynb #3d7a1f1d
 def _name(T, a):
     "An array's name in the printed program: %n made by it, cn read from outside; ' marks a view."
     o = _owner(a); n = T.names.get(id(o))
     if n is None: n = T.names[id(o)] = ('%' if id(o) in T.made else 'c') + str(len(T.names))
     return n if a is o else n + "'"
+
+_DEFAULTS = dict(keepdims=False, where=True)  # left out of the printed lines
 
 def _line(T, name, args, kw, res, value=None):
     "The step as one line of text, as Autodidax prints a jaxpr."
@@ -227,11 +230,12 @@ def _line(T, name, args, kw, res, value=None):
         s = repr(a)
         return s if len(s) < 30 else s[:27] + '...'
     lhs = ', '.join(show(v) for v in res) + ' = ' if res else ''
-    ps = [show(a) for a in args] + [f'{k}={show(v)}' for k, v in kw.items() if k != 'out']
+    ps = [show(a) for a in args] + [f'{k}={show(v)}' for k, v in kw.items()
+                                    if k != 'out' and v is not None and _DEFAULTS.get(k, 0) is not v]
     eq = f' == {value!r}' if value is not None else ''
     T.lines.append(f"{lhs}{name}({', '.join(ps)}){eq}")
 
-# %% ../nbs/09_compile.ipynb #af1eba32
+# %% ../nbs/09_compile.ipynb #005f6a46
 _CREATE = ('zeros empty ones full arange eye identity linspace zeros_like empty_like ones_like '
            'full_like array asarray ascontiguousarray asanyarray asfortranarray frombuffer tri').split()
 
@@ -270,7 +274,7 @@ def _as_strided(f):
         return _VIEW(r, _Traced) if type(x) is _Traced else r
     return g
 
-# %% ../nbs/09_compile.ipynb #fb069391
+# %% ../nbs/09_compile.ipynb #ffdb4eb7
 class _Generator:
     "The random number generator during a trace: draws are written down; replays draw again."
     def __init__(self, g): self._g = g
@@ -304,7 +308,7 @@ def _set_data(t, a):
     t.__dict__['_data'] = a
     if _T is not None: _T.created.append(t)
 
-# %% ../nbs/09_compile.ipynb #d7b6ffc9
+# %% ../nbs/09_compile.ipynb #f1b182f4
 class _Patches:
     "The recorders in place for the length of a trace, and taken away after."
     def __enter__(self):
@@ -330,7 +334,7 @@ def _hooks(run):
         return run(node, gs)
     return g
 
-# %% ../nbs/09_compile.ipynb #b9f84003
+# %% ../nbs/09_compile.ipynb #85298e1a
 def _reachable(fn, args, kwargs):
     "The modules, optimizers and tensors `fn` can reach (tensor arguments are its inputs instead)."
     found, seen = [], set()
@@ -362,7 +366,7 @@ def _names(code):
     for c in code.co_consts:
         if isinstance(c, types.CodeType): yield from _names(c)
 
-# %% ../nbs/09_compile.ipynb #eb1b5cea
+# %% ../nbs/09_compile.ipynb #f81064e2
 class _State:
     "The tensors, modules and optimizers a step reaches, and the signature a recording holds for."
     def __init__(self, objs):
@@ -392,7 +396,7 @@ class _State:
             for st in o.state.values():
                 for k in st: yield st, k
 
-# %% ../nbs/09_compile.ipynb #b5e9d7ad
+# %% ../nbs/09_compile.ipynb #414ba822
 _PLAIN = (numbers.Number, str, bool, type(None), tuple)
 
 def _signature(state):
@@ -417,7 +421,7 @@ def _arg_signature(args, kwargs):
         return (type(a), a) if isinstance(a, (numbers.Number, str, type(None))) else ('id', id(a))
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
-# %% ../nbs/09_compile.ipynb #f323f571
+# %% ../nbs/09_compile.ipynb #fca06a4e
 def _get(obj, key):
     if type(obj) is dict: return obj.get(key)
     return obj.__dict__['_data'] if key == '_data' else obj.grad
@@ -435,7 +439,7 @@ def _flags(state):
     return [(t, '_requires_grad', t._requires_grad) for t in state.tensors] + \
            [(m, 'training', m.training) for m in state.modules]
 
-# %% ../nbs/09_compile.ipynb #2cdc0ac6
+# %% ../nbs/09_compile.ipynb #1c5ea148
 def _capture(state):
     "A copy of the state a step reaches."
     binds = [(o, k, _get(o, k)) for o, k in state.paths()]
@@ -471,7 +475,7 @@ def _same(a, b):
         return False
     return a == b or (a != a and b != b)
 
-# %% ../nbs/09_compile.ipynb #af80cfd3
+# %% ../nbs/09_compile.ipynb #3da424c3
 class _Program:
     "One traced call: steps, inputs, the arrays it reads from outside, what it leaves bound, outputs."
     def __init__(self, T, state, start, inputs, out):
@@ -510,7 +514,7 @@ def _rebuild(x):
     if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
     return x
 
-# %% ../nbs/09_compile.ipynb #3717c3b2
+# %% ../nbs/09_compile.ipynb #c3e154f2
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
     global _T
@@ -545,7 +549,7 @@ def _has_graph(x):
     if type(x) in (list, tuple): return builtins.any(_has_graph(v) for v in x)
     return type(x) is dict and builtins.any(_has_graph(v) for v in x.values())
 
-# %% ../nbs/09_compile.ipynb #6e2e9d28
+# %% ../nbs/09_compile.ipynb #ef194c0d
 _ABORT = object()  # a guard failed: the call must run eagerly
 
 def _replay(P, args, kwargs):
@@ -573,7 +577,7 @@ def _holds(P):
         if a is None or _owner(a) is not owner: return False
     return True
 
-# %% ../nbs/09_compile.ipynb #42b99de0
+# %% ../nbs/09_compile.ipynb #5e31fedd
 class _Compiled:
     "`fn` compiled by tracing: a call replays a recording made under the same state, or makes one."
     def __init__(self, fn, fullgraph=False):
@@ -607,7 +611,7 @@ class _Compiled:
         return self._found[1]
     _found = None
 
-# %% ../nbs/09_compile.ipynb #d68dbe8f
+# %% ../nbs/09_compile.ipynb #a21ec738
 def _new(self, key, state, args, kwargs):
     "Record the call, or note why it cannot be recorded (then it runs eagerly under this signature)."
     name = getattr(self.fn, '__name__', type(self.fn).__name__)
@@ -628,7 +632,7 @@ def _new(self, key, state, args, kwargs):
 
 _Compiled._new = _new
 
-# %% ../nbs/09_compile.ipynb #27da3eb2
+# %% ../nbs/09_compile.ipynb #d0a3273a
 def _validate(self, P, state, args, kwargs):
     "The first replay of a recording, checked bit for bit against an eager run of the same call."
     start = _capture(state)
@@ -665,7 +669,7 @@ def _on_device(state, args, kwargs):
     ts = state.tensors + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
     return builtins.any(type(t.__dict__['_data']) is not np.ndarray for t in ts)
 
-# %% ../nbs/09_compile.ipynb #56d9fba6
+# %% ../nbs/09_compile.ipynb #596e13e6
 def compile(model=None, *, fullgraph=False, dynamic=None, backend='inductor', mode=None, options=None,
             disable=False):
     "Trace `model` (a function or a module) on its first call; replay the recording on later ones."
@@ -688,7 +692,7 @@ class OptimizedModule(Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.__dict__['_modules']['_orig_mod'], name)
 
-# %% ../nbs/09_compile.ipynb #fc0f89a9
+# %% ../nbs/09_compile.ipynb #c3287ef3
 def reset():
     "Forget every recording of every compiled function (PyTorch's torch.compiler.reset)."
     for c in list(_compiled):

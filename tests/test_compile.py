@@ -199,3 +199,20 @@ def test_cache_size_limit():
             x, y = batches('mlp', 1, seed=n)[0]
             f(x[:n % 8 + 1], y[:n % 8 + 1])
     assert f.traces == 8
+
+
+def test_adam_compiles():
+    # Adam reads its step count as an array (no .item()): its step is recorded, and replays bitwise
+    def run(compiled):
+        torch.manual_seed(0)
+        model = bn_dropout()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2, amsgrad=True)
+        def step(x, y):
+            opt.zero_grad(); loss = nn.functional.cross_entropy(model(x), y); loss.backward(); opt.step()
+            return loss.detach()
+        f = torch.compile(step) if compiled else step
+        torch.manual_seed(5)
+        return model, [f(x, y).item() for x, y in batches('mlp')], f
+    m1, l1, _ = run(False)
+    m2, l2, f = run(True)
+    assert l1 == l2 and same_state(m1, m2) and f.replays >= 16 and not f.breaks

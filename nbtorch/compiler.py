@@ -8,14 +8,14 @@ Docs: https://nbtorch.github.io/nbtorch/compile.html.md"""
 # %% auto #0
 __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disable', 'is_compiling']
 
-# %% ../nbs/09_compile.ipynb #242b27f0
-import builtins, functools, numbers, types, warnings, weakref
+# %% ../nbs/09_compile.ipynb #0916e9d9
+import builtins, functools, numbers, threading, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
 from .nn import Module
 from .optim import Optimizer
 
-# %% ../nbs/09_compile.ipynb #5638212c
+# %% ../nbs/09_compile.ipynb #e9bf2c86
 class _Trace:
     "What one traced call did, array operation by array operation."
     def __init__(self):
@@ -32,6 +32,11 @@ class _Trace:
         self.guarded = set()
 
 _T = None  # the trace being recorded, or None
+_TID = None  # the thread it is recorded on: other threads' arrays stay out of it
+
+def _here():
+    "The trace, if one is being recorded on this thread."
+    return _T if _T is not None and threading.get_ident() == _TID else None
 _VIEW = np.ndarray.view  # the plain method, which a traced array's own `view` would not bypass
 
 def _owner(a):
@@ -39,7 +44,7 @@ def _owner(a):
     while isinstance(a.base, np.ndarray): a = a.base
     return a
 
-# %% ../nbs/09_compile.ipynb #6c6cc555
+# %% ../nbs/09_compile.ipynb #1a56f784
 class _Traced(np.ndarray):
     "An array seen by a trace: every operation on it is written down."
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
@@ -70,7 +75,7 @@ class _Traced(np.ndarray):
         return repr(_VIEW(self, np.ndarray))
     __str__ = __repr__
 
-# %% ../nbs/09_compile.ipynb #00780fe6
+# %% ../nbs/09_compile.ipynb #d0bb9ba2
 def _method(name):
     m = getattr(np.ndarray, name)
     def f(self, *a, **k): return _record(m, (self,) + a, k)
@@ -105,7 +110,7 @@ def _traced(r):
 
 _np_asarray = np.asarray
 
-# %% ../nbs/09_compile.ipynb #3417191c
+# %% ../nbs/09_compile.ipynb #11b0e323
 _MUTATORS = {'__setitem__', 'fill', 'sort', 'put', 'partition'}
 _WRITE_FIRST = (np.copyto, np.put_along_axis, np.putmask, np.place, np.put, np.fill_diagonal)
 _NO_SHAPE = {'nonzero', 'argwhere', 'flatnonzero', 'unique', 'compress', 'extract', 'unique_values',
@@ -128,7 +133,7 @@ def _bool_index(key):
     return builtins.any(isinstance(k, np.ndarray) and k.dtype == bool
                         for k in (key if type(key) is tuple else (key,)))
 
-# %% ../nbs/09_compile.ipynb #167594a9
+# %% ../nbs/09_compile.ipynb #288f4bdb
 def _record(f, args, kw, ufunc=None, method=None):
     "Run `f` on plain arrays and write the call down."
     bargs, bkw, T = _unwrap(args), _unwrap(kw), _T
@@ -161,7 +166,7 @@ def _record(f, args, kw, ufunc=None, method=None):
     _line(T, name, bargs, bkw, res)
     return _traced(r if type(r) is tuple else res[0])
 
-# %% ../nbs/09_compile.ipynb #0ad9fe0d
+# %% ../nbs/09_compile.ipynb #1946719c
 def _untraced(f, args, kw):
     "Call `f` with the recorder off."
     global _T
@@ -184,7 +189,7 @@ def _writes(T, a):
         T.lines[at] = f'{_name(T, o)} = fresh()  # its first contents, again on every replay'
     elif i not in T.made: T.written[i] = o
 
-# %% ../nbs/09_compile.ipynb #5fc7fdbd
+# %% ../nbs/09_compile.ipynb #928e95af
 def _guard(plain, how, v, args=()):
     "A value read during tracing: replay checks it comes out the same, or undoes and gives up."
     T = _T
@@ -212,7 +217,7 @@ def _break(why):
     "Note that this call cannot be replayed, and why (the first reason wins)."
     if _T is not None and _T.broke is None: _T.broke = why
 
-# %% ../nbs/09_compile.ipynb #3d7a1f1d
+# %% ../nbs/09_compile.ipynb #cb13432b
 def _name(T, a):
     "An array's name in the printed program: %n made by it, cn read from outside; ' marks a view."
     o = _owner(a); n = T.names.get(id(o))
@@ -235,7 +240,7 @@ def _line(T, name, args, kw, res, value=None):
     eq = f' == {value!r}' if value is not None else ''
     T.lines.append(f"{lhs}{name}({', '.join(ps)}){eq}")
 
-# %% ../nbs/09_compile.ipynb #005f6a46
+# %% ../nbs/09_compile.ipynb #02641199
 _CREATE = ('zeros empty ones full arange eye identity linspace zeros_like empty_like ones_like '
            'full_like array asarray ascontiguousarray asanyarray asfortranarray frombuffer tri').split()
 
@@ -248,7 +253,7 @@ def _creation(name, f):
                     type(a[0]) is _Traced:
                 return _as_array(name, a, k)
             return _record(f, a, k)
-        r, T = f(*a, **k), _T
+        r, T = f(*a, **k), _here()
         if T is None or not isinstance(r, np.ndarray): return r
         o = _owner(r)
         if id(o) in T.made or id(o) in T.external: return r
@@ -274,7 +279,7 @@ def _as_strided(f):
         return _VIEW(r, _Traced) if type(x) is _Traced else r
     return g
 
-# %% ../nbs/09_compile.ipynb #ffdb4eb7
+# %% ../nbs/09_compile.ipynb #91ae4605
 class _Generator:
     "The random number generator during a trace: draws are written down; replays draw again."
     def __init__(self, g): self._g = g
@@ -283,7 +288,7 @@ class _Generator:
         if not callable(f): return f
         def draw(*a, **k):
             a, k = _unwrap(a), _unwrap(k)
-            r, T = _untraced(f, a, k), _T
+            r, T = _untraced(f, a, k), _here()
             if T is None or not isinstance(r, np.ndarray): return r
             T.drew = True; T.made.add(id(_owner(r))); T.keep.append(r)
             T.steps.append((_draw_into, (r, name, a, k), {}))
@@ -297,7 +302,7 @@ def _draw_into(r, name, a, k):
 
 def _get_data(t):
     a = t.__dict__['_data']
-    if type(a) is _Traced or _T is None or not isinstance(a, np.ndarray): return a
+    if type(a) is _Traced or _here() is None or not isinstance(a, np.ndarray): return a
     o = _owner(a)
     if id(o) not in _T.made: _T.external.setdefault(id(o), (o, t))
     _T.touched.append((t, a))
@@ -306,9 +311,9 @@ def _get_data(t):
 
 def _set_data(t, a):
     t.__dict__['_data'] = a
-    if _T is not None: _T.created.append(t)
+    if _here() is not None: _T.created.append(t)
 
-# %% ../nbs/09_compile.ipynb #f1b182f4
+# %% ../nbs/09_compile.ipynb #f37f19ef
 class _Patches:
     "The recorders in place for the length of a trace, and taken away after."
     def __enter__(self):
@@ -334,7 +339,7 @@ def _hooks(run):
         return run(node, gs)
     return g
 
-# %% ../nbs/09_compile.ipynb #85298e1a
+# %% ../nbs/09_compile.ipynb #a5d2b108
 def _reachable(fn, args, kwargs):
     "The modules, optimizers and tensors `fn` can reach (tensor arguments are its inputs instead)."
     found, seen = [], set()
@@ -366,7 +371,7 @@ def _names(code):
     for c in code.co_consts:
         if isinstance(c, types.CodeType): yield from _names(c)
 
-# %% ../nbs/09_compile.ipynb #f81064e2
+# %% ../nbs/09_compile.ipynb #30e5e0d8
 class _State:
     "The tensors, modules and optimizers a step reaches, and the signature a recording holds for."
     def __init__(self, objs):
@@ -396,12 +401,13 @@ class _State:
             for st in o.state.values():
                 for k in st: yield st, k
 
-# %% ../nbs/09_compile.ipynb #414ba822
+# %% ../nbs/09_compile.ipynb #0d84c8d5
 _PLAIN = (numbers.Number, str, bool, type(None), tuple)
 
 def _signature(state):
-    "What must be as it was when a recording was made: flags, hyperparameters, which grads exist."
-    sig = [_Mode.grad] + [m.training for m in state.modules]
+    "What must be as it was when a recording was made: the objects, flags, hyperparameters, grads."
+    sig = [_Mode.grad, tuple(map(id, state.tensors)), tuple(map(id, state.opts))]
+    sig += [m.training for m in state.modules]
     # (a tensor's array itself is checked by `_holds`, where the program reads it)
     sig += [(t._requires_grad, t.grad is None) for t in state.tensors]
     for o in state.opts:
@@ -421,7 +427,7 @@ def _arg_signature(args, kwargs):
         return (type(a), a) if isinstance(a, (numbers.Number, str, type(None))) else ('id', id(a))
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
-# %% ../nbs/09_compile.ipynb #fca06a4e
+# %% ../nbs/09_compile.ipynb #7cbb1016
 def _get(obj, key):
     if type(obj) is dict: return obj.get(key)
     return obj.__dict__['_data'] if key == '_data' else obj.grad
@@ -439,7 +445,7 @@ def _flags(state):
     return [(t, '_requires_grad', t._requires_grad) for t in state.tensors] + \
            [(m, 'training', m.training) for m in state.modules]
 
-# %% ../nbs/09_compile.ipynb #1c5ea148
+# %% ../nbs/09_compile.ipynb #eaeec49c
 def _capture(state):
     "A copy of the state a step reaches."
     binds = [(o, k, _get(o, k)) for o, k in state.paths()]
@@ -475,7 +481,7 @@ def _same(a, b):
         return False
     return a == b or (a != a and b != b)
 
-# %% ../nbs/09_compile.ipynb #3da424c3
+# %% ../nbs/09_compile.ipynb #fb69bac0
 class _Program:
     "One traced call: steps, inputs, the arrays it reads from outside, what it leaves bound, outputs."
     def __init__(self, T, state, start, inputs, out):
@@ -514,11 +520,12 @@ def _rebuild(x):
     if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
     return x
 
-# %% ../nbs/09_compile.ipynb #c3e154f2
+# %% ../nbs/09_compile.ipynb #38842099
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
-    global _T
-    T = _T = _Trace()
+    global _T, _TID
+    T, _TID = _Trace(), threading.get_ident()
+    _T = T
     start = {(id(o), k): _get(o, k) for o, k in state.paths()}
     inputs, swapped, known = [], [], {id(t) for t in state.tensors}
     for key, a in list(enumerate(args)) + list(kwargs.items()):
@@ -549,7 +556,7 @@ def _has_graph(x):
     if type(x) in (list, tuple): return builtins.any(_has_graph(v) for v in x)
     return type(x) is dict and builtins.any(_has_graph(v) for v in x.values())
 
-# %% ../nbs/09_compile.ipynb #ef194c0d
+# %% ../nbs/09_compile.ipynb #151f3980
 _ABORT = object()  # a guard failed: the call must run eagerly
 
 def _replay(P, args, kwargs):
@@ -577,7 +584,7 @@ def _holds(P):
         if a is None or _owner(a) is not owner: return False
     return True
 
-# %% ../nbs/09_compile.ipynb #5e31fedd
+# %% ../nbs/09_compile.ipynb #353e83e3
 class _Compiled:
     "`fn` compiled by tracing: a call replays a recording made under the same state, or makes one."
     def __init__(self, fn, fullgraph=False):
@@ -589,7 +596,9 @@ class _Compiled:
         _compiled.add(self)
 
     def __call__(self, *args, **kwargs):
-        state = _State(self._reachable(args, kwargs))
+        if _T is not None or _Compiled.eager_now:  # inside another trace (part of it), or its check
+            return self.fn(*args, **kwargs)
+        state = _State(_reachable(self.fn, args, kwargs))  # found again every call: it may change
         if not state.tensors or _on_device(state, args, kwargs): return self.fn(*args, **kwargs)
         key = (_arg_signature(args, kwargs), _signature(state))
         if key in self.eager: return self.fn(*args, **kwargs)
@@ -602,16 +611,9 @@ class _Compiled:
         return self._new(key, state, args, kwargs)
 
     cache_size_limit = 8  # recordings per function, as PyTorch's torch._dynamo.config
+    eager_now = False     # True while a replay is checked against eager mode
 
-    def _reachable(self, args, kwargs):
-        "What the function reaches, found again only when what it names directly has changed."
-        key = tuple(map(id, _direct(self.fn))) + tuple(id(a) for a in args if not isinstance(a, Tensor))
-        if self._found is None or self._found[0] != key:
-            self._found = key, _reachable(self.fn, args, kwargs)
-        return self._found[1]
-    _found = None
-
-# %% ../nbs/09_compile.ipynb #a21ec738
+# %% ../nbs/09_compile.ipynb #506ed80c
 def _new(self, key, state, args, kwargs):
     "Record the call, or note why it cannot be recorded (then it runs eagerly under this signature)."
     name = getattr(self.fn, '__name__', type(self.fn).__name__)
@@ -632,7 +634,7 @@ def _new(self, key, state, args, kwargs):
 
 _Compiled._new = _new
 
-# %% ../nbs/09_compile.ipynb #d0a3273a
+# %% ../nbs/09_compile.ipynb #c600068d
 def _validate(self, P, state, args, kwargs):
     "The first replay of a recording, checked bit for bit against an eager run of the same call."
     start = _capture(state)
@@ -640,7 +642,9 @@ def _validate(self, P, state, args, kwargs):
     if out is _ABORT: return out  # a guard failed: nothing was changed
     replayed, values = _capture(state), _values(state)
     _restore(start)
-    eager = self.fn(*args, **kwargs)
+    _Compiled.eager_now = True  # compiled functions it calls run eagerly too
+    try: eager = self.fn(*args, **kwargs)
+    finally: _Compiled.eager_now = False
     if _same(out, eager) and _same(_values(state), values):
         _restore(replayed)  # the program's own arrays stay bound, for the next replays
         P.validated = True
@@ -653,15 +657,7 @@ def _validate(self, P, state, args, kwargs):
 
 _Compiled._validate = _validate
 
-def _direct(fn):
-    "What `fn` names directly: its object, closure, globals and defaults (to notice a change cheaply)."
-    if isinstance(fn, types.MethodType): return [fn.__self__] + _direct(fn.__func__)
-    if not isinstance(fn, types.FunctionType): return [fn]
-    cells = []
-    for c in fn.__closure__ or ():
-        try: cells.append(c.cell_contents)
-        except ValueError: pass  # a cell not filled yet
-    return cells + [fn.__globals__.get(n) for n in fn.__code__.co_names] + list(fn.__defaults__ or ())
+
 _compiled = weakref.WeakSet()  # every compiled function, for `reset`
 
 def _on_device(state, args, kwargs):
@@ -669,7 +665,7 @@ def _on_device(state, args, kwargs):
     ts = state.tensors + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
     return builtins.any(type(t.__dict__['_data']) is not np.ndarray for t in ts)
 
-# %% ../nbs/09_compile.ipynb #596e13e6
+# %% ../nbs/09_compile.ipynb #a61159a3
 def compile(model=None, *, fullgraph=False, dynamic=None, backend='inductor', mode=None, options=None,
             disable=False):
     "Trace `model` (a function or a module) on its first call; replay the recording on later ones."
@@ -692,7 +688,7 @@ class OptimizedModule(Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.__dict__['_modules']['_orig_mod'], name)
 
-# %% ../nbs/09_compile.ipynb #c3287ef3
+# %% ../nbs/09_compile.ipynb #22e050d4
 def reset():
     "Forget every recording of every compiled function (PyTorch's torch.compiler.reset)."
     for c in list(_compiled):

@@ -216,3 +216,37 @@ def test_adam_compiles():
     m1, l1, _ = run(False)
     m2, l2, f = run(True)
     assert l1 == l2 and same_state(m1, m2) and f.replays >= 16 and not f.breaks
+
+
+def test_a_new_model_is_a_new_recording():
+    # the step finds its model through a dict: a model put there later must be the one trained
+    def run(compiled):
+        torch.manual_seed(0)
+        held = {}
+        def fresh():
+            held['model'] = mlp(); held['opt'] = torch.optim.SGD(held['model'].parameters(), lr=0.1)
+        def step(x, y):
+            held['opt'].zero_grad()
+            loss = nn.functional.cross_entropy(held['model'](x), y)
+            loss.backward(); held['opt'].step()
+            return loss.detach()
+        f = torch.compile(step) if compiled else step
+        fresh(); first = held['model']
+        data = batches('mlp', 8)
+        for x, y in data[:4]: f(x, y)
+        fresh()
+        for x, y in data[4:]: f(x, y)
+        return first, held['model'], f
+    a1, b1, _ = run(False)
+    a2, b2, f = run(True)
+    assert same_state(a1, a2) and same_state(b1, b2) and f.traces == 4
+
+
+def test_compiled_inside_compiled_is_one_recording():
+    model, opt, step = setup(mlp)
+    inner = torch.compile(step)
+    outer = torch.compile(lambda x, y: inner(x, y))
+    m2, _, s2 = setup(mlp)
+    for x, y in batches('mlp', 5):
+        assert outer(x, y).item() == s2(x, y).item()
+    assert outer.replays == 3 and inner.traces == 0 and same_state(model, m2)

@@ -25,7 +25,7 @@ ORDER = ['index', '00_tensor', '00a_ops', '00b_shapes', '00c_reduce', '00d_point
          '02_init', '02_nn', '03_optim', '03a_lr_scheduler', '03b_clip', '04_data',
          '04a_serialization', '04_training', '05_tensorboard', '06_sequences', '06b_attention',
          '06c_text', '07_architecture', '08_distributed', '08a_launcher',
-         '08b_distributed_sampler', '08c_ddp', '99_package']
+         '08b_distributed_sampler', '08c_ddp', '09_compile', '99_package']
 LINK = re.compile(r'\[`([^`]+)`\]\(https://nbtorch\.github\.io/nbtorch/[^)]*\)')
 
 

@@ -2,6 +2,7 @@
 
 Modules:
 
+- `nbtorch.compiler`: `nbtorch.compile`: a training step traced once, as the array operations it runs, and replayed on raw arrays afterwards: no tensors, no graph bookkeeping, the same bits as eager mode.
 - `nbtorch.cuda`: The one place where nbtorch names CuPy: availability, the array module, and moving arrays between the CPU and a GPU.
 - `nbtorch.distributed.run`: `python -m nbtorch.distributed.run --nproc-per-node=N script.py args`: torchrun's command line, starting the ranks through MPI's `mpiexec`.
 - `nbtorch.learner`: The whole training process on scikit-learn's digits: prepare and split the data, define the model, loss and optimizer, train with validation, evaluate on a test set, look at the mistakes, save and reload the model.
@@ -56,6 +57,8 @@ import nbtorch.autograd.functional, nbtorch.profiler
 import nbtorch.distributed, nbtorch.nn.parallel  # MPI itself starts only when a group is made
 import nbtorch.utils._data_distributed  # registers itself as nbtorch.utils.data.distributed
 from .serialization import save, load
+import nbtorch.compiler  # torch.compiler, and torch.compile at the top
+from .compiler import compile
 from .nn.functional import constant_pad_nd, grid_sampler_2d, grid_sampler_3d
 from .utils.data import Generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode

@@ -177,7 +177,7 @@ def _check_adam(lr, betas, eps, weight_decay):
 
 def _zeros(p): return _wrap(get_array_module(p._data).zeros_like(p._data))
 
-def _adam_moments(p, g, state, group):
+def _adam_moments(p, g, state, group, as_array=False):
     "The step Adam and its variants share: count the step, weight decay, update both moments (in place)."
     lr, (b1, b2), wd = group['lr'], group['betas'], group['weight_decay']
     state['step']._data += 1
@@ -188,7 +188,9 @@ def _adam_moments(p, g, state, group):
     m += (g - m) * (1 - b1)
     v *= b2
     v += (1 - b2) * g * g
-    return state['step'].item(), g, m, v
+    # the count as a Python number, or (as_array) as the 0-d array it is: no .item(), so a compiled
+    # step reads it as an array, and on a GPU the step waits for nothing
+    return (state['step']._data if as_array else state['step'].item()), g, m, v
 
 def _step_tensor(): return tensor(0.)
 
@@ -209,13 +211,15 @@ class Adam(Optimizer):
         if group['amsgrad']: state['max_exp_avg_sq'] = _zeros(p)
     def _update(self, p, g, state, group):
         lr, (b1, b2) = group['lr'], group['betas']
-        t, g, m, v = _adam_moments(p, g, state, group)
+        t, g, m, v = _adam_moments(p, g, state, group, as_array=True)
+        t = t.astype('float64')  # the bias corrections in double precision, as Python computes them
         if group['amsgrad']:
             vmax = state['max_exp_avg_sq']._data
             get_array_module(p).maximum(vmax, v, out=vmax)
             v = vmax
-        denom = get_array_module(p).sqrt(v) / math.sqrt(1 - b2 ** t) + group['eps']
-        p -= (lr / (1 - b1 ** t)) * (m / denom)
+        xp = get_array_module(p)  # (the corrections cast to p's dtype, as a Python float would be)
+        denom = xp.sqrt(v) / xp.sqrt(1 - b2 ** t).astype(v.dtype) + group['eps']
+        p -= (lr / (1 - b1 ** t)).astype(p.dtype) * (m / denom)
 
 class AdamW(Adam):
     "Adam with decoupled weight decay (default 0.01)."

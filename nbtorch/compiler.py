@@ -8,14 +8,14 @@ Docs: https://nbtorch.github.io/nbtorch/compile.html.md"""
 # %% auto #0
 __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disable', 'is_compiling']
 
-# %% ../nbs/09_compile.ipynb #0916e9d9
+# %% ../nbs/09_compile.ipynb #9b77ac92
 import builtins, functools, numbers, threading, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
 from .nn import Module
 from .optim import Optimizer
 
-# %% ../nbs/09_compile.ipynb #e9bf2c86
+# %% ../nbs/09_compile.ipynb #4004bf6b
 class _Trace:
     "What one traced call did, array operation by array operation."
     def __init__(self):
@@ -44,7 +44,7 @@ def _owner(a):
     while isinstance(a.base, np.ndarray): a = a.base
     return a
 
-# %% ../nbs/09_compile.ipynb #1a56f784
+# %% ../nbs/09_compile.ipynb #0902adef
 class _Traced(np.ndarray):
     "An array seen by a trace: every operation on it is written down."
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
@@ -75,7 +75,7 @@ class _Traced(np.ndarray):
         return repr(_VIEW(self, np.ndarray))
     __str__ = __repr__
 
-# %% ../nbs/09_compile.ipynb #d0bb9ba2
+# %% ../nbs/09_compile.ipynb #d47255f9
 def _method(name):
     m = getattr(np.ndarray, name)
     def f(self, *a, **k): return _record(m, (self,) + a, k)
@@ -110,7 +110,7 @@ def _traced(r):
 
 _np_asarray = np.asarray
 
-# %% ../nbs/09_compile.ipynb #11b0e323
+# %% ../nbs/09_compile.ipynb #1f54968f
 _MUTATORS = {'__setitem__', 'fill', 'sort', 'put', 'partition'}
 _WRITE_FIRST = (np.copyto, np.put_along_axis, np.putmask, np.place, np.put, np.fill_diagonal)
 _NO_SHAPE = {'nonzero', 'argwhere', 'flatnonzero', 'unique', 'compress', 'extract', 'unique_values',
@@ -133,7 +133,7 @@ def _bool_index(key):
     return builtins.any(isinstance(k, np.ndarray) and k.dtype == bool
                         for k in (key if type(key) is tuple else (key,)))
 
-# %% ../nbs/09_compile.ipynb #288f4bdb
+# %% ../nbs/09_compile.ipynb #a618a321
 def _record(f, args, kw, ufunc=None, method=None):
     "Run `f` on plain arrays and write the call down."
     bargs, bkw, T = _unwrap(args), _unwrap(kw), _T
@@ -142,6 +142,8 @@ def _record(f, args, kw, ufunc=None, method=None):
     if method not in (None, '__call__'): name = f'{ufunc.__name__}.{method}'  # maximum.reduce
     if name in _NO_SHAPE or (name == '__getitem__' and _bool_index(bargs[1])):
         _break(f'{name} gives a result whose shape depends on the values')
+    if name == '__setitem__' and bargs[1] is Ellipsis and _same_view(bargs[0], bargs[2]):
+        return None  # x[...] = x (an in-place op whose result already is the tensor's memory)
     targets = _targets(f, bargs, bkw, method)
     for t in targets: _writes(T, t)  # before the call: a fresh array's first contents are kept
     T.targets.update(id(_owner(t)) for t in targets)
@@ -166,7 +168,10 @@ def _record(f, args, kw, ufunc=None, method=None):
     _line(T, name, bargs, bkw, res)
     return _traced(r if type(r) is tuple else res[0])
 
-# %% ../nbs/09_compile.ipynb #1946719c
+# %% ../nbs/09_compile.ipynb #61fa8a34
+def _same_view(a, b):
+    return isinstance(b, np.ndarray) and a.__array_interface__ == b.__array_interface__
+
 def _untraced(f, args, kw):
     "Call `f` with the recorder off."
     global _T
@@ -189,7 +194,7 @@ def _writes(T, a):
         T.lines[at] = f'{_name(T, o)} = fresh()  # its first contents, again on every replay'
     elif i not in T.made: T.written[i] = o
 
-# %% ../nbs/09_compile.ipynb #928e95af
+# %% ../nbs/09_compile.ipynb #35009744
 def _guard(plain, how, v, args=()):
     "A value read during tracing: replay checks it comes out the same, or undoes and gives up."
     T = _T
@@ -217,7 +222,7 @@ def _break(why):
     "Note that this call cannot be replayed, and why (the first reason wins)."
     if _T is not None and _T.broke is None: _T.broke = why
 
-# %% ../nbs/09_compile.ipynb #cb13432b
+# %% ../nbs/09_compile.ipynb #6e8a90e8
 def _name(T, a):
     "An array's name in the printed program: %n made by it, cn read from outside; ' marks a view."
     o = _owner(a); n = T.names.get(id(o))
@@ -240,7 +245,7 @@ def _line(T, name, args, kw, res, value=None):
     eq = f' == {value!r}' if value is not None else ''
     T.lines.append(f"{lhs}{name}({', '.join(ps)}){eq}")
 
-# %% ../nbs/09_compile.ipynb #02641199
+# %% ../nbs/09_compile.ipynb #d719c9da
 _CREATE = ('zeros empty ones full arange eye identity linspace zeros_like empty_like ones_like '
            'full_like array asarray ascontiguousarray asanyarray asfortranarray frombuffer tri').split()
 
@@ -279,7 +284,7 @@ def _as_strided(f):
         return _VIEW(r, _Traced) if type(x) is _Traced else r
     return g
 
-# %% ../nbs/09_compile.ipynb #91ae4605
+# %% ../nbs/09_compile.ipynb #1f79e8be
 class _Generator:
     "The random number generator during a trace: draws are written down; replays draw again."
     def __init__(self, g): self._g = g
@@ -313,7 +318,7 @@ def _set_data(t, a):
     t.__dict__['_data'] = a
     if _here() is not None: _T.created.append(t)
 
-# %% ../nbs/09_compile.ipynb #f37f19ef
+# %% ../nbs/09_compile.ipynb #e1650365
 class _Patches:
     "The recorders in place for the length of a trace, and taken away after."
     def __enter__(self):
@@ -339,7 +344,7 @@ def _hooks(run):
         return run(node, gs)
     return g
 
-# %% ../nbs/09_compile.ipynb #a5d2b108
+# %% ../nbs/09_compile.ipynb #0043c04e
 def _reachable(fn, args, kwargs):
     "The modules, optimizers and tensors `fn` can reach (tensor arguments are its inputs instead)."
     found, seen = [], set()
@@ -371,7 +376,7 @@ def _names(code):
     for c in code.co_consts:
         if isinstance(c, types.CodeType): yield from _names(c)
 
-# %% ../nbs/09_compile.ipynb #30e5e0d8
+# %% ../nbs/09_compile.ipynb #e34f561d
 class _State:
     "The tensors, modules and optimizers a step reaches, and the signature a recording holds for."
     def __init__(self, objs):
@@ -401,7 +406,7 @@ class _State:
             for st in o.state.values():
                 for k in st: yield st, k
 
-# %% ../nbs/09_compile.ipynb #0d84c8d5
+# %% ../nbs/09_compile.ipynb #e61788db
 _PLAIN = (numbers.Number, str, bool, type(None), tuple)
 
 def _signature(state):
@@ -427,7 +432,7 @@ def _arg_signature(args, kwargs):
         return (type(a), a) if isinstance(a, (numbers.Number, str, type(None))) else ('id', id(a))
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
-# %% ../nbs/09_compile.ipynb #7cbb1016
+# %% ../nbs/09_compile.ipynb #fc86847e
 def _get(obj, key):
     if type(obj) is dict: return obj.get(key)
     return obj.__dict__['_data'] if key == '_data' else obj.grad
@@ -445,7 +450,7 @@ def _flags(state):
     return [(t, '_requires_grad', t._requires_grad) for t in state.tensors] + \
            [(m, 'training', m.training) for m in state.modules]
 
-# %% ../nbs/09_compile.ipynb #eaeec49c
+# %% ../nbs/09_compile.ipynb #a7800a42
 def _capture(state):
     "A copy of the state a step reaches."
     binds = [(o, k, _get(o, k)) for o, k in state.paths()]
@@ -481,7 +486,7 @@ def _same(a, b):
         return False
     return a == b or (a != a and b != b)
 
-# %% ../nbs/09_compile.ipynb #fb69bac0
+# %% ../nbs/09_compile.ipynb #bd5f245c
 class _Program:
     "One traced call: steps, inputs, the arrays it reads from outside, what it leaves bound, outputs."
     def __init__(self, T, state, start, inputs, out):
@@ -520,7 +525,7 @@ def _rebuild(x):
     if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
     return x
 
-# %% ../nbs/09_compile.ipynb #38842099
+# %% ../nbs/09_compile.ipynb #f99c8f75
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
     global _T, _TID
@@ -556,7 +561,7 @@ def _has_graph(x):
     if type(x) in (list, tuple): return builtins.any(_has_graph(v) for v in x)
     return type(x) is dict and builtins.any(_has_graph(v) for v in x.values())
 
-# %% ../nbs/09_compile.ipynb #151f3980
+# %% ../nbs/09_compile.ipynb #6de7367c
 _ABORT = object()  # a guard failed: the call must run eagerly
 
 def _replay(P, args, kwargs):
@@ -584,7 +589,7 @@ def _holds(P):
         if a is None or _owner(a) is not owner: return False
     return True
 
-# %% ../nbs/09_compile.ipynb #353e83e3
+# %% ../nbs/09_compile.ipynb #920c106f
 class _Compiled:
     "`fn` compiled by tracing: a call replays a recording made under the same state, or makes one."
     def __init__(self, fn, fullgraph=False):
@@ -613,7 +618,7 @@ class _Compiled:
     cache_size_limit = 8  # recordings per function, as PyTorch's torch._dynamo.config
     eager_now = False     # True while a replay is checked against eager mode
 
-# %% ../nbs/09_compile.ipynb #506ed80c
+# %% ../nbs/09_compile.ipynb #5db369ac
 def _new(self, key, state, args, kwargs):
     "Record the call, or note why it cannot be recorded (then it runs eagerly under this signature)."
     name = getattr(self.fn, '__name__', type(self.fn).__name__)
@@ -634,7 +639,7 @@ def _new(self, key, state, args, kwargs):
 
 _Compiled._new = _new
 
-# %% ../nbs/09_compile.ipynb #c600068d
+# %% ../nbs/09_compile.ipynb #5fec516b
 def _validate(self, P, state, args, kwargs):
     "The first replay of a recording, checked bit for bit against an eager run of the same call."
     start = _capture(state)
@@ -665,7 +670,7 @@ def _on_device(state, args, kwargs):
     ts = state.tensors + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
     return builtins.any(type(t.__dict__['_data']) is not np.ndarray for t in ts)
 
-# %% ../nbs/09_compile.ipynb #a61159a3
+# %% ../nbs/09_compile.ipynb #fe150b22
 def compile(model=None, *, fullgraph=False, dynamic=None, backend='inductor', mode=None, options=None,
             disable=False):
     "Trace `model` (a function or a module) on its first call; replay the recording on later ones."
@@ -688,7 +693,7 @@ class OptimizedModule(Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.__dict__['_modules']['_orig_mod'], name)
 
-# %% ../nbs/09_compile.ipynb #22e050d4
+# %% ../nbs/09_compile.ipynb #38c13d33
 def reset():
     "Forget every recording of every compiled function (PyTorch's torch.compiler.reset)."
     for c in list(_compiled):

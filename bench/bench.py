@@ -242,6 +242,15 @@ def _np_conv(x, w, b):
     return y.reshape(len(w), N, H, W).transpose(1, 0, 2, 3), cols
 
 
+def _np_conv_infer(x, w, b, n=4):
+    """_np_conv for inference, n images at a time: the columns (4 MB for 32 channels) stay in the
+    cache, and the output is written in (N, C, H, W) order."""
+    N, C, H, W = x.shape
+    y = xp.empty((N, len(w), H, W), np.float32)
+    for s in range(0, N, n): y[s:s + n] = _np_conv(x[s:s + n], w, b)[0]
+    return y
+
+
 def _np_conv_back(g, cols, w, xshape, need_gx):
     "The gradients of _np_conv: weight and bias from the columns, input by col2im (optional)."
     N, C, H, W = xshape
@@ -331,8 +340,8 @@ def conv_forward(channels):
             with torch.no_grad(): return tconv(TX)
         impls['pytorch'] = pt
     XA, WA, BA = xp.asarray(x), xp.asarray(w), xp.asarray(b)
-    impls['numpy'] = lambda: _np_conv(XA, WA, BA)[0]
-    ref = _np_conv(XA, WA, BA)[0]
+    impls['numpy'] = lambda: _np_conv_infer(XA, WA, BA)
+    ref = _np_conv_infer(XA, WA, BA)
     ref = xp.asnumpy(ref) if xp is not np else ref
     for k, f in impls.items():
         out = f()

@@ -238,17 +238,14 @@ def _np_conv(x, w, b):
         for j in range(3): cols[:, i, j] = padded[:, :, i:i + H, j:j + W]
     cols = cols.reshape(C * 9, N * H * W)
     y = w.reshape(len(w), -1) @ cols
-    y += b[:, None]
+    if b is not None: y += b[:, None]
     return y.reshape(len(w), N, H, W).transpose(1, 0, 2, 3), cols
 
 
-def _np_conv_infer(x, w, b, n=4):
-    """_np_conv for inference, n images at a time: the columns (4 MB for 32 channels) stay in the
-    cache, and the output is written in (N, C, H, W) order."""
-    N, C, H, W = x.shape
-    y = xp.empty((N, len(w), H, W), np.float32)
-    for s in range(0, N, n): y[s:s + n] = _np_conv(x[s:s + n], w, b)[0]
-    return y
+def _np_conv_infer(x, w, b):
+    "_np_conv's product with the output written in (N, C, H, W) order, the bias added on the way."
+    y = _np_conv(x, w, None)[0]
+    return xp.add(y, b[:, None, None], out=xp.empty(y.shape, np.float32))
 
 
 def _np_conv_back(g, cols, w, xshape, need_gx):

@@ -451,37 +451,24 @@ def _unpad(g, widths):
     return g[tuple(slice(a, n - b) for (a, b), n in zip(widths, g.shape))]
 
 # %% ../../nbs/02_functional.ipynb #e8d8e144
-def _conv_batches(x, w, b, stride, dilation, G, n):
-    "x (N, C, *S) convolved n images at a time: the output (N, O, *OUT), the last columns."
-    xp, N, (O, Cg, *k) = get_array_module(x), x.shape[0], w.shape
-    wg, y = w.reshape(G, O // G, Cg * math.prod(k)), None
-    for s in range(0, builtins.max(N, 1), n):
-        cols = _im2col(x[s:s + n], k, stride, dilation)
-        out = cols.shape[2 + len(k):]
-        cols2 = cols.reshape(G, wg.shape[2], -1)
-        p = wg @ cols2 if G > 1 else (wg[0] @ cols2[0])[None]   # 2-D: no loop over a batch of 1
-        p = p.reshape(O, -1, *out).swapaxes(0, 1)
-        if y is None:
-            y = xp.empty((N, O, *out), p.dtype if b is None else np.result_type(p.dtype, b.dtype))
-        # the product is (O, n, *OUT): one pass adds the bias and writes the (n, O, *OUT) output
-        if b is None: y[s:s + n] = p
-        else: xp.add(p, b.reshape(O, *[1] * len(k)), out=y[s:s + n])
-    return y, cols2
-
 class _Convolution(Op):
     "N-d convolution, its input padded by `widths`: im2col and one (batched) matrix product."
     def forward(ctx, x, w, b, stride, dilation, groups, widths=()):
+        xp, (O, Cg, *k), G = get_array_module(x), w.shape, groups
         x = _channels_first(x, widths)                           # (N, C, *S) view of (C, N, *S)
-        # the weight's gradient needs every column; otherwise (inference) a few images at a time,
-        # so that the columns stay in the cache instead of filling memory (58 MB for 64x32x28x28)
-        k, N = w.shape[2:], x.shape[0]
-        out = [_out_size(*a) for a in zip(x.shape[2:], k, stride, dilation)]
-        per_image = builtins.max(1, math.prod(w.shape[1:]) * math.prod(out) * x.itemsize)
-        n = N if ctx.needs_input_grad[1] else builtins.max(1, (4 << 20) // per_image)
-        y, cols2 = _conv_batches(x, w, b, stride, dilation, groups, n)
+        cols = _im2col(x, k, stride, dilation)
+        N, out = x.shape[0], cols.shape[2 + len(k):]
+        cols2 = cols.reshape(G, Cg * math.prod(k), N * math.prod(out))
+        y = w.reshape(G, O // G, -1) @ cols2 if G > 1 else (w.reshape(O, -1) @ cols2[0])[None]
+        y = y.reshape(O, N, *out).swapaxes(0, 1)
+        # the product is (O, N, *OUT): one pass adds the bias and writes the (N, O, *OUT) output
+        if b is None: y = xp.ascontiguousarray(y)
+        else:
+            dt = np.result_type(y.dtype, b.dtype)
+            y = xp.add(y, b.reshape(O, *[1] * len(k)), out=xp.empty((N, O, *out), dt))
         ctx.save_for_backward(cols2 if ctx.needs_input_grad[1] else None,
                               w if ctx.needs_input_grad[0] else None)
-        ctx.geo, ctx.widths = (x.shape, w.shape, stride, dilation, groups, y.shape[2:]), widths
+        ctx.geo, ctx.widths = (x.shape, w.shape, stride, dilation, G, out), widths
         return y
     def backward(ctx, g):
         cols2, w = ctx.saved_tensors

@@ -133,13 +133,12 @@ def _train_step(lib, model, x, y):
         loss.backward()
         opt.step()
         return loss
-    step.params = lambda: [p.detach().cpu().numpy() if lib is torch else nbtorch_numpy(p)
-                           for p in model.parameters()]
+    step.params = lambda: [_host(p) for p in model.parameters()]
     return step
 
 
-def nbtorch_numpy(t):
-    "A tensor's values as a NumPy array, from any device."
+def _host(t):
+    "An nbtorch or PyTorch tensor's values as a NumPy array, from any device."
     return np.asarray(t.detach().cpu().numpy())
 
 
@@ -147,7 +146,7 @@ def _same_start(layers, x, y):
     "nbtorch's model at its initial weights (seed 0), PyTorch's given the same, and the arrays."
     nbtorch.manual_seed(0)
     model = nbtorch.nn.Sequential(*layers(nbtorch.nn))
-    ps = [nbtorch_numpy(p).copy() for p in model.parameters()]
+    ps = [_host(p).copy() for p in model.parameters()]
     impls = dict(nbtorch=_train_step(nbtorch, model, x, y))
     if torch is not None:
         tmodel = torch.nn.Sequential(*layers(torch.nn))
@@ -336,7 +335,7 @@ def conv_forward(channels):
     x = rng.standard_normal((64, channels, 28, 28)).astype(np.float32)
     nbtorch.manual_seed(0)
     conv = nbtorch.nn.Conv2d(channels, channels, 3, padding=1).to(DEV)
-    w, b = nbtorch_numpy(conv.weight), nbtorch_numpy(conv.bias)
+    w, b = _host(conv.weight), _host(conv.bias)
     X = nbtorch.tensor(x, device=DEV)
     def nb():
         with nbtorch.no_grad(): return conv(X)
@@ -354,7 +353,7 @@ def conv_forward(channels):
     ref = xp.asnumpy(ref) if xp is not np else ref
     for k, f in impls.items():
         out = f()
-        out = nbtorch_numpy(out) if k == 'nbtorch' else out.cpu().numpy() if k == 'pytorch' else ref
+        out = _host(out) if k == 'nbtorch' else out.cpu().numpy() if k == 'pytorch' else ref
         assert np.allclose(out, ref, rtol=1e-4, atol=1e-4), f"conv forward: {k} differs"
     return run(f'Conv2d({channels}, {channels}, 3, p1) forward, (64, {channels}, 28, 28)', impls,
                number=3 if channels > 32 else 5)

@@ -8,6 +8,10 @@ paired per round. Run with `make bench`; it writes results.json and a bar chart 
 The DDP rows run bench/ddp_step.py under mpiexec on 1 and 2 processes (step times of the MLP and the
 CNN), and time a 4 MB all-reduce through nbtorch.distributed and through mpi4py on NumPy buffers:
 they are in the table and the JSON, not in the chart.
+The MLP and CNN steps are plain SGD (lr 0.01) from the same weights (nbtorch's initial ones, copied
+into PyTorch's model and the hand-written arrays): their first losses and the weights after one step
+are checked equal before timing. With JAX installed (the `bench` extra), a JAX column times
+`jax.jit` of the same steps. `--only cnn_step,conv` runs the benchmarks whose names contain a part.
 `--device cuda` runs the same suite on a GPU: nbtorch on CuPy against PyTorch on CUDA and the
 hand-written baseline in CuPy (results_cuda.json, ratios_cuda.png)."""
 import os
@@ -26,6 +30,15 @@ try:
     torch.set_num_threads(int(THREADS))
 except ImportError:
     torch = None
+
+# JAX (the `bench` extra) adds a column: jax.jit of the same MLP and CNN steps, on the CPU
+# its CPU thread pool is XLA's own: as many threads as the others get
+os.environ.setdefault('XLA_FLAGS', f'--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={THREADS}')
+try:
+    import jax
+    jax.config.update('jax_platforms', 'cpu')
+except ImportError:
+    jax = None
 
 
 DEV = TDEV = 'cpu'  # nbtorch's and PyTorch's device (both 'cuda' with --device cuda)
@@ -108,99 +121,179 @@ def grad_chain():
     return r
 
 
-def _mlp_data(batch):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 784)).astype(np.float32)
-    y = rng.integers(0, 10, batch)
-    sizes = [(784, 256), (256, 128), (128, 10)]
-    ws = [(rng.standard_normal((o, i)) / np.sqrt(i)).astype(np.float32) for i, o in sizes]
-    return x, y, ws
-
-
 def _train_step(lib, model, x, y):
-    "One training step as a user writes it, on the device: SGD with momentum, cross-entropy."
+    "One training step as a user writes it, on the device: cross-entropy, plain SGD (lr 0.01)."
     dev = DEV if lib is nbtorch else TDEV
     model = model.to(dev)
     X, Y, loss_fn = lib.tensor(x, device=dev), lib.tensor(y, device=dev), lib.nn.CrossEntropyLoss()
-    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    opt = lib.optim.SGD(model.parameters(), lr=0.01)
     def step():
         opt.zero_grad()
-        loss_fn(model(X), Y).backward()
+        loss = loss_fn(model(X), Y)
+        loss.backward()
         opt.step()
+        return loss
+    step.params = lambda: [_host(p) for p in model.parameters()]
     return step
 
 
+def _host(t):
+    "An nbtorch or PyTorch tensor's values as a NumPy array, from any device."
+    return np.asarray(t.detach().cpu().numpy())
+
+
+def _same_start(layers, x, y):
+    "nbtorch's model at its initial weights (seed 0), PyTorch's given the same, and the arrays."
+    nbtorch.manual_seed(0)
+    model = nbtorch.nn.Sequential(*layers(nbtorch.nn))
+    ps = [_host(p).copy() for p in model.parameters()]
+    impls = dict(nbtorch=_train_step(nbtorch, model, x, y))
+    if torch is not None:
+        tmodel = torch.nn.Sequential(*layers(torch.nn))
+        with torch.no_grad():
+            for p, a in zip(tmodel.parameters(), ps): p.copy_(torch.from_numpy(a))
+        impls['pytorch'] = _train_step(torch, tmodel, x, y)
+    return impls, ps
+
+
+def _float(loss): return float(loss.detach() if hasattr(loss, 'detach') else loss)
+
+
+def _agree(name, impls):
+    "One step of each implementation from the same weights: first losses and new weights agree."
+    ref = impls['numpy']
+    l0, p0 = _float(ref()), ref.params()
+    for k, f in impls.items():
+        if k == 'numpy': continue
+        loss, ps = _float(f()), f.params()
+        assert abs(loss - l0) <= 1e-5 * max(1, abs(l0)), f"{name}: {k}'s first loss {loss} != {l0}"
+        for i, (a, b) in enumerate(zip(ps, p0)):
+            a, b = np.asarray(a), xp.asnumpy(b) if xp is not np else b
+            assert a.shape == b.shape and np.allclose(a, b, rtol=1e-4, atol=1e-5), \
+                f"{name}: {k}'s parameter {i} after one step differs by {np.abs(a - b).max()}"
+
+
+def _sgd(ps, gs, lr=0.01):
+    "Plain SGD, in place; the gradients are fresh arrays, so scaling them in place costs no copy."
+    for p, g in zip(ps, gs):
+        g *= lr
+        p -= g
+
+
+def _np_cross_entropy(logits, y):
+    "Mean cross-entropy of `logits` (N, K) and its gradient, float32 throughout."
+    n = len(logits)
+    z = logits - logits.max(1, keepdims=True)
+    e = xp.exp(z)
+    s = e.sum(1, keepdims=True)
+    loss = (xp.log(s[:, 0]) - z[xp.arange(n), y]).mean()
+    e /= s
+    e[xp.arange(n), y] -= 1
+    e /= np.float32(n)
+    return loss, e
+
+
 def mlp_step(batch=64):
-    "MLP 784-256-128-10, ReLU, cross-entropy, SGD with momentum: one training step."
-    x, y, ws = _mlp_data(batch)
-    def make(lib):
-        nn = lib.nn
-        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                              nn.Linear(128, 10))
-        model.load_state_dict({f'{2 * i}.weight': lib.tensor(w) for i, w in enumerate(ws)} |
-                              {f'{2 * i}.bias': lib.zeros(w.shape[0]) for i, w in enumerate(ws)})
-        return _train_step(lib, model, x, y)
-    W = [xp.asarray(w.T.copy()) for w in ws]; B = [xp.zeros(w.shape[0], np.float32) for w in ws]
-    V = [xp.zeros_like(p) for p in W + B]
-    x, y = xp.asarray(x), xp.asarray(y)
+    "MLP 784-256-128-10, ReLU, cross-entropy, plain SGD: one training step."
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 784)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    def layers(nn): return [nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                            nn.Linear(128, 10)]
+    impls, ps = _same_start(layers, x, y)
+    P = [xp.asarray(p) for p in ps]  # w1, b1, w2, b2, w3, b3; each weight (out, in) as PyTorch's
+    X, Y = xp.asarray(x), xp.asarray(y)
     def numpy_step():
-        hs = [x]
+        hs, W, B = [X], P[0::2], P[1::2]
         for i, (w, b) in enumerate(zip(W, B)):
-            z = hs[-1] @ w + b
-            hs.append(xp.maximum(z, 0) if i < 2 else z)
-        z = hs[-1] - hs[-1].max(1, keepdims=True)
-        p = xp.exp(z); p /= p.sum(1, keepdims=True)
-        p[xp.arange(batch), y] -= 1
-        g = p / batch
+            z = hs[-1] @ w.T
+            z += b
+            hs.append(xp.maximum(z, 0, out=z) if i < 2 else z)
+        loss, g = _np_cross_entropy(hs[-1], Y)
         grads = [None] * 6
         for i in (2, 1, 0):
-            grads[i], grads[3 + i] = hs[i].T @ g, g.sum(0)
-            if i: g = (g @ W[i].T) * (hs[i] > 0)
-        for prm, gr, v in zip(W + B, grads, V):
-            v *= 0.9; v += gr; prm -= 0.01 * v
-    impls = dict(nbtorch=make(nbtorch), numpy=numpy_step, pytorch=make(torch) if torch else None)
-    return run(f'MLP 784-256-128-10 step, batch {batch}', impls, number=20 if batch < 256 else 5)
+            grads[2 * i], grads[2 * i + 1] = g.T @ hs[i], g.sum(0)
+            if i: g = (g @ W[i]) * (hs[i] > 0)
+        _sgd(P, grads)
+        return loss
+    numpy_step.params = lambda: P
+    impls['numpy'] = numpy_step
+    if jax is not None: impls['jax'] = _jax_step(_jax_mlp, ps, x, y)
+    name = f'MLP 784-256-128-10 step, batch {batch}'
+    _agree(name, impls)
+    return run(name, impls, number=20 if batch < 256 else 5)
 
 
 def _np_conv(x, w, b):
-    "3x3 convolution, padding 1, by im2col filled one kernel position at a time (the fast layout)."
+    """3x3 convolution, padding 1, of x (N, C, H, W), by im2col filled one kernel position at a time.
+    The columns are (C, 3, 3, N, H, W): each position's copy is a block of whole images, and the
+    product's result (O, N*H*W) is the output in (C, N, H, W) memory order, returned as an (N, C, H, W)
+    view (no copy: ReLU and pooling below do not care about the memory order)."""
     N, C, H, W = x.shape
-    padded = xp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    padded = xp.zeros((C, N, H + 2, W + 2), np.float32)
+    padded[:, :, 1:-1, 1:-1] = x.transpose(1, 0, 2, 3)
     cols = xp.empty((C, 3, 3, N, H, W), np.float32)
     for i in range(3):
-        for j in range(3): cols[:, i, j] = padded[:, :, i:i + H, j:j + W].transpose(1, 0, 2, 3)
+        for j in range(3): cols[:, i, j] = padded[:, :, i:i + H, j:j + W]
     cols = cols.reshape(C * 9, N * H * W)
-    y = (w.reshape(len(w), -1) @ cols).reshape(len(w), N, H, W).transpose(1, 0, 2, 3)
-    y = y + b[:, None, None]
-    return xp.ascontiguousarray(y), cols
+    y = w.reshape(len(w), -1) @ cols
+    y += b[:, None]
+    return y.reshape(len(w), N, H, W).transpose(1, 0, 2, 3), cols
+
+
+def _np_conv_infer(x, w, b, n=4):
+    """3x3 convolution, padding 1, for inference: im2col as _np_conv's, n images at a time into one
+    reused buffer (4 MB for 32 channels: it stays in the cache), the output written in (N, C, H, W)
+    order with the bias added on the way."""
+    N, C, H, W = x.shape
+    padded = xp.zeros((C, N, H + 2, W + 2), np.float32)
+    padded[:, :, 1:-1, 1:-1] = x.transpose(1, 0, 2, 3)
+    cols = xp.empty((C, 3, 3, n, H, W), np.float32)
+    prod = xp.empty((len(w), n * H * W), np.float32)
+    y, w2, b3 = xp.empty((N, len(w), H, W), np.float32), w.reshape(len(w), -1), b[:, None, None]
+    for s in range(0, N, n):  # N=64 is a multiple of n
+        for i in range(3):
+            for j in range(3): cols[:, i, j] = padded[:, s:s + n, i:i + H, j:j + W]
+        xp.matmul(w2, cols.reshape(C * 9, -1), out=prod)
+        xp.add(prod.reshape(len(w), n, H, W).transpose(1, 0, 2, 3), b3, out=y[s:s + n])
+    return y
 
 
 def _np_conv_back(g, cols, w, xshape, need_gx):
+    "The gradients of _np_conv: weight and bias from the columns, input by col2im (optional)."
     N, C, H, W = xshape
-    g2 = g.transpose(1, 0, 2, 3).reshape(len(w), -1)
+    g2 = g.transpose(1, 0, 2, 3).reshape(len(w), -1)  # a view when g is in (C, N, H, W) order
     gw, gb = (g2 @ cols.T).reshape(w.shape), g2.sum(1)
     if not need_gx: return None, gw, gb
     gc = (w.reshape(len(w), -1).T @ g2).reshape(C, 3, 3, N, H, W)
-    gx = xp.zeros((N, C, H + 2, W + 2), np.float32)
+    gx = xp.zeros((C, N, H + 2, W + 2), np.float32)
     for i in range(3):
-        for j in range(3): gx[:, :, i:i + H, j:j + W] += gc[:, i, j].transpose(1, 0, 2, 3)
-    return gx[:, :, 1:-1, 1:-1], gw, gb
+        for j in range(3): gx[:, :, i:i + H, j:j + W] += gc[:, i, j]
+    return gx[:, :, 1:-1, 1:-1].transpose(1, 0, 2, 3), gw, gb
 
 
 def _np_pool(x):
-    "2x2 max pooling; the mask marks the first maximum of each window (as PyTorch's gradient does)."
-    N, C, H, W = x.shape
-    r = x.reshape(N, C, H // 2, 2, W // 2, 2).transpose(0, 1, 2, 4, 3, 5)
-    r = r.reshape(N, C, H // 2, W // 2, 4)
-    i = r.argmax(-1)
-    return xp.take_along_axis(r, i[..., None], -1)[..., 0], i
+    "2x2 max pooling by its four strided views: the maximum, and the views for the backward."
+    q = [x[:, :, i::2, j::2] for i in (0, 1) for j in (0, 1)]
+    return xp.maximum(xp.maximum(q[0], q[1]), xp.maximum(q[2], q[3])), q
 
 
-def _np_unpool(g, i):
-    N, C, h, w = g.shape
-    out = xp.zeros((N, C, h, w, 4), np.float32)
-    xp.put_along_axis(out, i[..., None], g[..., None], -1)
-    return out.reshape(N, C, h, w, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, 2 * h, 2 * w)
+def _np_unpool(g, m, q, shape):
+    "Route g to the first maximum of each window (PyTorch's choice among ties), as its gradient does."
+    gx = xp.empty(shape, np.float32)
+    left = xp.ones(m.shape, bool)
+    for k, (i, j) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        hit = q[k] == m
+        hit &= left
+        left &= ~hit
+        xp.multiply(g, hit, out=gx[:, :, i::2, j::2])
+    return gx
+
+
+def _cnn_layers(nn):
+    return [nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(784, 10)]
 
 
 def cnn_step(batch=64):
@@ -208,35 +301,103 @@ def cnn_step(batch=64):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
-    def make(lib):
-        lib.manual_seed(0)
-        nn = lib.nn
-        model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Flatten(), nn.Linear(784, 10))
-        return _train_step(lib, model, x, y)
-    ps = [rng.standard_normal((8, 1, 3, 3)).astype(np.float32) / 3, np.zeros(8, np.float32),
-          rng.standard_normal((16, 8, 3, 3)).astype(np.float32) / 8, np.zeros(16, np.float32),
-          rng.standard_normal((784, 10)).astype(np.float32) / 28, np.zeros(10, np.float32)]
-    ps = [xp.asarray(p) for p in ps]
-    vs = [xp.zeros_like(p) for p in ps]
+    impls, ps = _same_start(_cnn_layers, x, y)
+    P = [xp.asarray(p) for p in ps]
     X, Y = xp.asarray(x), xp.asarray(y)
     def numpy_step():
-        w1, b1, w2, b2, w3, b3 = ps
-        z1, r1 = _np_conv(X, w1, b1); a1 = xp.maximum(z1, 0); p1, m1 = _np_pool(a1)
-        z2, r2 = _np_conv(p1, w2, b2); a2 = xp.maximum(z2, 0); p2, m2 = _np_pool(a2)
-        f = p2.reshape(batch, -1); logits = f @ w3 + b3
-        e = xp.exp(logits - logits.max(1, keepdims=True)); pr = e / e.sum(1, keepdims=True)
-        pr[xp.arange(batch), Y] -= 1; g = pr / batch
-        gw3, gb3, gf = f.T @ g, g.sum(0), g @ w3.T
-        ga2 = _np_unpool(gf.reshape(p2.shape), m2) * (z2 > 0)
-        gp1, gw2, gb2 = _np_conv_back(ga2, r2, w2, p1.shape, True)
-        ga1 = _np_unpool(gp1, m1) * (z1 > 0)
-        _, gw1, gb1 = _np_conv_back(ga1, r1, w1, X.shape, False)
-        for p, gp, v in zip(ps, [gw1, gb1, gw2, gb2, gw3, gb3], vs):
-            v *= 0.9; v += gp; p -= 0.01 * v
-    return run(f'CNN step, batch {batch}', dict(nbtorch=make(nbtorch), numpy=numpy_step,
-               pytorch=make(torch) if torch else None), number=5)
+        w1, b1, w2, b2, w3, b3 = P
+        z1, c1 = _np_conv(X, w1, b1); a1 = xp.maximum(z1, 0); p1, q1 = _np_pool(a1)
+        z2, c2 = _np_conv(p1, w2, b2); a2 = xp.maximum(z2, 0); p2, q2 = _np_pool(a2)
+        f = p2.reshape(batch, -1)
+        logits = f @ w3.T
+        logits += b3
+        loss, g = _np_cross_entropy(logits, Y)
+        gw3, gb3, gf = g.T @ f, g.sum(0), g @ w3
+        ga2 = _np_unpool(gf.reshape(p2.shape), p2, q2, a2.shape)
+        ga2 *= z2 > 0
+        gp1, gw2, gb2 = _np_conv_back(ga2, c2, w2, p1.shape, True)
+        ga1 = _np_unpool(gp1, p1, q1, a1.shape)
+        ga1 *= z1 > 0
+        _, gw1, gb1 = _np_conv_back(ga1, c1, w1, X.shape, False)
+        _sgd(P, [gw1, gb1, gw2, gb2, gw3, gb3])
+        return loss
+    numpy_step.params = lambda: P
+    impls['numpy'] = numpy_step
+    if jax is not None: impls['jax'] = _jax_step(_jax_cnn, ps, x, y)
+    name = f'CNN step, batch {batch}'
+    _agree(name, impls)
+    return run(name, impls, number=5)
+
+
+def conv_forward(channels):
+    "Conv2d(C, C, 3, padding=1) forward alone on (64, C, 28, 28), no grad (inference)."
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, channels, 28, 28)).astype(np.float32)
+    nbtorch.manual_seed(0)
+    conv = nbtorch.nn.Conv2d(channels, channels, 3, padding=1).to(DEV)
+    w, b = _host(conv.weight), _host(conv.bias)
+    X = nbtorch.tensor(x, device=DEV)
+    def nb():
+        with nbtorch.no_grad(): return conv(X)
+    impls = dict(nbtorch=nb)
+    if torch is not None:
+        tconv = torch.nn.Conv2d(channels, channels, 3, padding=1).to(TDEV)
+        with torch.no_grad(): tconv.weight.copy_(torch.from_numpy(w)); tconv.bias.copy_(torch.from_numpy(b))
+        TX = torch.from_numpy(x).to(TDEV)
+        def pt():
+            with torch.no_grad(): return tconv(TX)
+        impls['pytorch'] = pt
+    XA, WA, BA = xp.asarray(x), xp.asarray(w), xp.asarray(b)
+    impls['numpy'] = lambda: _np_conv_infer(XA, WA, BA)
+    ref = _np_conv_infer(XA, WA, BA)
+    ref = xp.asnumpy(ref) if xp is not np else ref
+    for k, f in impls.items():
+        out = f()
+        out = _host(out) if k == 'nbtorch' else out.cpu().numpy() if k == 'pytorch' else ref
+        assert np.allclose(out, ref, rtol=1e-4, atol=1e-4), f"conv forward: {k} differs"
+    return run(f'Conv2d({channels}, {channels}, 3, p1) forward, (64, {channels}, 28, 28)', impls,
+               number=3 if channels > 32 else 5)
+
+
+def conv32(): return conv_forward(32)
+def conv64(): return conv_forward(64)
+
+
+def _jax_cross_entropy(logits, y):
+    return -jax.numpy.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1).mean()
+
+
+def _jax_mlp(ps, x, y):
+    h = x
+    for i in range(3):
+        h = h @ ps[2 * i].T + ps[2 * i + 1]
+        if i < 2: h = jax.nn.relu(h)
+    return _jax_cross_entropy(h, y)
+
+
+def _jax_cnn(ps, x, y):
+    lax = jax.lax
+    def conv(h, w, b):
+        return lax.conv_general_dilated(h, w, (1, 1), ((1, 1), (1, 1))) + b[:, None, None]
+    def pool(h): return lax.reduce_window(h, -jax.numpy.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), 'VALID')
+    h = pool(jax.nn.relu(conv(x, ps[0], ps[1])))
+    h = pool(jax.nn.relu(conv(h, ps[2], ps[3])))
+    return _jax_cross_entropy(h.reshape(len(x), -1) @ ps[4].T + ps[5], y)
+
+
+def _jax_step(loss_fn, ps, x, y):
+    "jax.jit of loss, gradient and the plain SGD update, from the same weights (CPU only)."
+    @jax.jit
+    def update(ps, x, y):
+        loss, gs = jax.value_and_grad(loss_fn)(ps, x, y)
+        return loss, [p - 0.01 * g for p, g in zip(ps, gs)]
+    state = dict(ps=[jax.numpy.asarray(p) for p in ps])
+    X, Y = jax.numpy.asarray(x), jax.numpy.asarray(y)
+    def step():
+        loss, state['ps'] = update(state['ps'], X, Y)
+        return loss.block_until_ready()  # JAX dispatches asynchronously: the step ends here
+    step.params = lambda: [np.asarray(p) for p in state['ps']]
+    return step
 
 
 def matmul_1024():
@@ -382,8 +543,11 @@ def allreduce_bandwidth():
                 kind='distributed', note=note)
 
 
-BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, lambda: mlp_step(512), cnn_step,
-              matmul_1024, lstm_step, transformer_step, ddp_mlp, ddp_cnn, allreduce_bandwidth,
+def mlp_step_512(): return mlp_step(512)
+
+
+BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, mlp_step_512, cnn_step, conv32,
+              conv64, matmul_1024, lstm_step, transformer_step, ddp_mlp, ddp_cnn, allreduce_bandwidth,
               peak_memory]
 # DDP's processes and the resident set are measured on the CPU
 CPU_ONLY = {ddp_mlp, ddp_cnn, allreduce_bandwidth, peak_memory}
@@ -440,12 +604,16 @@ def main():
                    help="with --device cuda: the test suite's stand-in GPU (checks the GPU path)")
     p.add_argument('--quick', action='store_true',
                    help='one call of each benchmark: checks that it runs, measures nothing')
+    p.add_argument('--only', default='',
+                   help='comma-separated parts of benchmark names to run, e.g. cnn_step,conv32 '
+                        f"(names: {', '.join(b.__name__ for b in BENCHMARKS)})")
     args = p.parse_args()
     global QUICK
     QUICK = args.quick
     suffix = select_device(args.device, args.standin) + ('_quick' if QUICK else '')
     base = 'NumPy' if xp is np else 'CuPy'
     benchmarks = [b for b in BENCHMARKS if args.device == 'cpu' or b not in CPU_ONLY]
+    if args.only: benchmarks = [b for b in benchmarks if any(k in b.__name__ for k in args.only.split(','))]
     import threadpoolctl
     blas = threadpoolctl.threadpool_info()
     api, n = (blas[0]['internal_api'], blas[0]['num_threads']) if blas else ('?', '?')
@@ -454,9 +622,12 @@ def main():
           f"BLAS {api} with {n} threads")
     print(f"PyTorch {torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}; "
           f"medians of {ROUNDS} rounds, ratios paired per round; "
-          f"device: nbtorch {DEV}, PyTorch {TDEV}, baseline {base}")
-    head = ['nbtorch', 'PyTorch', base, 'nb/PT', 'nb/NP' if base == 'NumPy' else 'nb/CP']
-    print(f"{'benchmark':<46}" + ''.join(f'{h:>11}' for h in head[:3]) + ''.join(f'{h:>8}' for h in head[3:]))
+          f"device: nbtorch {DEV}, PyTorch {TDEV}, baseline {base}; "
+          f"JAX {jax.__version__ + ' (jit, CPU)' if jax else 'not installed (the bench extra)'}")
+    head = ['nbtorch', 'PyTorch', base] + ['JAX'] * bool(jax)
+    head += ['nb/PT', 'nb/NP' if base == 'NumPy' else 'nb/CP'] + ['nb/JAX'] * bool(jax)
+    n = 3 + bool(jax)
+    print(f"{'benchmark':<46}" + ''.join(f'{h:>11}' for h in head[:n]) + ''.join(f'{h:>8}' for h in head[n:]))
     results = []
     for b in benchmarks:
         r = b()
@@ -468,13 +639,15 @@ def main():
             if unit: return f"{m[k]:9.1f}MB"
             return f"{m[k] * 1e6:9.2f}µs" if m[k] < 1e-3 else f"{m[k] * 1e3:9.2f}ms"
         rat = lambda k: f"{q[k]:8.2f}" if k in q else f"{'-':>8}"
-        print(f"{r['name']:<46}{cell('nbtorch')}{cell('pytorch')}{cell('numpy')}"
-              f"{rat('pytorch')}{rat('numpy')}", flush=True)
+        cols = ['pytorch', 'numpy'] + ['jax'] * bool(jax)
+        print(f"{r['name']:<46}{cell('nbtorch')}" + ''.join(cell(k) for k in cols)
+              + ''.join(rat(k) for k in cols), flush=True)
         if 'note' in r: print(f"    {r['note']}", flush=True)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f'results{suffix}.json'), 'w') as f:
         json.dump(dict(threads=int(THREADS), rounds=ROUNDS, numpy=np.__version__,
-                       pytorch=torch.__version__ if torch else None, device=DEV, baseline=base,
+                       pytorch=torch.__version__ if torch else None,
+                       jax=jax.__version__ if jax else None, device=DEV, baseline=base,
                        results=results), f, indent=1)
     # the distributed rows compare processes and transports, not libraries: they stay off the chart
     plot([r for r in results if r.get('kind') != 'distributed'], os.path.join(args.out, f'ratios{suffix}.png'), base)
@@ -483,8 +656,9 @@ def main():
 
 def select_device(device, standin=False):
     "Point nbtorch, PyTorch and the baseline at `device`; return the result files' suffix."
-    global DEV, TDEV, xp
+    global DEV, TDEV, xp, jax
     if device == 'cpu': return ''
+    jax = None  # JAX runs on the CPU here: its column would compare a CPU with a GPU
     if standin:  # tests/standin.py's CuPy look-alike: checks the GPU path; its timings mean nothing
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
         import standin

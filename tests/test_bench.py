@@ -12,6 +12,11 @@ try:
     MPI = bool(_mpiexec(1))
 except (ImportError, RuntimeError):
     MPI = False
+try:
+    import jax
+    JAX = jax.__version__
+except ImportError:
+    JAX = None
 
 
 @pytest.mark.parametrize('args, device', [([], 'cpu'), (['--device', 'cuda', '--standin'], 'cuda')],
@@ -24,8 +29,8 @@ def test_bench_runs_every_benchmark(tmp_path, args, device):
     res = json.loads(out.read_text())
     assert res['device'] == device and res['baseline'] == ('NumPy' if device == 'cpu' else 'CuPy')
     names = [b['name'] for b in res['results']]
-    for want in ['a + b, shape (4,)', 'chain of 100', 'batch 64', 'batch 512', 'CNN', '1024x1024', 'LSTM',
-                 'Transformer']:
+    for want in ['a + b, shape (4,)', 'chain of 100', 'batch 64', 'batch 512', 'CNN', 'Conv2d(32, 32',
+                 'Conv2d(64, 64', '1024x1024', 'LSTM', 'Transformer']:
         assert any(want in n for n in names), f"no benchmark named like {want!r} in {names}"
     assert any('memory' in n for n in names) == (device == 'cpu')  # resident memory is the CPU's
     if device == 'cpu' and MPI:  # DDP on 1 and 2 processes, the all-reduce against mpi4py's
@@ -38,5 +43,9 @@ def test_bench_runs_every_benchmark(tmp_path, args, device):
         # the LSTM and the Transformer have no hand-written baseline; the DDP rows compare processes
         if not any(k in b['name'] for k in ('memory', 'LSTM', 'Transformer', 'DDP', 'all_reduce')):
             assert b['median_s']['numpy'] > 0 and b['ratio']['numpy'] > 0, b
+    # JAX's column (the bench extra), on the CPU only: its jitted MLP and CNN steps, when it imports
+    steps = [b for b in res['results'] if 'step, batch' in b['name'] and 'DDP' not in b['name']]
+    assert res['jax'] == (JAX if device == 'cpu' else None)
+    assert all(('jax' in b['median_s']) == bool(res['jax']) for b in steps), steps
     png = tmp_path / out.name.replace('results', 'ratios').replace('.json', '.png')
     assert png.stat().st_size > 1000

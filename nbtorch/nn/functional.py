@@ -403,23 +403,27 @@ def _window(x, at, out, stride, dilation):
                                                for i, o, s, d in zip(at, out, stride, dilation))]
 
 # %% ../../nbs/02_functional.ipynb #153fb0fd
-def _im2col(x, k, stride, dilation):
-    "The windows of `x` (N, C, *S) as columns: an array (C, *K, N, *OUT)."
+def _im2col(x, k, stride, dilation, cols=None):
+    "The windows of `x` (N, C, *S) as columns: an array (C, *K, N, *OUT) (into `cols` if given)."
     N, C, *S = x.shape
     out = [_out_size(n, kk, s, d) for n, kk, s, d in zip(S, k, stride, dilation)]
     if builtins.any(o <= 0 for o in out):
         raise RuntimeError(f"Calculated output size: ({'x'.join(map(str, [C, *out]))}). "
                            "Output size is too small")
-    cols = get_array_module(x).empty((C, *k, N, *out), x.dtype)
+    if cols is None: cols = get_array_module(x).empty((C, *k, N, *out), x.dtype)
     for at in _positions(k):
         cols[(slice(None),) + at] = _window(x, at, out, stride, dilation).swapaxes(0, 1)
     return cols
 
-def _col2im(cols, shape, stride, dilation):
-    "Add columns (C, *K, N, *OUT) back onto an image of `shape` (N, C, *S)."
+def _col2im(cols, shape, stride, dilation, channels_first=False):
+    """Add columns (C, *K, N, *OUT) back onto an image of `shape` (N, C, *S); `channels_first`:
+    the image is kept in (C, N, *S) memory order (as the columns are), returned as an (N, C, *S)
+    view."""
     nd = len(shape) - 2
     k, out = cols.shape[1:1 + nd], cols.shape[2 + nd:]
-    img = get_array_module(cols).zeros(shape, cols.dtype)
+    xp, (N, C, *S) = get_array_module(cols), shape
+    if channels_first: img = xp.zeros((C, N, *S), cols.dtype).swapaxes(0, 1)
+    else: img = xp.zeros(shape, cols.dtype)
     for at in _positions(k):
         _window(img, at, out, stride, dilation)[...] += cols[(slice(None),) + at].swapaxes(0, 1)
     return img
@@ -430,42 +434,77 @@ def _pad_array(x, widths, value=0):
     if not widths: return x
     return get_array_module(x).pad(x, widths, constant_values=value)
 
+def _channels_first(x, widths):
+    """`x` (N, C, *S) padded by `widths` with zeros, in (C, N, *S) memory order (returned as an
+    (N, C, *S) view): one copy, in which im2col's slices are whole images of a channel."""
+    if not widths: return x
+    N, C, *S = x.shape
+    padded = [n + a + b for n, (a, b) in zip(S, widths[2:])]
+    buf = get_array_module(x).zeros((C, N, *padded), x.dtype)
+    inside = tuple(slice(a, a + n) for n, (a, _) in zip(S, widths[2:]))
+    buf[(slice(None),) * 2 + inside] = x.swapaxes(0, 1)
+    return buf.swapaxes(0, 1)
+
 def _unpad(g, widths):
     "The gradient `g` of a padded array, cut back to the input's part."
     if not widths: return g
     return g[tuple(slice(a, n - b) for (a, b), n in zip(widths, g.shape))]
 
 # %% ../../nbs/02_functional.ipynb #e8d8e144
+def _conv_batches(x, w, b, stride, dilation, G, n):
+    "x (N, C, *S) convolved n images at a time: the output (N, O, *OUT), the last columns."
+    xp, N, (O, Cg, *k) = get_array_module(x), x.shape[0], w.shape
+    wg, y, cols, p = w.reshape(G, O // G, Cg * math.prod(k)), None, None, None
+    for s in range(0, builtins.max(N, 1), n):
+        # the batches reuse one buffer for their columns and one for their product: fresh large
+        # arrays would cost page faults, and a buffer used again is still in the cache
+        if cols is not None and len(x[s:s + n]) < n: cols = p = None  # the last, shorter batch
+        cols = _im2col(x[s:s + n], k, stride, dilation, cols)
+        out = cols.shape[2 + len(k):]
+        cols2 = cols.reshape(G, wg.shape[2], len(x[s:s + n]) * math.prod(out))
+        if p is None:
+            p = xp.empty((G, O // G, cols2.shape[2]), np.result_type(wg.dtype, cols2.dtype))
+        if G > 1: xp.matmul(wg, cols2, out=p)
+        else: xp.matmul(wg[0], cols2[0], out=p[0])                # 2-D: no loop over a batch of 1
+        ys = p.reshape(O, -1, *out).swapaxes(0, 1)
+        if y is None:
+            y = xp.empty((N, O, *out), p.dtype if b is None else np.result_type(p.dtype, b.dtype))
+        # the product is (O, n, *OUT): one pass adds the bias and writes the (n, O, *OUT) output
+        if b is None: y[s:s + n] = ys
+        else: xp.add(ys, b.reshape(O, *[1] * len(k)), out=y[s:s + n])
+    return y, cols2
+
 class _Convolution(Op):
     "N-d convolution, its input padded by `widths`: im2col and one (batched) matrix product."
     def forward(ctx, x, w, b, stride, dilation, groups, widths=()):
-        x = _pad_array(x, widths)
-        N, C = x.shape[:2]
-        O, Cg, *k = w.shape
-        G, K = groups, Cg * math.prod(k)
-        cols = _im2col(x, k, stride, dilation)
-        out = cols.shape[2 + len(k):]
-        cols2 = cols.reshape(G, K, N * math.prod(out))
-        y = w.reshape(G, O // G, K) @ cols2                      # (G, O/G, N*OUT)
-        y = y.reshape(O, N, *out).swapaxes(0, 1)
-        if b is not None: y = y + b.reshape(O, *[1] * len(k))
+        x = _channels_first(x, widths)                           # (N, C, *S) view of (C, N, *S)
+        # the weight's gradient needs every column; otherwise (inference) a few images at a time,
+        # so that the columns (58 MB for 64x32x28x28) stay in the cache and are not paged in anew
+        k, N = w.shape[2:], x.shape[0]
+        out = [_out_size(*a) for a in zip(x.shape[2:], k, stride, dilation)]
+        per_image = builtins.max(1, math.prod(w.shape[1:]) * math.prod(out) * x.itemsize)
+        n = N if ctx.needs_input_grad[1] else builtins.max(1, (4 << 20) // per_image)
+        y, cols2 = _conv_batches(x, w, b, stride, dilation, groups, n)
         ctx.save_for_backward(cols2 if ctx.needs_input_grad[1] else None,
                               w if ctx.needs_input_grad[0] else None)
-        ctx.geo, ctx.widths = (x.shape, w.shape, stride, dilation, G, out), widths
-        return get_array_module(y).ascontiguousarray(y)
+        ctx.geo, ctx.widths = (x.shape, w.shape, stride, dilation, groups, y.shape[2:]), widths
+        return y
     def backward(ctx, g):
         cols2, w = ctx.saved_tensors
         xs, ws, stride, dilation, G, out = ctx.geo
         (N, C), O, K = xs[:2], ws[0], math.prod(ws[1:])
-        gy = g._data
-        g2 = gy.swapaxes(0, 1).reshape(G, O // G, N * math.prod(out))
+        g2 = g._data.swapaxes(0, 1).reshape(G, O // G, N * math.prod(out))  # (O, N*OUT): a copy
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gcols = w._data.reshape(G, O // G, K).transpose(0, 2, 1) @ g2
-            gx = _col2im(gcols.reshape(C, *ws[2:], N, *out), xs, stride, dilation)
+            wt = w._data.reshape(G, O // G, K).transpose(0, 2, 1)
+            gcols = wt @ g2 if G > 1 else (wt[0] @ g2[0])[None]
+            gx = _col2im(gcols.reshape(C, *ws[2:], N, *out), xs, stride, dilation, True)
             gx = _wrap(_unpad(gx, ctx.widths))
-        if ctx.needs_input_grad[1]: gw = _wrap((g2 @ cols2._data.transpose(0, 2, 1)).reshape(ws))
-        if ctx.needs_input_grad[2]: gb = _wrap(gy.sum((0, *range(2, gy.ndim))))
+        if ctx.needs_input_grad[1]:
+            c2 = cols2._data
+            gw = g2 @ c2.transpose(0, 2, 1) if G > 1 else g2[0] @ c2[0].T
+            gw = _wrap(gw.reshape(ws))
+        if ctx.needs_input_grad[2]: gb = _wrap(g2.sum(-1).reshape(O))
         return gx, gw, gb
     def name(self): return 'ConvolutionBackward0'
 
@@ -743,19 +782,27 @@ def _pool_geometry(input, nd, name, k, s, p, d, ceil_mode):
 class _MaxPool(Op):
     def forward(ctx, x, k, stride, dilation, out, widths=()):
         xp, x = get_array_module(x), _pad_array(x, widths, _lowest(x.dtype))
-        y = _window(x, (0,) * len(k), out, stride, dilation).copy()
-        for at in _positions(k): xp.maximum(y, _window(x, at, out, stride, dilation), out=y)
+        views = [_window(x, at, out, stride, dilation) for at in _positions(k)]
+        y = xp.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
+        for v in views[2:]: xp.maximum(y, v, out=y)
         ctx.save_for_backward(x if ctx.needs_input_grad[0] else None, y)
         ctx.k, ctx.stride, ctx.dilation, ctx.widths = k, stride, dilation, widths
         return y
     def backward(ctx, g):
-        x, y = (t._data for t in ctx.saved_tensors)
-        xp, out = get_array_module(x), y.shape[2:]
-        gx, todo = xp.zeros(x.shape, g._data.dtype), xp.ones(y.shape, np.bool_)
-        for at in _positions(ctx.k):
-            hit = todo & (_window(x, at, out, ctx.stride, ctx.dilation) == y)
-            _window(gx, at, out, ctx.stride, ctx.dilation)[...] += g._data * hit
-            todo &= ~hit
+        (x, y), ga = (t._data for t in ctx.saved_tensors), g._data
+        xp, out, k, s, d = get_array_module(x), y.shape[2:], ctx.k, ctx.stride, ctx.dilation
+        # windows that tile the input (stride = kernel, as MaxPool2d(2)) each own their elements:
+        # the gradient is written once per position into an empty array, with no zeros and no adds
+        tiled = (d == (1,) * len(k) and s == k
+                 and x.shape[2:] == tuple(o * kk for o, kk in zip(out, k)))
+        disjoint = builtins.all(ss >= dd * (kk - 1) + 1 for kk, ss, dd in zip(k, s, d))
+        gx, todo = (xp.empty if tiled else xp.zeros)(x.shape, ga.dtype), xp.ones(y.shape, np.bool_)
+        for n, at in enumerate(_positions(k)):
+            hit = _window(x, at, out, s, d) == y
+            hit &= todo                                     # the first maximum only, as PyTorch's
+            if n < math.prod(k) - 1: todo ^= hit
+            if disjoint: xp.multiply(ga, hit, out=_window(gx, at, out, s, d))
+            else: _window(gx, at, out, s, d)[...] += ga * hit
         return (_wrap(_unpad(gx, ctx.widths)),)
     def name(self): return f'MaxPool{len(self.k)}DWithIndicesBackward0'
 

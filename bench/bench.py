@@ -193,14 +193,30 @@ def _np_cross_entropy(logits, y):
     return loss, e
 
 
-def mlp_step(batch=64):
-    "MLP 784-256-128-10, ReLU, cross-entropy, plain SGD: one training step."
+def _compile(impls):
+    "nbtorch's step compiled by nbtorch.compile, in place of the eager one."
+    step, c = impls['nbtorch'], nbtorch.compile(impls['nbtorch'])
+    f = lambda: c()
+    f.params, f.compiled = step.params, c
+    impls['nbtorch'] = f
+
+
+def _recorded(impls):
+    "After the agreement check: the compiled step's recordings made and checked, before timing."
+    if hasattr(impls['nbtorch'], 'compiled'):
+        for _ in range(3): impls['nbtorch']()
+        assert impls['nbtorch'].compiled.replays, 'nbtorch.compile did not replay the step'
+
+
+def mlp_step(batch=64, compiled=False):
+    "MLP 784-256-128-10, ReLU, cross-entropy, plain SGD: one training step (compiled: nbtorch.compile)."
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 784)).astype(np.float32)
     y = rng.integers(0, 10, batch)
     def layers(nn): return [nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
                             nn.Linear(128, 10)]
     impls, ps = _same_start(layers, x, y)
+    if compiled: _compile(impls)
     P = [xp.asarray(p) for p in ps]  # w1, b1, w2, b2, w3, b3; each weight (out, in) as PyTorch's
     X, Y = xp.asarray(x), xp.asarray(y)
     def numpy_step():
@@ -219,8 +235,9 @@ def mlp_step(batch=64):
     numpy_step.params = lambda: P
     impls['numpy'] = numpy_step
     if jax is not None: impls['jax'] = _jax_step(_jax_mlp, ps, x, y)
-    name = f'MLP 784-256-128-10 step, batch {batch}'
+    name = f'MLP 784-256-128-10 step, batch {batch}' + (', compiled' if compiled else '')
     _agree(name, impls)
+    _recorded(impls)
     return run(name, impls, number=20 if batch < 256 else 5)
 
 
@@ -296,12 +313,13 @@ def _cnn_layers(nn):
             nn.Flatten(), nn.Linear(784, 10)]
 
 
-def cnn_step(batch=64):
+def cnn_step(batch=64, compiled=False):
     "CNN Conv(1,8,3,p1)-ReLU-MaxPool2-Conv(8,16,3,p1)-ReLU-MaxPool2-Linear(784,10): one SGD step."
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
     impls, ps = _same_start(_cnn_layers, x, y)
+    if compiled: _compile(impls)
     P = [xp.asarray(p) for p in ps]
     X, Y = xp.asarray(x), xp.asarray(y)
     def numpy_step():
@@ -324,8 +342,9 @@ def cnn_step(batch=64):
     numpy_step.params = lambda: P
     impls['numpy'] = numpy_step
     if jax is not None: impls['jax'] = _jax_step(_jax_cnn, ps, x, y)
-    name = f'CNN step, batch {batch}'
+    name = f'CNN step, batch {batch}' + (', compiled' if compiled else '')
     _agree(name, impls)
+    _recorded(impls)
     return run(name, impls, number=5)
 
 
@@ -544,13 +563,16 @@ def allreduce_bandwidth():
 
 
 def mlp_step_512(): return mlp_step(512)
+def mlp_compiled(): return mlp_step(64, compiled=True)
+def cnn_compiled(): return cnn_step(64, compiled=True)
 
 
-BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, mlp_step_512, cnn_step, conv32,
+BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, mlp_compiled, mlp_step_512, cnn_step,
+              cnn_compiled, conv32,
               conv64, matmul_1024, lstm_step, transformer_step, ddp_mlp, ddp_cnn, allreduce_bandwidth,
               peak_memory]
-# DDP's processes and the resident set are measured on the CPU
-CPU_ONLY = {ddp_mlp, ddp_cnn, allreduce_bandwidth, peak_memory}
+# DDP's processes and the resident set are measured on the CPU; nbtorch.compile runs CuPy eagerly
+CPU_ONLY = {ddp_mlp, ddp_cnn, allreduce_bandwidth, peak_memory, mlp_compiled, cnn_compiled}
 
 
 def plot(results, path, baseline='NumPy'):

@@ -22,13 +22,13 @@ def model(kind):
 
 
 def train_step(kind):
-    "One DDP step on this rank's batch of 64: forward, backward (gradients averaged), SGD."
+    "One DDP step on this rank's batch of 64: forward, backward (gradients averaged), plain SGD."
     net, shape = model(kind)
     ddp = DDP(net)
     rng = np.random.default_rng(dist.get_rank())
     x, y = nbtorch.tensor(rng.standard_normal(shape).astype(np.float32)), \
         nbtorch.tensor(rng.integers(0, 10, shape[0]))
-    opt, loss_fn = nbtorch.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9), nn.CrossEntropyLoss()
+    opt, loss_fn = nbtorch.optim.SGD(ddp.parameters(), lr=0.01), nn.CrossEntropyLoss()
     def step():
         opt.zero_grad()
         loss_fn(ddp(x), y).backward()

@@ -303,20 +303,24 @@ def _fmt(v, unit):
 
 
 def _bench_section(r, title, suffix):
-    "One results file of `make bench` as a page section: its chart and its table."
-    base = r.get('baseline', 'NumPy')
+    "One results file of `make bench` as a page section: its chart and its table (JAX's column if run)."
+    base, keys = r.get('baseline', 'NumPy'), ['pytorch', 'numpy'] + (['jax'] if r.get('jax') else [])
+    names = dict(pytorch='PyTorch', numpy=base, jax='JAX jit')
     rows = []
     for b in r['results']:
-        times = [_fmt(b['median_s'].get(k), b.get('unit')) for k in ('nbtorch', 'pytorch', 'numpy')]
-        ratios = [f"{b['ratio'][k]:.2f}" if b['ratio'].get(k) else '-' for k in ('pytorch', 'numpy')]
+        times = [_fmt(b['median_s'].get(k), b.get('unit')) for k in ['nbtorch'] + keys]
+        ratios = [f"{b['ratio'][k]:.2f}" if b['ratio'].get(k) else '-' for k in keys]
         rows.append(f"| {b['name']} | " + ' | '.join(times + ratios) + ' |')
+    jax = f", JAX {r['jax']} (`jax.jit` of the same step)" if r.get('jax') else ''
+    head = ['nbtorch'] + [names[k] for k in keys] + [f'nbtorch/{names[k]}' for k in keys]
     return (f"## {title}\n\nnbtorch against PyTorch {r.get('pytorch')} and hand-written {base} "
-            f"(NumPy {r.get('numpy')}), {r['threads']} CPU threads each, measured in one process, "
-            f"interleaved, by `make bench` (`bench/bench.py`): medians of {r.get('rounds', 7)} "
-            "rounds, ratios paired per round. Ratios below 1: nbtorch is faster (or smaller).\n\n"
+            f"(NumPy {r.get('numpy')}){jax}, {r['threads']} CPU threads each, measured in one "
+            f"process, interleaved, by `make bench` (`bench/bench.py`): medians of "
+            f"{r.get('rounds', 7)} rounds, ratios paired per round. Ratios below 1: nbtorch is faster "
+            "(or smaller). Rows ending in *compiled* time nbtorch's step under `nbtorch.compile`.\n\n"
             f'![ratios](ratios{suffix}.png)\n\n'
-            f'| benchmark | nbtorch | PyTorch | {base} | nbtorch/PyTorch | nbtorch/{base} |\n'
-            '|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n')
+            f"| benchmark | {' | '.join(head)} |\n|---|" + '---|' * len(head) + '\n'
+            + '\n'.join(rows) + '\n\n')
 
 
 def performance_page():

@@ -8,14 +8,14 @@ Docs: https://nbtorch.github.io/nbtorch/compile.html.md"""
 # %% auto #0
 __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disable', 'is_compiling']
 
-# %% ../nbs/09_compile.ipynb #9b77ac92
+# %% ../nbs/09_compile.ipynb #aa3692ca
 import builtins, functools, numbers, threading, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
 from .nn import Module
 from .optim import Optimizer
 
-# %% ../nbs/09_compile.ipynb #4004bf6b
+# %% ../nbs/09_compile.ipynb #67d810a3
 class _Trace:
     "What one traced call did, array operation by array operation."
     def __init__(self):
@@ -29,7 +29,7 @@ class _Trace:
         self.broke = None    # why this call cannot be replayed: a graph break
         self.keep, self.touched, self.created = [], [], []
         self.meta, self.targets = {}, set()  # a computing step's input and output owners; all written
-        self.guarded = set()
+        self.guarded, self.consumed = set(), set()  # guards made; graph roots a backward consumed
 
 _T = None  # the trace being recorded, or None
 _TID = None  # the thread it is recorded on: other threads' arrays stay out of it
@@ -44,7 +44,7 @@ def _owner(a):
     while isinstance(a.base, np.ndarray): a = a.base
     return a
 
-# %% ../nbs/09_compile.ipynb #0902adef
+# %% ../nbs/09_compile.ipynb #252d8993
 class _Traced(np.ndarray):
     "An array seen by a trace: every operation on it is written down."
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
@@ -75,7 +75,7 @@ class _Traced(np.ndarray):
         return repr(_VIEW(self, np.ndarray))
     __str__ = __repr__
 
-# %% ../nbs/09_compile.ipynb #d47255f9
+# %% ../nbs/09_compile.ipynb #dab71b40
 def _method(name):
     m = getattr(np.ndarray, name)
     def f(self, *a, **k): return _record(m, (self,) + a, k)
@@ -110,7 +110,7 @@ def _traced(r):
 
 _np_asarray = np.asarray
 
-# %% ../nbs/09_compile.ipynb #1f54968f
+# %% ../nbs/09_compile.ipynb #7aaad72b
 _MUTATORS = {'__setitem__', 'fill', 'sort', 'put', 'partition'}
 _WRITE_FIRST = (np.copyto, np.put_along_axis, np.putmask, np.place, np.put, np.fill_diagonal)
 _NO_SHAPE = {'nonzero', 'argwhere', 'flatnonzero', 'unique', 'compress', 'extract', 'unique_values',
@@ -133,7 +133,7 @@ def _bool_index(key):
     return builtins.any(isinstance(k, np.ndarray) and k.dtype == bool
                         for k in (key if type(key) is tuple else (key,)))
 
-# %% ../nbs/09_compile.ipynb #a618a321
+# %% ../nbs/09_compile.ipynb #6ce8095e
 def _record(f, args, kw, ufunc=None, method=None):
     "Run `f` on plain arrays and write the call down."
     bargs, bkw, T = _unwrap(args), _unwrap(kw), _T
@@ -168,7 +168,7 @@ def _record(f, args, kw, ufunc=None, method=None):
     _line(T, name, bargs, bkw, res)
     return _traced(r if type(r) is tuple else res[0])
 
-# %% ../nbs/09_compile.ipynb #61fa8a34
+# %% ../nbs/09_compile.ipynb #d17c4d6e
 def _same_view(a, b):
     return isinstance(b, np.ndarray) and a.__array_interface__ == b.__array_interface__
 
@@ -194,7 +194,7 @@ def _writes(T, a):
         T.lines[at] = f'{_name(T, o)} = fresh()  # its first contents, again on every replay'
     elif i not in T.made: T.written[i] = o
 
-# %% ../nbs/09_compile.ipynb #35009744
+# %% ../nbs/09_compile.ipynb #5430fd9d
 def _guard(plain, how, v, args=()):
     "A value read during tracing: replay checks it comes out the same, or undoes and gives up."
     T = _T
@@ -222,7 +222,7 @@ def _break(why):
     "Note that this call cannot be replayed, and why (the first reason wins)."
     if _T is not None and _T.broke is None: _T.broke = why
 
-# %% ../nbs/09_compile.ipynb #6e8a90e8
+# %% ../nbs/09_compile.ipynb #2361f2de
 def _name(T, a):
     "An array's name in the printed program: %n made by it, cn read from outside; ' marks a view."
     o = _owner(a); n = T.names.get(id(o))
@@ -245,7 +245,7 @@ def _line(T, name, args, kw, res, value=None):
     eq = f' == {value!r}' if value is not None else ''
     T.lines.append(f"{lhs}{name}({', '.join(ps)}){eq}")
 
-# %% ../nbs/09_compile.ipynb #d719c9da
+# %% ../nbs/09_compile.ipynb #5a8928b0
 _CREATE = ('zeros empty ones full arange eye identity linspace zeros_like empty_like ones_like '
            'full_like array asarray ascontiguousarray asanyarray asfortranarray frombuffer tri').split()
 
@@ -284,7 +284,7 @@ def _as_strided(f):
         return _VIEW(r, _Traced) if type(x) is _Traced else r
     return g
 
-# %% ../nbs/09_compile.ipynb #1f79e8be
+# %% ../nbs/09_compile.ipynb #4bc5686b
 class _Generator:
     "The random number generator during a trace: draws are written down; replays draw again."
     def __init__(self, g): self._g = g
@@ -318,17 +318,17 @@ def _set_data(t, a):
     t.__dict__['_data'] = a
     if _here() is not None: _T.created.append(t)
 
-# %% ../nbs/09_compile.ipynb #e1650365
+# %% ../nbs/09_compile.ipynb #e33d823c
 class _Patches:
     "The recorders in place for the length of a trace, and taken away after."
     def __enter__(self):
         from nbtorch import autograd
         st = np.lib.stride_tricks
         self.saved = [(np, n, getattr(np, n)) for n in _CREATE if hasattr(np, n)]
-        self.saved += [(st, 'as_strided', st.as_strided), (autograd, '_run_hooks', autograd._run_hooks)]
-        for mod, n, f in self.saved:
-            setattr(mod, n, _as_strided(f) if n == 'as_strided' else _hooks(f) if n == '_run_hooks'
-                    else _creation(n, f))
+        self.saved += [(st, 'as_strided', st.as_strided), (autograd, '_run_hooks', autograd._run_hooks),
+                       (autograd, '_backward', autograd._backward)]
+        wrap = dict(as_strided=_as_strided, _run_hooks=_hooks, _backward=_backwards)
+        for mod, n, f in self.saved: setattr(mod, n, wrap.get(n, functools.partial(_creation, n))(f))
         _rng[0] = _Generator(_rng[0])
         Tensor._data = property(_get_data, _set_data)
         return self
@@ -337,6 +337,14 @@ class _Patches:
         if isinstance(_rng[0], _Generator): _rng[0] = _rng[0]._g
         for mod, n, f in self.saved: setattr(mod, n, f)
 
+def _backwards(run):
+    "The engine, noting the graphs a backward pass consumed: a result that was their root may be returned."
+    def g(roots, grads, retain_graph=False, *a, **k):
+        T = _here()
+        if T is not None and not retain_graph: T.consumed.update(n for n, _ in roots)
+        return run(roots, grads, retain_graph, *a, **k)
+    return g
+
 def _hooks(run):
     "The engine's hook runner, noting that a hook ran: its Python code would not run on a replay."
     def g(node, gs):
@@ -344,7 +352,7 @@ def _hooks(run):
         return run(node, gs)
     return g
 
-# %% ../nbs/09_compile.ipynb #0043c04e
+# %% ../nbs/09_compile.ipynb #f44d1ba1
 def _reachable(fn, args, kwargs):
     "The modules, optimizers and tensors `fn` can reach (tensor arguments are its inputs instead)."
     found, seen = [], set()
@@ -376,7 +384,7 @@ def _names(code):
     for c in code.co_consts:
         if isinstance(c, types.CodeType): yield from _names(c)
 
-# %% ../nbs/09_compile.ipynb #e34f561d
+# %% ../nbs/09_compile.ipynb #5b9beed6
 class _State:
     "The tensors, modules and optimizers a step reaches, and the signature a recording holds for."
     def __init__(self, objs):
@@ -406,7 +414,7 @@ class _State:
             for st in o.state.values():
                 for k in st: yield st, k
 
-# %% ../nbs/09_compile.ipynb #e61788db
+# %% ../nbs/09_compile.ipynb #98b87083
 _PLAIN = (numbers.Number, str, bool, type(None), tuple)
 
 def _signature(state):
@@ -432,7 +440,7 @@ def _arg_signature(args, kwargs):
         return (type(a), a) if isinstance(a, (numbers.Number, str, type(None))) else ('id', id(a))
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
-# %% ../nbs/09_compile.ipynb #fc86847e
+# %% ../nbs/09_compile.ipynb #34ea3fde
 def _get(obj, key):
     if type(obj) is dict: return obj.get(key)
     return obj.__dict__['_data'] if key == '_data' else obj.grad
@@ -450,7 +458,7 @@ def _flags(state):
     return [(t, '_requires_grad', t._requires_grad) for t in state.tensors] + \
            [(m, 'training', m.training) for m in state.modules]
 
-# %% ../nbs/09_compile.ipynb #a7800a42
+# %% ../nbs/09_compile.ipynb #fb472905
 def _capture(state):
     "A copy of the state a step reaches."
     binds = [(o, k, _get(o, k)) for o, k in state.paths()]
@@ -486,7 +494,7 @@ def _same(a, b):
         return False
     return a == b or (a != a and b != b)
 
-# %% ../nbs/09_compile.ipynb #bd5f245c
+# %% ../nbs/09_compile.ipynb #1c01cd06
 class _Program:
     "One traced call: steps, inputs, the arrays it reads from outside, what it leaves bound, outputs."
     def __init__(self, T, state, start, inputs, out):
@@ -508,24 +516,29 @@ def _fold(T):
             const |= outs
             T.steps[i] = None
 
+# %% ../nbs/09_compile.ipynb #cd609763
 def _map(x):
     "A call's result with each tensor replaced by its array."
-    if isinstance(x, Tensor): return _Out(x.__dict__['_data'])
+    if isinstance(x, Tensor): return _Out(x.__dict__['_data'], x.grad_fn)
     if type(x) in (list, tuple): return type(x)(_map(v) for v in x)
     if type(x) is dict: return {k: _map(v) for k, v in x.items()}
     return x
 
 class _Out:
-    "A tensor in a program's result: its buffer, copied out on every call."
-    def __init__(self, a): self.a = a
+    "A tensor in a program's result: its buffer, copied out on every call (and its spent graph node)."
+    def __init__(self, a, node=None): self.a, self.node = a, node
 
 def _rebuild(x):
-    if isinstance(x, _Out): return _wrap(x.a.copy())
+    if isinstance(x, _Out):
+        t = _wrap(x.a.copy())
+        if x.node is not None:  # a loss returned after its backward: it still says where it came from
+            t._requires_grad, t.grad_fn = True, x.node
+        return t
     if type(x) in (list, tuple): return type(x)(_rebuild(v) for v in x)
     if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
     return x
 
-# %% ../nbs/09_compile.ipynb #f99c8f75
+# %% ../nbs/09_compile.ipynb #a46afba1
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
     global _T, _TID
@@ -551,17 +564,19 @@ def _trace(fn, args, kwargs, state):
             if _owner(t.__dict__['_data']) is _owner(a): t.__dict__['_data'] = a
         for a, d in swapped: a.__dict__['_data'] = d
     if T.broke: return out, T.broke
-    if _has_graph(out):
+    if _has_graph(out, T.consumed):
         return out, 'its result needs a graph for a backward outside it (call backward inside)'
     P = _Program(T, state, start, inputs, out)
     return _rebuild(P.outputs), P  # copies: the next replay writes into the program's buffers
 
-def _has_graph(x):
-    if isinstance(x, Tensor): return x.requires_grad and _Mode.grad
-    if type(x) in (list, tuple): return builtins.any(_has_graph(v) for v in x)
-    return type(x) is dict and builtins.any(_has_graph(v) for v in x.values())
+def _has_graph(x, consumed):
+    "A tensor in `x` whose graph is still to be used (a loss already backpropagated is not)."
+    if isinstance(x, Tensor):
+        return x.requires_grad and _Mode.grad and not (x.grad_fn in consumed)
+    if type(x) in (list, tuple): return builtins.any(_has_graph(v, consumed) for v in x)
+    return type(x) is dict and builtins.any(_has_graph(v, consumed) for v in x.values())
 
-# %% ../nbs/09_compile.ipynb #6de7367c
+# %% ../nbs/09_compile.ipynb #5ddf42de
 _ABORT = object()  # a guard failed: the call must run eagerly
 
 def _replay(P, args, kwargs):
@@ -589,7 +604,7 @@ def _holds(P):
         if a is None or _owner(a) is not owner: return False
     return True
 
-# %% ../nbs/09_compile.ipynb #920c106f
+# %% ../nbs/09_compile.ipynb #09ca3909
 class _Compiled:
     "`fn` compiled by tracing: a call replays a recording made under the same state, or makes one."
     def __init__(self, fn, fullgraph=False):
@@ -618,7 +633,7 @@ class _Compiled:
     cache_size_limit = 8  # recordings per function, as PyTorch's torch._dynamo.config
     eager_now = False     # True while a replay is checked against eager mode
 
-# %% ../nbs/09_compile.ipynb #5db369ac
+# %% ../nbs/09_compile.ipynb #516be6ea
 def _new(self, key, state, args, kwargs):
     "Record the call, or note why it cannot be recorded (then it runs eagerly under this signature)."
     name = getattr(self.fn, '__name__', type(self.fn).__name__)
@@ -639,7 +654,7 @@ def _new(self, key, state, args, kwargs):
 
 _Compiled._new = _new
 
-# %% ../nbs/09_compile.ipynb #5fec516b
+# %% ../nbs/09_compile.ipynb #c93ba77a
 def _validate(self, P, state, args, kwargs):
     "The first replay of a recording, checked bit for bit against an eager run of the same call."
     start = _capture(state)
@@ -670,7 +685,7 @@ def _on_device(state, args, kwargs):
     ts = state.tensors + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
     return builtins.any(type(t.__dict__['_data']) is not np.ndarray for t in ts)
 
-# %% ../nbs/09_compile.ipynb #fe150b22
+# %% ../nbs/09_compile.ipynb #66b13f97
 def compile(model=None, *, fullgraph=False, dynamic=None, backend='inductor', mode=None, options=None,
             disable=False):
     "Trace `model` (a function or a module) on its first call; replay the recording on later ones."
@@ -693,7 +708,7 @@ class OptimizedModule(Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.__dict__['_modules']['_orig_mod'], name)
 
-# %% ../nbs/09_compile.ipynb #38c13d33
+# %% ../nbs/09_compile.ipynb #3570047d
 def reset():
     "Forget every recording of every compiled function (PyTorch's torch.compiler.reset)."
     for c in list(_compiled):

@@ -33,6 +33,8 @@ def test_bench_runs_every_benchmark(tmp_path, args, device):
                  'Conv2d(64, 64', '1024x1024', 'LSTM', 'Transformer']:
         assert any(want in n for n in names), f"no benchmark named like {want!r} in {names}"
     assert any('memory' in n for n in names) == (device == 'cpu')  # resident memory is the CPU's
+    # nbtorch.compile's rows (the MLP and the CNN) on the CPU, where it replays
+    assert sum(n.endswith(', compiled') for n in names) == (2 if device == 'cpu' else 0), names
     if device == 'cpu' and MPI:  # DDP on 1 and 2 processes, the all-reduce against mpi4py's
         ddp = {n: b for b in res['results'] for n in ['DDP MLP', 'DDP CNN', 'all_reduce'] if n in b['name']}
         assert len(ddp) == 3, names

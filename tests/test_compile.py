@@ -250,3 +250,17 @@ def test_compiled_inside_compiled_is_one_recording():
     for x, y in batches('mlp', 5):
         assert outer(x, y).item() == s2(x, y).item()
     assert outer.replays == 3 and inner.traces == 0 and same_state(model, m2)
+
+
+def test_a_loss_returned_after_its_backward():
+    # the usual step returns the loss it backpropagated: that is recorded, and the replayed loss says
+    # where it came from; a second backward fails as eagerly
+    model, opt, _ = setup(mlp)
+    def step(x, y):
+        opt.zero_grad(); loss = nn.functional.cross_entropy(model(x), y); loss.backward(); opt.step()
+        return loss
+    f = torch.compile(step)
+    outs = [f(x, y) for x, y in batches('mlp', 4)]
+    assert f.replays == 2 and not f.breaks
+    assert outs[-1].requires_grad and type(outs[-1].grad_fn).__name__ == 'NllLossBackward0'
+    with pytest.raises(RuntimeError, match='second time'): outs[-1].backward()

@@ -8,14 +8,14 @@ Docs: https://nbtorch.github.io/nbtorch/compile.html.md"""
 # %% auto #0
 __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disable', 'is_compiling']
 
-# %% ../nbs/09_compile.ipynb #aa3692ca
-import builtins, functools, numbers, threading, types, warnings, weakref
+# %% ../nbs/09_compile.ipynb #4af7b228
+import builtins, dis, functools, numbers, threading, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
 from .nn import Module
 from .optim import Optimizer
 
-# %% ../nbs/09_compile.ipynb #67d810a3
+# %% ../nbs/09_compile.ipynb #ce1e0cb3
 class _Trace:
     "What one traced call did, array operation by array operation."
     def __init__(self):
@@ -44,7 +44,7 @@ def _owner(a):
     while isinstance(a.base, np.ndarray): a = a.base
     return a
 
-# %% ../nbs/09_compile.ipynb #252d8993
+# %% ../nbs/09_compile.ipynb #052d82a8
 class _Traced(np.ndarray):
     "An array seen by a trace: every operation on it is written down."
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
@@ -75,7 +75,7 @@ class _Traced(np.ndarray):
         return repr(_VIEW(self, np.ndarray))
     __str__ = __repr__
 
-# %% ../nbs/09_compile.ipynb #dab71b40
+# %% ../nbs/09_compile.ipynb #2fcb6f16
 def _method(name):
     m = getattr(np.ndarray, name)
     def f(self, *a, **k): return _record(m, (self,) + a, k)
@@ -110,7 +110,7 @@ def _traced(r):
 
 _np_asarray = np.asarray
 
-# %% ../nbs/09_compile.ipynb #7aaad72b
+# %% ../nbs/09_compile.ipynb #7167cacd
 _MUTATORS = {'__setitem__', 'fill', 'sort', 'put', 'partition'}
 _WRITE_FIRST = (np.copyto, np.put_along_axis, np.putmask, np.place, np.put, np.fill_diagonal)
 _NO_SHAPE = {'nonzero', 'argwhere', 'flatnonzero', 'unique', 'compress', 'extract', 'unique_values',
@@ -133,7 +133,7 @@ def _bool_index(key):
     return builtins.any(isinstance(k, np.ndarray) and k.dtype == bool
                         for k in (key if type(key) is tuple else (key,)))
 
-# %% ../nbs/09_compile.ipynb #6ce8095e
+# %% ../nbs/09_compile.ipynb #1e6ef38c
 def _record(f, args, kw, ufunc=None, method=None):
     "Run `f` on plain arrays and write the call down."
     bargs, bkw, T = _unwrap(args), _unwrap(kw), _T
@@ -168,7 +168,7 @@ def _record(f, args, kw, ufunc=None, method=None):
     _line(T, name, bargs, bkw, res)
     return _traced(r if type(r) is tuple else res[0])
 
-# %% ../nbs/09_compile.ipynb #d17c4d6e
+# %% ../nbs/09_compile.ipynb #86f3a8a7
 def _same_view(a, b):
     return isinstance(b, np.ndarray) and a.__array_interface__ == b.__array_interface__
 
@@ -194,7 +194,7 @@ def _writes(T, a):
         T.lines[at] = f'{_name(T, o)} = fresh()  # its first contents, again on every replay'
     elif i not in T.made: T.written[i] = o
 
-# %% ../nbs/09_compile.ipynb #5430fd9d
+# %% ../nbs/09_compile.ipynb #e1600b94
 def _guard(plain, how, v, args=()):
     "A value read during tracing: replay checks it comes out the same, or undoes and gives up."
     T = _T
@@ -222,7 +222,7 @@ def _break(why):
     "Note that this call cannot be replayed, and why (the first reason wins)."
     if _T is not None and _T.broke is None: _T.broke = why
 
-# %% ../nbs/09_compile.ipynb #2361f2de
+# %% ../nbs/09_compile.ipynb #115e651d
 def _name(T, a):
     "An array's name in the printed program: %n made by it, cn read from outside; ' marks a view."
     o = _owner(a); n = T.names.get(id(o))
@@ -245,7 +245,7 @@ def _line(T, name, args, kw, res, value=None):
     eq = f' == {value!r}' if value is not None else ''
     T.lines.append(f"{lhs}{name}({', '.join(ps)}){eq}")
 
-# %% ../nbs/09_compile.ipynb #5a8928b0
+# %% ../nbs/09_compile.ipynb #a4bc4e77
 _CREATE = ('zeros empty ones full arange eye identity linspace zeros_like empty_like ones_like '
            'full_like array asarray ascontiguousarray asanyarray asfortranarray frombuffer tri').split()
 
@@ -284,7 +284,7 @@ def _as_strided(f):
         return _VIEW(r, _Traced) if type(x) is _Traced else r
     return g
 
-# %% ../nbs/09_compile.ipynb #4bc5686b
+# %% ../nbs/09_compile.ipynb #09041059
 class _Generator:
     "The random number generator during a trace: draws are written down; replays draw again."
     def __init__(self, g): self._g = g
@@ -318,7 +318,7 @@ def _set_data(t, a):
     t.__dict__['_data'] = a
     if _here() is not None: _T.created.append(t)
 
-# %% ../nbs/09_compile.ipynb #e33d823c
+# %% ../nbs/09_compile.ipynb #335d2394
 class _Patches:
     "The recorders in place for the length of a trace, and taken away after."
     def __enter__(self):
@@ -352,7 +352,7 @@ def _hooks(run):
         return run(node, gs)
     return g
 
-# %% ../nbs/09_compile.ipynb #f44d1ba1
+# %% ../nbs/09_compile.ipynb #072214b5
 def _reachable(fn, args, kwargs):
     "The modules, optimizers and tensors `fn` can reach (tensor arguments are its inputs instead)."
     found, seen = [], set()
@@ -379,12 +379,15 @@ def _reachable(fn, args, kwargs):
         if not isinstance(a, Tensor): add(a, 1)
     return found
 
+@functools.lru_cache(maxsize=1024)
 def _names(code):
-    yield from code.co_names
+    "The globals `code` (and the functions inside it) reads: not every name, attributes are names too."
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ('LOAD_GLOBAL', 'LOAD_NAME')}
     for c in code.co_consts:
-        if isinstance(c, types.CodeType): yield from _names(c)
+        if isinstance(c, types.CodeType): names |= _names(c)
+    return frozenset(names)
 
-# %% ../nbs/09_compile.ipynb #5b9beed6
+# %% ../nbs/09_compile.ipynb #d13e605e
 class _State:
     "The tensors, modules and optimizers a step reaches, and the signature a recording holds for."
     def __init__(self, objs):
@@ -396,13 +399,17 @@ class _State:
                     m = todo.pop()
                     if id(m) in seen: continue
                     seen.add(id(m)); self.modules.append(m)
-                    ts.update((id(t), t) for t in m._parameters.values() if t is not None)
-                    ts.update((id(t), t) for t in m._buffers.values() if t is not None)
-                    todo.extend(v for v in m._modules.values() if v is not None)
+                    d = m.__dict__
+                    for t in d['_parameters'].values():
+                        if t is not None: ts[id(t)] = t
+                    for t in d['_buffers'].values():
+                        if t is not None: ts[id(t)] = t
+                    todo.extend(d['_modules'].values())
             elif isinstance(o, Optimizer):
                 self.opts.append(o)
-                ts.update((id(p), p) for g in o.param_groups for p in g['params'])
-            else: ts[id(o)] = o
+                for g in o.param_groups:
+                    for p in g['params']: ts[id(p)] = p
+            elif o is not None: ts[id(o)] = o
         self.tensors = list(ts.values())
 
     def paths(self):
@@ -414,21 +421,21 @@ class _State:
             for st in o.state.values():
                 for k in st: yield st, k
 
-# %% ../nbs/09_compile.ipynb #98b87083
+# %% ../nbs/09_compile.ipynb #0d7147a0
 _PLAIN = (numbers.Number, str, bool, type(None), tuple)
 
 def _signature(state):
     "What must be as it was when a recording was made: the objects, flags, hyperparameters, grads."
-    sig = [_Mode.grad, tuple(map(id, state.tensors)), tuple(map(id, state.opts))]
-    sig += [m.training for m in state.modules]
-    # (a tensor's array itself is checked by `_holds`, where the program reads it)
-    sig += [(t._requires_grad, t.grad is None) for t in state.tensors]
+    ts = state.tensors
+    sig = [_Mode.grad, tuple(map(id, ts)), tuple(map(id, state.opts)),
+           tuple([m.training for m in state.modules]),
+           # (a tensor's array itself is checked by `_holds`, where the program reads it)
+           tuple([t._requires_grad for t in ts]), tuple([t.grad is None for t in ts])]
     for o in state.opts:
         for g in o.param_groups:
-            sig.append(tuple((k, v) for k, v in g.items() if k != 'params' and isinstance(v, _PLAIN)))
-        for p, st in o.state.items():
-            sig.append((id(p),) + tuple((k, ('T', v.shape) if isinstance(v, Tensor) else v)
-                                        for k, v in st.items()))
+            sig.append(tuple([(k, v) for k, v in g.items() if k != 'params' and isinstance(v, _PLAIN)]))
+        for st in o.state.values():
+            sig.append(tuple([(k, 'T' if isinstance(v, Tensor) else v) for k, v in st.items()]))
     return tuple(sig)
 
 def _arg_signature(args, kwargs):
@@ -440,7 +447,7 @@ def _arg_signature(args, kwargs):
         return (type(a), a) if isinstance(a, (numbers.Number, str, type(None))) else ('id', id(a))
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
-# %% ../nbs/09_compile.ipynb #34ea3fde
+# %% ../nbs/09_compile.ipynb #8f92d859
 def _get(obj, key):
     if type(obj) is dict: return obj.get(key)
     return obj.__dict__['_data'] if key == '_data' else obj.grad
@@ -458,7 +465,7 @@ def _flags(state):
     return [(t, '_requires_grad', t._requires_grad) for t in state.tensors] + \
            [(m, 'training', m.training) for m in state.modules]
 
-# %% ../nbs/09_compile.ipynb #fb472905
+# %% ../nbs/09_compile.ipynb #3aa2bcd0
 def _capture(state):
     "A copy of the state a step reaches."
     binds = [(o, k, _get(o, k)) for o, k in state.paths()]
@@ -494,7 +501,7 @@ def _same(a, b):
         return False
     return a == b or (a != a and b != b)
 
-# %% ../nbs/09_compile.ipynb #1c01cd06
+# %% ../nbs/09_compile.ipynb #227f20fe
 class _Program:
     "One traced call: steps, inputs, the arrays it reads from outside, what it leaves bound, outputs."
     def __init__(self, T, state, start, inputs, out):
@@ -516,7 +523,7 @@ def _fold(T):
             const |= outs
             T.steps[i] = None
 
-# %% ../nbs/09_compile.ipynb #cd609763
+# %% ../nbs/09_compile.ipynb #b446b4ac
 def _map(x):
     "A call's result with each tensor replaced by its array."
     if isinstance(x, Tensor): return _Out(x.__dict__['_data'], x.grad_fn)
@@ -538,7 +545,7 @@ def _rebuild(x):
     if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
     return x
 
-# %% ../nbs/09_compile.ipynb #a46afba1
+# %% ../nbs/09_compile.ipynb #6d5450ba
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
     global _T, _TID
@@ -576,7 +583,7 @@ def _has_graph(x, consumed):
     if type(x) in (list, tuple): return builtins.any(_has_graph(v, consumed) for v in x)
     return type(x) is dict and builtins.any(_has_graph(v, consumed) for v in x.values())
 
-# %% ../nbs/09_compile.ipynb #5ddf42de
+# %% ../nbs/09_compile.ipynb #8f1e01c8
 _ABORT = object()  # a guard failed: the call must run eagerly
 
 def _replay(P, args, kwargs):
@@ -604,7 +611,7 @@ def _holds(P):
         if a is None or _owner(a) is not owner: return False
     return True
 
-# %% ../nbs/09_compile.ipynb #09ca3909
+# %% ../nbs/09_compile.ipynb #1bbded3c
 class _Compiled:
     "`fn` compiled by tracing: a call replays a recording made under the same state, or makes one."
     def __init__(self, fn, fullgraph=False):
@@ -633,7 +640,7 @@ class _Compiled:
     cache_size_limit = 8  # recordings per function, as PyTorch's torch._dynamo.config
     eager_now = False     # True while a replay is checked against eager mode
 
-# %% ../nbs/09_compile.ipynb #516be6ea
+# %% ../nbs/09_compile.ipynb #deb4a816
 def _new(self, key, state, args, kwargs):
     "Record the call, or note why it cannot be recorded (then it runs eagerly under this signature)."
     name = getattr(self.fn, '__name__', type(self.fn).__name__)
@@ -654,7 +661,7 @@ def _new(self, key, state, args, kwargs):
 
 _Compiled._new = _new
 
-# %% ../nbs/09_compile.ipynb #c93ba77a
+# %% ../nbs/09_compile.ipynb #1567dd55
 def _validate(self, P, state, args, kwargs):
     "The first replay of a recording, checked bit for bit against an eager run of the same call."
     start = _capture(state)
@@ -685,7 +692,7 @@ def _on_device(state, args, kwargs):
     ts = state.tensors + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
     return builtins.any(type(t.__dict__['_data']) is not np.ndarray for t in ts)
 
-# %% ../nbs/09_compile.ipynb #66b13f97
+# %% ../nbs/09_compile.ipynb #aa590491
 def compile(model=None, *, fullgraph=False, dynamic=None, backend='inductor', mode=None, options=None,
             disable=False):
     "Trace `model` (a function or a module) on its first call; replay the recording on later ones."
@@ -708,7 +715,7 @@ class OptimizedModule(Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.__dict__['_modules']['_orig_mod'], name)
 
-# %% ../nbs/09_compile.ipynb #3570047d
+# %% ../nbs/09_compile.ipynb #4a611e10
 def reset():
     "Forget every recording of every compiled function (PyTorch's torch.compiler.reset)."
     for c in list(_compiled):

@@ -8,14 +8,14 @@ Docs: https://nbtorch.github.io/nbtorch/compile.html.md"""
 # %% auto #0
 __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disable', 'is_compiling']
 
-# %% ../nbs/09_compile.ipynb #1c2994c2
+# %% ../nbs/09_compile.ipynb #16948c65
 import builtins, dis, functools, numbers, threading, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
 from .nn import Module
 from .optim import Optimizer
 
-# %% ../nbs/09_compile.ipynb #73998134
+# %% ../nbs/09_compile.ipynb #68020d0b
 class _Trace:
     "What one traced call did, array operation by array operation."
     def __init__(self):
@@ -44,7 +44,7 @@ def _owner(a):
     while isinstance(a.base, np.ndarray): a = a.base
     return a
 
-# %% ../nbs/09_compile.ipynb #8af5b7b9
+# %% ../nbs/09_compile.ipynb #9f4e015e
 class _Traced(np.ndarray):
     "An array seen by a trace: every operation on it is written down."
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
@@ -75,7 +75,7 @@ class _Traced(np.ndarray):
         return repr(_VIEW(self, np.ndarray))
     __str__ = __repr__
 
-# %% ../nbs/09_compile.ipynb #4fa1d8bc
+# %% ../nbs/09_compile.ipynb #89a3e624
 def _method(name):
     m = getattr(np.ndarray, name)
     def f(self, *a, **k): return _record(m, (self,) + a, k)
@@ -110,7 +110,7 @@ def _traced(r):
 
 _np_asarray = np.asarray
 
-# %% ../nbs/09_compile.ipynb #19787b4b
+# %% ../nbs/09_compile.ipynb #8e0ea345
 _MUTATORS = {'__setitem__', 'fill', 'sort', 'put', 'partition'}
 _WRITE_FIRST = (np.copyto, np.put_along_axis, np.putmask, np.place, np.put, np.fill_diagonal)
 _NO_SHAPE = {'nonzero', 'argwhere', 'flatnonzero', 'unique', 'compress', 'extract', 'unique_values',
@@ -133,7 +133,7 @@ def _bool_index(key):
     return builtins.any(isinstance(k, np.ndarray) and k.dtype == bool
                         for k in (key if type(key) is tuple else (key,)))
 
-# %% ../nbs/09_compile.ipynb #d26ab444
+# %% ../nbs/09_compile.ipynb #9aa2c4bc
 def _record(f, args, kw, ufunc=None, method=None):
     "Run `f` on plain arrays and write the call down."
     bargs, bkw, T = _unwrap(args), _unwrap(kw), _T
@@ -168,7 +168,7 @@ def _record(f, args, kw, ufunc=None, method=None):
     _line(T, name, bargs, bkw, res)
     return _traced(r if type(r) is tuple else res[0])
 
-# %% ../nbs/09_compile.ipynb #f6dbfd13
+# %% ../nbs/09_compile.ipynb #8a998a38
 def _same_view(a, b):
     return isinstance(b, np.ndarray) and a.__array_interface__ == b.__array_interface__
 
@@ -196,7 +196,7 @@ def _writes(T, a):
             T.lines[at] = f'{_name(T, o)} = fresh({"..." if isinstance(first, np.ndarray) else first})'
     elif i not in T.made: T.written[i] = o
 
-# %% ../nbs/09_compile.ipynb #7fb94e48
+# %% ../nbs/09_compile.ipynb #66962830
 def _guard(plain, how, v, args=()):
     "A value read during tracing: replay checks it comes out the same, or undoes and gives up."
     T = _T
@@ -224,7 +224,7 @@ def _break(why):
     "Note that this call cannot be replayed, and why (the first reason wins)."
     if _T is not None and _T.broke is None: _T.broke = why
 
-# %% ../nbs/09_compile.ipynb #e734b86e
+# %% ../nbs/09_compile.ipynb #6aff808d
 def _name(T, a):
     "An array's name in the printed program: %n made by it, cn read from outside; ' marks a view."
     o = _owner(a); n = T.names.get(id(o))
@@ -247,7 +247,7 @@ def _line(T, name, args, kw, res, value=None):
     eq = f' == {value!r}' if value is not None else ''
     T.lines.append(f"{lhs}{name}({', '.join(ps)}){eq}")
 
-# %% ../nbs/09_compile.ipynb #57eacb42
+# %% ../nbs/09_compile.ipynb #1bf7d044
 _CREATE = ('zeros empty ones full arange eye identity linspace zeros_like empty_like ones_like '
            'full_like array asarray ascontiguousarray asanyarray asfortranarray frombuffer tri').split()
 
@@ -288,7 +288,7 @@ def _as_strided(f):
         return _VIEW(r, _Traced) if type(x) is _Traced else r
     return g
 
-# %% ../nbs/09_compile.ipynb #d5204925
+# %% ../nbs/09_compile.ipynb #3343442a
 class _Generator:
     "The random number generator during a trace: draws are written down; replays draw again."
     def __init__(self, g): self._g = g
@@ -322,7 +322,7 @@ def _set_data(t, a):
     t.__dict__['_data'] = a
     if _here() is not None: _T.created.append(t)
 
-# %% ../nbs/09_compile.ipynb #0be1a14c
+# %% ../nbs/09_compile.ipynb #16202377
 class _Patches:
     "The recorders in place for the length of a trace, and taken away after."
     def __enter__(self):
@@ -356,7 +356,7 @@ def _hooks(run):
         return run(node, gs)
     return g
 
-# %% ../nbs/09_compile.ipynb #c92487b0
+# %% ../nbs/09_compile.ipynb #7ab681cb
 def _reachable(fn, args, kwargs):
     "The modules, optimizers and tensors `fn` can reach (tensor arguments are its inputs instead)."
     found, seen = [], set()
@@ -391,7 +391,7 @@ def _names(code):
         if isinstance(c, types.CodeType): names |= _names(c)
     return frozenset(names)
 
-# %% ../nbs/09_compile.ipynb #26fd1fce
+# %% ../nbs/09_compile.ipynb #90220df6
 class _State:
     "The tensors, modules and optimizers a step reaches, and the signature a recording holds for."
     def __init__(self, objs):
@@ -425,7 +425,7 @@ class _State:
             for st in o.state.values():
                 for k in st: yield st, k
 
-# %% ../nbs/09_compile.ipynb #ac388433
+# %% ../nbs/09_compile.ipynb #1a0283bc
 _PLAIN = (numbers.Number, str, bool, type(None), tuple)
 
 def _signature(state):
@@ -451,7 +451,7 @@ def _arg_signature(args, kwargs):
         return (type(a), a) if isinstance(a, (numbers.Number, str, type(None))) else ('id', id(a))
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
-# %% ../nbs/09_compile.ipynb #30028fb0
+# %% ../nbs/09_compile.ipynb #8bb94265
 def _get(obj, key):
     if type(obj) is dict: return obj.get(key)
     return obj.__dict__['_data'] if key == '_data' else obj.grad
@@ -469,7 +469,7 @@ def _flags(state):
     return [(t, '_requires_grad', t._requires_grad) for t in state.tensors] + \
            [(m, 'training', m.training) for m in state.modules]
 
-# %% ../nbs/09_compile.ipynb #572c6008
+# %% ../nbs/09_compile.ipynb #856a877f
 def _capture(state):
     "A copy of the state a step reaches."
     binds = [(o, k, _get(o, k)) for o, k in state.paths()]
@@ -505,7 +505,7 @@ def _same(a, b):
         return False
     return a == b or (a != a and b != b)
 
-# %% ../nbs/09_compile.ipynb #fb921ddd
+# %% ../nbs/09_compile.ipynb #ea0064f1
 class _Program:
     "One traced call: steps, inputs, the arrays it reads from outside, what it leaves bound, outputs."
     def __init__(self, T, state, start, inputs, out):
@@ -527,7 +527,7 @@ def _fold(T):
             const |= outs
             T.steps[i] = None
 
-# %% ../nbs/09_compile.ipynb #85eca680
+# %% ../nbs/09_compile.ipynb #0d3d7b2a
 def _map(x):
     "A call's result with each tensor replaced by its array."
     if isinstance(x, Tensor): return _Out(x.__dict__['_data'], x.grad_fn)
@@ -549,7 +549,7 @@ def _rebuild(x):
     if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
     return x
 
-# %% ../nbs/09_compile.ipynb #760aefbf
+# %% ../nbs/09_compile.ipynb #8ac1ca47
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
     global _T, _TID
@@ -587,7 +587,7 @@ def _has_graph(x, consumed):
     if type(x) in (list, tuple): return builtins.any(_has_graph(v, consumed) for v in x)
     return type(x) is dict and builtins.any(_has_graph(v, consumed) for v in x.values())
 
-# %% ../nbs/09_compile.ipynb #3478d282
+# %% ../nbs/09_compile.ipynb #571412c3
 _ABORT = object()  # a guard failed: the call must run eagerly
 
 def _replay(P, args, kwargs):
@@ -615,7 +615,7 @@ def _holds(P):
         if a is None or _owner(a) is not owner: return False
     return True
 
-# %% ../nbs/09_compile.ipynb #3fbaacd6
+# %% ../nbs/09_compile.ipynb #25f5f1e3
 class _Compiled:
     "`fn` compiled by tracing: a call replays a recording made under the same state, or makes one."
     def __init__(self, fn, fullgraph=False):
@@ -630,7 +630,7 @@ class _Compiled:
         if _T is not None or _Compiled.eager_now:  # inside another trace (part of it), or its check
             return self.fn(*args, **kwargs)
         state = _State(_reachable(self.fn, args, kwargs))  # found again every call: it may change
-        if not state.tensors or _on_device(state, args, kwargs): return self.fn(*args, **kwargs)
+        if _on_device(state, args, kwargs): return self.fn(*args, **kwargs)
         key = (_arg_signature(args, kwargs), _signature(state))
         if key in self.eager: return self.fn(*args, **kwargs)
         for P in list(self.programs.get(key, ())):
@@ -644,7 +644,7 @@ class _Compiled:
     cache_size_limit = 8  # recordings per function, as PyTorch's torch._dynamo.config
     eager_now = False     # True while a replay is checked against eager mode
 
-# %% ../nbs/09_compile.ipynb #2cccb4bb
+# %% ../nbs/09_compile.ipynb #41d31109
 def _new(self, key, state, args, kwargs):
     "Record the call, or note why it cannot be recorded (then it runs eagerly under this signature)."
     name = getattr(self.fn, '__name__', type(self.fn).__name__)
@@ -665,7 +665,7 @@ def _new(self, key, state, args, kwargs):
 
 _Compiled._new = _new
 
-# %% ../nbs/09_compile.ipynb #0d2eb4cb
+# %% ../nbs/09_compile.ipynb #3aeab799
 def _validate(self, P, state, args, kwargs):
     "The first replay of a recording, checked bit for bit against an eager run of the same call."
     start = _capture(state)
@@ -696,7 +696,7 @@ def _on_device(state, args, kwargs):
     ts = state.tensors + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
     return builtins.any(type(t.__dict__['_data']) is not np.ndarray for t in ts)
 
-# %% ../nbs/09_compile.ipynb #c8ed5369
+# %% ../nbs/09_compile.ipynb #af3eb1e2
 def compile(model=None, *, fullgraph=False, dynamic=None, backend='inductor', mode=None, options=None,
             disable=False):
     "Trace `model` (a function or a module) on its first call; replay the recording on later ones."
@@ -719,7 +719,7 @@ class OptimizedModule(Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self.__dict__['_modules']['_orig_mod'], name)
 
-# %% ../nbs/09_compile.ipynb #2087fea7
+# %% ../nbs/09_compile.ipynb #9a4caef3
 def reset():
     "Forget every recording of every compiled function (PyTorch's torch.compiler.reset)."
     for c in list(_compiled):

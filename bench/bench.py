@@ -208,6 +208,17 @@ def _recorded(impls):
         assert impls['nbtorch'].compiled.replays, 'nbtorch.compile did not replay the step'
 
 
+def _timed(name, impls, numpy_step, P, jax_loss, ps, x, y, compiled, number):
+    "A training step's row: the hand-written step (on arrays P) and JAX's beside nbtorch's and PyTorch's."
+    numpy_step.params = lambda: P
+    impls['numpy'] = numpy_step
+    if jax is not None: impls['jax'] = _jax_step(jax_loss, ps, x, y)
+    name += ', compiled' if compiled else ''
+    _agree(name, impls)
+    _recorded(impls)
+    return run(name, impls, number=number)
+
+
 def mlp_step(batch=64, compiled=False):
     "MLP 784-256-128-10, ReLU, cross-entropy, plain SGD: one training step (compiled: nbtorch.compile)."
     rng = np.random.default_rng(0)
@@ -232,13 +243,8 @@ def mlp_step(batch=64, compiled=False):
             if i: g = (g @ W[i]) * (hs[i] > 0)
         _sgd(P, grads)
         return loss
-    numpy_step.params = lambda: P
-    impls['numpy'] = numpy_step
-    if jax is not None: impls['jax'] = _jax_step(_jax_mlp, ps, x, y)
-    name = f'MLP 784-256-128-10 step, batch {batch}' + (', compiled' if compiled else '')
-    _agree(name, impls)
-    _recorded(impls)
-    return run(name, impls, number=20 if batch < 256 else 5)
+    return _timed(f'MLP 784-256-128-10 step, batch {batch}', impls, numpy_step, P, _jax_mlp, ps, x, y,
+                  compiled, number=20 if batch < 256 else 5)
 
 
 def _np_conv(x, w, b):
@@ -339,13 +345,8 @@ def cnn_step(batch=64, compiled=False):
         _, gw1, gb1 = _np_conv_back(ga1, c1, w1, X.shape, False)
         _sgd(P, [gw1, gb1, gw2, gb2, gw3, gb3])
         return loss
-    numpy_step.params = lambda: P
-    impls['numpy'] = numpy_step
-    if jax is not None: impls['jax'] = _jax_step(_jax_cnn, ps, x, y)
-    name = f'CNN step, batch {batch}' + (', compiled' if compiled else '')
-    _agree(name, impls)
-    _recorded(impls)
-    return run(name, impls, number=5)
+    return _timed(f'CNN step, batch {batch}', impls, numpy_step, P, _jax_cnn, ps, x, y, compiled,
+                  number=5)
 
 
 def conv_forward(channels):

@@ -474,6 +474,7 @@ def _conv_batches(x, w, b, stride, dilation, G, n):
         else: xp.add(ys, b.reshape(O, *[1] * len(k)), out=y[s:s + n])
     return y, cols2
 
+# %% ../../nbs/02_functional.ipynb #477ecbc1
 class _Convolution(Op):
     "N-d convolution, its input padded by `widths`: im2col and one (batched) matrix product."
     def forward(ctx, x, w, b, stride, dilation, groups, widths=()):
@@ -806,6 +807,7 @@ class _MaxPool(Op):
         return (_wrap(_unpad(gx, ctx.widths)),)
     def name(self): return f'MaxPool{len(self.k)}DWithIndicesBackward0'
 
+# %% ../../nbs/02_functional.ipynb #3dd7f18f
 def _lowest(dtype):
     return -math.inf if dtype.kind in 'fV' else np.iinfo(dtype).min  # V: bfloat16 (ml_dtypes')
 

@@ -87,12 +87,15 @@ for _n in ('copy astype argmax argmin argsort sort take repeat flatten ravel res
            'partition argpartition').split():
     setattr(_Traced, _n, _method(_n))
 
+def _tree(f, x):
+    "`f` applied to every leaf of `x`, through tuples, lists and dicts."
+    if type(x) in (tuple, list): return type(x)(_tree(f, v) for v in x)
+    if type(x) is dict: return {k: _tree(f, v) for k, v in x.items()}
+    return f(x)
+
 def _unwrap(x):
     "Traced arrays (also inside tuples, lists and dicts) as plain ones."
-    if type(x) is _Traced: return _VIEW(x, np.ndarray)
-    if type(x) in (tuple, list): return type(x)(_unwrap(v) for v in x)
-    if type(x) is dict: return {k: _unwrap(v) for k, v in x.items()}
-    return x
+    return _tree(lambda v: _VIEW(v, np.ndarray) if type(v) is _Traced else v, x)
 
 def _has_traced(x):
     if type(x) is _Traced: return True
@@ -102,11 +105,10 @@ def _has_traced(x):
 
 def _traced(r):
     "A result as the traced function sees it: arrays (and NumPy scalars, as 0-d arrays) traced."
-    if isinstance(r, np.ndarray): return _VIEW(r, _Traced) if type(r) is not _Traced else r
-    if isinstance(r, np.generic): return _VIEW(_np_asarray(r), _Traced)
-    if type(r) is tuple: return tuple(_traced(v) for v in r)
-    if type(r) is list: return [_traced(v) for v in r]
-    return r
+    def one(v):
+        if isinstance(v, np.ndarray): return _VIEW(v, _Traced) if type(v) is not _Traced else v
+        return _VIEW(_np_asarray(v), _Traced) if isinstance(v, np.generic) else v
+    return _tree(one, r)
 
 _np_asarray = np.asarray
 
@@ -267,7 +269,9 @@ def _creation(name, f):
         T.made.add(id(o)); T.keep.append(o)
         # a place in the program, filled if the array is ever written (see _writes): with its first
         # contents again, by a fill for zeros and ones, by nothing for empty (it has none to keep)
-        first = None if name.startswith('empty') else 0 if name.startswith('zeros') else             1 if name.startswith('ones') else o.copy()
+        kind = name.split('_')[0]
+        first = {'empty': None, 'zeros': 0, 'ones': 1}[kind] if kind in ('empty', 'zeros', 'ones') \
+            else o.copy()
         T.fresh[id(o)] = (o, first, len(T.steps))
         T.steps.append(None); T.lines.append(None)
         return _VIEW(r, _Traced)
@@ -530,24 +534,21 @@ def _fold(T):
 # %% ../nbs/09_compile.ipynb #0d3d7b2a
 def _map(x):
     "A call's result with each tensor replaced by its array."
-    if isinstance(x, Tensor): return _Out(x.__dict__['_data'], x.grad_fn)
-    if type(x) in (list, tuple): return type(x)(_map(v) for v in x)
-    if type(x) is dict: return {k: _map(v) for k, v in x.items()}
-    return x
+    return _tree(lambda v: _Out(v.__dict__['_data'], v.grad_fn) if isinstance(v, Tensor) else v, x)
 
 class _Out:
     "A tensor in a program's result: its buffer, copied out on every call (and its spent graph node)."
     def __init__(self, a, node=None): self.a, self.node = a, node
 
 def _rebuild(x):
-    if isinstance(x, _Out):
-        t = _wrap(x.a.copy())
-        if x.node is not None:  # a loss returned after its backward: it still says where it came from
-            t._requires_grad, t.grad_fn = True, x.node
+    "A program's result as fresh tensors."
+    def one(v):
+        if not isinstance(v, _Out): return v
+        t = _wrap(v.a.copy())
+        if v.node is not None:  # a loss returned after its backward: it still says where it came from
+            t._requires_grad, t.grad_fn = True, v.node
         return t
-    if type(x) in (list, tuple): return type(x)(_rebuild(v) for v in x)
-    if type(x) is dict: return {k: _rebuild(v) for k, v in x.items()}
-    return x
+    return _tree(one, x)
 
 # %% ../nbs/09_compile.ipynb #8ac1ca47
 def _trace(fn, args, kwargs, state):

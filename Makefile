@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: demo demo-text test lab docs export clean-nbs readme notebooks bench
+.PHONY: demo demo-text test lab docs export clean-nbs readme notebooks bench gpu-wheels
 
 $(READY): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,3 +58,11 @@ readme: $(READY)
 
 bench: $(READY)  # BENCH_ARGS='--device cuda' runs the suite on a GPU (nbtorch on CuPy)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# For a session lent a GPU machine (it reaches no registry): the wheels it lacks, for its Python 3.12,
+# into .whl/ (git-ignored), which tools/gpu_run.sh installs there. See tools/gpu_run.sh.
+gpu-wheels:
+	rm -rf .whl
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl -r tools/gpu_wheels.txt

@@ -645,7 +645,7 @@ def main():
           f"BLAS {api} with {n} threads")
     print(f"PyTorch {torch.__version__ if torch else 'not installed'}; NumPy {np.__version__}; "
           f"medians of {ROUNDS} rounds, ratios paired per round; "
-          f"device: nbtorch {DEV}, PyTorch {TDEV}, baseline {base}; "
+          f"device: nbtorch {DEV}{f' ({gpu_name()})' if DEV == 'cuda' else ''}, PyTorch {TDEV}, baseline {base}; "
           f"JAX {jax.__version__ + ' (jit, CPU)' if jax else 'not installed (the bench extra)'}")
     head = ['nbtorch', 'PyTorch', base] + ['JAX'] * bool(jax)
     head += ['nb/PT', 'nb/NP' if base == 'NumPy' else 'nb/CP'] + ['nb/JAX'] * bool(jax)
@@ -670,11 +670,19 @@ def main():
     with open(os.path.join(args.out, f'results{suffix}.json'), 'w') as f:
         json.dump(dict(threads=int(THREADS), rounds=ROUNDS, numpy=np.__version__,
                        pytorch=torch.__version__ if torch else None,
-                       jax=jax.__version__ if jax else None, device=DEV, baseline=base,
+                       jax=jax.__version__ if jax else None, device=DEV, gpu=gpu_name(),
+                       cupy=getattr(xp, '__version__', None) if DEV == 'cuda' else None, baseline=base,
                        results=results), f, indent=1)
     # the distributed rows compare processes and transports, not libraries: they stay off the chart
     plot([r for r in results if r.get('kind') != 'distributed'], os.path.join(args.out, f'ratios{suffix}.png'), base)
     print(f"wrote {args.out}/results{suffix}.json and ratios{suffix}.png")
+
+
+def gpu_name():
+    "The GPU's name (`NVIDIA H200`), or None on the CPU; the stand-in says so."
+    if DEV == 'cpu': return None
+    if getattr(xp, '__name__', '') != 'cupy': return 'stand-in GPU (tests/standin.py, on the CPU)'
+    return xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)['name'].decode()
 
 
 def select_device(device, standin=False):
@@ -690,6 +698,8 @@ def select_device(device, standin=False):
         sys.exit("--device cuda: no GPU (CuPy with a CUDA device) is available")
     DEV, xp = 'cuda', nbtorch.cuda._backend()
     TDEV = 'cuda' if torch is not None and torch.cuda.is_available() else 'cpu'
+    if TDEV == 'cuda':  # float32 products in float32 for all three: PyTorch's cuDNN would take TF32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     return '_standin' if standin else '_cuda'
 
 

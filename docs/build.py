@@ -314,7 +314,9 @@ def _bench_section(r, title, suffix):
     jax = f", JAX {r['jax']} (`jax.jit` of the same step)" if r.get('jax') else ''
     head = ['nbtorch'] + [names[k] for k in keys] + [f'nbtorch/{names[k]}' for k in keys]
     return (f"## {title}\n\nnbtorch against PyTorch {r.get('pytorch')} and hand-written {base} "
-            f"(NumPy {r.get('numpy')}){jax}, {r['threads']} CPU threads each, measured in one "
+            f"(NumPy {r.get('numpy')}){jax}, "
+            + (f"on the GPU (CuPy {r.get('cupy')}; PyTorch's TF32 off, so all three multiply in float32)"
+               if r.get('gpu') else f"{r['threads']} CPU threads each") + ", measured in one "
             f"process, interleaved, by `make bench` (`bench/bench.py`): medians of "
             f"{r.get('rounds', 7)} rounds, ratios paired per round. Ratios below 1: nbtorch is faster "
             "(or smaller). Rows ending in *compiled* time nbtorch's step under `nbtorch.compile`.\n\n"
@@ -328,11 +330,12 @@ def performance_page():
     res = ROOT / 'bench' / 'results'
     if not (res / 'results.json').exists(): return None
     text = '# Performance\n\n'
-    gpu = 'On a GPU (`make bench` with `--device cuda`)'
-    for suffix, title in [('', 'On the CPU'), ('_cuda', gpu)]:
+    for suffix in ['', '_cuda']:
         if not (res / f'results{suffix}.json').exists(): continue
         shutil.copy(res / f'ratios{suffix}.png', SRC / f'ratios{suffix}.png')
         r = json.loads((res / f'results{suffix}.json').read_text())
+        title = (f"On a GPU: {r.get('gpu') or 'CUDA'} (`make bench` with `--device cuda`)" if suffix
+                 else 'On the CPU')
         text += _bench_section(r, title, suffix)
     (SRC / 'performance.md').write_text(text)
     return 'performance'

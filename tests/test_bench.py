@@ -28,6 +28,8 @@ def test_bench_runs_every_benchmark(tmp_path, args, device):
     (out,) = tmp_path.glob('results*.json')
     res = json.loads(out.read_text())
     assert res['device'] == device and res['baseline'] == ('NumPy' if device == 'cpu' else 'CuPy')
+    # the GPU's name for the performance page's heading (the stand-in says what it is)
+    assert (res['gpu'] is None) == (device == 'cpu') and (device == 'cpu' or 'stand-in' in res['gpu'])
     names = [b['name'] for b in res['results']]
     for want in ['a + b, shape (4,)', 'chain of 100', 'batch 64', 'batch 512', 'CNN', 'Conv2d(32, 32',
                  'Conv2d(64, 64', '1024x1024', 'LSTM', 'Transformer']:
@@ -51,3 +53,26 @@ def test_bench_runs_every_benchmark(tmp_path, args, device):
     assert all(('jax' in b['median_s']) == bool(res['jax']) for b in steps), steps
     png = tmp_path / out.name.replace('results', 'ratios').replace('.json', '.png')
     assert png.stat().st_size > 1000
+
+
+def test_performance_page_names_the_gpu(tmp_path, monkeypatch):
+    "The docs' performance page gives each results file a section; the GPU's is headed by its name."
+    sys.path.insert(0, str(BENCH.parent.parent / 'docs'))
+    import build
+    row = dict(name='a + b, shape (4,), no grad', median_s=dict(nbtorch=2e-5, pytorch=1e-5, numpy=1e-5),
+               ratio=dict(pytorch=2.0, numpy=2.0))
+    cpu = dict(threads=2, rounds=21, numpy='2.4', pytorch='2.13', jax=None, device='cpu', gpu=None,
+               baseline='NumPy', results=[row])
+    gpu = dict(cpu, device='cuda', gpu='NVIDIA H200', cupy='14.2.0', baseline='CuPy', pytorch='2.11+cu130')
+    (tmp_path / 'bench' / 'results').mkdir(parents=True)
+    for suffix, r in [('', cpu), ('_cuda', gpu)]:
+        (tmp_path / 'bench' / 'results' / f'results{suffix}.json').write_text(json.dumps(r))
+        (tmp_path / 'bench' / 'results' / f'ratios{suffix}.png').write_bytes(b'png')
+    (tmp_path / 'src').mkdir()
+    monkeypatch.setattr(build, 'ROOT', tmp_path); monkeypatch.setattr(build, 'SRC', tmp_path / 'src')
+    assert build.performance_page() == 'performance'
+    page = (tmp_path / 'src' / 'performance.md').read_text()
+    print(page)
+    assert '## On the CPU' in page and '2 CPU threads each' in page
+    assert '## On a GPU: NVIDIA H200' in page and 'CuPy 14.2.0' in page and 'TF32 off' in page
+    assert page.count('| a + b, shape (4,), no grad | 20.00 µs') == 2 and '| CuPy |' in page

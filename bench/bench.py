@@ -627,12 +627,14 @@ def main():
                    help="with --device cuda: the test suite's stand-in GPU (checks the GPU path)")
     p.add_argument('--quick', action='store_true',
                    help='one call of each benchmark: checks that it runs, measures nothing')
+    p.add_argument('--rounds', type=int, default=21,
+                   help='rounds per benchmark (default 21; a GPU drifts less than this VM)')
     p.add_argument('--only', default='',
                    help='comma-separated parts of benchmark names to run, e.g. cnn_step,conv32 '
                         f"(names: {', '.join(b.__name__ for b in BENCHMARKS)})")
     args = p.parse_args()
-    global QUICK
-    QUICK = args.quick
+    global QUICK, ROUNDS
+    QUICK, ROUNDS = args.quick, args.rounds
     suffix = select_device(args.device, args.standin) + ('_quick' if QUICK else '')
     base = 'NumPy' if xp is np else 'CuPy'
     benchmarks = [b for b in BENCHMARKS if args.device == 'cpu' or b not in CPU_ONLY]
@@ -666,16 +668,21 @@ def main():
         print(f"{r['name']:<46}{cell('nbtorch')}" + ''.join(cell(k) for k in cols)
               + ''.join(rat(k) for k in cols), flush=True)
         if 'note' in r: print(f"    {r['note']}", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, f'results{suffix}.json'), 'w') as f:
+        write(args.out, suffix, base, results)  # after each row: a run cut short keeps what it measured
+    # the distributed rows compare processes and transports, not libraries: they stay off the chart
+    plot([r for r in results if r.get('kind') != 'distributed'], os.path.join(args.out, f'ratios{suffix}.png'), base)
+    print(f"wrote {args.out}/results{suffix}.json and ratios{suffix}.png")
+
+
+def write(out, suffix, base, results):
+    "The results so far, with what they were measured on, as results{suffix}.json in `out`."
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f'results{suffix}.json'), 'w') as f:
         json.dump(dict(threads=int(THREADS), rounds=ROUNDS, numpy=np.__version__,
                        pytorch=torch.__version__ if torch else None,
                        jax=jax.__version__ if jax else None, device=DEV, gpu=gpu_name(),
                        cupy=getattr(xp, '__version__', None) if DEV == 'cuda' else None, baseline=base,
                        results=results), f, indent=1)
-    # the distributed rows compare processes and transports, not libraries: they stay off the chart
-    plot([r for r in results if r.get('kind') != 'distributed'], os.path.join(args.out, f'ratios{suffix}.png'), base)
-    print(f"wrote {args.out}/results{suffix}.json and ratios{suffix}.png")
 
 
 def gpu_name():

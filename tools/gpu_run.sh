@@ -39,7 +39,7 @@ if [ -n "$STANDIN" ]; then  # the stand-in: one call of each benchmark, two test
 nbtorch.cuda._set_backend(standin.module, standin.extras); sys.argv.pop(0); sys.argv[0] = 'tools/demo.py'
 exec(compile(open(sys.argv[0]).read(), sys.argv[0], 'exec'))" -)
 else
-  BENCH="--device cuda"; TESTS="tests"; NBS=""; XDIST="-n 12"; SUFFIX=_cuda
+  BENCH="--device cuda --rounds 9"; TESTS="tests"; NBS=""; XDIST="-n 12"; SUFFIX=_cuda
   DEMO=(tools/demo.py)
 fi
 

@@ -12,8 +12,8 @@
 # $OUT (gpu_out/ without it) gets four files, as the device tool brings back at most eight: summary.txt
 # (the device, pass counts, failures on the GPU apart from the rest, the benchmark's ratios),
 # results_cuda.json and ratios_cuda.png (for bench/results/), and logs.tar.gz (every log, junit.xml,
-# the demo's pictures). `bash tools/gpu_run.sh --standin` runs the same stages briefly on the CPU's
-# stand-in GPU (tests/standin.py): a check of this script, no figures.
+# the demo's pictures). `bash tools/gpu_run.sh --standin` runs the same stages briefly on the CPU, the
+# stand-in GPU (tests/standin.py) answering `import cupy`: a rehearsal of this script, no figures.
 set -u
 OUT=${OUT:-$PWD/gpu_out}; LOG=$(mktemp -d); mkdir -p "$OUT"
 PY=${PYTHON:-python3}
@@ -32,15 +32,13 @@ stage environment
   echo "cores: $(nproc)"; } > "$LOG/env.txt"
 cat "$LOG/env.txt"
 
-if [ -n "$STANDIN" ]; then  # the stand-in: one call of each benchmark, two test files, one notebook
+if [ -n "$STANDIN" ]; then  # the stand-in answers `import cupy` (tests/fake_gpu): one call of each
+  # benchmark, two test files (their `dev` tests run on 'cuda' too, as on a GPU), one notebook
+  export PYTHONPATH=$PWD/tests/fake_gpu:$PYTHONPATH
   BENCH="--device cuda --standin --quick"; TESTS="tests/test_standin.py tests/test_serialization.py"
-  NBS="nbs/00_cuda.ipynb"; XDIST=""; SUFFIX=_standin_quick
-  DEMO=(-c "import sys; sys.path.insert(0, 'tests'); import standin, nbtorch
-nbtorch.cuda._set_backend(standin.module, standin.extras); sys.argv.pop(0); sys.argv[0] = 'tools/demo.py'
-exec(compile(open(sys.argv[0]).read(), sys.argv[0], 'exec'))" -)
+  NBS="nbs/04_training.ipynb"; XDIST=""; SUFFIX=_standin_quick
 else
   BENCH="--device cuda --rounds 9"; TESTS="tests"; NBS=""; XDIST="-n 12"; SUFFIX=_cuda
-  DEMO=(tools/demo.py)
 fi
 
 stage benchmark
@@ -57,7 +55,7 @@ stage "tests, notebooks, demo, NCCL"
     > "$LOG/tests.log" 2>&1; echo "tests exit $?" >> "$LOG/tests.log" ) &
 ( timeout 270 nbdev-test --n-workers 3 $NBS > "$LOG/notebooks.log" 2>&1
   echo "notebooks exit $?" >> "$LOG/notebooks.log" ) &
-( timeout 120 "$PY" "${DEMO[@]}" "$LOG/demo" > "$LOG/demo.log" 2>&1; echo "demo exit $?" >> "$LOG/demo.log"
+( timeout 120 "$PY" tools/demo.py "$LOG/demo" > "$LOG/demo.log" 2>&1; echo "demo exit $?" >> "$LOG/demo.log"
   timeout 60 "$PY" tools/gpu_check_distributed.py ${STANDIN:+--standin} > "$LOG/nccl.log" 2>&1
   echo "nccl exit $?" >> "$LOG/nccl.log" ) &
 wait

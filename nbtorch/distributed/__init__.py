@@ -35,6 +35,14 @@ def _mpi():
         _MPI = MPI
     return _MPI
 
+def _nccl():  # (NCCL has its own section below; availability asks for it here)
+    "CuPy's NCCL bindings (`cupy.cuda.nccl`), or None where they are missing."
+    xp = cuda._backend()
+    if xp is None: return None
+    try: m = getattr(xp.cuda, 'nccl', None) or importlib.import_module(f'{xp.__name__}.cuda.nccl')
+    except ImportError: return None
+    return m if hasattr(m, 'NcclCommunicator') else None  # CuPy built without NCCL has a stub
+
 def is_available():
     "True if distributed training can run here (mpi4py is installed)."
     return importlib.util.find_spec('mpi4py') is not None
@@ -302,14 +310,6 @@ def _into(ts, blocks):
 _NCCL_TYPES = {'int8': 0, 'uint8': 1, 'int32': 2, 'uint32': 3, 'int64': 4, 'uint64': 5,
                'float16': 6, 'float32': 7, 'float64': 8}  # ncclDataType_t
 _NCCL_OPS = {'SUM': 0, 'AVG': 0, 'PRODUCT': 1, 'MAX': 2, 'MIN': 3}  # AVG: a sum, divided after
-
-def _nccl():
-    "CuPy's NCCL bindings (`cupy.cuda.nccl`), or None where they are missing."
-    xp = cuda._backend()
-    if xp is None: return None
-    try: m = getattr(xp.cuda, 'nccl', None) or importlib.import_module(f'{xp.__name__}.cuda.nccl')
-    except ImportError: return None
-    return m if hasattr(m, 'NcclCommunicator') else None  # CuPy built without NCCL has a stub
 
 def _nccl_comm(comm, device_id=None):
     "An NCCL communicator over the ranks of MPI communicator `comm`, its id sent by MPI."

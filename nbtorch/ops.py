@@ -38,6 +38,8 @@ def _operands(a, b, floating=False):
 
 def _same_device(a, b):
     "Raise PyTorch's error if tensors `a` and `b` live on different devices."
+    x, y = a._data, b._data  # the common case first, without building two `device`s (every GPU op asks)
+    if type(x) is type(y) and (not cuda._on_gpu(x) or x.device.id == y.device.id): return
     da, db = a.device, b.device
     if da != db:
         raise RuntimeError("Expected all tensors to be on the same device, but found at least two "

@@ -232,3 +232,104 @@ nccl = types.SimpleNamespace(NcclCommunicator=_NcclCommunicator, get_unique_id=_
                                 for k, t in _NCCL_DTYPES.items()})
 cuda.nccl = nccl
 cuda.get_current_stream = lambda: _Stream()
+
+
+# ---- Device-to-host transfers: counted, as each one synchronises a real GPU ----------------------
+# On a GPU, every read of device data by the host (`float(x)`, `x.item()`, `if x:`, `x.get()`,
+# `cupy.asnumpy(x)`, printing) waits for all queued kernels, then copies. `transfers()` counts them:
+#     with standin.transfers() as t: step()
+#     assert t.count == 0, t.log
+# Each entry of `t.log` names the path taken, the shape, the bytes, and the nbtorch line that asked.
+import contextlib as _contextlib
+import functools as _functools
+
+
+class _Transfers:
+    "What a `transfers()` block saw: `count` reads by the host, `nbytes` bytes copied, `log` each."
+    def __init__(self): self.count, self.nbytes, self.log = 0, 0, []
+    def __repr__(self):
+        lines = [f'{k} {s} {n}B  at {w}' for k, s, n, w in self.log]
+        return f'<{self.count} transfers, {self.nbytes} bytes>' + ''.join('\n  ' + l for l in lines)
+
+
+_watching = []  # the open `transfers()` blocks
+_inside = [0]  # > 0 while a counted read runs (float() calls item(): one transfer, not two)
+
+
+def _caller():
+    "`file:line function` of the first frame outside this file, NumPy and nbtorch's mover (cuda.py)."
+    import sys, os
+    f = sys._getframe(2)
+    while f is not None:
+        name = f.f_code.co_filename
+        if (name != __file__ and f'{os.sep}numpy{os.sep}' not in name and 'contextlib' not in name
+                and not name.endswith(f'nbtorch{os.sep}cuda.py')):
+            return f'{os.path.basename(name)}:{f.f_lineno} {f.f_code.co_name}'
+        f = f.f_back
+    return '?'
+
+
+def _record(kind, a):
+    if not _watching: return
+    nbytes = a.nbytes if isinstance(a, np.ndarray) else 0
+    where = _caller()
+    for t in _watching:
+        t.count += 1; t.nbytes += nbytes
+        t.log.append((kind, getattr(a, 'shape', None), nbytes, where))
+
+
+def _counted(kind, f):
+    "`f(a, ...)`, counted as one transfer when `a` is device data and no outer read counted it."
+    @_functools.wraps(f)
+    def g(a, *args, **kw):
+        if _inside[0] or not isinstance(a, ndarray): return f(a, *args, **kw)
+        _record(kind, a)
+        _inside[0] += 1
+        try: return f(a, *args, **kw)
+        finally: _inside[0] -= 1
+    return g
+
+
+# every method through which the host reads a device array (CuPy's `__repr__`, `__str__`,
+# `__format__` and pickling copy the whole array to the host, as `get()` does)
+for _name in ['get', 'item', 'tolist', 'tobytes', '__float__', '__int__', '__bool__', '__index__',
+              '__complex__', '__repr__', '__str__', '__format__', '__reduce__', '__reduce_ex__',
+              '__array__', '__contains__']:
+    setattr(ndarray, _name, _counted(_name, getattr(ndarray, _name)))
+asnumpy = _counted('asnumpy', asnumpy)
+
+
+def _holds_device(a):
+    if isinstance(a, ndarray): return True
+    return isinstance(a, (list, tuple)) and any(_holds_device(v) for v in a)
+
+
+def _implicit(name, f):
+    """NumPy's `name`, counting a call on device data: CuPy refuses that implicit conversion
+    (TypeError), the stand-in (NumPy underneath) cannot, so it counts it as `np.<name>`."""
+    def g(a, *args, **kw):
+        import sys
+        if (_watching and not _inside[0] and _holds_device(a)
+                and sys._getframe(1).f_globals.get('__name__') != __name__):
+            _record(f'np.{name}', a if isinstance(a, np.ndarray) else None)
+        return f(a, *args, **kw)
+    return g
+
+
+_IMPLICIT = ['asarray', 'array', 'ascontiguousarray', 'asfortranarray']
+
+
+@_contextlib.contextmanager
+def transfers():
+    "Count the device-to-host transfers made inside the block (see `_Transfers`)."
+    t = _Transfers()
+    outer = not _watching
+    saved = {n: getattr(np, n) for n in _IMPLICIT}
+    if outer:
+        for n in _IMPLICIT: setattr(np, n, _implicit(n, saved[n]))
+    _watching.append(t)
+    try: yield t
+    finally:
+        _watching.remove(t)
+        if outer:
+            for n in _IMPLICIT: setattr(np, n, saved[n])

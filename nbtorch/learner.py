@@ -106,6 +106,10 @@ def accuracy(preds, target):
     "The fraction of predictions whose argmax is the target."
     return (preds.argmax(-1) == target).float().mean()
 
+def _f64(v):
+    "`v` as float64, a tensor staying on its device: the same sums as Python's floats, unread."
+    return v.detach().double() if isinstance(v, Tensor) else builtins.float(v)
+
 class MetricsCB(Callback):
     "Average the loss and metrics over each epoch (train and valid); keep them in learn.history."
     order = 10
@@ -114,10 +118,11 @@ class MetricsCB(Callback):
     def before_epoch(self, learn): self.n, self.sums = 0, dict(loss=0., **{k: 0. for k in self.metrics})
     def after_batch(self, learn):
         n = len(learn.yb); self.n += n
-        with no_grad():
-            self.sums['loss'] += learn.loss.item() * n
-            for k, f in self.metrics.items(): self.sums[k] += builtins.float(f(learn.preds, learn.yb)) * n
+        with no_grad():  # summed where they are: reading each batch's loss would stop a GPU
+            self.sums['loss'] = self.sums['loss'] + _f64(learn.loss) * n
+            for k, f in self.metrics.items(): self.sums[k] = self.sums[k] + _f64(f(learn.preds, learn.yb)) * n
     def after_epoch(self, learn):
+        self.sums = {k: builtins.float(v) for k, v in self.sums.items()}  # read once an epoch
         learn.last_metrics = {k: v / builtins.max(self.n, 1) for k, v in self.sums.items()}
         learn.history.append(dict(epoch=learn.epoch, train=learn.training, **learn.last_metrics))
 
@@ -151,17 +156,25 @@ class ProgressCB(Callback):
     order = 20
     def __init__(self, plot=False, leave=False): self.plot, self.leave = plot, leave
     def before_fit(self, learn):
-        self.train_losses, self.valid_losses, self._fig = [], [], None
+        self.train_losses, self.valid_losses, self._fig, self._unread = [], [], None, []
         self.live = not _headless_notebook()
     def before_epoch(self, learn):
         from tqdm.auto import tqdm
+        self._shown = -math.inf
         self.bar = tqdm(total=len(learn.dl), leave=self.leave, mininterval=0.5, disable=not self.live,
                         desc=f"epoch {learn.epoch + 1}/{learn.n_epochs} {'train' if learn.training else 'valid'}")
     def after_batch(self, learn):
-        self.bar.update(1); self.bar.set_postfix(loss=f'{learn.loss.item():.4f}', refresh=False)
-        if learn.training: self.train_losses.append(learn.loss.item())
+        # the losses are read once an epoch, and the bar's only as often as tqdm redraws (reading a
+        # loss waits for a GPU to finish the step: every batch, that would stall it)
+        self.bar.update(1)
+        if self.live and time.monotonic() - self._shown >= 0.5:
+            self.bar.set_postfix(loss=f'{learn.loss.item():.4f}', refresh=False)
+            self._shown = time.monotonic()
+        if learn.training: self._unread.append(learn.loss.detach().reshape(1))
+    def _read(self):
+        if self._unread: self.train_losses += cat(self._unread).tolist(); self._unread = []
     def after_epoch(self, learn):
-        self.bar.close()
+        self.bar.close(); self._read()
         m = getattr(learn, 'last_metrics', None)
         if m is None or learn.training: return
         self.valid_losses.append((len(self.train_losses), m['loss']))
@@ -170,6 +183,7 @@ class ProgressCB(Callback):
         print(f"epoch {learn.epoch + 1}: {trs}" + ', '.join(f'valid {k} {v:.4f}' for k, v in m.items()), flush=True)
         if self.plot and self.live: self._draw()
     def after_cancel_epoch(self, learn): self.bar.close()
+    def cleanup_epoch(self, learn): self._read()  # a cancelled fit too: every loss is kept
     def after_fit(self, learn):
         if self.plot and not self.live: self._draw()  # headless: only the final chart is kept
     def _draw(self):

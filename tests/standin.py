@@ -257,16 +257,19 @@ _inside = [0]  # > 0 while a counted read runs (float() calls item(): one transf
 
 
 def _caller():
-    "`file:line function` of the first frame outside this file, NumPy and nbtorch's mover (cuda.py)."
+    """`file:line function` of the first frame outside this file, NumPy and nbtorch's mover
+    (cuda.py), followed by the first one outside tensor.py when that was it (`x.item()`'s caller)."""
     import sys, os
+    skip = lambda n: (n == __file__ or f'{os.sep}numpy{os.sep}' in n or 'contextlib' in n
+                      or n.endswith(f'nbtorch{os.sep}cuda.py'))
+    at = lambda f: f'{os.path.basename(f.f_code.co_filename)}:{f.f_lineno} {f.f_code.co_name}'
     f = sys._getframe(2)
-    while f is not None:
-        name = f.f_code.co_filename
-        if (name != __file__ and f'{os.sep}numpy{os.sep}' not in name and 'contextlib' not in name
-                and not name.endswith(f'nbtorch{os.sep}cuda.py')):
-            return f'{os.path.basename(name)}:{f.f_lineno} {f.f_code.co_name}'
-        f = f.f_back
-    return '?'
+    while f is not None and skip(f.f_code.co_filename): f = f.f_back
+    if f is None: return '?'
+    where, tensor_py = at(f), f'nbtorch{os.sep}tensor.py'
+    if not f.f_code.co_filename.endswith(tensor_py): return where
+    while f is not None and f.f_code.co_filename.endswith(tensor_py): f = f.f_back
+    return where + (f' < {at(f)}' if f is not None else '')
 
 
 def _record(kind, a):

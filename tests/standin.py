@@ -272,9 +272,10 @@ def _caller():
     return where + (f' < {at(f)}' if f is not None else '')
 
 
-def _record(kind, a):
+def _record(kind, a, nbytes=0):
+    "Count a read of `a` (of `nbytes` when `a` is no array) in every open `transfers()` block."
     if not _watching: return
-    nbytes = a.nbytes if isinstance(a, np.ndarray) else 0
+    nbytes = a.nbytes if isinstance(a, np.ndarray) else nbytes
     where = _caller()
     for t in _watching:
         t.count += 1; t.nbytes += nbytes
@@ -300,6 +301,41 @@ for _name in ['get', 'item', 'tolist', 'tobytes', '__float__', '__int__', '__boo
               '__array__', '__contains__']:
     setattr(ndarray, _name, _counted(_name, getattr(ndarray, _name)))
 asnumpy = _counted('asnumpy', asnumpy)
+
+
+# Reads the host makes without copying data: a result whose size depends on the values (a boolean
+# mask's selection, nonzero, unique) makes CuPy read that size first, a synchronisation as well
+# (CuPy's own tests call boolean indexing one). Counted as `sync:<what>`, with the 8 bytes of a size.
+def _has_mask(key):
+    if isinstance(key, ndarray): return key.dtype == np.bool_ and key.ndim > 0
+    return isinstance(key, tuple) and any(_has_mask(k) for k in key)
+
+
+def _sizing(kind, f, when):
+    @_functools.wraps(f)
+    def g(*args, **kw):
+        if _watching and not _inside[0] and when(*args, **kw):
+            _record(kind, None, 8)
+        return f(*args, **kw)
+    return g
+
+
+ndarray.__getitem__ = _sizing('sync:mask', ndarray.__getitem__, lambda a, key: _has_mask(key))
+ndarray.__setitem__ = _sizing('sync:mask', np.ndarray.__setitem__, lambda a, key, v: _has_mask(key))
+ndarray.nonzero = _sizing('sync:nonzero', ndarray.nonzero, lambda a: True)
+_SIZED = {np.nonzero: 'nonzero', np.argwhere: 'argwhere', np.flatnonzero: 'flatnonzero',
+          np.unique: 'unique', np.compress: 'compress', np.extract: 'extract'}
+_array_function = ndarray.__array_function__
+
+
+def _array_function_sized(self, func, types_, args, kw):
+    kind = _SIZED.get(func) or ('where' if func is np.where and len(args) + len(kw) == 1 else None)
+    if kind and _watching and not _inside[0]:
+        _record(f'sync:{kind}', None, 8)
+    return _array_function(self, func, types_, args, kw)
+
+
+ndarray.__array_function__ = _array_function_sized
 
 
 def _holds_device(a):

@@ -59,11 +59,15 @@ def test_transfers_counts_every_read_by_the_host(gpu):
              lambda: standin.asnumpy(a), lambda: np.asarray(a), lambda: repr(a), lambda: str(a),
              lambda: f'{a[0]:.2f}', lambda: 5. in a, lambda: x[0].item(), lambda: x.tolist(),
              lambda: x.cpu(), lambda: float(x[0]), lambda: bool(x[1] > 0)]
+    # and the reads of a size a result depends on (CuPy must know it to allocate the result)
+    reads += [lambda: a[a > 3], lambda: a.__setitem__(a > 5, 0.), lambda: a.nonzero(),
+              lambda: np.nonzero(a), lambda: np.unique(a), lambda: np.where(a > 1), lambda: x[x > 0]]
     for read in reads:
         with standin.transfers() as t: read()
         assert t.count == 1, (read, t)
     with standin.transfers() as t:
         y = (x * 2 + 1).exp().sum()  # work on the device only: nothing read
+        y = y + np.where(a > 1, a, 0.).sum() + a[standin.arange(3)].sum()  # no size read
         assert x.device.type == 'cuda' and y.shape == ()
     assert (t.count, t.nbytes, t.log) == (0, 0, [])
     with standin.transfers() as t: x.tolist(); float(x[0])

@@ -372,3 +372,7 @@ def transfers():
         _watching.remove(t)
         if outer:
             for n in _IMPLICIT: setattr(np, n, saved[n])
+
+
+# `cupyx.empty_pinned`: page-locked host memory on a GPU machine; the stand-in's is ordinary memory
+extras.empty_pinned = lambda shape, dtype=float, order='C': np.empty(shape, dtype, order)

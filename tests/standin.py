@@ -376,3 +376,18 @@ def transfers():
 
 # `cupyx.empty_pinned`: page-locked host memory on a GPU machine; the stand-in's is ordinary memory
 extras.empty_pinned = lambda shape, dtype=float, order='C': np.empty(shape, dtype, order)
+
+
+# `cupyx.scatter_add` adds with CUDA's atomicAdd, which exists for these dtypes only: CuPy raises
+# TypeError for the others (int64, the small ints, bool, complex), and so does the stand-in
+_ATOMIC_ADD = (np.int32, np.float16, np.float32, np.float64, np.uint32, np.uint64)
+
+
+def _scatter_add_as_cupy(a, index, values):
+    if not issubclass(a.dtype.type, _ATOMIC_ADD):
+        raise TypeError('scatter_add only supports int32, float16, float32, float64, uint32, uint64, '
+                        'as data type')
+    _scatter_add(a, index, values)
+
+
+extras.scatter_add = _scatter_add_as_cupy

@@ -391,3 +391,15 @@ def _scatter_add_as_cupy(a, index, values):
 
 
 extras.scatter_add = _scatter_add_as_cupy
+
+
+# NumPy's mean, var and std of float16 end in `np.float16(...)`, a host scalar; CuPy's give 0-d
+# device arrays, as the stand-in's now do
+def _kept_on_device(f):
+    @_functools.wraps(f)
+    def g(*args, **kw): return _dev(f(*args, **kw))
+    return g
+
+
+for _name in ['mean', 'var', 'std']:
+    setattr(ndarray, _name, _kept_on_device(getattr(np.ndarray, _name)))

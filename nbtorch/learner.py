@@ -230,10 +230,17 @@ class SaveBestCB(Callback):
 # %% ../nbs/04_training.ipynb #2b472ceb
 class GradNormCB(Callback):
     "Record the gradient norm of every parameter at every training step, in learn.grad_norms."
-    def before_fit(self, learn): learn.grad_norms = {n: [] for n, _ in learn.model.named_parameters()}
+    def before_fit(self, learn):
+        learn.grad_norms = {n: [] for n, _ in learn.model.named_parameters()}
+        self._unread = []  # (name, norm) kept where the gradients are, read once an epoch
     def after_backward(self, learn):
         for n, p in learn.model.named_parameters():
-            if p.grad is not None: learn.grad_norms[n].append((p.grad * p.grad).sum().sqrt().item())
+            if p.grad is not None: self._unread.append((n, (p.grad * p.grad).sum().sqrt()))
+    def cleanup_epoch(self, learn):
+        if not self._unread: return
+        for (n, _), v in zip(self._unread, stack([v for _, v in self._unread]).tolist()):
+            learn.grad_norms[n].append(v)
+        self._unread = []
 
 # %% ../nbs/04_training.ipynb #aa819ee4
 class LRFinderCB(Callback):

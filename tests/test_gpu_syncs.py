@@ -17,7 +17,7 @@ import nbtorch.nn.functional as F
 from nbtorch import cuda, optim
 from nbtorch.optim import lr_scheduler as sched
 from nbtorch.nn.utils import clip_grad_norm_, clip_grad_value_
-from nbtorch.learner import Learner, Callback, MetricsCB, ProgressCB, DeviceCB
+from nbtorch.learner import Learner, Callback, MetricsCB, ProgressCB, DeviceCB, GradNormCB
 from nbtorch.utils.data import TensorDataset, DataLoader, Generator
 import standin
 
@@ -231,7 +231,11 @@ def test_the_learner_reads_once_an_epoch(gpu, opt_func):
 
 
 def test_the_learner_without_a_progress_bar_reads_no_batch(any_gpu):
+    "GradNormCB too keeps its norms on the GPU, and reads them once an epoch, all at once."
     reads = _Reads()
     model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
-    Learner(model, _data(), lr=0.1, cbs=[reads, DeviceCB('cuda'), MetricsCB()]).fit(1)
+    learn = Learner(model, _data(), lr=0.1, cbs=[reads, DeviceCB('cuda'), MetricsCB(), GradNormCB()])
+    learn.fit(1)
     assert [c for _, _, c in reads.batches] == [0] * 9
+    assert [len(v) for v in learn.grad_norms.values()] == [6] * 4
+    assert all(isinstance(x, float) and x > 0 for v in learn.grad_norms.values() for x in v)

@@ -120,7 +120,8 @@ class MetricsCB(Callback):
         n = len(learn.yb); self.n += n
         with no_grad():  # summed where they are: reading each batch's loss would stop a GPU
             self.sums['loss'] = self.sums['loss'] + _f64(learn.loss) * n
-            for k, f in self.metrics.items(): self.sums[k] = self.sums[k] + _f64(f(learn.preds, learn.yb)) * n
+            for k, f in self.metrics.items():
+                self.sums[k] = self.sums[k] + _f64(f(learn.preds, learn.yb)) * n
     def after_epoch(self, learn):
         self.sums = {k: builtins.float(v) for k, v in self.sums.items()}  # read once an epoch
         learn.last_metrics = {k: v / builtins.max(self.n, 1) for k, v in self.sums.items()}

@@ -459,7 +459,8 @@ def _check_gpu(d):
     if (d.index or 0) >= cuda.device_count():
         raise RuntimeError(f"Attempting to deserialize object on CUDA device {d.index or 0} but "
                            f"torch.cuda.device_count() is {cuda.device_count()}. Please use "
-                           "torch.load with map_location to map your storages to an existing device.")
+                           "torch.load with map_location to map your storages to an existing "
+                           "device.")
 
 def _placed(r, s):
     "Storage `s` as map_location returned it, `r`: the same values, on any device."

@@ -619,7 +619,7 @@ def _summary(a):
     return xp.stack([_summary(x) for x in a]) if a.ndim > 1 else a
 
 def _body(a, fmt, indent, cuts):
-    "The bracketed text of array `a`, rows indented by `indent`; an axis whose `cuts` is True: its edges."
+    "The bracketed text of array `a`, rows indented by `indent`; axes marked in `cuts`: edges only."
     if a.ndim == 0: return fmt(a.item())
     cut = cuts[0]
     if a.ndim == 1:
@@ -652,7 +652,7 @@ def __repr__(self: Tensor, prefix='tensor('):
     if a.size == 0: s = '[]'
     else:
         cuts = tuple(a.size > _THRESHOLD and n > 2 * _EDGE for n in a.shape)
-        # only what is shown goes to the host: a summarised GPU tensor sends its edges, not all of it
+        # only what is shown goes to the host: a summarised GPU tensor sends its edges, not all
         a = cuda._to_cpu(_summary(a) if a.size > _THRESHOLD else a)
         if a.dtype in (np.float16, bfloat16.np): a = a.astype(np.float32)
         fmt = _ComplexFormatter if a.dtype.kind == 'c' else _Formatter

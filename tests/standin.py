@@ -258,7 +258,7 @@ _inside = [0]  # > 0 while a counted read runs (float() calls item(): one transf
 
 def _caller():
     """`file:line function` of the first frame outside this file, NumPy and nbtorch's mover
-    (cuda.py), followed by the first one outside tensor.py when that was it (`x.item()`'s caller)."""
+    (cuda.py), then the first one outside tensor.py when that was it (`x.item()`'s caller)."""
     import sys, os
     skip = lambda n: (n == __file__ or f'{os.sep}numpy{os.sep}' in n or 'contextlib' in n
                       or n.endswith(f'nbtorch{os.sep}cuda.py'))
@@ -305,7 +305,7 @@ asnumpy = _counted('asnumpy', asnumpy)
 
 # Reads the host makes without copying data: a result whose size depends on the values (a boolean
 # mask's selection, nonzero, unique) makes CuPy read that size first, a synchronisation as well
-# (CuPy's own tests call boolean indexing one). Counted as `sync:<what>`, with the 8 bytes of a size.
+# (CuPy's own tests call boolean indexing one). Counted as `sync:<what>`, the 8 bytes of a size.
 def _has_mask(key):
     if isinstance(key, ndarray): return key.dtype == np.bool_ and key.ndim > 0
     return isinstance(key, tuple) and any(_has_mask(k) for k in key)
@@ -385,8 +385,8 @@ _ATOMIC_ADD = (np.int32, np.float16, np.float32, np.float64, np.uint32, np.uint6
 
 def _scatter_add_as_cupy(a, index, values):
     if not issubclass(a.dtype.type, _ATOMIC_ADD):
-        raise TypeError('scatter_add only supports int32, float16, float32, float64, uint32, uint64, '
-                        'as data type')
+        raise TypeError('scatter_add only supports int32, float16, float32, float64, uint32, '
+                        'uint64, as data type')
     _scatter_add(a, index, values)
 
 

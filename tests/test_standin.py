@@ -61,7 +61,8 @@ def test_transfers_counts_every_read_by_the_host(gpu):
              lambda: x.cpu(), lambda: float(x[0]), lambda: bool(x[1] > 0)]
     # and the reads of a size a result depends on (CuPy must know it to allocate the result)
     reads += [lambda: a[a > 3], lambda: a.__setitem__(a > 5, 0.), lambda: a.nonzero(),
-              lambda: np.nonzero(a), lambda: np.unique(a), lambda: np.where(a > 1), lambda: x[x > 0]]
+              lambda: np.nonzero(a), lambda: np.unique(a), lambda: np.where(a > 1),
+              lambda: x[x > 0]]
     for read in reads:
         with standin.transfers() as t: read()
         assert t.count == 1, (read, t)

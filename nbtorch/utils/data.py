@@ -229,7 +229,8 @@ class DataLoader:
         if self._iterable: it = self._iter_stream()
         else:
             tasks = iter(self.batch_sampler if self.batch_sampler is not None else self.sampler)
-            it = (self._fetch(t) for t in tasks) if self.num_workers == 0 else _WorkerIterator(self, tasks)
+            if self.num_workers: it = _WorkerIterator(self, tasks)
+            else: it = (self._fetch(t) for t in tasks)
         return _pinned_batches(it) if self.pin_memory else it
 
     def __len__(self):

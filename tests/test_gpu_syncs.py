@@ -1,10 +1,10 @@
 """A training step on the GPU reads nothing back to the host, as PyTorch's reads nothing.
 
 Each read (`x.item()`, `float(x)`, `if x:`, a boolean mask's size, printing) waits for every kernel
-queued on the GPU, then copies: one per step leaves the GPU idle while Python catches up. These tests
-count the reads on the stand-in GPU (`standin.transfers()`), so a sync slipped into an optimizer, a
-scheduler, a loss or the Learner fails here, on the CPU. The reads PyTorch makes too are pinned with
-their count, and each says why it cannot go.
+queued on the GPU, then copies: one per step leaves the GPU idle while Python catches up. These
+tests count the reads on the stand-in GPU (`standin.transfers()`), so a sync slipped into an
+optimizer, a scheduler, a loss or the Learner fails here, on the CPU. The reads PyTorch makes too
+are pinned with their count, and each says why it cannot go.
 """
 import contextlib
 import time
@@ -55,13 +55,15 @@ def _watch():
 
 
 def _model():
-    "Convolution, batch norm (2d and 1d), pooling, layer norm, both dropouts: train mode, on the GPU."
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Dropout2d(0.1), nn.Flatten(), nn.Linear(16, 16), nn.BatchNorm1d(16),
-                         nn.LayerNorm(16), nn.GELU(), nn.Dropout(0.2), nn.Linear(16, 3)).cuda()
+    "Convolution, batch norm (2d and 1d), pooling, layer norm, both dropouts: train mode, on a GPU."
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Dropout2d(0.1), nn.Flatten(), nn.Linear(16, 16),
+                         nn.BatchNorm1d(16), nn.LayerNorm(16), nn.GELU(), nn.Dropout(0.2),
+                         nn.Linear(16, 3)).cuda()
 
 
-def _step_reads(make_opt, make_sched=lambda o: sched.StepLR(o, 2), clip=lambda ps: clip_grad_norm_(ps, 1.)):
+def _step_reads(make_opt, make_sched=lambda o: sched.StepLR(o, 2),
+                clip=lambda ps: clip_grad_norm_(ps, 1.)):
     "The reads of the third training step (the first ones create the optimizer's state)."
     nbtorch.manual_seed(0)
     m = _model()
@@ -85,14 +87,17 @@ def _step_reads(make_opt, make_sched=lambda o: sched.StepLR(o, 2), clip=lambda p
 OPTIMIZERS = [('SGD', dict(lr=0.1, momentum=0.9)),
               ('SGD', dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2)),
               ('SGD', dict(lr=0.1, momentum=0.9, dampening=0.1, maximize=True)),
-              ('Adam', {}), ('Adam', dict(amsgrad=True, weight_decay=0.1)), ('Adam', dict(capturable=True)),
+              ('Adam', {}), ('Adam', dict(amsgrad=True, weight_decay=0.1)),
+              ('Adam', dict(capturable=True)),
               ('Adam', dict(foreach=True)), ('AdamW', {}), ('AdamW', dict(amsgrad=True)),
               ('RMSprop', {}), ('RMSprop', dict(centered=True, momentum=0.9, weight_decay=0.1)),
-              ('Adagrad', {}), ('Adagrad', dict(lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.1)),
-              ('Adamax', {}), ('NAdam', {}), ('NAdam', dict(decoupled_weight_decay=True, weight_decay=0.1)),
+              ('Adagrad', {}),
+              ('Adagrad', dict(lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.1)),
+              ('Adamax', {}), ('NAdam', {}),
+              ('NAdam', dict(decoupled_weight_decay=True, weight_decay=0.1)),
               ('RAdam', {}), ('RAdam', dict(decoupled_weight_decay=True, weight_decay=0.1)),
               ('Adadelta', {}), ('ASGD', {}), ('Rprop', {}),
-              # PyTorch's Adafactor reads two norms per parameter with .item(); ours keeps them on the GPU
+              # PyTorch's Adafactor reads two norms per parameter (.item()); ours keeps them there
               ('Adafactor', {}), ('Adafactor', dict(weight_decay=0.1))]
 
 
@@ -110,11 +115,15 @@ SCHEDULERS = {
     'OneCycleLR': lambda o: sched.OneCycleLR(o, 0.1, total_steps=100),
     'CyclicLR': lambda o: sched.CyclicLR(o, 0.01, 0.1), 'LinearLR': lambda o: sched.LinearLR(o),
     'LambdaLR': lambda o: sched.LambdaLR(o, lambda e: 0.9 ** e),
-    'PolynomialLR': lambda o: sched.PolynomialLR(o, 10), 'ConstantLR': lambda o: sched.ConstantLR(o),
+    'PolynomialLR': lambda o: sched.PolynomialLR(o, 10),
+    'ConstantLR': lambda o: sched.ConstantLR(o),
     'CosineAnnealingWarmRestarts': lambda o: sched.CosineAnnealingWarmRestarts(o, 3),
-    'SequentialLR': lambda o: sched.SequentialLR(o, [sched.LinearLR(o), sched.ExponentialLR(o, 0.9)], [2]),
-    'ChainedScheduler': lambda o: sched.ChainedScheduler([sched.LinearLR(o), sched.ExponentialLR(o, 0.9)])}
-CLIPS = {'norm-2': lambda ps: clip_grad_norm_(ps, 1.), 'norm-inf': lambda ps: clip_grad_norm_(ps, 1., 'inf'),
+    'SequentialLR': lambda o: sched.SequentialLR(o, [sched.LinearLR(o),
+                                                     sched.ExponentialLR(o, 0.9)], [2]),
+    'ChainedScheduler': lambda o: sched.ChainedScheduler([sched.LinearLR(o),
+                                                          sched.ExponentialLR(o, 0.9)])}
+CLIPS = {'norm-2': lambda ps: clip_grad_norm_(ps, 1.),
+         'norm-inf': lambda ps: clip_grad_norm_(ps, 1., 'inf'),
          'norm-1-foreach': lambda ps: clip_grad_norm_(ps, 1., 1, foreach=True),
          'value': lambda ps: clip_grad_value_(ps, 0.1)}
 
@@ -133,7 +142,7 @@ def test_clipping_reads_nothing(any_gpu, name):
 
 
 def test_the_reads_pytorch_makes_too(gpu):
-    "Each of these asks the host a question about device values: PyTorch synchronises on each as well."
+    "Each of these asks the host a question about device values: PyTorch synchronises on each too."
     x = nbtorch.randn(64, device='cuda')
     # .item() and float(): the value itself, to the host
     with standin.transfers() as t: x.sum().item()
@@ -173,8 +182,10 @@ def test_cross_entropy_on_the_gpu_takes_the_masked_path(gpu):
     without stopping, so it masks: the same losses and gradients, and NaN where the CPU raises."""
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((6, 4)).astype(np.float32)
-    for t0, kw in [([0, 3, 1, 1, 2, 2], {}), ([0, 3, -100, 1, 2, 2], {}), ([0, 3, 1, 1, 2, 2], dict(ignore_index=2)),
-                   ([0, 3, 1, 1, 2, 2], dict(reduction='sum')), ([0, 3, -100, 1, 2, 2], dict(reduction='none'))]:
+    for t0, kw in [([0, 3, 1, 1, 2, 2], {}), ([0, 3, -100, 1, 2, 2], {}),
+                   ([0, 3, 1, 1, 2, 2], dict(ignore_index=2)),
+                   ([0, 3, 1, 1, 2, 2], dict(reduction='sum')),
+                   ([0, 3, -100, 1, 2, 2], dict(reduction='none'))]:
         out = {}
         for d in ['cpu', 'cuda']:
             x = nbtorch.tensor(x0, device=d, requires_grad=True)
@@ -183,12 +194,14 @@ def test_cross_entropy_on_the_gpu_takes_the_masked_path(gpu):
                 loss.sum().backward()
             assert t.count == 0, t
             out[d] = loss.detach().cpu().numpy(), x.grad.cpu().numpy()
-        for a, b in zip(out['cpu'], out['cuda']): np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        for a, b in zip(out['cpu'], out['cuda']):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     bad = [0, 4, 1, 1, 2, 2]  # class 4 of 4
     with pytest.raises(IndexError, match='out of bounds'):
         F.cross_entropy(nbtorch.tensor(x0), nbtorch.tensor(bad))
     with standin.transfers() as t:
-        loss = F.cross_entropy(nbtorch.tensor(x0, device='cuda'), nbtorch.tensor(bad, device='cuda'))
+        loss = F.cross_entropy(nbtorch.tensor(x0, device='cuda'),
+                               nbtorch.tensor(bad, device='cuda'))
     assert t.count == 0 and np.isnan(loss.item())
 
 
@@ -209,16 +222,19 @@ def _data(n=96):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, 5)).astype(np.float32)
     ds = TensorDataset(nbtorch.tensor(x), nbtorch.tensor((x[:, 0] > 0).astype(np.int64)))
-    return DataLoader(ds, batch_size=16, shuffle=True, generator=Generator().manual_seed(0)), DataLoader(ds, 32)
+    train = DataLoader(ds, batch_size=16, shuffle=True, generator=Generator().manual_seed(0))
+    return train, DataLoader(ds, 32)
 
 
 @pytest.mark.parametrize('opt_func', [optim.SGD, optim.Adam, optim.AdamW])
 def test_the_learner_reads_once_an_epoch(gpu, opt_func):
     """MetricsCB sums the losses and metrics on the GPU and reads them after the epoch; ProgressCB
     reads its losses then, and the bar's loss at most twice a second (tqdm redraws no faster)."""
-    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 2))
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.1),
+                          nn.Linear(8, 2))
     reads, prog = _Reads(), ProgressCB()
-    learn = Learner(model, _data(), lr=1e-2, opt_func=opt_func, cbs=[reads, DeviceCB('cuda'), MetricsCB(), prog])
+    learn = Learner(model, _data(), lr=1e-2, opt_func=opt_func,
+                    cbs=[reads, DeviceCB('cuda'), MetricsCB(), prog])
     learn.fit(2)
     assert next(model.parameters()).is_cuda and len(reads.batches) == 2 * (6 + 3)
     for e, secs in enumerate(reads.epochs):  # (train, valid) per epoch
@@ -226,7 +242,8 @@ def test_the_learner_reads_once_an_epoch(gpu, opt_func):
         assert n <= 1 + int(secs / 0.5), (n, secs, reads.batches)
     assert len(prog.train_losses) == 2 * 6 and all(isinstance(v, float) for v in prog.train_losses)
     h = learn.history
-    assert [r['train'] for r in h] == [True, False] * 2 and all(isinstance(r['loss'], float) for r in h)
+    assert [r['train'] for r in h] == [True, False] * 2
+    assert all(isinstance(r['loss'], float) for r in h)
     assert 0 <= h[-1]['accuracy'] <= 1
 
 
@@ -234,7 +251,8 @@ def test_the_learner_without_a_progress_bar_reads_no_batch(any_gpu):
     "GradNormCB too keeps its norms on the GPU, and reads them once an epoch, all at once."
     reads = _Reads()
     model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
-    learn = Learner(model, _data(), lr=0.1, cbs=[reads, DeviceCB('cuda'), MetricsCB(), GradNormCB()])
+    learn = Learner(model, _data(), lr=0.1,
+                    cbs=[reads, DeviceCB('cuda'), MetricsCB(), GradNormCB()])
     learn.fit(1)
     assert [c for _, _, c in reads.batches] == [0] * 9
     assert [len(v) for v in learn.grad_norms.values()] == [6] * 4

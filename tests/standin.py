@@ -321,7 +321,7 @@ def _sizing(kind, f, when):
 
 
 ndarray.__getitem__ = _sizing('sync:mask', ndarray.__getitem__, lambda a, key: _has_mask(key))
-ndarray.__setitem__ = _sizing('sync:mask', np.ndarray.__setitem__, lambda a, key, v: _has_mask(key))
+ndarray.__setitem__ = _sizing('sync:mask', ndarray.__setitem__, lambda a, key, v: _has_mask(key))
 ndarray.nonzero = _sizing('sync:nonzero', ndarray.nonzero, lambda a: True)
 _SIZED = {np.nonzero: 'nonzero', np.argwhere: 'argwhere', np.flatnonzero: 'flatnonzero',
           np.unique: 'unique', np.compress: 'compress', np.extract: 'extract'}
@@ -402,4 +402,4 @@ def _kept_on_device(f):
 
 
 for _name in ['mean', 'var', 'std']:
-    setattr(ndarray, _name, _kept_on_device(getattr(np.ndarray, _name)))
+    setattr(ndarray, _name, _kept_on_device(getattr(ndarray, _name)))

@@ -87,8 +87,19 @@ def _to_cpu(a):
 
 def _index_add(a, index, values):
     "Add `values` into `a[index]`, accumulating repeated indices (in place)."
-    if _on_gpu(a): _cupyx.scatter_add(a, index, values)
-    else: np.add.at(a, index, values)
+    if not _on_gpu(a): return np.add.at(a, index, values)
+    # cupyx.scatter_add is CUDA's atomicAdd, which exists for 16-64-bit floats, int32 and unsigned
+    # 32/64-bit ints only: int64 adds as uint64 (the same bits, wrapping alike), complex as its two
+    # real parts, the small ints in int32 (wrapping back when cast, as PyTorch's wrap)
+    v = _cupy.asarray(values).astype(a.dtype, copy=False)
+    if a.dtype == np.int64: _cupyx.scatter_add(a.view(np.uint64), index, v.view(np.uint64))
+    elif a.dtype.kind == 'c':
+        _cupyx.scatter_add(a.real, index, v.real); _cupyx.scatter_add(a.imag, index, v.imag)
+    elif a.dtype.itemsize < 4 and a.dtype.kind in 'iub':
+        wide = a.astype(np.int32)
+        _cupyx.scatter_add(wide, index, v.astype(np.int32))
+        a[...] = wide.astype(a.dtype)
+    else: _cupyx.scatter_add(a, index, v)
 
 def _on_device(fn, index):
     "Run `fn()` with GPU `index` current, so that new arrays land there."

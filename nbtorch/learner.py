@@ -106,6 +106,10 @@ def accuracy(preds, target):
     "The fraction of predictions whose argmax is the target."
     return (preds.argmax(-1) == target).float().mean()
 
+def _f64(v):
+    "`v` as float64, a tensor staying on its device: the same sums as Python's floats, unread."
+    return v.detach().double() if isinstance(v, Tensor) else builtins.float(v)
+
 class MetricsCB(Callback):
     "Average the loss and metrics over each epoch (train and valid); keep them in learn.history."
     order = 10
@@ -114,10 +118,12 @@ class MetricsCB(Callback):
     def before_epoch(self, learn): self.n, self.sums = 0, dict(loss=0., **{k: 0. for k in self.metrics})
     def after_batch(self, learn):
         n = len(learn.yb); self.n += n
-        with no_grad():
-            self.sums['loss'] += learn.loss.item() * n
-            for k, f in self.metrics.items(): self.sums[k] += builtins.float(f(learn.preds, learn.yb)) * n
+        with no_grad():  # summed where they are: reading each batch's loss would stop a GPU
+            self.sums['loss'] = self.sums['loss'] + _f64(learn.loss) * n
+            for k, f in self.metrics.items():
+                self.sums[k] = self.sums[k] + _f64(f(learn.preds, learn.yb)) * n
     def after_epoch(self, learn):
+        self.sums = {k: builtins.float(v) for k, v in self.sums.items()}  # read once an epoch
         learn.last_metrics = {k: v / builtins.max(self.n, 1) for k, v in self.sums.items()}
         learn.history.append(dict(epoch=learn.epoch, train=learn.training, **learn.last_metrics))
 
@@ -151,17 +157,25 @@ class ProgressCB(Callback):
     order = 20
     def __init__(self, plot=False, leave=False): self.plot, self.leave = plot, leave
     def before_fit(self, learn):
-        self.train_losses, self.valid_losses, self._fig = [], [], None
+        self.train_losses, self.valid_losses, self._fig, self._unread = [], [], None, []
         self.live = not _headless_notebook()
     def before_epoch(self, learn):
         from tqdm.auto import tqdm
+        self._shown = -math.inf
         self.bar = tqdm(total=len(learn.dl), leave=self.leave, mininterval=0.5, disable=not self.live,
                         desc=f"epoch {learn.epoch + 1}/{learn.n_epochs} {'train' if learn.training else 'valid'}")
     def after_batch(self, learn):
-        self.bar.update(1); self.bar.set_postfix(loss=f'{learn.loss.item():.4f}', refresh=False)
-        if learn.training: self.train_losses.append(learn.loss.item())
+        # the losses are read once an epoch, and the bar's only as often as tqdm redraws (reading a
+        # loss waits for a GPU to finish the step: every batch, that would stall it)
+        self.bar.update(1)
+        if self.live and time.monotonic() - self._shown >= 0.5:
+            self.bar.set_postfix(loss=f'{learn.loss.item():.4f}', refresh=False)
+            self._shown = time.monotonic()
+        if learn.training: self._unread.append(learn.loss.detach().reshape(1))
+    def _read(self):
+        if self._unread: self.train_losses += cat(self._unread).tolist(); self._unread = []
     def after_epoch(self, learn):
-        self.bar.close()
+        self.bar.close(); self._read()
         m = getattr(learn, 'last_metrics', None)
         if m is None or learn.training: return
         self.valid_losses.append((len(self.train_losses), m['loss']))
@@ -170,6 +184,7 @@ class ProgressCB(Callback):
         print(f"epoch {learn.epoch + 1}: {trs}" + ', '.join(f'valid {k} {v:.4f}' for k, v in m.items()), flush=True)
         if self.plot and self.live: self._draw()
     def after_cancel_epoch(self, learn): self.bar.close()
+    def cleanup_epoch(self, learn): self._read()  # a cancelled fit too: every loss is kept
     def after_fit(self, learn):
         if self.plot and not self.live: self._draw()  # headless: only the final chart is kept
     def _draw(self):
@@ -216,10 +231,17 @@ class SaveBestCB(Callback):
 # %% ../nbs/04_training.ipynb #2b472ceb
 class GradNormCB(Callback):
     "Record the gradient norm of every parameter at every training step, in learn.grad_norms."
-    def before_fit(self, learn): learn.grad_norms = {n: [] for n, _ in learn.model.named_parameters()}
+    def before_fit(self, learn):
+        learn.grad_norms = {n: [] for n, _ in learn.model.named_parameters()}
+        self._unread = []  # (name, norm) kept where the gradients are, read once an epoch
     def after_backward(self, learn):
         for n, p in learn.model.named_parameters():
-            if p.grad is not None: learn.grad_norms[n].append((p.grad * p.grad).sum().sqrt().item())
+            if p.grad is not None: self._unread.append((n, (p.grad * p.grad).sum().sqrt()))
+    def cleanup_epoch(self, learn):
+        if not self._unread: return
+        for (n, _), v in zip(self._unread, stack([v for _, v in self._unread]).tolist()):
+            learn.grad_norms[n].append(v)
+        self._unread = []
 
 # %% ../nbs/04_training.ipynb #aa819ee4
 class LRFinderCB(Callback):

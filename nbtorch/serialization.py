@@ -444,7 +444,23 @@ def _restore_location(map_location):
     raise TypeError("map_location should be a str, a torch.device, a dict of str to str or a "
                     f"callable(storage, location), got {type(map_location).__name__}")
 
-def _default_restore(s, where): return s.to(device(where))
+def _default_restore(s, where):
+    d = device(where)
+    if d.type == 'cuda': _check_gpu(d)
+    return s.to(d)
+
+def _check_gpu(d):
+    "PyTorch's advice when a checkpoint's GPU tensors meet a machine without that GPU."
+    if not cuda.is_available():
+        raise RuntimeError("Attempting to deserialize object on a CUDA device but "
+                           "torch.cuda.is_available() is False. If you are running on a CPU-only "
+                           "machine, please use torch.load with map_location=torch.device('cpu') "
+                           "to map your storages to the CPU.")
+    if (d.index or 0) >= cuda.device_count():
+        raise RuntimeError(f"Attempting to deserialize object on CUDA device {d.index or 0} but "
+                           f"torch.cuda.device_count() is {cuda.device_count()}. Please use "
+                           "torch.load with map_location to map your storages to an existing "
+                           "device.")
 
 def _placed(r, s):
     "Storage `s` as map_location returned it, `r`: the same values, on any device."

@@ -612,23 +612,24 @@ class _ComplexFormatter:
 _EDGE, _THRESHOLD, _LINEWIDTH = 3, 1000, 80
 
 def _summary(a):
-    "The edges of `a` that a summarised print shows."
+    "The edges of `a` that a summarised print shows (on `a`'s device)."
     if a.ndim == 0: return a
-    if a.shape[0] > 2 * _EDGE: a = np.concatenate([a[:_EDGE], a[-_EDGE:]])
-    return np.stack([_summary(x) for x in a]) if a.ndim > 1 else a
+    xp = cuda.get_array_module(a)
+    if a.shape[0] > 2 * _EDGE: a = xp.concatenate([a[:_EDGE], a[-_EDGE:]])
+    return xp.stack([_summary(x) for x in a]) if a.ndim > 1 else a
 
-def _body(a, fmt, indent, summarize):
-    "The bracketed text of array `a`, rows indented by `indent`."
+def _body(a, fmt, indent, cuts):
+    "The bracketed text of array `a`, rows indented by `indent`; axes marked in `cuts`: edges only."
     if a.ndim == 0: return fmt(a.item())
-    cut = summarize and a.shape[0] > 2 * _EDGE
+    cut = cuts[0]
     if a.ndim == 1:
         items = [fmt(x) for x in a.tolist()] if not cut else \
                 [fmt(x) for x in a[:_EDGE].tolist()] + [' ...'] + [fmt(x) for x in a[-_EDGE:].tolist()]
         per_line = builtins.max(1, math.floor((_LINEWIDTH - indent) / (fmt.width + 2)))
         lines = [', '.join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
         return '[' + (',\n' + ' ' * (indent + 1)).join(lines) + ']'
-    rows = range(a.shape[0]) if not cut else [*range(_EDGE), None, *range(a.shape[0] - _EDGE, a.shape[0])]
-    parts = ['...' if i is None else _body(a[i], fmt, indent + 1, summarize) for i in rows]
+    rows = range(a.shape[0]) if not cut else [*range(_EDGE), None, *range(-_EDGE, 0)]
+    parts = ['...' if i is None else _body(a[i], fmt, indent + 1, cuts[1:]) for i in rows]
     return '[' + (',' + '\n' * (a.ndim - 1) + ' ' * (indent + 1)).join(parts) + ']'
 
 # %% ../nbs/00_tensor.ipynb #ca5b98f5
@@ -647,13 +648,15 @@ def _suffixes(t):
 
 @patch
 def __repr__(self: Tensor, prefix='tensor('):
-    a, indent = cuda._to_cpu(self._data), len(prefix)
-    if a.dtype in (np.float16, bfloat16.np): a = a.astype(np.float32)
+    a, indent = self._data, len(prefix)
     if a.size == 0: s = '[]'
     else:
-        summarize = a.size > _THRESHOLD
+        cuts = tuple(a.size > _THRESHOLD and n > 2 * _EDGE for n in a.shape)
+        # only what is shown goes to the host: a summarised GPU tensor sends its edges, not all
+        a = cuda._to_cpu(_summary(a) if a.size > _THRESHOLD else a)
+        if a.dtype in (np.float16, bfloat16.np): a = a.astype(np.float32)
         fmt = _ComplexFormatter if a.dtype.kind == 'c' else _Formatter
-        s = _body(a, fmt(_summary(a) if summarize else a), indent, summarize)
+        s = _body(a, fmt(a), indent, cuts)
     s = prefix + s  # the first line's length counts the prefix, as in PyTorch
     parts, last = [s], len(s) - s.rfind('\n') + 1
     for x in _suffixes(self):
@@ -910,6 +913,28 @@ for _n, _d in [('float', float32), ('double', float64), ('half', float16), ('lon
                ('cfloat', complex64), ('cdouble', complex128)]:
     setattr(Tensor, _n, (lambda d: lambda self, memory_format=None:
                          self.to(d, memory_format=memory_format))(_d))
+
+# %% ../nbs/00_tensor.ipynb #84d199ce
+Tensor._pinned = False  # True on what pin_memory returns
+
+@patch
+def is_pinned(self: Tensor):
+    "True if this tensor sits in page-locked host memory (as `pin_memory()` returns it)."
+    return self._pinned
+
+@patch
+def pin_memory(self: Tensor):
+    "A copy in page-locked host memory, which a GPU reads without staging it (needs a GPU)."
+    if self.is_cuda:
+        raise RuntimeError(f"cannot pin '{self.type()}' only dense CPU tensors can be pinned")
+    if not cuda.is_available():
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+    if self._pinned: return self
+    a = cuda._cupyx.empty_pinned(self._data.shape, self._data.dtype)
+    a[...] = self._data
+    y = _wrap(a)
+    y._pinned = True
+    return y
 
 # %% ../nbs/00_tensor.ipynb #2ff7c0fc
 class _LegacyType(type):

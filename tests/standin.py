@@ -232,3 +232,174 @@ nccl = types.SimpleNamespace(NcclCommunicator=_NcclCommunicator, get_unique_id=_
                                 for k, t in _NCCL_DTYPES.items()})
 cuda.nccl = nccl
 cuda.get_current_stream = lambda: _Stream()
+
+
+# ---- Device-to-host transfers: counted, as each one synchronises a real GPU ----------------------
+# On a GPU, every read of device data by the host (`float(x)`, `x.item()`, `if x:`, `x.get()`,
+# `cupy.asnumpy(x)`, printing) waits for all queued kernels, then copies. `transfers()` counts them:
+#     with standin.transfers() as t: step()
+#     assert t.count == 0, t.log
+# Each entry of `t.log` names the path taken, the shape, the bytes, and the nbtorch line that asked.
+import contextlib as _contextlib
+import functools as _functools
+
+
+class _Transfers:
+    "What a `transfers()` block saw: `count` reads by the host, `nbytes` bytes copied, `log` each."
+    def __init__(self): self.count, self.nbytes, self.log = 0, 0, []
+    def __repr__(self):
+        lines = [f'{k} {s} {n}B  at {w}' for k, s, n, w in self.log]
+        return f'<{self.count} transfers, {self.nbytes} bytes>' + ''.join('\n  ' + l for l in lines)
+
+
+_watching = []  # the open `transfers()` blocks
+_inside = [0]  # > 0 while a counted read runs (float() calls item(): one transfer, not two)
+
+
+def _caller():
+    """`file:line function` of the first frame outside this file, NumPy and nbtorch's mover
+    (cuda.py), then the first one outside tensor.py when that was it (`x.item()`'s caller)."""
+    import sys, os
+    skip = lambda n: (n == __file__ or f'{os.sep}numpy{os.sep}' in n or 'contextlib' in n
+                      or n.endswith(f'nbtorch{os.sep}cuda.py'))
+    at = lambda f: f'{os.path.basename(f.f_code.co_filename)}:{f.f_lineno} {f.f_code.co_name}'
+    f = sys._getframe(2)
+    while f is not None and skip(f.f_code.co_filename): f = f.f_back
+    if f is None: return '?'
+    where, tensor_py = at(f), f'nbtorch{os.sep}tensor.py'
+    if not f.f_code.co_filename.endswith(tensor_py): return where
+    while f is not None and f.f_code.co_filename.endswith(tensor_py): f = f.f_back
+    return where + (f' < {at(f)}' if f is not None else '')
+
+
+def _record(kind, a, nbytes=0):
+    "Count a read of `a` (of `nbytes` when `a` is no array) in every open `transfers()` block."
+    if not _watching: return
+    nbytes = a.nbytes if isinstance(a, np.ndarray) else nbytes
+    where = _caller()
+    for t in _watching:
+        t.count += 1; t.nbytes += nbytes
+        t.log.append((kind, getattr(a, 'shape', None), nbytes, where))
+
+
+def _counted(kind, f):
+    "`f(a, ...)`, counted as one transfer when `a` is device data and no outer read counted it."
+    @_functools.wraps(f)
+    def g(a, *args, **kw):
+        if _inside[0] or not isinstance(a, ndarray): return f(a, *args, **kw)
+        _record(kind, a)
+        _inside[0] += 1
+        try: return f(a, *args, **kw)
+        finally: _inside[0] -= 1
+    return g
+
+
+# every method through which the host reads a device array (CuPy's `__repr__`, `__str__`,
+# `__format__` and pickling copy the whole array to the host, as `get()` does)
+for _name in ['get', 'item', 'tolist', 'tobytes', '__float__', '__int__', '__bool__', '__index__',
+              '__complex__', '__repr__', '__str__', '__format__', '__reduce__', '__reduce_ex__',
+              '__array__', '__contains__']:
+    setattr(ndarray, _name, _counted(_name, getattr(ndarray, _name)))
+asnumpy = _counted('asnumpy', asnumpy)
+
+
+# Reads the host makes without copying data: a result whose size depends on the values (a boolean
+# mask's selection, nonzero, unique) makes CuPy read that size first, a synchronisation as well
+# (CuPy's own tests call boolean indexing one). Counted as `sync:<what>`, the 8 bytes of a size.
+def _has_mask(key):
+    if isinstance(key, ndarray): return key.dtype == np.bool_ and key.ndim > 0
+    return isinstance(key, tuple) and any(_has_mask(k) for k in key)
+
+
+def _sizing(kind, f, when):
+    @_functools.wraps(f)
+    def g(*args, **kw):
+        if _watching and not _inside[0] and when(*args, **kw):
+            _record(kind, None, 8)
+        return f(*args, **kw)
+    return g
+
+
+ndarray.__getitem__ = _sizing('sync:mask', ndarray.__getitem__, lambda a, key: _has_mask(key))
+ndarray.__setitem__ = _sizing('sync:mask', ndarray.__setitem__, lambda a, key, v: _has_mask(key))
+ndarray.nonzero = _sizing('sync:nonzero', ndarray.nonzero, lambda a: True)
+_SIZED = {np.nonzero: 'nonzero', np.argwhere: 'argwhere', np.flatnonzero: 'flatnonzero',
+          np.unique: 'unique', np.compress: 'compress', np.extract: 'extract'}
+_array_function = ndarray.__array_function__
+
+
+def _array_function_sized(self, func, types_, args, kw):
+    kind = _SIZED.get(func) or ('where' if func is np.where and len(args) + len(kw) == 1 else None)
+    if kind and _watching and not _inside[0]:
+        _record(f'sync:{kind}', None, 8)
+    return _array_function(self, func, types_, args, kw)
+
+
+ndarray.__array_function__ = _array_function_sized
+
+
+def _holds_device(a):
+    if isinstance(a, ndarray): return True
+    return isinstance(a, (list, tuple)) and any(_holds_device(v) for v in a)
+
+
+def _implicit(name, f):
+    """NumPy's `name`, counting a call on device data: CuPy refuses that implicit conversion
+    (TypeError), the stand-in (NumPy underneath) cannot, so it counts it as `np.<name>`."""
+    def g(a, *args, **kw):
+        import sys
+        if (_watching and not _inside[0] and _holds_device(a)
+                and sys._getframe(1).f_globals.get('__name__') != __name__):
+            _record(f'np.{name}', a if isinstance(a, np.ndarray) else None)
+        return f(a, *args, **kw)
+    return g
+
+
+_IMPLICIT = ['asarray', 'array', 'ascontiguousarray', 'asfortranarray']
+
+
+@_contextlib.contextmanager
+def transfers():
+    "Count the device-to-host transfers made inside the block (see `_Transfers`)."
+    t = _Transfers()
+    outer = not _watching
+    saved = {n: getattr(np, n) for n in _IMPLICIT}
+    if outer:
+        for n in _IMPLICIT: setattr(np, n, _implicit(n, saved[n]))
+    _watching.append(t)
+    try: yield t
+    finally:
+        _watching.remove(t)
+        if outer:
+            for n in _IMPLICIT: setattr(np, n, saved[n])
+
+
+# `cupyx.empty_pinned`: page-locked host memory on a GPU machine; the stand-in's is ordinary memory
+extras.empty_pinned = lambda shape, dtype=float, order='C': np.empty(shape, dtype, order)
+
+
+# `cupyx.scatter_add` adds with CUDA's atomicAdd, which exists for these dtypes only: CuPy raises
+# TypeError for the others (int64, the small ints, bool, complex), and so does the stand-in
+_ATOMIC_ADD = (np.int32, np.float16, np.float32, np.float64, np.uint32, np.uint64)
+
+
+def _scatter_add_as_cupy(a, index, values):
+    if not issubclass(a.dtype.type, _ATOMIC_ADD):
+        raise TypeError('scatter_add only supports int32, float16, float32, float64, uint32, '
+                        'uint64, as data type')
+    _scatter_add(a, index, values)
+
+
+extras.scatter_add = _scatter_add_as_cupy
+
+
+# NumPy's mean, var and std of float16 end in `np.float16(...)`, a host scalar; CuPy's give 0-d
+# device arrays, as the stand-in's now do
+def _kept_on_device(f):
+    @_functools.wraps(f)
+    def g(*args, **kw): return _dev(f(*args, **kw))
+    return g
+
+
+for _name in ['mean', 'var', 'std']:
+    setattr(ndarray, _name, _kept_on_device(getattr(ndarray, _name)))

@@ -1866,9 +1866,13 @@ class _NllLoss(Op):
         keep = t != ignore_index
         safe = xp.where(keep, t, 0)  # a class index even where the target is ignored
         bad = (safe < 0) | (safe >= x.shape[1])
-        if bad.any(): raise IndexError(f"Target {t[bad].ravel()[0]} is out of bounds.")
+        if xp is np:
+            if bad.any(): raise IndexError(f"Target {t[bad].ravel()[0]} is out of bounds.")
+        else:  # reading `bad` on the host would stop the GPU every step (PyTorch's CUDA kernel
+            safe = xp.where(bad, 0, safe)  # asserts asynchronously): a bad target makes NaN there
         picked = xp.take_along_axis(x, safe[:, None], 1)[:, 0]
         wt = xp.where(keep, w[safe], 0) if w is not None else keep.astype(x.dtype)
+        if xp is not np: wt = xp.where(bad, xp.nan, wt)
         loss = xp.where(keep, -picked * wt, 0).astype(x.dtype, copy=False)  # skipped, not times 0
         ctx.keep, ctx.safe, ctx.wt, ctx.total, ctx.C = keep, safe, wt, wt.sum(), x.shape[1]
         ctx.reduction = reduction
@@ -1944,7 +1948,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
     _check_smoothing(label_smoothing)
     _check_class_target(input, target, weight)
     if t.dtype == np.uint8: target = target.long()  # (and the general path)
-    elif x.ndim == 2 and weight is None and label_smoothing <= 0 and x.dtype.kind == 'f' and t.size:
+    # the rows' fast path needs every target in range, which the host must read: on a GPU that would
+    # wait for the device on every step, so there the general path, which masks, serves
+    elif (x.ndim == 2 and weight is None and label_smoothing <= 0 and x.dtype.kind == 'f' and t.size
+          and get_array_module(t) is np):
         lo, hi = t.min(), t.max()
         ignored = lo <= ignore_index <= hi and (t == ignore_index).any()
         if 0 <= lo and hi < x.shape[1] and not ignored:

@@ -459,8 +459,10 @@ def _adafactor_update(self, p, g, state, group):
     state['step']._data += 1
     t = state['step'].item()
     w = t ** group['beta2_decay']  # 1 - beta2 at step t: the moments forget ever more slowly
-    rms = lambda a: builtins.float(xp.sqrt((a * a).sum())) / a.size ** 0.5
-    alpha = builtins.max(eps2, rms(p)) * builtins.min(lr, 1 / t ** 0.5)
+    # the root mean squares stay on the device (PyTorch reads them with .item(), which stops a GPU
+    # twice a parameter), in float64 as the Python floats were: the very same numbers
+    rms = lambda a: xp.sqrt((a * a).sum()).astype(np.float64) / a.size ** 0.5
+    alpha = xp.fmax(eps2, rms(p)) * builtins.min(lr, 1 / t ** 0.5)  # fmax: max's NaN rule
     if group['weight_decay']: p *= 1 - lr * group['weight_decay']
     if p.ndim > 1:
         r, c = state['row_var']._data, state['col_var']._data
@@ -472,7 +474,7 @@ def _adafactor_update(self, p, g, state, group):
         v += (g * g - v) * w
         var = v
     update = g / xp.sqrt(xp.maximum(var, eps1 * eps1))
-    p -= (alpha / builtins.max(1.0, rms(update) / group['d'])) * update
+    p -= (alpha / xp.fmax(1.0, rms(update) / group['d'])).astype(p.dtype) * update
 
 Adafactor._update = _adafactor_update
 

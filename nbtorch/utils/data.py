@@ -212,7 +212,7 @@ class DataLoader:
         self.dataset, self.batch_size, self.drop_last, self.num_workers = dataset, batch_size, drop_last, num_workers
         self.generator, self.timeout, self.worker_init_fn = generator, timeout, worker_init_fn
         self.prefetch_factor = prefetch_factor or 2
-        self._iterable = iterable
+        self._iterable, self.pin_memory = iterable, pin_memory
         if batch_sampler is not None: batch_size, drop_last = None, False
         if sampler is None and not self._iterable:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
@@ -226,10 +226,12 @@ class DataLoader:
         return self.collate_fn([self.dataset[i] for i in indices])
 
     def __iter__(self):
-        if self._iterable: return self._iter_stream()
-        tasks = iter(self.batch_sampler if self.batch_sampler is not None else self.sampler)
-        if self.num_workers == 0: return (self._fetch(t) for t in tasks)
-        return _WorkerIterator(self, tasks)
+        if self._iterable: it = self._iter_stream()
+        else:
+            tasks = iter(self.batch_sampler if self.batch_sampler is not None else self.sampler)
+            if self.num_workers: it = _WorkerIterator(self, tasks)
+            else: it = (self._fetch(t) for t in tasks)
+        return _pinned_batches(it) if self.pin_memory else it
 
     def __len__(self):
         if self._iterable:
@@ -237,6 +239,24 @@ class DataLoader:
             if self.batch_size is None: return n
             return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
+
+# %% ../../nbs/04_data.ipynb #e1b0e600
+def _pin(b):
+    "Batch `b` with its CPU tensors pinned, through tuples, named tuples, lists and dicts."
+    if isinstance(b, Tensor): return b if b.is_cuda else b.pin_memory()
+    if isinstance(b, tuple) and hasattr(b, '_fields'): return type(b)(*(_pin(v) for v in b))
+    if isinstance(b, (tuple, list)): return type(b)(_pin(v) for v in b)
+    if isinstance(b, dict): return {k: _pin(v) for k, v in b.items()}
+    return b
+
+def _pinned_batches(it):
+    "The batches of `it`, pinned; as they are (with PyTorch's warning) where no GPU is found."
+    from nbtorch import cuda
+    if cuda.is_available(): return map(_pin, it)
+    import warnings
+    warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device "
+                  "pinned memory won't be used.")
+    return it
 
 # %% ../../nbs/04_data.ipynb #f3570b9e
 @patch

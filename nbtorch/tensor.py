@@ -156,7 +156,7 @@ _default_device = [_cpu]
 def set_default_device(device):
     "Make `device` the one factories use when none is given (None: back to the CPU)."
     d = _cpu if device is None else _device_cls(device)
-    _default_device[0] = _device_cls('cuda', 0) if d.type == 'cuda' and d.index is None else d
+    _default_device[0] = _device_cls('cuda', cuda._gpu(None)) if d.type == 'cuda' and d.index is None else d
 
 def get_default_device():
     "The device factories use when none is given."
@@ -343,7 +343,7 @@ def _array(data, dtype=None, dev=None, copy=True):
           else _default_device[0]
     if dev.type == 'cuda':
         cuda._check_dtype(dtype.np)
-        a = cuda._to_gpu(data, dev.index or 0)
+        a = cuda._to_gpu(data, cuda._gpu(dev.index))
         return a.astype(dtype.np, copy=copy and a is data)
     a = cuda._to_cpu(data) if hasattr(data, 'shape') else data
     try: return np.array(a, dtype=dtype.np, copy=copy)
@@ -373,7 +373,7 @@ def _xp(dev):
     "The array module for device `dev`."
     if device(dev).type == 'cpu': return np
     d = device(dev)
-    cuda._check(d.index or 0)
+    cuda._check(cuda._gpu(d.index))
     return cuda._backend()
 
 def _factory(make, dtype, dev, requires_grad):
@@ -384,7 +384,7 @@ def _factory(make, dtype, dev, requires_grad):
     if xp is np: a = make(np, dtype.np)
     else:
         cuda._check_dtype(dtype.np)
-        a = cuda._on_device(lambda: make(xp, dtype.np), device(dev).index or 0)
+        a = cuda._on_device(lambda: make(xp, dtype.np), cuda._gpu(device(dev).index))
     t = _wrap(a)
     if requires_grad: t._set_requires_grad(True, "Only Tensors of floating point and complex dtype")
     return t
@@ -854,7 +854,7 @@ class _ToCopy(Op):
     def forward(ctx, x, dtype=None, dev=None):
         ctx.dtype, ctx.dev = _from_np[x.dtype], _device_of(x)
         if dev is not None and dev != ctx.dev:
-            x = cuda._to_cpu(x) if dev.type == 'cpu' else cuda._to_gpu(x, dev.index or 0)
+            x = cuda._to_cpu(x) if dev.type == 'cpu' else cuda._to_gpu(x, cuda._gpu(dev.index))
         if dtype is None or dtype.np == x.dtype: return x.copy()
         if x.dtype.kind == 'c' and 1 <= dtype.kind <= 2: x = x.real  # PyTorch keeps the real part
         if ctx.dtype is bfloat16 and dtype.kind == 1:
@@ -889,7 +889,7 @@ def _to_args(args, kw):
 def to(self: Tensor, *args, **kw):
     "This tensor with another dtype, device or memory format (itself if nothing changes)."
     dev, dt, copy, fmt = _to_call(args, kw)
-    if dev is not None and dev.type == 'cuda' and dev.index is None: dev = device('cuda', 0)
+    if dev is not None and dev.type == 'cuda' and dev.index is None: dev = device('cuda', cuda._gpu(None))
     y = self
     if (dt is not None and dt is not self.dtype) or (dev is not None and dev != self.device) or copy:
         if (dev or self.device).type == 'cuda': cuda._check_dtype((dt or self.dtype).np)
@@ -1048,7 +1048,7 @@ class _Sampled(Op):
 
 def _on(a, t):
     "Array `a` (drawn on the CPU) on the device of tensor `t`."
-    return cuda._to_gpu(a, t.device.index or 0) if t.is_cuda else a
+    return cuda._to_gpu(a, t.device.index) if t.is_cuda else a
 
 def _fill(t, a, kind):
     "Overwrite tensor `t` with the samples in array `a`, in place."

@@ -403,3 +403,25 @@ def _kept_on_device(f):
 
 for _name in ['mean', 'var', 'std']:
     setattr(ndarray, _name, _kept_on_device(getattr(ndarray, _name)))
+
+
+# torch.cuda's housekeeping (nbtorch.cuda's synchronize, set_device, get_device_properties,
+# memory_allocated, ...): the stand-in is one GPU whose work is done when a call returns, and whose
+# memory pool is empty (its arrays live in the host's memory)
+_Device.synchronize = lambda self: None
+_Device.use = lambda self: None
+cuda.runtime.getDevice = lambda: 0
+cuda.runtime.getDeviceProperties = lambda i: {
+    'name': b'stand-in GPU (tests/standin.py)', 'major': 9, 'minor': 0, 'totalGlobalMem': 2 ** 30,
+    'multiProcessorCount': 1}
+
+
+class _MemoryPool:
+    "`cupy.get_default_memory_pool()`'s stand-in: nothing in use, nothing cached."
+    def used_bytes(self): return 0
+    def total_bytes(self): return 0
+    def free_all_blocks(self): pass
+
+
+_POOL = _MemoryPool()
+def get_default_memory_pool(): return _POOL

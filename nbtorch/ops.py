@@ -31,10 +31,29 @@ def _operands(a, b, floating=False):
         raise TypeError(f"unsupported operand types: {type(a).__name__} and {type(b).__name__}")
     dt = result_type(a, b)
     if floating and dt.kind < 2: dt = get_default_dtype()  # complex stays complex
+    if dt.kind == 1: a, b = _wrapped(a, dt.np), _wrapped(b, dt.np)
     if isinstance(a, Tensor) and isinstance(b, Tensor): _same_device(a, b)
     if isinstance(a, Tensor) and a.dtype is not dt: a = a.to(dt)
     if isinstance(b, Tensor) and b.dtype is not dt: b = b.to(dt)
     return a, b
+
+# %% ../nbs/00a_ops.ipynb #5a0c1d10
+def _wrapped(v, dt):
+    "Python integer `v` as integer dtype `dt` holds it: PyTorch wraps one out of range (int8 + 300 is + 44)."
+    if type(v) is not builtins.int: return v
+    bits = dt.itemsize * 8
+    v %= 1 << bits
+    return v - (1 << bits) if dt.kind == 'i' and v >> (bits - 1) else v
+
+_CTYPES = dict(int8='int8_t', uint8='uint8_t', int16='int16_t', uint16='uint16_t', int32='int',
+               uint32='uint32_t', int64='int64_t', uint64='uint64_t')
+
+def _check_fits(v, t):
+    "PyTorch's error where Python integer `v` is to fill integer tensor `t`, whose dtype cannot hold it."
+    if type(v) is not builtins.int or not isinstance(t, Tensor) or t.dtype.kind != 1: return
+    i = np.iinfo(t.dtype.np)  # an unsigned dtype takes -max..max (negatives wrap)
+    if not (-i.max if i.min == 0 else i.min) <= v <= i.max:
+        raise RuntimeError(f"value cannot be converted to type {_CTYPES[i.dtype.name]} without overflow")
 
 def _same_device(a, b):
     "Raise PyTorch's error if tensors `a` and `b` live on different devices."
@@ -583,6 +602,7 @@ def _split(g, x, y, x_lost, y_lost):
 def where(condition, input=None, other=None):
     "Elements of `input` where `condition` holds, else of `other`."
     if input is None: return nonzero(condition, as_tuple=True)
+    _check_fits(other, input); _check_fits(input, other)
     x, y = _operands(input, other)
     if not isinstance(x, Tensor): x = full_like(y, x)
     if not isinstance(y, Tensor): y = full_like(x, y)

@@ -1,6 +1,6 @@
 """Conformance of the Tensor with PyTorch: each op on the same inputs, values, dtypes and shapes compared,
 on every backend (the CPU, the stand-in device, and a real GPU where there is one)."""
-import math
+import math, re
 import numpy as np
 import pytest
 import nbtorch
@@ -540,3 +540,26 @@ def test_cuda_index_errors(dev):
     if dev != 'cuda': return
     with pytest.raises(RuntimeError, match='invalid device ordinal'):
         nbtorch.zeros(2, device='cuda:5')
+
+
+
+_WRAP_OPS = {'add': lambda L, x, v: x + v, 'sub': lambda L, x, v: x - v, 'rsub': lambda L, x, v: v - x,
+             'mul': lambda L, x, v: x * v, 'floordiv': lambda L, x, v: x // v, 'and': lambda L, x, v: x & v,
+             'xor': lambda L, x, v: x ^ v, 'lt': lambda L, x, v: x < v, 'eq': lambda L, x, v: x == v,
+             'ge': lambda L, x, v: x >= v, 'where': lambda L, x, v: L.where(x > 5, x, v)}
+
+
+@pytest.mark.parametrize('dt, v', [('int8', 300), ('int8', -129), ('uint8', -1), ('uint8', 256),
+                                   ('uint8', -255), ('uint8', -256), ('int16', 70000), ('int32', 2 ** 31 + 5)])
+@pytest.mark.parametrize('op', list(_WRAP_OPS))
+def test_integer_out_of_range_number(dt, v, op):
+    "A Python integer the dtype cannot hold wraps in arithmetic and comparisons; where refuses it, as PyTorch."
+    if torch is None: pytest.skip('PyTorch (the oracle) is not installed')
+    f, x = _WRAP_OPS[op], [1, 7, 100]
+    try: want = f(torch, torch.tensor(x, dtype=getattr(torch, dt)), v).tolist()
+    except RuntimeError as e:
+        if 'ZeroDivisionError' in str(e): pytest.skip('a number that wraps to 0 divides by zero')
+        with pytest.raises(RuntimeError, match=re.escape(str(e))):
+            f(nbtorch, nbtorch.tensor(x, dtype=getattr(nbtorch, dt)), v)
+        return
+    assert f(nbtorch, nbtorch.tensor(x, dtype=getattr(nbtorch, dt)), v).tolist() == want

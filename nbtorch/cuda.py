@@ -86,7 +86,9 @@ def _check_dtype(dt):
 
 def _to_cpu(a):
     "A NumPy copy of array `a` (no copy if it is on the CPU already)."
-    return _cupy.asnumpy(a) if _on_gpu(a) else a
+    if not _on_gpu(a): return a
+    if _pending: _raise_pending()  # checks made on the GPU, read now (see `_assert_later` below)
+    return _cupy.asnumpy(a)
 
 def _on_device(fn, index):
     "Run `fn()` with GPU `index` current, so that new arrays land there."
@@ -108,6 +110,23 @@ def _index_add(a, index, values):
         _cupyx.scatter_add(wide, index, v.astype(np.int32))
         a[...] = wide.astype(a.dtype)
     else: _cupyx.scatter_add(a, index, v)
+
+# %% ../nbs/00_cuda.ipynb #5a0c1d21
+_pending = {}  # message -> a flag on the GPU: a check made there, read at the next host read
+
+def _assert_later(bad, message):
+    "Check GPU array `bad` on the device; the next host read raises `message` if any of it is True."
+    f = bad.any()
+    _pending[message] = _pending[message] | f if message in _pending else f
+
+def _raise_pending():
+    "Read the pending GPU checks (one copy, at a read that waits for the GPU anyway); raise a failed one."
+    if not _pending: return
+    messages, flags = list(_pending), _cupy.stack(list(_pending.values())).get()
+    _pending.clear()
+    for m, f in zip(messages, flags):
+        if f: raise RuntimeError(f"CUDA error: device-side assert triggered: {m} (checked on the GPU "
+                                 "when it ran, reported at this read, as PyTorch's CUDA kernels do)")
 
 # %% ../nbs/00_cuda.ipynb #1fd68d0f
 def get_special_module(*xs):

@@ -286,6 +286,7 @@ def item(self: Tensor):
     "The value of a one-element tensor as a Python number."
     if self._data.size != 1:
         raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+    if cuda._pending and cuda._on_gpu(self._data): cuda._raise_pending()  # checks made on the GPU
     return self._data.reshape(()).item()
 
 @patch

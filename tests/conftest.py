@@ -28,3 +28,11 @@ def dev(request):
 
 @pytest.fixture
 def rng(): return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_gpu_checks():
+    "Each test starts with no GPU check waiting to be read (`cuda._assert_later`): one test's own."
+    cuda._pending.clear()
+    yield
+    cuda._pending.clear()

@@ -260,11 +260,12 @@ def _caller():
     """`file:line function` of the first frame outside this file, NumPy and nbtorch's mover
     (cuda.py), then the first one outside tensor.py when that was it (`x.item()`'s caller)."""
     import sys, os
-    skip = lambda n: (n == __file__ or f'{os.sep}numpy{os.sep}' in n or 'contextlib' in n
-                      or n.endswith(f'nbtorch{os.sep}cuda.py'))
+    # (cuda.py's reader of pending GPU checks is named: its read shares the wait of the one after it)
+    skip = lambda n, fn: (n == __file__ or f'{os.sep}numpy{os.sep}' in n or 'contextlib' in n
+                          or n.endswith(f'nbtorch{os.sep}cuda.py') and fn != '_raise_pending')
     at = lambda f: f'{os.path.basename(f.f_code.co_filename)}:{f.f_lineno} {f.f_code.co_name}'
     f = sys._getframe(2)
-    while f is not None and skip(f.f_code.co_filename): f = f.f_back
+    while f is not None and skip(f.f_code.co_filename, f.f_code.co_name): f = f.f_back
     if f is None: return '?'
     where, tensor_py = at(f), f'nbtorch{os.sep}tensor.py'
     if not f.f_code.co_filename.endswith(tensor_py): return where

@@ -202,7 +202,16 @@ def test_cross_entropy_on_the_gpu_takes_the_masked_path(gpu):
     with standin.transfers() as t:
         loss = F.cross_entropy(nbtorch.tensor(x0, device='cuda'),
                                nbtorch.tensor(bad, device='cuda'))
-    assert t.count == 0 and np.isnan(loss.item())
+    assert t.count == 0  # checked on the device; reported at the next read, as PyTorch's CUDA kernels
+    with pytest.raises(RuntimeError, match=r'device-side assert triggered: nll_loss/cross_entropy: a '
+                                           r'target is out of bounds \(below 0, or 4 classes or more\)'):
+        loss.item()
+    assert not nbtorch.cuda._pending and np.isnan(loss.item())  # reported once; the value is NaN
+    F.cross_entropy(nbtorch.tensor(x0, device='cuda'), nbtorch.tensor(bad, device='cuda'))
+    with pytest.raises(RuntimeError, match='device-side assert'):
+        nbtorch.ones(2, device='cuda').tolist()  # any read of the GPU reports it, as CUDA's error
+    good = F.cross_entropy(nbtorch.tensor(x0, device='cuda'), nbtorch.tensor([0, 3, 1, 1, 2, 2], device='cuda'))
+    assert np.isfinite(good.item()) and not nbtorch.cuda._pending
 
 
 class _Reads(Callback):
@@ -215,7 +224,13 @@ class _Reads(Callback):
         self.block = _watch(); self.t = self.block.__enter__()
     def cleanup_batch(self, learn):
         self.block.__exit__(None, None, None)
-        self.batches.append((learn.epoch, learn.training, self.t.count))
+        self.batches.append((learn.epoch, learn.training, _waits(self.t)))
+
+
+def _waits(t):
+    """The reads in `t` that wait for the GPU: the flags of the checks made there (`cuda._assert_later`,
+    cross_entropy's targets) are read just before the value that waits, in the same wait."""
+    return sum('_raise_pending' not in where for *_, where in t.log)
 
 
 def _data(n=96):

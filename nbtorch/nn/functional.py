@@ -1868,8 +1868,10 @@ class _NllLoss(Op):
         bad = (safe < 0) | (safe >= x.shape[1])
         if xp is np:
             if bad.any(): raise IndexError(f"Target {t[bad].ravel()[0]} is out of bounds.")
-        else:  # reading `bad` on the host would stop the GPU every step (PyTorch's CUDA kernel
-            safe = xp.where(bad, 0, safe)  # asserts asynchronously): a bad target makes NaN there
+        else:  # reading `bad` on the host would stop the GPU every step: as PyTorch's CUDA kernel,
+            safe = xp.where(bad, 0, safe)  # assert on the device and report at the next read (NaN here)
+            cuda._assert_later(bad, f"nll_loss/cross_entropy: a target is out of bounds (below 0, or "
+                                    f"{x.shape[1]} classes or more)")
         picked = xp.take_along_axis(x, safe[:, None], 1)[:, 0]
         wt = xp.where(keep, w[safe], 0) if w is not None else keep.astype(x.dtype)
         if xp is not np: wt = xp.where(bad, xp.nan, wt)
@@ -1888,6 +1890,7 @@ class _NllLoss(Op):
         return where(_wrap(classes == safe[:, None]), coef, 0.), None, None
     def name(self): return 'NllLoss2DBackward0' if len(self._shapes[0]) == 4 else 'NllLossBackward0'
 
+# %% ../../nbs/02_functional.ipynb #5a0c1d22
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean'):
     "The negative log-likelihood of class indices `target` under log-probabilities `input`."
     _check_reduction(reduction)

@@ -38,7 +38,7 @@ if [ -n "$STANDIN" ]; then  # the stand-in answers `import cupy` (tests/fake_gpu
   BENCH="--device cuda --standin --quick"; TESTS="tests/test_standin.py tests/test_serialization.py"
   NBS="nbs/04_training.ipynb"; XDIST=""; SUFFIX=_standin_quick
 else
-  BENCH="--device cuda --rounds 9"; TESTS="tests"; NBS=""; XDIST="-n 12"; SUFFIX=_cuda
+  BENCH="--device cuda --rounds 9"; TESTS="tests"; NBS=""; XDIST="-n 10"; SUFFIX=_cuda
 fi
 
 stage benchmark
@@ -53,7 +53,7 @@ stage "tests, notebooks, demo, NCCL"
 ( timeout 270 "$PY" -m pytest -q -p no:cacheprovider $XDIST -r fE $TESTS \
     --ignore tests/test_docs_browser.py --ignore tests/test_lab_browser.py --junitxml "$LOG/junit.xml" \
     > "$LOG/tests.log" 2>&1; echo "tests exit $?" >> "$LOG/tests.log" ) &
-( timeout 270 nbdev-test --n-workers 3 $NBS > "$LOG/notebooks.log" 2>&1
+( timeout 270 nbdev-test --n-workers 4 $NBS > "$LOG/notebooks.log" 2>&1
   echo "notebooks exit $?" >> "$LOG/notebooks.log" ) &
 ( timeout 120 "$PY" tools/demo.py "$LOG/demo" > "$LOG/demo.log" 2>&1; echo "demo exit $?" >> "$LOG/demo.log"
   timeout 60 "$PY" tools/gpu_check_distributed.py ${STANDIN:+--standin} > "$LOG/nccl.log" 2>&1

@@ -81,7 +81,11 @@ def _ufunc_check(name, method, kw):
     if u is None:
         raise TypeError(f"operand type(s) all returned NotImplemented from __array_ufunc__ "
                         f"({_lacks('ufunc numpy.' + name)})")
-    if method == '__call__':
+    if 'other' in u:  # a generalised ufunc (`matmul`): its methods are checked, not its keywords
+        if method != '__call__' and method not in u['methods']:
+            raise AttributeError(f"'{u['other']}' object has no attribute '{method}' "
+                                 f"({_lacks(f'numpy.{name}.{method}')})")
+    elif method == '__call__':
         bad = {k: v for k, v in kw.items() if k not in _API['ufunc_keywords']}
         if bad: raise TypeError(f"Wrong arguments {bad} ({_lacks('such keyword')})")
     elif method not in u['methods']:

@@ -144,11 +144,18 @@ def build():
             u = getattr(mods[name], n)
             if isinstance(u, cupy.ufunc):
                 api['ufuncs'].setdefault(n, {'nin': u.nin, 'nout': u.nout, 'methods': _methods(u)})
+            elif isinstance(getattr(np, n, None), np.ufunc) and callable(u):
+                # a NumPy ufunc that CuPy writes otherwise (`matmul` is a generalised ufunc): CuPy's
+                # `__array_ufunc__` calls it, and its methods where it has them (keywords unchecked)
+                ms = [m for m in ('reduce', 'accumulate', 'reduceat', 'outer', 'at')
+                      if hasattr(u, m)]
+                api['ufuncs'].setdefault(n, {'methods': ms, 'other': type(u).__name__})
     api['ufunc_keywords'] = _ufunc_keywords(cupy.add)
     api['sort_kinds'] = _sort_kinds(cupy)
     same = lambda n: getattr(cupy, n) is getattr(np, n, None)
     api['numpy_aliases'] = sorted(n for n in api['modules']['cupy'] if same(n)
-                                  and callable(getattr(np, n)) and not inspect.isclass(getattr(np, n)))
+                                  and callable(getattr(np, n))
+                                  and not inspect.isclass(getattr(np, n)))
     return api
 
 

@@ -48,3 +48,96 @@ def test_every_result_stays_on_the_device(gpu):
             x.clamp(0, 1), x.std(), nbtorch.where(x > 0, x, 0.), x[1, 2], x.to(nbtorch.float64)]
     for o in outs:
         assert type(o._data) is standin.ndarray, o
+
+
+# The stand-in is as strict as CuPy 14.2 (tests/cupy_api.json, made by tools/cupy_api.py)
+import json, os, subprocess, sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+_API = json.loads((_ROOT / 'tests' / 'cupy_api.json').read_text())
+
+
+def test_the_api_file_is_cupy_14_2s():
+    assert _API['cupy_version'] == '14.2.0' and _API['made_by'] == 'tools/cupy_api.py'
+    assert 'geomspace' not in _API['modules']['cupy'] and 'eig' in _API['modules']['cupy.linalg']
+    assert _API['ufuncs']['maximum']['methods'] == ['at', 'outer']
+    assert _API['sort_kinds'] == [None, 'stable']
+
+
+def _cupy_env():
+    "The environment under which a CuPy imports (`NBTORCH_CUPY_SITE` names its folder), or None."
+    env = dict(os.environ, PYTHONPATH=os.environ.get('NBTORCH_CUPY_SITE', ''))
+    r = subprocess.run([sys.executable, '-c', 'import cupy'], env=env, capture_output=True)
+    return env if r.returncode == 0 else None
+
+
+def test_the_api_file_is_what_the_tool_makes():
+    env = _cupy_env()
+    if env is None: pytest.skip("no CuPy to read (set NBTORCH_CUPY_SITE to a folder holding one)")
+    r = subprocess.run([sys.executable, str(_ROOT / 'tools' / 'cupy_api.py'), '-'], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)
+    for k in ['numpy_version', 'numpy_aliases']: made.pop(k)  # NumPy's, not CuPy's
+    assert made == {k: v for k, v in _API.items() if k not in ('numpy_version', 'numpy_aliases')}
+
+
+def test_a_name_cupy_lacks_is_refused():
+    with pytest.raises(AttributeError, match=r'CuPy 14\.2\.0 has no numpy\.geomspace'):
+        standin.module.geomspace
+    with pytest.raises(AttributeError, match=r'has no numpy\.linalg\.svdvals'):
+        standin.module.linalg.svdvals
+    with pytest.raises(AttributeError, match=r'has no scipy\.special\.airy'):
+        standin.extras.scipy.special.airy
+    assert standin.module.linalg.eig and standin.module.take_along_axis  # what it has is there
+
+
+def test_a_numpy_function_cupy_lacks_is_refused(gpu):
+    x = nbtorch.arange(4.).cuda()._data
+    with pytest.raises(TypeError, match=r"no implementation found for 'numpy\.insert'"):
+        np.insert(x, 0, 1.)
+    assert type(np.cumsum(x)) is standin.ndarray
+
+
+def test_a_ufunc_method_cupy_lacks_is_refused(gpu):
+    x = nbtorch.arange(4.).cuda()._data
+    with pytest.raises(NotImplementedError, match=r'cupy_maximum\.reduce'):
+        np.maximum.reduce(x)
+    with pytest.raises(NotImplementedError, match=r'cupy_multiply\.reduceat'):
+        np.multiply.reduceat(x, [0, 2])
+    with pytest.raises(NotImplementedError, match=r'cupy_minimum\.accumulate'):
+        standin.module.minimum.accumulate(x)
+    with pytest.raises(TypeError, match='has no ufunc numpy.spacing'):
+        np.spacing(x)
+    assert np.add.reduceat(x, [0, 2]).tolist() == [1., 5.]  # these CuPy has
+    np.maximum.at(x, [0], 9.); assert x.tolist() == [9., 1., 2., 3.]
+    assert (x @ x).item() == 95.  # matmul: a generalised ufunc in CuPy, called as NumPy's
+
+
+def test_keywords_cupy_refuses_are_refused(gpu):
+    x = nbtorch.arange(4.).cuda()._data
+    for kind in ['quicksort', 'heapsort', 'mergesort']:
+        with pytest.raises(ValueError, match="kind can only be None or 'stable'"):
+            np.sort(x, kind=kind)
+        with pytest.raises(ValueError, match="kind can only be None or 'stable'"):
+            x.argsort(kind=kind)
+    assert np.argsort(x, kind='stable').tolist() == [0, 1, 2, 3]
+    with pytest.raises(TypeError, match='Wrong arguments'):
+        np.add(x, x, where=x > 1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'where'"):
+        x.sum(where=x > 1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'initial'"):
+        x.max(initial=0.)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'casting'"):
+        standin.module.einsum('i->', x, casting='no')
+
+
+def test_what_a_cupy_array_lacks_is_refused(gpu):
+    x = nbtorch.arange(4.).cuda()._data
+    with pytest.raises(AttributeError, match='has no ndarray.resize'):
+        x.resize(5)
+    with pytest.raises(TypeError, match='has no dtype object'):
+        x.astype(object)
+    # what the stand-in cannot refuse: NumPy takes a subclass as it is (CuPy raises TypeError)
+    assert type(np.asarray(x)) is np.ndarray

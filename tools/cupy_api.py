@@ -5,6 +5,9 @@ has no CuPy) catches an op that would fail on a real GPU. Run it where CuPy impo
 
     PYTHONPATH=/path/to/cupy-site python tools/cupy_api.py
 
+(`tests/test_standin.py` reruns it where `NBTORCH_CUPY_SITE` names such a folder, or CuPy is
+installed, and checks that the committed file is what it makes.)
+
 What is recorded, and how each part is known:
 
 - `modules`: the public names of each namespace nbtorch reaches through the backend (`dir`).
@@ -160,8 +163,12 @@ def build():
 
 
 if __name__ == '__main__':
-    out = Path(__file__).resolve().parent.parent / 'tests' / 'cupy_api.json'
+    # `python tools/cupy_api.py -` prints the JSON instead (tests compare it with the committed file)
     api = build()
-    out.write_text(json.dumps(api, indent=1, sort_keys=True) + '\n')
-    print(f"{out}: CuPy {api['cupy_version']}, {len(api['modules']['cupy'])} names, "
-          f"{len(api['ufuncs'])} ufuncs, {len(api['signatures'])} signatures", file=sys.stderr)
+    text = json.dumps(api, indent=1, sort_keys=True) + '\n'
+    if sys.argv[1:] == ['-']: sys.stdout.write(text)
+    else:
+        out = Path(__file__).resolve().parent.parent / 'tests' / 'cupy_api.json'
+        out.write_text(text)
+        print(f"{out}: CuPy {api['cupy_version']}, {len(api['modules']['cupy'])} names, "
+              f"{len(api['ufuncs'])} ufuncs, {len(api['signatures'])} signatures", file=sys.stderr)

@@ -49,7 +49,8 @@ def _check_kw(qual, args, kw):
     if qual.rsplit('.', 1)[-1] in _SORTS:
         at = 1 if qual.startswith('cupy.ndarray.') else 2  # kind's place after `self`, or `a, axis`
         kind = kw.get('kind', args[at] if len(args) > at else None)
-        if kind not in _API['sort_kinds']: raise ValueError("kind can only be None or 'stable'")
+        if kind not in _API['sort_kinds']:
+            raise ValueError(f"kind can only be None or 'stable' ({_lacks(f'sort kind {kind!r}')})")
 
 
 def _base(x):
@@ -238,8 +239,10 @@ def _scatter_add(a, index, values):
 
 class _Special:
     "`cupyx.scipy.special`'s stand-in: SciPy's functions, refusing NumPy arrays as CuPy's do."
+    __name__ = 'cupyx.scipy.special'
     def __getattr__(self, name):
         import scipy.special
+        if name.startswith('__'): raise AttributeError(name)
         if name not in _NAMES['cupyx.scipy.special']:
             raise AttributeError(f"module 'cupyx.scipy.special' has no attribute '{name}' "
                                  f"({_lacks('scipy.special.' + name)})")

@@ -5,14 +5,20 @@ to NumPy implicitly. This module gives arrays that behave the same way (they are
 underneath, of a subclass), so the CPU test suite catches an op that computes with NumPy on device
 data: such an op either fails on mixing, or returns a plain NumPy array, which the tests check for.
 
-It is as strict as the CuPy recorded in `cupy_api.json` (made by `tools/cupy_api.py` from a real CuPy):
-a NumPy name CuPy lacks is an AttributeError on the module, `numpy.X(device_array)` a TypeError where
-CuPy has no `X`, a ufunc method CuPy lacks (`maximum.reduce`) a NotImplementedError, a keyword CuPy
-does not take a TypeError, a `kind` of sort other than None or 'stable' a ValueError, an `ndarray`
-method CuPy lacks an AttributeError, and a result of a dtype CuPy lacks (object, strings, datetimes,
-long double) a TypeError. What it cannot refuse: `numpy.asarray(device_array)` and
-`numpy.array(device_array)` (NumPy takes a subclass as it is, asking it nothing), and what CuPy refuses
-only on its device (non-contiguous in-place sorts, dtypes a kernel lacks, cuSOLVER's conditions).
+It is as strict as the CuPy recorded in `cupy_api.json` (made by `tools/cupy_api.py` from a real
+CuPy): a NumPy name CuPy lacks is an AttributeError on the module, `numpy.X(device_array)` a
+TypeError where CuPy has no `X`, a ufunc method CuPy lacks (`maximum.reduce`) a
+NotImplementedError, a keyword CuPy does not take a TypeError, a `kind` of sort other than None or
+'stable' a ValueError, an in-place sort of a non-contiguous array a NotImplementedError, an
+`ndarray` method CuPy lacks an AttributeError, and a result of a dtype CuPy lacks (object, strings,
+datetimes, long double) a TypeError. Its arrays tell where their data lies as CuPy's do, through
+`__cuda_array_interface__` (they have no `__array_interface__`).
+
+What it cannot refuse, being a NumPy subclass: `numpy.asarray(device_array)` and
+`numpy.array(device_array)` (NumPy takes a subclass as it is, asking it nothing; CuPy raises
+TypeError), `isinstance(device_array, numpy.ndarray)` (True here, False on CuPy), a device integer
+used as a Python index (`operator.index`, which CuPy's arrays do not support), and what CuPy refuses
+only on its device (cuSOLVER's conditions, kernels a dtype lacks).
 """
 import json, os, types
 import numpy as np
@@ -119,6 +125,15 @@ class ndarray(np.ndarray):
 
     def get(self): return self.view(np.ndarray).copy()
 
+    # CuPy tells where its data lies through the CUDA array interface, and has no NumPy interface
+    @property
+    def __cuda_array_interface__(self):
+        return dict(np.ndarray.__array_interface__.__get__(self), version=3)
+    @property
+    def __array_interface__(self):
+        raise AttributeError(f"'cupy.ndarray' object has no attribute '__array_interface__' "
+                             f"({_lacks('ndarray.__array_interface__')})")
+
     # NumPy returns scalars (not 0-d arrays) from these; CuPy returns 0-d device arrays
     def __getitem__(self, key): return _dev(super().__getitem__(_base(key)))
     def argmax(self, *a, **kw):
@@ -140,6 +155,9 @@ def _method(name):
     def m(self, *args, **kw):
         _check(args); _check(list(kw.values()))
         _check_kw(qual, args, kw)
+        if name in ('sort', 'partition') and not self.flags.c_contiguous:  # CuPy sorts in place
+            raise NotImplementedError(  # only C-contiguous data (cupy/_core/_routines_sorting.pyx)
+                f"Sorting non-contiguous array is not supported. ({_lacks('such sort')})")
         return _dev(f(self.view(np.ndarray), *_base(args), **_base(kw)))
     m.__name__ = m.__qualname__ = name
     return m
@@ -176,7 +194,7 @@ def get_array_module(*xs): return module
 
 
 class _Ufunc:
-    "A NumPy ufunc as CuPy has it: its methods, keywords and results checked and kept on the device."
+    "A NumPy ufunc as CuPy has it: methods, keywords and results checked, results on the device."
     def __init__(self, u): self._u, self.__name__ = u, u.__name__
     def __getattr__(self, n):
         if n in ('reduce', 'accumulate', 'reduceat', 'outer', 'at'):
@@ -223,8 +241,8 @@ linalg = _Namespace('cupy.linalg', np.linalg)
 fft = _Namespace('cupy.fft', np.fft)
 lib = types.SimpleNamespace(stride_tricks=_Namespace(
     'cupy.lib.stride_tricks', np.lib.stride_tricks,
-    as_strided=lambda x, shape=None, strides=None: np.lib.stride_tricks.as_strided(
-        x, shape, strides, subok=True)))
+    as_strided=lambda x, shape=None, strides=None: _dev(np.lib.stride_tricks.as_strided(
+        _base(x), shape, strides))))
 
 
 def __getattr__(name):

@@ -163,3 +163,19 @@ def test_airy_ai_on_the_device_goes_through_the_host(gpu):
     y = nbtorch.special.airy_ai(x.cuda())  # CuPy 14 has no airy: SciPy's on a copy
     assert type(y._data) is standin.ndarray
     assert np.allclose(y.cpu().numpy(), nbtorch.special.airy_ai(x).numpy())
+
+
+def test_an_in_place_sort_needs_contiguous_data(gpu):
+    x = nbtorch.arange(6.).cuda()._data.reshape(2, 3)
+    with pytest.raises(NotImplementedError, match='Sorting non-contiguous array'):
+        x.T.sort()
+    assert np.sort(x.T).shape == (3, 2)  # the function sorts a copy: CuPy's does too
+    x.sort(); assert x.tolist() == [[0., 1., 2.], [3., 4., 5.]]
+
+
+def test_device_arrays_tell_their_address_as_cupys_do(gpu):
+    x = nbtorch.arange(4.).cuda()._data
+    face = x.__cuda_array_interface__
+    assert face['shape'] == (4,) and face['typestr'] == '<f4' and face['version'] == 3
+    with pytest.raises(AttributeError, match='__array_interface__'):
+        x.__array_interface__

@@ -179,3 +179,17 @@ def test_device_arrays_tell_their_address_as_cupys_do(gpu):
     assert face['shape'] == (4,) and face['typestr'] == '<f4' and face['version'] == 3
     with pytest.raises(AttributeError, match='__array_interface__'):
         x.__array_interface__
+
+
+def test_what_the_stand_in_offers_cupy_has():
+    "The stand-in invents no API: its own namespaces hold only names CuPy 14.2 has."
+    names = _API['modules']
+    for n in ['Device', 'runtime', 'get_current_stream']:  # (nccl: loaded on first use, unlisted)
+        assert n in names['cupy.cuda'] and hasattr(standin.cuda, n)
+    assert set(vars(standin.cuda.runtime)) <= set(names['cupy.cuda.runtime'])
+    assert set(vars(standin.random)) <= set(names['cupy.random'])
+    assert 'as_strided' in names['cupy.lib.stride_tricks']
+    assert {'scatter_add', 'scipy'} <= set(names['cupyx'])
+    own = {'ndarray', 'asarray', 'array', 'asnumpy', 'get_array_module', 'cuda', 'random', 'linalg',
+           'fft', 'lib'}
+    assert own <= set(names['cupy'])

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 MODULES = ['cupy', 'cupy.linalg', 'cupy.fft', 'cupy.random', 'cupy.lib', 'cupy.lib.stride_tricks',
-           'cupyx', 'cupyx.scipy.special']
+           'cupyx', 'cupyx.scipy.special', 'cupy.cuda', 'cupy.cuda.runtime']
+# (`cupy.cuda.nccl` is not here: it loads NCCL's library, which a machine without a GPU lacks)
 NUMPY_KINDS = [None, 'stable', 'quicksort', 'mergesort', 'heapsort']
 UFUNC_KEYWORDS = ['out', 'dtype', 'casting', 'where', 'order', 'subok', 'signature', 'axes', 'axis',
                   'keepdims']

@@ -79,8 +79,10 @@ def test_the_api_file_is_what_the_tool_makes():
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     made = json.loads(r.stdout)
-    for k in ['numpy_version', 'numpy_aliases']: made.pop(k)  # NumPy's, not CuPy's
-    assert made == {k: v for k, v in _API.items() if k not in ('numpy_version', 'numpy_aliases')}
+    # NumPy's, not CuPy's; and which submodules are loaded depends on the machine's CUDA libraries
+    skip = ('numpy_version', 'numpy_aliases', 'submodules')
+    assert {k: v for k, v in made.items() if k not in skip} == \
+           {k: v for k, v in _API.items() if k not in skip}
 
 
 def test_a_name_cupy_lacks_is_refused():
@@ -184,12 +186,12 @@ def test_device_arrays_tell_their_address_as_cupys_do(gpu):
 def test_what_the_stand_in_offers_cupy_has():
     "The stand-in invents no API: its own namespaces hold only names CuPy 14.2 has."
     names = _API['modules']
-    for n in ['Device', 'runtime', 'get_current_stream']:  # (nccl: loaded on first use, unlisted)
+    for n in ['Device', 'get_current_stream']:
         assert n in names['cupy.cuda'] and hasattr(standin.cuda, n)
+    assert 'runtime' in _API['submodules']['cupy.cuda']  # (nccl: loaded on first use, unlisted)
     assert set(vars(standin.cuda.runtime)) <= set(names['cupy.cuda.runtime'])
     assert set(vars(standin.random)) <= set(names['cupy.random'])
     assert 'as_strided' in names['cupy.lib.stride_tricks']
-    assert {'scatter_add', 'scipy'} <= set(names['cupyx'])
-    own = {'ndarray', 'asarray', 'array', 'asnumpy', 'get_array_module', 'cuda', 'random', 'linalg',
-           'fft', 'lib'}
-    assert own <= set(names['cupy'])
+    assert 'scatter_add' in names['cupyx'] and 'scipy' in _API['submodules']['cupyx']
+    assert {'ndarray', 'asarray', 'array', 'asnumpy', 'get_array_module'} <= set(names['cupy'])
+    assert {'cuda', 'random', 'linalg', 'fft', 'lib'} <= set(_API['submodules']['cupy'])

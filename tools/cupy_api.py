@@ -10,7 +10,8 @@ installed, and checks that the committed file is what it makes.)
 
 What is recorded, and how each part is known:
 
-- `modules`: the public names of each namespace nbtorch reaches through the backend (`dir`).
+- `modules`: the public names of each namespace nbtorch reaches through the backend (`dir`), and
+  `submodules` apart (which are loaded depends on the machine's CUDA libraries).
 - `signatures`: the parameters of each function and `ndarray` method, from `inspect.signature`, or
   for CuPy's compiled (Cython) functions from the signature their docstring starts with. `varkw` is
   true where a function takes `**kwargs`; `kwargs` then lists the keywords its source pops, when it
@@ -40,14 +41,15 @@ UFUNC_KEYWORDS = ['out', 'dtype', 'casting', 'where', 'order', 'subok', 'signatu
 
 
 def _public(mod):
-    "The public names of module `mod`: no private names, no modules imported from elsewhere."
-    out = []
+    """The public names of module `mod` (no private names, no modules imported from elsewhere), and
+    apart, its submodules: which of those are loaded depends on the machine (its CUDA libraries)."""
+    names, subs = [], []
     for n in dir(mod):
         if n.startswith('_') or n == 'annotations': continue
         v = getattr(mod, n, None)
-        if inspect.ismodule(v) and v.__name__ != f'{mod.__name__}.{n}': continue
-        out.append(n)
-    return sorted(out)
+        if not inspect.ismodule(v): names.append(n)
+        elif v.__name__ == f'{mod.__name__}.{n}': subs.append(n)
+    return sorted(names), sorted(subs)
 
 
 _DOCSIG = re.compile(r'^\s*(?:[\w.]+\.)?(\w+)\((.*?)\)\s*(?:->.*)?$')
@@ -129,9 +131,10 @@ def build():
     import cupy
     mods = {name: importlib.import_module(name) for name in MODULES}
     api = {'cupy_version': cupy.__version__, 'numpy_version': np.__version__,
-           'made_by': 'tools/cupy_api.py', 'modules': {}, 'signatures': {}, 'ufuncs': {}}
+           'made_by': 'tools/cupy_api.py', 'modules': {}, 'submodules': {}, 'signatures': {},
+           'ufuncs': {}}
     for name, mod in mods.items():
-        api['modules'][name] = _public(mod)
+        api['modules'][name], api['submodules'][name] = _public(mod)
         for n in api['modules'][name]:
             f = getattr(mod, n)
             if isinstance(f, cupy.ufunc) or inspect.isclass(f) or not callable(f): continue
@@ -164,7 +167,7 @@ def build():
 
 
 if __name__ == '__main__':
-    # `python tools/cupy_api.py -` prints the JSON instead (tests compare it with the committed file)
+    # `python tools/cupy_api.py -` prints the JSON (tests compare it with the committed file)
     api = build()
     text = json.dumps(api, indent=1, sort_keys=True) + '\n'
     if sys.argv[1:] == ['-']: sys.stdout.write(text)

@@ -9,6 +9,7 @@ Docs: https://nbtorch.github.io/nbtorch/cuda.html.md"""
 __all__ = ['is_available', 'device_count', 'get_array_module', 'get_special_module']
 
 # %% ../nbs/00_cuda.ipynb #c8e2bb25
+import contextlib
 import numpy as np
 from functools import lru_cache
 
@@ -104,3 +105,9 @@ def get_special_module(*xs):
             return special
     import scipy.special
     return scipy.special
+
+# %% ../nbs/00_cuda.ipynb #b7c1e2a5
+def _linalg_raises(xp):
+    "A context in which `xp.linalg` raises LinAlgError when a factorisation fails, as NumPy's does."
+    if xp is np: return contextlib.nullcontext()
+    return _cupyx.errstate(linalg='raise')  # CuPy reads cuSOLVER's status only when asked

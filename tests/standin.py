@@ -234,10 +234,40 @@ class _Namespace:
         return _lookup(self._mod, self._np, name)
 
 
+_LINALG = {'linalg': 'ignore'}  # cupyx.errstate's: CuPy reads cuSOLVER's status only if asked
+
+
+class _errstate:
+    "`cupyx.errstate`: with `linalg='raise'`, CuPy's linear algebra raises LinAlgError on failure."
+    def __init__(self, *, divide=None, over=None, under=None, invalid=None, linalg=None):
+        self.linalg = linalg
+    def __enter__(self):
+        self.saved = _LINALG['linalg']
+        if self.linalg is not None: _LINALG['linalg'] = self.linalg
+    def __exit__(self, *a): _LINALG['linalg'] = self.saved
+
+
+def _silent(f, shape):
+    """CuPy's `linalg.f`: where NumPy's raises LinAlgError (a singular matrix, one not
+    positive-definite), CuPy returns what cuSOLVER left, unchecked, unless `cupyx.errstate` asks
+    (`cupy/linalg/_util.py`): here NaNs of the result's shape (`shape(*args)`)."""
+    def g(*args, **kw):
+        try: return f(*args, **kw)
+        except np.linalg.LinAlgError:
+            if _LINALG['linalg'] == 'raise': raise
+            a = _base(args[0])
+            return _dev(np.full(shape(*_base(args)), np.nan, np.result_type(a.dtype, np.float32)))
+    return g
+
+
 cuda = types.SimpleNamespace(Device=lambda i=0: _Device(),
                              runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
 random = types.SimpleNamespace(seed=lambda s: None)
 linalg = _Namespace('cupy.linalg', np.linalg)
+linalg.inv = _silent(_lookup('cupy.linalg', np.linalg, 'inv'), lambda a: a.shape)
+linalg.cholesky = _silent(_lookup('cupy.linalg', np.linalg, 'cholesky'), lambda a: a.shape)
+linalg.solve = _silent(_lookup('cupy.linalg', np.linalg, 'solve'),
+                       lambda a, b: np.linalg.solve(np.eye(a.shape[-1]) + 0 * a, b).shape)
 fft = _Namespace('cupy.fft', np.fft)
 lib = types.SimpleNamespace(stride_tricks=_Namespace(
     'cupy.lib.stride_tricks', np.lib.stride_tricks,
@@ -274,6 +304,7 @@ class _Special:
 import sys
 module = sys.modules[__name__]
 extras = types.SimpleNamespace(scatter_add=_scatter_add, scipy=types.SimpleNamespace(special=_Special()))
+extras.errstate = _errstate
 
 
 class _Stream:

@@ -195,3 +195,23 @@ def test_what_the_stand_in_offers_cupy_has():
     assert 'scatter_add' in names['cupyx'] and 'scipy' in _API['submodules']['cupyx']
     assert {'ndarray', 'asarray', 'array', 'asnumpy', 'get_array_module'} <= set(names['cupy'])
     assert {'cuda', 'random', 'linalg', 'fft', 'lib'} <= set(_API['submodules']['cupy'])
+
+
+def test_cupys_linalg_fails_silently_unless_asked(gpu):
+    z = standin.asarray(np.zeros((2, 2)))
+    assert np.isnan(standin.linalg.inv(z).get()).all()  # CuPy: no error, what cuSOLVER left
+    with standin.extras.errstate(linalg='raise'), pytest.raises(np.linalg.LinAlgError):
+        standin.linalg.inv(z)
+
+
+@pytest.mark.parametrize('case', ['inv', 'solve', 'cholesky', 'cholesky_ex'])
+def test_a_failed_factorisation_raises_on_the_device_as_on_the_cpu(gpu, case):
+    zero, neg = nbtorch.zeros(2, 2), -nbtorch.eye(2)
+    f = {'inv': lambda d: nbtorch.linalg.inv(zero.to(d)),
+         'solve': lambda d: nbtorch.linalg.solve(zero.to(d), nbtorch.ones(2, device=d)),
+         'cholesky': lambda d: nbtorch.linalg.cholesky(neg.to(d)),
+         'cholesky_ex': lambda d: nbtorch.linalg.cholesky_ex(neg.to(d)).info.item()}[case]
+    if case == 'cholesky_ex': assert f('cuda') == f('cpu') == 1; return
+    with pytest.raises(nbtorch.linalg.LinAlgError) as cpu: f('cpu')
+    with pytest.raises(nbtorch.linalg.LinAlgError) as dev: f('cuda')
+    assert str(dev.value) == str(cpu.value)

@@ -23,7 +23,8 @@ only on its device (cuSOLVER's conditions, kernels a dtype lacks).
 import json, os, types
 import numpy as np
 
-_API = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'cupy_api.json')))
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'cupy_api.json')) as _f:
+    _API = json.load(_f)
 _CUPY = _API['cupy_version']
 _NAMES = {m: frozenset(ns) for m, ns in _API['modules'].items()}
 _SORTS = {'sort', 'argsort'}

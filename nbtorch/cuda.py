@@ -11,6 +11,7 @@ __all__ = ['is_available', 'device_count', 'get_array_module', 'get_special_modu
            'get_device_capability', 'memory_allocated', 'memory_reserved', 'empty_cache']
 
 # %% ../nbs/00_cuda.ipynb #c8e2bb25
+import contextlib
 import numpy as np
 from collections import namedtuple
 from functools import lru_cache
@@ -138,6 +139,12 @@ def get_special_module(*xs):
             return special
     import scipy.special
     return scipy.special
+
+# %% ../nbs/00_cuda.ipynb #b7c1e2a5
+def _linalg_raises(xp):
+    "A context in which `xp.linalg` raises LinAlgError when a factorisation fails, as NumPy's does."
+    if xp is np: return contextlib.nullcontext()
+    return _cupyx.errstate(linalg='raise')  # CuPy reads cuSOLVER's status only when asked
 
 # %% ../nbs/00_cuda.ipynb #5a0c1d04
 def _current():

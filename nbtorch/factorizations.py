@@ -171,7 +171,8 @@ def _singular(a, xp, fn):
 class _Inv(Op):
     def forward(ctx, a):
         xp = get_array_module(a)
-        try: y = xp.linalg.inv(a)
+        try:
+            with cuda._linalg_raises(xp): y = xp.linalg.inv(a)  # CuPy: NaNs, unless asked
         except Exception: _singular(a, xp, 'linalg.inv'); raise
         ctx.save_for_backward(y)
         return y
@@ -212,7 +213,8 @@ class _Solve(Op):
     "X = A^{-1} B for batches of matrices B (vectors are made columns by the caller)."
     def forward(ctx, a, b):
         xp = get_array_module(a, b)
-        try: x = xp.linalg.solve(a, b)
+        try:
+            with cuda._linalg_raises(xp): x = xp.linalg.solve(a, b)
         except Exception: _singular(a, xp, 'torch.linalg.solve'); raise
         ctx.save_for_backward(a, x)
         return x
@@ -262,7 +264,9 @@ def _tri_solve(t, b, upper, left=True, unit=False):
     return _Solve.apply(t, b) if left else _Solve.apply(t.mH, b.mH).mH
 
 def _is_pd(m, xp):
-    try: xp.linalg.cholesky(m); return True
+    try:
+        with cuda._linalg_raises(xp): xp.linalg.cholesky(m)  # CuPy raises only if asked
+        return True
     except Exception: return False
 
 def _leading_minor(a, xp):
@@ -277,7 +281,7 @@ def _leading_minor(a, xp):
 class _Cholesky(Op):
     def forward(ctx, a, upper):
         xp = get_array_module(a)
-        l = xp.linalg.cholesky(a)  # reads the lower triangle
+        with cuda._linalg_raises(xp): l = xp.linalg.cholesky(a)  # reads the lower triangle
         ctx.save_for_backward(l); ctx.upper = upper
         return _H(l) if upper else l
     def backward(ctx, g):

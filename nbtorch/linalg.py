@@ -75,9 +75,10 @@ def eigvalsh(A, UPLO='L', *, out=None):
 class _Eig(Op):
     def forward(ctx, a):
         xp = get_array_module(a)
-        w, v = np.linalg.eig(cuda._to_cpu(a))  # CuPy has no general eig: through the host
+        if hasattr(xp.linalg, 'eig'): w, v = xp.linalg.eig(a)  # NumPy's, CuPy's from 14 (cuSOLVER)
+        else: w, v = map(xp.asarray, np.linalg.eig(cuda._to_cpu(a)))  # an older CuPy: the host
         c = np.result_type(a.dtype, np.complex64)
-        w, v = xp.asarray(w.astype(c)), xp.asarray(v.astype(c))
+        w, v = w.astype(c, copy=False), v.astype(c, copy=False)
         ctx.save_for_backward(w, v); ctx.real = a.dtype.kind != 'c'
         return _pack(xp, w, v)
     def backward(ctx, g):

@@ -18,6 +18,7 @@ __all__ = ['expit', 'gammaln', 'psi', 'multigammaln', 'gammainc', 'gammaincc', '
 # %% ../nbs/00j_special.ipynb #2790b9d2
 import math, builtins
 import numpy as np
+from . import cuda
 from .cuda import get_array_module, get_special_module
 from .tensor import *
 from .ops import *
@@ -200,12 +201,13 @@ def _spherical_j0(x):
 
 # %% ../nbs/00j_special.ipynb #aae10609
 def _sp(name, pick=None):
-    "The function `name` of SciPy, or of CuPy on a GPU (an error naming it where CuPy lacks it)."
+    "The function `name` of SciPy, or of CuPy on a GPU (SciPy's on a host copy where CuPy lacks it)."
     def f(x):
         special = get_special_module(x)
-        if not hasattr(special, name):
-            raise NotImplementedError(f"nbtorch: {name} is not in {special.__name__}, so not on "
-                                      "this device")
+        if not hasattr(special, name):  # CuPy 14 has no `airy`: SciPy's, a copy each way
+            import scipy.special
+            y = getattr(scipy.special, name)(cuda._to_cpu(x))
+            return get_array_module(x).asarray(y if pick is None else y[pick])
         y = getattr(special, name)(x)
         return y if pick is None else y[pick]
     return f

@@ -4,9 +4,38 @@ CuPy raises `TypeError` when one of its arrays meets a NumPy array in an operati
 to NumPy implicitly. This module gives arrays that behave the same way (they are NumPy arrays
 underneath, of a subclass), so the CPU test suite catches an op that computes with NumPy on device
 data: such an op either fails on mixing, or returns a plain NumPy array, which the tests check for.
+
+It is as strict as the CuPy recorded in `cupy_api.json` (made by `tools/cupy_api.py` from a real
+CuPy): a NumPy name CuPy lacks is an AttributeError on the module, `numpy.X(device_array)` a
+TypeError where CuPy has no `X`, a ufunc method CuPy lacks (`maximum.reduce`) a
+NotImplementedError, a keyword CuPy does not take a TypeError, a `kind` of sort other than None or
+'stable' a ValueError, an in-place sort of a non-contiguous array a NotImplementedError, an
+`ndarray` method CuPy lacks an AttributeError, and a result of a dtype CuPy lacks (object, strings,
+datetimes, long double) a TypeError. Its arrays tell where their data lies as CuPy's do, through
+`__cuda_array_interface__` (they have no `__array_interface__`).
+
+What it cannot refuse, being a NumPy subclass: `numpy.asarray(device_array)` and
+`numpy.array(device_array)` (NumPy takes a subclass as it is, asking it nothing; CuPy raises
+TypeError), `isinstance(device_array, numpy.ndarray)` (True here, False on CuPy), a device integer
+used as a Python index (`operator.index`, which CuPy's arrays do not support), and what CuPy refuses
+only on its device (cuSOLVER's conditions, kernels a dtype lacks).
 """
-import types
+import json, os, types
 import numpy as np
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'cupy_api.json')) as _f:
+    _API = json.load(_f)
+_CUPY = _API['cupy_version']
+_NAMES = {m: frozenset(ns) for m, ns in _API['modules'].items()}
+_SORTS = {'sort', 'argsort'}
+_NO_DTYPES = 'OSUVMm'  # object, bytes, str, void, datetime64, timedelta64: CuPy has none of them
+_NO_LONG = {np.dtype(np.longdouble), np.dtype(np.clongdouble)} - {np.dtype('f8'), np.dtype('c16')}
+
+
+def _lacks_dtype(dt): return dt.kind in _NO_DTYPES or dt in _NO_LONG
+
+
+def _lacks(what): return f"stand-in device: CuPy {_CUPY} has no {what}"
 
 
 def _check(xs):
@@ -17,13 +46,30 @@ def _check(xs):
                             "array met a device array)")
 
 
+def _check_kw(qual, args, kw):
+    "Refuse, as CuPy's `qual` does, a keyword it does not take and a sort kind it lacks."
+    sig = _API['signatures'].get(qual)
+    if sig is not None and (not sig['varkw'] or 'kwargs' in sig):
+        bad = sorted(set(kw) - set(sig['params']) - set(sig.get('kwargs', ())))
+        if bad: raise TypeError(f"{qual}() got an unexpected keyword argument '{bad[0]}' "
+                                f"({_lacks('such keyword')})")
+    if qual.rsplit('.', 1)[-1] in _SORTS:
+        at = 1 if qual.startswith('cupy.ndarray.') else 2  # kind's place after `self`, or `a, axis`
+        kind = kw.get('kind', args[at] if len(args) > at else None)
+        if kind not in _API['sort_kinds']:
+            raise ValueError(f"kind can only be None or 'stable' ({_lacks(f'sort kind {kind!r}')})")
+
+
 def _base(x):
     if isinstance(x, ndarray): return x.view(np.ndarray)
     if isinstance(x, (list, tuple)): return type(x)(_base(v) for v in x)
+    if isinstance(x, dict): return {k: _base(v) for k, v in x.items()}
     return x
 
 
 def _dev(r):
+    if isinstance(r, np.ndarray) and _lacks_dtype(r.dtype):
+        raise TypeError(f"{_lacks('dtype ' + str(r.dtype))} (a device array cannot hold it)")
     if isinstance(r, np.ndarray) and not isinstance(r, ndarray): return r.view(ndarray)
     if isinstance(r, np.generic): return np.asarray(r).view(ndarray)
     if isinstance(r, tuple): return tuple(_dev(v) for v in r)
@@ -37,6 +83,25 @@ class _Device:
     def __exit__(self, *a): return False
 
 
+def _ufunc_check(name, method, kw):
+    "Refuse, as CuPy does, a ufunc it lacks, a method of it that it lacks, and keywords it refuses."
+    u = _API['ufuncs'].get(name)
+    if u is None:
+        raise TypeError(f"operand type(s) all returned NotImplemented from __array_ufunc__ "
+                        f"({_lacks('ufunc numpy.' + name)})")
+    if 'other' in u:  # a generalised ufunc (`matmul`): its methods are checked, not its keywords
+        if method != '__call__' and method not in u['methods']:
+            raise AttributeError(f"'{u['other']}' object has no attribute '{method}' "
+                                 f"({_lacks(f'numpy.{name}.{method}')})")
+    elif method == '__call__':
+        bad = {k: v for k, v in kw.items() if k not in _API['ufunc_keywords']}
+        if bad: raise TypeError(f"Wrong arguments {bad} ({_lacks('such keyword')})")
+    elif method not in u['methods']:
+        raise NotImplementedError(f"`cupy_{name}.{method}` is not supported yet "
+                                  f"({_lacks(f'numpy.{name}.{method}')})")
+    else: _check_kw(f'cupy.ufunc.{method}', (), kw)
+
+
 class ndarray(np.ndarray):
     "An array on the stand-in device."
     @property
@@ -44,19 +109,40 @@ class ndarray(np.ndarray):
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kw):
         _check(inputs); _check(kw.get('out', ()))
+        _ufunc_check(ufunc.__name__, method, kw)
         if 'out' in kw: kw['out'] = _base(kw['out'])
         return _dev(getattr(ufunc, method)(*_base(inputs), **kw))
 
     def __array_function__(self, func, types_, args, kw):
         _check(args); _check(list(kw.values()))
+        mod = 'cupy' + func.__module__[len('numpy'):]  # numpy.linalg.svd -> cupy.linalg.svd
+        name = func.__name__
+        if name not in _NAMES.get(mod, ()) or mod == 'cupy' and name in _API['numpy_aliases']:
+            # CuPy's __array_function__ returns NotImplemented, so NumPy raises this TypeError
+            raise TypeError(f"no implementation found for '{func.__module__}.{name}' on types that "
+                            f"implement __array_function__ ({_lacks(f'{mod}.{name}')})")
+        _check_kw(f'{mod}.{name}', args, kw)
         return _dev(func(*_base(args), **_base(kw)))
 
     def get(self): return self.view(np.ndarray).copy()
 
+    # CuPy tells where its data lies through the CUDA array interface, and has no NumPy interface
+    @property
+    def __cuda_array_interface__(self):
+        return dict(np.ndarray.__array_interface__.__get__(self), version=3)
+    @property
+    def __array_interface__(self):
+        raise AttributeError(f"'cupy.ndarray' object has no attribute '__array_interface__' "
+                             f"({_lacks('ndarray.__array_interface__')})")
+
     # NumPy returns scalars (not 0-d arrays) from these; CuPy returns 0-d device arrays
     def __getitem__(self, key): return _dev(super().__getitem__(_base(key)))
-    def argmax(self, *a, **kw): return _dev(self.view(np.ndarray).argmax(*a, **kw))
-    def argmin(self, *a, **kw): return _dev(self.view(np.ndarray).argmin(*a, **kw))
+    def argmax(self, *a, **kw):
+        _check_kw('cupy.ndarray.argmax', a, kw)
+        return _dev(self.view(np.ndarray).argmax(*a, **kw))
+    def argmin(self, *a, **kw):
+        _check_kw('cupy.ndarray.argmin', a, kw)
+        return _dev(self.view(np.ndarray).argmin(*a, **kw))
     def nonzero(self): return _dev(self.view(np.ndarray).nonzero())
 
     def tolist(self): return self.view(np.ndarray).tolist()
@@ -64,14 +150,42 @@ class ndarray(np.ndarray):
     def item(self, *a): return self.view(np.ndarray).item(*a)
 
 
+def _method(name):
+    "`ndarray.name` as CuPy has it: NumPy's method on the host view, CuPy's keywords only."
+    f, qual = getattr(np.ndarray, name), f'cupy.ndarray.{name}'
+    def m(self, *args, **kw):
+        _check(args); _check(list(kw.values()))
+        _check_kw(qual, args, kw)
+        if name in ('sort', 'partition') and not self.flags.c_contiguous:  # CuPy sorts in place
+            raise NotImplementedError(  # only C-contiguous data (cupy/_core/_routines_sorting.pyx)
+                f"Sorting non-contiguous array is not supported. ({_lacks('such sort')})")
+        return _dev(f(self.view(np.ndarray), *_base(args), **_base(kw)))
+    m.__name__ = m.__qualname__ = name
+    return m
+
+
+def _absent(name):
+    "An `ndarray` attribute CuPy lacks."
+    def get(self): raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}' "
+                                        f"({_lacks('ndarray.' + name)})")
+    return property(get)
+
+
+for _n in dir(np.ndarray):
+    if _n.startswith('_') or _n in vars(ndarray) or _n == 'view': continue
+    if _n not in _NAMES['cupy.ndarray']: setattr(ndarray, _n, _absent(_n))
+    elif callable(getattr(np.ndarray, _n)) and not isinstance(getattr(np.ndarray, _n), type):
+        setattr(ndarray, _n, _method(_n))
+
+
 def asarray(a, dtype=None):
     if isinstance(a, ndarray): return a if dtype is None else a.astype(dtype, copy=False)
-    return np.array(a, dtype=dtype).view(ndarray)
+    return _dev(np.array(a, dtype=dtype))
 
 
 def array(a, dtype=None, copy=True, order='K'):
     a = a.view(np.ndarray) if isinstance(a, ndarray) else a
-    return np.array(a, dtype=dtype, copy=True, order=order).view(ndarray)
+    return _dev(np.array(a, dtype=dtype, copy=True, order=order))
 
 
 def asnumpy(a): return a.view(np.ndarray).copy() if isinstance(a, ndarray) else np.asarray(a)
@@ -80,21 +194,91 @@ def asnumpy(a): return a.view(np.ndarray).copy() if isinstance(a, ndarray) else 
 def get_array_module(*xs): return module
 
 
-def _wrapped(f):
-    def g(*args, **kw): return _dev(f(*args, **kw))
+class _Ufunc:
+    "A NumPy ufunc as CuPy has it: methods, keywords and results checked, results on the device."
+    def __init__(self, u): self._u, self.__name__ = u, u.__name__
+    def __getattr__(self, n):
+        if n in ('reduce', 'accumulate', 'reduceat', 'outer', 'at'):
+            _ufunc_check(self.__name__, n, {})
+            return _wrapped(f'cupy.ufunc.{n}', getattr(self._u, n))
+        return getattr(self._u, n)
+    def __call__(self, *args, **kw):
+        _ufunc_check(self.__name__, '__call__', kw)
+        return _dev(self._u(*args, **kw))
+
+
+def _wrapped(qual, f):
+    def g(*args, **kw):
+        _check_kw(qual, args, kw)
+        return _dev(f(*args, **kw))
+    g.__name__ = getattr(f, '__name__', qual)
+    return g
+
+
+def _lookup(mod, np_mod, name):
+    "`name` of CuPy's module `mod`, made of NumPy's `np_mod`: refused where CuPy lacks it."
+    if name not in _NAMES[mod]:
+        raise AttributeError(f"module '{mod}' has no attribute '{name}' "
+                             f"({_lacks('numpy' + mod[len('cupy'):] + '.' + name)})")
+    f = getattr(np_mod, name)
+    if isinstance(f, np.ufunc): return _Ufunc(f)
+    return _wrapped(f'{mod}.{name}', f) if callable(f) and not isinstance(f, type) else f
+
+
+class _Namespace:
+    "A CuPy submodule on the stand-in: NumPy's of the names CuPy has, the others refused."
+    def __init__(self, mod, np_mod, **own):
+        self._mod, self._np = mod, np_mod
+        self.__dict__.update(own)
+    def __getattr__(self, name):
+        if name.startswith('__'): raise AttributeError(name)
+        return _lookup(self._mod, self._np, name)
+
+
+_LINALG = {'linalg': 'ignore'}  # cupyx.errstate's: CuPy reads cuSOLVER's status only if asked
+
+
+class _errstate:
+    "`cupyx.errstate`: with `linalg='raise'`, CuPy's linear algebra raises LinAlgError on failure."
+    def __init__(self, *, divide=None, over=None, under=None, invalid=None, linalg=None):
+        self.linalg = linalg
+    def __enter__(self):
+        self.saved = _LINALG['linalg']
+        if self.linalg is not None: _LINALG['linalg'] = self.linalg
+    def __exit__(self, *a): _LINALG['linalg'] = self.saved
+
+
+def _silent(f, shape):
+    """CuPy's `linalg.f`: where NumPy's raises LinAlgError (a singular matrix, one not
+    positive-definite), CuPy returns what cuSOLVER left, unchecked, unless `cupyx.errstate` asks
+    (`cupy/linalg/_util.py`): here NaNs of the result's shape (`shape(*args)`)."""
+    def g(*args, **kw):
+        try: return f(*args, **kw)
+        except np.linalg.LinAlgError:
+            if _LINALG['linalg'] == 'raise': raise
+            a = _base(args[0])
+            return _dev(np.full(shape(*_base(args)), np.nan, np.result_type(a.dtype, np.float32)))
     return g
 
 
 cuda = types.SimpleNamespace(Device=lambda i=0: _Device(),
                              runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
 random = types.SimpleNamespace(seed=lambda s: None)
-lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
-    as_strided=lambda x, shape=None, strides=None: np.lib.stride_tricks.as_strided(x, shape, strides, subok=True)))
+linalg = _Namespace('cupy.linalg', np.linalg)
+linalg.inv = _silent(_lookup('cupy.linalg', np.linalg, 'inv'), lambda a: a.shape)
+linalg.cholesky = _silent(_lookup('cupy.linalg', np.linalg, 'cholesky'), lambda a: a.shape)
+linalg.solve = _silent(_lookup('cupy.linalg', np.linalg, 'solve'),
+                       lambda a, b: np.linalg.solve(np.eye(a.shape[-1]) + 0 * a, b).shape)
+fft = _Namespace('cupy.fft', np.fft)
+lib = types.SimpleNamespace(stride_tricks=_Namespace(
+    'cupy.lib.stride_tricks', np.lib.stride_tricks,
+    as_strided=lambda x, shape=None, strides=None: _dev(np.lib.stride_tricks.as_strided(
+        _base(x), shape, strides))))
 
 
 def __getattr__(name):
-    f = getattr(np, name)
-    return _wrapped(f) if callable(f) and not isinstance(f, type) else f
+    if name.startswith('__'): raise AttributeError(name)
+    return _lookup('cupy', np, name)
 
 
 def _scatter_add(a, index, values):
@@ -104,8 +288,13 @@ def _scatter_add(a, index, values):
 
 class _Special:
     "`cupyx.scipy.special`'s stand-in: SciPy's functions, refusing NumPy arrays as CuPy's do."
+    __name__ = 'cupyx.scipy.special'
     def __getattr__(self, name):
         import scipy.special
+        if name.startswith('__'): raise AttributeError(name)
+        if name not in _NAMES['cupyx.scipy.special']:
+            raise AttributeError(f"module 'cupyx.scipy.special' has no attribute '{name}' "
+                                 f"({_lacks('scipy.special.' + name)})")
         f = getattr(scipy.special, name)
         def g(*args, **kw):
             _check(args)
@@ -116,6 +305,7 @@ class _Special:
 import sys
 module = sys.modules[__name__]
 extras = types.SimpleNamespace(scatter_add=_scatter_add, scipy=types.SimpleNamespace(special=_Special()))
+extras.errstate = _errstate
 
 
 class _Stream:
@@ -293,6 +483,10 @@ def _counted(kind, f):
         try: return f(a, *args, **kw)
         finally: _inside[0] -= 1
     return g
+
+
+# `v in a`: NumPy's reduces with logical_or, which CuPy's ufunc lacks; CuPy's compares on the device
+ndarray.__contains__ = lambda self, v: bool((self.view(np.ndarray) == _base(v)).any())
 
 
 # every method through which the host reads a device array (CuPy's `__repr__`, `__str__`,

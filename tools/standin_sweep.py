@@ -1,0 +1,54 @@
+"""OpInfo's samples on the stand-in device: which ops would fail on a real GPU?
+
+`tests/test_opinfo.py` runs PyTorch's OpInfo samples on the CPU only; this runs the same samples with
+every tensor on the stand-in device (`tests/standin.py`, as strict as CuPy 14.2), forward and
+gradients, and prints each op that fails, with why. bfloat16 samples are skipped (CuPy has no such
+dtype). It takes a few minutes on two cores:
+
+    PYTHONPATH=. python tools/standin_sweep.py [op ...]
+"""
+import sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'tests'))
+import nbtorch
+from nbtorch import cuda
+import standin
+import test_opinfo as T
+
+
+def _on_device(to_nb):
+    "`to_nb` (a torch object as nbtorch's) with tensors moved to the stand-in device."
+    def f(x, grad=False):
+        if not isinstance(x, T.torch.Tensor): return to_nb(x, grad)
+        t = to_nb(x, False)
+        try: t = t.cuda()
+        except TypeError: raise T.Unsupported('a dtype CuPy lacks')
+        return t.requires_grad_() if grad and x.requires_grad else t
+    return f
+
+
+def _cotangents_on_device(grad):
+    "`autograd.grad` with its cotangents (made on the CPU by the test) moved to the outputs' device."
+    def f(outs, ins, cots=None, **kw):
+        if cots is not None: cots = [c.to(o.device) for c, o in zip(cots, outs)]
+        return grad(outs, ins, cots, **kw)
+    return f
+
+
+def main(ops):
+    cuda._set_backend(standin.module, standin.extras)
+    T.to_nb = _on_device(T.to_nb)
+    nbtorch.autograd.grad = _cotangents_on_device(nbtorch.autograd.grad)
+    keys = sorted(k for k in T.ENTRIES if k not in T.MISSING and (not ops or k in ops))
+    t, failed = time.time(), 0
+    for k in keys:
+        try: T.run_entry(k); continue
+        except AssertionError as e: why = str(e).replace('\n', ' | ')
+        except Exception as e: why = f'{type(e).__name__}: {e}'
+        failed += 1
+        print(f'{k}: {why[:600]}', flush=True)
+    print(f'{failed} of {len(keys)} ops failed on the stand-in device ({time.time() - t:.0f}s)')
+
+
+if __name__ == '__main__': main(set(sys.argv[1:]))

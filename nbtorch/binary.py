@@ -13,7 +13,7 @@ __all__ = ['arctan2', 'atan2', 'hypot', 'logaddexp', 'logaddexp2', 'copysign', '
 import math, numbers, builtins
 import numpy as np
 from fastcore.basics import patch
-from .cuda import get_array_module
+from .cuda import get_array_module, get_special_module
 from .tensor import *
 from .ops import *
 from .shapes import *
@@ -363,12 +363,8 @@ Tensor.isclose = isclose
 
 # %% ../nbs/00d_binary.ipynb #b1000091
 def _special(name, *xs):
-    "SciPy's special function `name` on CPU arrays (nbtorch has no GPU version yet)."
-    if get_array_module(*xs) is not np:
-        raise NotImplementedError(f"nbtorch: {name} (for igamma and igammac) is not implemented "
-                                  "on the GPU yet")
-    import scipy.special  # here, not at import: SciPy takes a while to load
-    return getattr(scipy.special, name)(*xs)
+    "The special function `name` of SciPy on CPU arrays, of CuPy's cupyx.scipy.special on GPU ones."
+    return getattr(get_special_module(*xs), name)(*xs)
 
 class _Igamma(Op):
     def forward(ctx, a, x, upper=False):
@@ -380,7 +376,8 @@ class _Igamma(Op):
             raise NotImplementedError(f"the derivative for '{'igammac' if upper else 'igamma'}: "
                                       "input' is not implemented.")
         a_, x_ = a._data, x._data  # the density, a constant to autograd (no second derivative)
-        d = _wrap(np.exp((a_ - 1) * np.log(x_) - x_ - _special('gammaln', a_)).astype(x_.dtype))
+        xp = get_array_module(x_)
+        d = _wrap(xp.exp((a_ - 1) * xp.log(x_) - x_ - _special('gammaln', a_)).astype(x_.dtype))
         return None, (-g if upper else g) * d
     def name(self): return 'IgammacBackward0' if self._saved[2] else 'IgammaBackward0'
 

@@ -221,8 +221,13 @@ def test_gradients_on_every_backend(dev):
     run_both(fn, [a, b], dev)
 
 
-def test_igamma_on_the_gpu_says_it_is_missing(dev):
-    if dev == 'cpu': pytest.skip('the CPU has it')
-    a = nbtorch.tensor([1., 2.], device=dev)
-    with pytest.raises(NotImplementedError, match='igamma and igammac'):
-        nbtorch.igamma(a, a)
+def test_igamma_on_the_gpu_is_the_cpus(dev):
+    "CuPy's gammainc and gammaincc serve the GPU (it raised NotImplementedError before), gradient too."
+    a, x = [1., 2., 3.5], [0.5, 2., 7.]
+    for f in (nbtorch.igamma, nbtorch.igammac):
+        xs = [nbtorch.tensor(x, device=d, dtype=nbtorch.float64, requires_grad=True) for d in ('cpu', dev)]
+        ys = [f(nbtorch.tensor(a, device=d, dtype=nbtorch.float64), t) for d, t in zip(('cpu', dev), xs)]
+        for y in ys: y.sum().backward()
+        assert ys[1].device.type == nbtorch.device(dev).type
+        np.testing.assert_allclose(ys[1].tolist(), ys[0].tolist(), rtol=1e-12)
+        np.testing.assert_allclose(xs[1].grad.tolist(), xs[0].grad.tolist(), rtol=1e-12)

@@ -30,8 +30,11 @@ def _bounds(index, n, negative, message):
     "`index` as int64 positions in `0..n-1`; `negative` ones count from the end if allowed."
     a = index._data
     low = -n if negative else 0
-    bad = ((a < low) | (a >= n)).reshape(-1).nonzero()
-    if len(bad[0]): raise IndexError(message.format(i=builtins.int(a.reshape(-1)[bad][0]), n=n))
+    bad = (a < low) | (a >= n)
+    if cuda._on_gpu(a):  # checked there, read at the next host read: no wait here
+        cuda._assert_later(bad, f"index out of range: an index is below {low}, or {n} or more")
+        a = get_array_module(a).where(bad, 0, a)
+    elif bad.any(): raise IndexError(message.format(i=builtins.int(a[bad][0]), n=n))
     return _wrap(a % builtins.max(n, 1) if negative else a).long()
 
 _OUT_OF_RANGE = "out of range: tried to access index {i} on a tensor of {n} elements."

@@ -7,6 +7,7 @@ with every `map_location`, random numbers on the device, dtype defaults, and acc
 import contextlib
 import io
 import pickle
+import re
 import types
 import warnings
 import numpy as np
@@ -311,10 +312,9 @@ def test_scatters_add_every_repeated_index_on_the_device(gpu, op, dt):
         t = lambda x, dtype=None: nbtorch.tensor(x, dtype=dtype, device=d)
         with _reads() as reads:
             out = SCATTERS[op](nbtorch, t(a0), t(idx, nbtorch.int64), t(v0))
-        # at most the index range check, read on the host (a nonzero in shapes.py's _gather_key or
-        # indexing.py's _bounds); PyTorch's CUDA kernels assert on the device: avoidable, not here
-        assert reads.count in (None, 0, 1), reads
-        assert all(k == 'sync:nonzero' for k, *_ in reads.log), reads
+        # nothing: the index range is checked on the device and read at the next read (out.cpu()
+        # below), as PyTorch's CUDA kernels assert
+        assert reads.count in (None, 0), reads
         assert out.is_cuda == (d == 'cuda') and str(out.dtype) == str(ref.dtype), (d, out.dtype)
         np.testing.assert_array_equal(out.cpu().numpy(), ref.numpy())
 
@@ -331,3 +331,26 @@ def test_gradients_that_scatter_add_on_the_device(gpu):
         np.add.at(expected, idx, 2 + 2 * np.arange(10.).reshape(5, 2)[idx])
         np.testing.assert_array_equal(w.grad.cpu().numpy(), expected)
         assert w.grad.is_cuda == (d == 'cuda')
+
+
+def test_index_checks_on_the_device_are_reported_at_the_next_read(gpu):
+    "gather, take, index_select and embedding check their indices on the GPU without waiting for it."
+    w = nbtorch.arange(10., device='cuda').reshape(5, 2)
+    bad = nbtorch.tensor([0, 5], device='cuda')
+    for f, msg in [(lambda: w.gather(0, bad[:, None].expand(2, 2)), 'out of bounds for dimension 0 with size 5'),
+                   (lambda: w.take(nbtorch.tensor([10], device='cuda')), 'an index is below -10, or 10 or more'),
+                   (lambda: w.index_select(0, bad), 'an index is below 0, or 5 or more'),
+                   (lambda: F.embedding(nbtorch.tensor([-1], device='cuda'), w), 'embedding: index out of range')]:
+        with _reads() as reads: f()
+        assert reads.count in (None, 0), reads
+        with pytest.raises(RuntimeError, match='device-side assert triggered: .*' + re.escape(msg)):
+            w.sum().item()
+    assert w.sum().item() == 45.  # reported once
+
+
+def test_embedding_refuses_a_negative_index_as_pytorch():
+    "NumPy counts -1 from the end: the embedding returned the last row where PyTorch raises."
+    w = nbtorch.randn(4, 2)
+    for i in ([-1], [4]):
+        with pytest.raises(IndexError, match='index out of range in self'):
+            F.embedding(nbtorch.tensor(i), w)

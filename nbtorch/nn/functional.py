@@ -1716,9 +1716,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.,
             raise AssertionError("Padding_idx must be within num_embeddings")
         if padding_idx < 0: padding_idx += weight.shape[0]
     if max_norm is not None: _embedding_renorm_(weight, input, max_norm, norm_type)
-    try: return _Embedding.apply(input, weight, padding_idx=padding_idx,
-                                scale_grad_by_freq=scale_grad_by_freq)
-    except IndexError: raise IndexError("index out of range in self") from None
+    a = input._data
+    bad = (a < 0) | (a >= weight.shape[0])  # NumPy would count a negative index from the end
+    if cuda._on_gpu(a):  # checked there, read at the next host read; a bad index reads row 0 meanwhile
+        cuda._assert_later(bad, "embedding: index out of range in self")
+        input = _wrap(get_array_module(a).where(bad, 0, a))
+    elif bad.any(): raise IndexError("index out of range in self")
+    return _Embedding.apply(input, weight, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
 
 # %% ../../nbs/02_functional.ipynb #2c0fbb3c
 def one_hot(tensor, num_classes=-1):

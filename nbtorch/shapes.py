@@ -34,8 +34,12 @@ class _View(Op):
     view = True
     def forward(ctx, x, shape):
         ctx.shape = x.shape
-        try: return x.reshape(shape, copy=False) if isinstance(x, np.ndarray) else x.reshape(shape)
-        except ValueError:  # the shape is valid (checked before), so the strides do not allow it
+        try:
+            if not cuda._on_gpu(x): return x.reshape(shape, copy=False)  # NumPy 2: a view, or ValueError
+            y = x.view()  # CuPy's reshape copies where a view cannot be; its shape setter raises
+            y.shape = shape
+            return y
+        except (ValueError, AttributeError):  # the shape is valid (checked before), so the strides do not allow it
             raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
                                "least one dimension spans across two contiguous subspaces). Use "
                                ".reshape(...) instead.") from None

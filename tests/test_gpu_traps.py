@@ -354,3 +354,19 @@ def test_embedding_refuses_a_negative_index_as_pytorch():
     for i in ([-1], [4]):
         with pytest.raises(IndexError, match='index out of range in self'):
             F.embedding(nbtorch.tensor(i), w)
+
+
+def test_no_branch_on_numpys_array_type_where_data_may_be_on_a_gpu():
+    """The stand-in's arrays are a NumPy subclass and CuPy's are not: a branch on
+    `isinstance(x, np.ndarray)` goes one way on the stand-in and the other on a GPU, so no test here
+    sees the GPU's way (a view of a GPU tensor was a silent copy so). Only these files may, where the
+    data is the host's by construction."""
+    import pathlib, re as _re
+    allowed = {'compiler.py': "records NumPy calls on the CPU (CuPy runs eagerly)",
+               'tensor.py': "from_numpy takes NumPy arrays only, as PyTorch's",
+               'distributed/__init__.py': "MPI's zero-copy buffer for a host array, else a host copy",
+               'utils/data.py': "collating NumPy samples"}
+    root = pathlib.Path(nbtorch.__file__).parent
+    found = {str(p.relative_to(root)) for p in root.rglob('*.py')
+             if _re.search(r'isinstance\([^()]*np\.ndarray\)', p.read_text())}
+    assert found <= set(allowed), found - set(allowed)

@@ -278,6 +278,7 @@ def _creation(name, f):
     g.__name__ = name
     return g
 
+# %% ../nbs/09_compile.ipynb #5a0c1d32
 def _as_array(name, a, k):
     "asarray and its kin on a traced array: itself when nothing changes, else a recorded copy."
     x = a[0]; dt = k.get('dtype', a[1] if len(a) > 1 else None)

@@ -151,6 +151,21 @@ def _headless_notebook():
     try: return type(get_ipython()).__name__ == 'CaptureShell'
     except NameError: return False
 
+# %% ../nbs/04_training.ipynb #5a0c1d33
+def _draw_losses(cb):
+    "ProgressCB's loss curves: train per batch, valid per epoch, in the notebook (updated in place)."
+    try:
+        from IPython.display import display
+        import matplotlib.pyplot as plt
+    except ImportError: return
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(cb.train_losses, label='train'); ax.plot(*zip(*cb.valid_losses), 'o-', label='valid')
+    ax.set_xlabel('batch'); ax.set_ylabel('loss'); ax.set_yscale('log'); ax.legend()
+    if cb._fig is None: cb._fig = display(fig, display_id=True)
+    else: cb._fig.update(fig)
+    plt.close(fig)
+
+
 # %% ../nbs/04_training.ipynb #9b79f429
 class ProgressCB(Callback):
     "A tqdm progress bar per epoch showing the loss, and (plot=True) live loss curves in Jupyter."
@@ -187,17 +202,7 @@ class ProgressCB(Callback):
     def cleanup_epoch(self, learn): self._read()  # a cancelled fit too: every loss is kept
     def after_fit(self, learn):
         if self.plot and not self.live: self._draw()  # headless: only the final chart is kept
-    def _draw(self):
-        try:
-            from IPython.display import display
-            import matplotlib.pyplot as plt
-        except ImportError: return
-        fig, ax = plt.subplots(figsize=(6, 3))
-        ax.plot(self.train_losses, label='train'); ax.plot(*zip(*self.valid_losses), 'o-', label='valid')
-        ax.set_xlabel('batch'); ax.set_ylabel('loss'); ax.set_yscale('log'); ax.legend()
-        if self._fig is None: self._fig = display(fig, display_id=True)
-        else: self._fig.update(fig)
-        plt.close(fig)
+    def _draw(self): _draw_losses(self)
 
 # %% ../nbs/04_training.ipynb #3a0359f5
 class EarlyStoppingCB(Callback):

@@ -449,6 +449,7 @@ def _default_restore(s, where):
     if d.type == 'cuda': _check_gpu(d)
     return s.to(d)
 
+# %% ../nbs/04a_serialization.ipynb #5a0c1d31
 def _check_gpu(d):
     "PyTorch's advice when a checkpoint's GPU tensors meet a machine without that GPU."
     if not cuda.is_available():

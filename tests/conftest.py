@@ -27,6 +27,24 @@ def dev(request):
 
 
 @pytest.fixture
+def gpu():
+    "The stand-in GPU as the CUDA backend, for the test's length."
+    saved = cuda._cupy, cuda._cupyx
+    cuda._set_backend(standin.module, standin.extras)
+    yield
+    cuda._set_backend(*saved)
+
+
+@pytest.fixture(params=['standin'] + (['cuda'] if _real_gpu else []))
+def any_gpu(request):
+    "The stand-in GPU, and a real one where there is one: the test runs on each."
+    saved = cuda._cupy, cuda._cupyx
+    if request.param == 'standin': cuda._set_backend(standin.module, standin.extras)
+    yield
+    cuda._set_backend(*saved)
+
+
+@pytest.fixture
 def rng(): return np.random.default_rng(0)
 
 

@@ -7,14 +7,6 @@ from nbtorch import cuda
 import standin
 
 
-@pytest.fixture
-def gpu():
-    saved = cuda._cupy, cuda._cupyx
-    cuda._set_backend(standin.module, standin.extras)
-    yield
-    cuda._set_backend(*saved)
-
-
 def test_without_a_gpu():
     if cuda.is_available(): pytest.skip('a GPU is here')
     torch = pytest.importorskip('torch')

@@ -22,26 +22,6 @@ from nbtorch.utils.data import TensorDataset, DataLoader, Generator
 import standin
 
 
-@pytest.fixture
-def gpu():
-    saved = cuda._cupy, cuda._cupyx
-    cuda._set_backend(standin.module, standin.extras)
-    yield
-    cuda._set_backend(*saved)
-
-
-REAL_GPU = cuda.is_available()  # CuPy and a GPU (the stand-in is only ever set by a fixture)
-
-
-@pytest.fixture(params=['standin'] + (['cuda'] if REAL_GPU else []))
-def any_gpu(request):
-    "The stand-in GPU, and a real one where there is one."
-    saved = cuda._cupy, cuda._cupyx
-    if request.param == 'standin': cuda._set_backend(standin.module, standin.extras)
-    yield
-    cuda._set_backend(*saved)
-
-
 @contextlib.contextmanager
 def _watch():
     """The stand-in's count of host reads; on a real GPU, CuPy's own detector, which raises

@@ -20,18 +20,6 @@ from helpers import needs_torch, torch
 import standin
 
 
-REAL_GPU = cuda.is_available()  # CuPy and a GPU (the stand-in is only ever set by a fixture)
-
-
-@pytest.fixture(params=['standin'] + (['cuda'] if REAL_GPU else []))
-def gpu(request):
-    "The stand-in GPU, and a real one where there is one: each test runs on both."
-    saved = cuda._cupy, cuda._cupyx
-    if request.param == 'standin': cuda._set_backend(standin.module, standin.extras)
-    yield
-    cuda._set_backend(*saved)
-
-
 @contextlib.contextmanager
 def _reads():
     "The stand-in's count of reads by the host; on a real GPU none is counted (`count` is None)."
@@ -59,7 +47,7 @@ SHAPES = [(100, 100), (2000,), (3, 400, 5), (7, 7, 7, 7), (2, 2000, 1), (30, 40)
 
 @needs_torch
 @pytest.mark.parametrize('shape', SHAPES)
-def test_a_big_gpu_tensor_prints_as_pytorch_sending_only_its_edges(gpu, shape):
+def test_a_big_gpu_tensor_prints_as_pytorch_sending_only_its_edges(any_gpu, shape):
     "PyTorch's summary with `device='cuda:0'`, made from the printed edges alone, not all of it."
     nbtorch.manual_seed(0)
     x = nbtorch.randn(*shape)
@@ -72,7 +60,7 @@ def test_a_big_gpu_tensor_prints_as_pytorch_sending_only_its_edges(gpu, shape):
     assert t.count is None or (t.count == 1 and t.nbytes == edges < x.numel() * 4), t
 
 
-def test_small_and_special_gpu_tensors_print_with_one_transfer(gpu):
+def test_small_and_special_gpu_tensors_print_with_one_transfer(any_gpu):
     for x, text in [(nbtorch.tensor(3.5), "tensor(3.5000, device='cuda:0')"),
                     (nbtorch.arange(5) > 2,
                      "tensor([False, False, False,  True,  True], device='cuda:0')"),
@@ -110,7 +98,7 @@ def test_pinning_matches_pytorchs_cpu_only_build(cpu_only):
     assert str(ours.value) == str(ref.value)
 
 
-def test_pinning_with_a_gpu(gpu):
+def test_pinning_with_a_gpu(any_gpu):
     x = nbtorch.arange(6.)
     p = x.pin_memory()
     assert p.is_pinned() and not x.is_pinned() and p.pin_memory() is p and p.tolist() == x.tolist()
@@ -120,7 +108,7 @@ def test_pinning_with_a_gpu(gpu):
 
 
 @pytest.mark.parametrize('num_workers', [0, 2])
-def test_pinned_batches_from_workers_go_to_the_gpu_without_a_read(gpu, num_workers):
+def test_pinned_batches_from_workers_go_to_the_gpu_without_a_read(any_gpu, num_workers):
     "Workers collate on the CPU, the main process pins, `.to('cuda', non_blocking=True)` moves."
     x = nbtorch.arange(40.).reshape(20, 2)
     y = nbtorch.arange(20)
@@ -138,7 +126,7 @@ def test_pinned_batches_from_workers_go_to_the_gpu_without_a_read(gpu, num_worke
     assert nbtorch.cat(seen).tolist() == (x.sum(1) + y).tolist()
 
 
-def test_pinning_walks_the_batch(gpu):
+def test_pinning_walks_the_batch(any_gpu):
     from collections import namedtuple
     P = namedtuple('P', 'a b')
     ds = [dict(x=nbtorch.ones(2), pair=P(nbtorch.zeros(1), [nbtorch.arange(3)]), n=1)] * 4
@@ -170,7 +158,7 @@ MAP_LOCATIONS = [  # (map_location, where the GPU tensor lands, where the CPU te
 
 
 @pytest.mark.parametrize('ml,gpu_to,cpu_to', MAP_LOCATIONS, ids=range(len(MAP_LOCATIONS)))
-def test_every_map_location_both_ways(gpu, ml, gpu_to, cpu_to):
+def test_every_map_location_both_ways(any_gpu, ml, gpu_to, cpu_to):
     w, c = nbtorch.randn(3, 4, device='cuda'), nbtorch.arange(5)
     data = _saved({'w': w, 'view': w[1], 'c': c, 'n': 3})  # the view is saved with w's storage
     sd = _load(data, map_location=ml)
@@ -179,14 +167,14 @@ def test_every_map_location_both_ways(gpu, ml, gpu_to, cpu_to):
     assert sd['c'].tolist() == c.tolist() and sd['c'].dtype is nbtorch.int64
 
 
-def test_weights_only_is_the_default(gpu):
+def test_weights_only_is_the_default(any_gpu):
     "PyTorch 2.6's default: tensors, containers, numbers load; others need weights_only=False."
     data = _saved({'w': nbtorch.ones(2, device='cuda'), 'fn': io.BytesIO})
     with pytest.raises(pickle.UnpicklingError, match='weights_only'): _load(data)
     assert _where(_load(data, weights_only=False, map_location='cpu')) == {'w': 'cpu'}
 
 
-def test_a_gpu_checkpoint_on_a_cpu_only_machine(gpu):
+def test_a_gpu_checkpoint_on_a_cpu_only_machine(any_gpu):
     "PyTorch's advice when the GPU a checkpoint names is not there: map_location."
     data = _saved({'w': nbtorch.ones(2, device='cuda')})
     with pytest.raises(RuntimeError, match="CUDA device 1 but torch.cuda.device_count.. is 1"):
@@ -199,7 +187,7 @@ def test_a_gpu_checkpoint_on_a_cpu_only_machine(gpu):
 
 
 # ---- random numbers on the device ----------------------------------------------------------------
-def test_random_numbers_on_the_device_repeat_with_the_seed(gpu):
+def test_random_numbers_on_the_device_repeat_with_the_seed(any_gpu):
     "Drawn from nbtorch's one generator, then placed: a seed gives the same numbers on both."
     makers = [lambda d: nbtorch.randn(4, 3, device=d), lambda d: nbtorch.rand(5, device=d),
               lambda d: nbtorch.randint(0, 10, (6,), device=d),
@@ -218,7 +206,7 @@ def test_random_numbers_on_the_device_repeat_with_the_seed(gpu):
     assert x.tolist() != y.tolist()  # the stream moves on
 
 
-def test_dropout_masks_on_the_device(gpu):
+def test_dropout_masks_on_the_device(any_gpu):
     x = nbtorch.ones(1000, device='cuda')
     nbtorch.manual_seed(1); a = F.dropout(x, 0.3)
     nbtorch.manual_seed(1); b = F.dropout(x, 0.3)
@@ -267,7 +255,7 @@ CREATORS = {
 
 @needs_torch
 @pytest.mark.parametrize('name', CREATORS)
-def test_dtype_defaults_are_pytorchs_on_both_devices(gpu, name):
+def test_dtype_defaults_are_pytorchs_on_both_devices(any_gpu, name):
     make = CREATORS[name]
     cpu, dev, ref = make(nbtorch, 'cpu'), make(nbtorch, 'cuda'), make(torch, 'cpu')
     assert _on_device(dev) and dev.dtype == cpu.dtype and str(cpu.dtype) == str(ref.dtype), name
@@ -276,7 +264,7 @@ def test_dtype_defaults_are_pytorchs_on_both_devices(gpu, name):
 
 
 @pytest.mark.parametrize('dt', ['int64', 'int32', 'bool', 'uint8'])
-def test_the_mean_of_integers_refuses_on_both_devices(gpu, dt):
+def test_the_mean_of_integers_refuses_on_both_devices(any_gpu, dt):
     for d in ['cpu', 'cuda']:
         x = nbtorch.ones(3, dtype=getattr(nbtorch, dt), device=d)
         with pytest.raises(RuntimeError, match=r'mean\(\): could not infer output dtype'): x.mean()
@@ -301,7 +289,7 @@ DTYPES = ['float32', 'float64', 'float16', 'int64', 'int32', 'int16', 'int8', 'u
 @needs_torch
 @pytest.mark.parametrize('dt', DTYPES)
 @pytest.mark.parametrize('op', SCATTERS)
-def test_scatters_add_every_repeated_index_on_the_device(gpu, op, dt):
+def test_scatters_add_every_repeated_index_on_the_device(any_gpu, op, dt):
     if op == 'scatter_reduce mean' and dt.startswith(('int', 'uint')): pytest.skip('PyTorch floors')
     if op == 'index_put (no accumulate)' and dt != 'float32': pytest.skip('one dtype shows it')
     idx = [0, 2, 0, 1, 0, 2]
@@ -319,7 +307,7 @@ def test_scatters_add_every_repeated_index_on_the_device(gpu, op, dt):
         np.testing.assert_array_equal(out.cpu().numpy(), ref.numpy())
 
 
-def test_gradients_that_scatter_add_on_the_device(gpu):
+def test_gradients_that_scatter_add_on_the_device(any_gpu):
     "Indexing with repeated indices and embeddings sum their gradients with scatter_add."
     idx = [1, 1, 3, 1]
     for d in ['cpu', 'cuda']:
@@ -333,7 +321,7 @@ def test_gradients_that_scatter_add_on_the_device(gpu):
         assert w.grad.is_cuda == (d == 'cuda')
 
 
-def test_index_checks_on_the_device_are_reported_at_the_next_read(gpu):
+def test_index_checks_on_the_device_are_reported_at_the_next_read(any_gpu):
     "gather, take, index_select and embedding check their indices on the GPU without waiting for it."
     w = nbtorch.arange(10., device='cuda').reshape(5, 2)
     bad = nbtorch.tensor([0, 5], device='cuda')

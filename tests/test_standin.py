@@ -7,14 +7,6 @@ from nbtorch.tensor import Op
 import standin
 
 
-@pytest.fixture
-def gpu():
-    saved = cuda._cupy, cuda._cupyx
-    cuda._set_backend(standin.module, standin.extras)
-    yield
-    cuda._set_backend(*saved)
-
-
 def test_device_arrays_refuse_numpy(gpu):
     x = nbtorch.ones(3, device='cuda')
     assert x.is_cuda and type(x._data) is standin.ndarray and x.device == 'cuda:0'

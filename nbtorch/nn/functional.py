@@ -1971,6 +1971,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
     smooth = _smoothing(logp, target, weight, ignore_index, reduction)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
 
+# %% ../../nbs/02_functional.ipynb #5a0c1d30
 def _check_smoothing(ls):
     if ls > 1: raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {ls}")
 

@@ -59,3 +59,16 @@ def test_summary_tells_gpu_failures_from_the_rest(tmp_path):
     assert re.search(r'GPU +tests.test_core::test_add\[cuda\]', r.stdout)
     assert re.search(r'other tests.test_opinfo::test_op\[float32-cpu-sin\]', r.stdout)
     assert 'notebooks.log:\n  (no log)' in r.stdout  # a stage that never ran says so
+
+
+def test_summary_counts_a_test_run_cut_short(tmp_path):
+    "Without junit.xml (pytest stopped at its time limit) the summary counts the lines of -v's log."
+    (tmp_path / 'tests.log').write_text(
+        '[gw0] [  1%] PASSED tests/test_core.py::test_add[cpu] \n'
+        '[gw1] [  2%] FAILED tests/test_core.py::test_add[cuda] \n'
+        '[gw0] [  3%] SKIPPED tests/test_core.py::test_skip[cuda] \n')
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'gpu_report.py'), 'summary', str(tmp_path), '_cuda'],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert 'tests (no junit.xml: cut short): 1 passed, 1 failed, 0 error, 1 skipped' in r.stdout
+    assert 'FAILED tests/test_core.py::test_add[cuda]' in r.stdout

@@ -50,7 +50,8 @@ timeout 60 "$PY" tools/gpu_report.py profile ${STANDIN:+--standin} > "$LOG/profi
 echo "profile exit $?" >> "$LOG/profile.log"; cat "$LOG/profile.log"
 
 stage "tests, notebooks, demo, NCCL"
-( timeout 270 "$PY" -m pytest -q -p no:cacheprovider $XDIST -r fE $TESTS \
+# -v: a line per test, so that a run stopped at its limit (and so without junit.xml) is still counted
+( timeout 270 "$PY" -m pytest -v -p no:cacheprovider $XDIST -r fE $TESTS \
     --ignore tests/test_docs_browser.py --ignore tests/test_lab_browser.py --junitxml "$LOG/junit.xml" \
     > "$LOG/tests.log" 2>&1; echo "tests exit $?" >> "$LOG/tests.log" ) &
 ( timeout 270 nbdev-test --n-workers 4 $NBS > "$LOG/notebooks.log" 2>&1

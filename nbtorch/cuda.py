@@ -120,6 +120,11 @@ def _assert_later(bad, message):
     f = bad.any()
     _pending[message] = _pending[message] | f if message in _pending else f
 
+def _checked_later(a, bad, message):
+    "GPU index array `a` with the entries flagged in `bad` read as 0 meanwhile, and `message` pending."
+    _assert_later(bad, message)
+    return _cupy.where(bad, 0, a)  # a bad index must read something (CuPy would wrap it) until then
+
 def _raise_pending():
     "Read the pending GPU checks (one copy, at a read that waits for the GPU anyway); raise a failed one."
     if not _pending: return

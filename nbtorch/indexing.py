@@ -32,8 +32,7 @@ def _bounds(index, n, negative, message):
     low = -n if negative else 0
     bad = (a < low) | (a >= n)
     if cuda._on_gpu(a):  # checked there, read at the next host read: no wait here
-        cuda._assert_later(bad, f"index out of range: an index is below {low}, or {n} or more")
-        a = get_array_module(a).where(bad, 0, a)
+        a = cuda._checked_later(a, bad, f"index out of range: an index is below {low}, or {n} or more")
     elif bad.any(): raise IndexError(message.format(i=builtins.int(a[bad][0]), n=n))
     return _wrap(a % builtins.max(n, 1) if negative else a).long()
 

@@ -422,10 +422,9 @@ def _gather_key(index, dim, shape):
     # NumPy would count a negative index from the end and refuse a big one with an IndexError;
     # PyTorch refuses both, naming the first bad index (on a GPU, at the next read: no wait here)
     bad = (a < 0) | (a >= shape[dim])
-    if cuda._on_gpu(a):  # (and a bad index reads row 0 meanwhile, where CuPy would wrap it)
-        cuda._assert_later(bad, f"gather/scatter: an index is out of bounds for dimension {dim} "
-                                f"with size {shape[dim]}")
-        a = get_array_module(a).where(bad, 0, a)
+    if cuda._on_gpu(a):
+        a = cuda._checked_later(a, bad, f"gather/scatter: an index is out of bounds for dimension "
+                                        f"{dim} with size {shape[dim]}")
     elif bad.any():
         raise RuntimeError(f"index {builtins.int(a[bad][0])} is out of bounds for dimension {dim} "
                            f"with size {shape[dim]}")

@@ -1718,9 +1718,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.,
     if max_norm is not None: _embedding_renorm_(weight, input, max_norm, norm_type)
     a = input._data
     bad = (a < 0) | (a >= weight.shape[0])  # NumPy would count a negative index from the end
-    if cuda._on_gpu(a):  # checked there, read at the next host read; a bad index reads row 0 meanwhile
-        cuda._assert_later(bad, "embedding: index out of range in self")
-        input = _wrap(get_array_module(a).where(bad, 0, a))
+    if cuda._on_gpu(a):  # checked there, read at the next host read
+        input = _wrap(cuda._checked_later(a, bad, "embedding: index out of range in self"))
     elif bad.any(): raise IndexError("index out of range in self")
     return _Embedding.apply(input, weight, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
 
@@ -1873,9 +1872,9 @@ class _NllLoss(Op):
         if xp is np:
             if bad.any(): raise IndexError(f"Target {t[bad].ravel()[0]} is out of bounds.")
         else:  # reading `bad` on the host would stop the GPU every step: as PyTorch's CUDA kernel,
-            safe = xp.where(bad, 0, safe)  # assert on the device and report at the next read (NaN here)
-            cuda._assert_later(bad, f"nll_loss/cross_entropy: a target is out of bounds (below 0, or "
-                                    f"{x.shape[1]} classes or more)")
+            # assert on the device and report at the next read (the loss is NaN there)
+            safe = cuda._checked_later(safe, bad, f"nll_loss/cross_entropy: a target is out of bounds "
+                                                  f"(below 0, or {x.shape[1]} classes or more)")
         picked = xp.take_along_axis(x, safe[:, None], 1)[:, 0]
         wt = xp.where(keep, w[safe], 0) if w is not None else keep.astype(x.dtype)
         if xp is not np: wt = xp.where(bad, xp.nan, wt)

@@ -165,16 +165,48 @@ def _index(device):
     if isinstance(device, str): device = int(device.partition(':')[2]) if ':' in device else None
     return _gpu(getattr(device, 'index', device))
 
+# %% ../nbs/00_cuda.ipynb #5a0c1d40
+class _Generator:
+    """NumPy `Generator`'s methods that nbtorch samples with, answered on GPU `index` by CuPy's
+    generator for that GPU (cuRAND), in `dtype`'s precision: the numbers are made where they are used."""
+    def __init__(self, index, dtype=np.float64):
+        self.index = index
+        self.f = np.float32 if np.dtype(dtype) in (np.float16, np.float32, np.complex64) else np.float64
+    def _draw(self, name, *args):
+        with _cupy.cuda.Device(self.index): return getattr(_cupy.random.get_random_state(), name)(*args)
+    def random(self, size=None): return self._draw('random_sample', size, self.f)
+    def standard_normal(self, size=None): return self._draw('standard_normal', size, self.f)
+    def normal(self, loc=0., scale=1., size=None): return self._draw('normal', loc, scale, size, self.f)
+    def uniform(self, low=0., high=1., size=None): return self._draw('uniform', low, high, size, self.f)
+    def lognormal(self, mean=0., sigma=1., size=None):
+        return self._draw('lognormal', mean, sigma, size, self.f)
+    def exponential(self, scale=1., size=None):  # CuPy's own reads `scale < 0` back, a wait
+        return self._draw('standard_exponential', size, self.f) * scale
+    def standard_cauchy(self, size=None): return self._draw('standard_cauchy', size, self.f)
+    def geometric(self, p, size=None): return self._draw('geometric', p, size)
+    def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
+        if high is None: low, high = 0, low
+        return self._draw('randint', low, high + endpoint, size, dtype)
+    def permutation(self, n): return self._draw('permutation', n)
+
+def _generator(index, dtype=np.float64):
+    "The generator that draws GPU `index`'s random numbers, floats in `dtype`'s precision."
+    _check(index)
+    return _Generator(index, dtype)
+
+def _seed(seed, indices=None):
+    "Seed the generators of GPUs `indices` (of every GPU for None)."
+    for i in range(_device_count()) if indices is None else indices:
+        with _cupy.cuda.Device(i): _cupy.random.seed(seed)
+
 # %% ../nbs/00_cuda.ipynb #5a0c1d05
 def manual_seed(seed):
-    "Seed the random numbers of GPU tensors (nothing without a GPU, as PyTorch's)."
-    if is_available():
-        from nbtorch.tensor import manual_seed  # the generator lives with the tensor, a layer above
-        manual_seed(seed)
+    "Seed the current GPU's random numbers (nothing without a GPU, as PyTorch's)."
+    if is_available(): _seed(seed, [_current()])
 
 def manual_seed_all(seed):
-    "Seed the random numbers of every GPU: one generator serves them all."
-    manual_seed(seed)
+    "Seed the random numbers of every GPU."
+    if is_available(): _seed(seed)
 
 def synchronize(device=None):
     "Wait until GPU `device` has run all the work queued on it."

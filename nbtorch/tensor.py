@@ -524,14 +524,20 @@ for _f in (empty, zeros, ones, full, empty_strided, tensor):
 _rng = [np.random.default_rng()]
 
 def manual_seed(seed):
-    "Seed nbtorch's random number generators."
+    "Seed nbtorch's random number generators: the CPU's and every GPU's."
     _rng[0] = np.random.default_rng(seed)
-    if cuda.is_available(): cuda._backend().random.seed(seed)
+    if cuda.is_available(): cuda._seed(seed)
+
+def _generator(dev=None, dtype=None):
+    "What draws for device `dev` (the default one for None): NumPy's generator, or the GPU's own."
+    dev = _default_device[0] if dev is None else device(dev)
+    if dev.type != 'cuda': return _rng[0]
+    return cuda._generator(cuda._gpu(dev.index), (dtype or get_default_dtype()).np)
 
 def _random(draw, size, dtype, dev, requires_grad):
-    "Draw on the CPU (`draw(rng, shape)`), then move: one stream for every device."
+    "A tensor of `draw(generator, shape)`, drawn on device `dev`, in `dtype`."
     dtype = dtype or get_default_dtype()
-    return tensor(draw(_rng[0], _shape(size)).astype(dtype.np, copy=False),
+    return tensor(draw(_generator(dev, dtype), _shape(size)).astype(dtype.np, copy=False),
                   device=dev, requires_grad=requires_grad)
 
 def _pair(draw, dtype, scale=1.):
@@ -1048,8 +1054,12 @@ class _Sampled(Op):
     def name(self): return self.kind
 
 def _on(a, t):
-    "Array `a` (drawn on the CPU) on the device of tensor `t`."
+    "Array `a` on the device of tensor `t` (no copy if it is there already)."
     return cuda._to_gpu(a, t.device.index) if t.is_cuda else a
+
+def _gen(t):
+    "The generator that draws for tensor `t`: on its device, in its precision."
+    return _generator(t.device, t.dtype)
 
 def _fill(t, a, kind):
     "Overwrite tensor `t` with the samples in array `a`, in place."
@@ -1075,21 +1085,21 @@ def uniform_(self: Tensor, from_=0., to=1., *, generator=None, **kw):
     if from_ > to:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} "
                            f"> to={to}")
-    return _fill(self, _rng[0].uniform(from_, to, self.shape), 'UniformBackward0')
+    return _fill(self, _gen(self).uniform(from_, to, self.shape), 'UniformBackward0')
 
 @patch
 def normal_(self: Tensor, mean=0., std=1., *, generator=None):
     "Fill with samples from the normal distribution N(mean, std²)."
     _floating(self, 'normal_kernel_cpu')
     if std < 0: raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    return _fill(self, _rng[0].normal(mean, std, self.shape), 'NormalBackward0')
+    return _fill(self, _gen(self).normal(mean, std, self.shape), 'NormalBackward0')
 
 @patch
 def log_normal_(self: Tensor, mean=1., std=2., *, generator=None):
     "Fill with exp(x), x drawn from N(mean, std²)."
     _floating(self, 'log_normal_cpu')
     if std <= 0: raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
-    return _fill(self, _rng[0].lognormal(mean, std, self.shape), 'LogNormalBackward0')
+    return _fill(self, _gen(self).lognormal(mean, std, self.shape), 'LogNormalBackward0')
 
 @patch
 def exponential_(self: Tensor, lambd=1., *, generator=None):
@@ -1097,21 +1107,21 @@ def exponential_(self: Tensor, lambd=1., *, generator=None):
     _floating(self, 'exponential_cpu')
     if lambd <= 0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
-    return _fill(self, _rng[0].exponential(1 / lambd, self.shape), 'ExponentialBackward0')
+    return _fill(self, _gen(self).exponential(1 / lambd, self.shape), 'ExponentialBackward0')
 
 @patch
 def cauchy_(self: Tensor, median=0., sigma=1., *, generator=None):
     "Fill with samples from the Cauchy distribution centred on `median`, of scale `sigma`."
     _floating(self, 'cauchy_cpu')
     if sigma <= 0: raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
-    return _fill(self, median + sigma * _rng[0].standard_cauchy(self.shape), 'CauchyBackward0')
+    return _fill(self, median + sigma * _gen(self).standard_cauchy(self.shape), 'CauchyBackward0')
 
 # %% ../nbs/00_tensor.ipynb #af2529ca
 @patch
 def geometric_(self: Tensor, p, *, generator=None):
     "Fill with the number of Bernoulli(p) trials up to and including the first success."
     if not 0 < p < 1: raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
-    return _fill(self, _rng[0].geometric(p, self.shape), 'GeometricBackward0')
+    return _fill(self, _gen(self).geometric(p, self.shape), 'GeometricBackward0')
 
 @patch
 def bernoulli_(self: Tensor, p=0.5, *, generator=None):
@@ -1119,8 +1129,7 @@ def bernoulli_(self: Tensor, p=0.5, *, generator=None):
     q = p._data if isinstance(p, Tensor) else p
     if not isinstance(p, Tensor) and not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
-    u = _on(_rng[0].random(self.shape), self)
-    return _fill(self, cuda._to_cpu(u < q), 'BernoulliBackward0')
+    return _fill(self, _gen(self).random(self.shape) < q, 'BernoulliBackward0')
 
 def _random_bounds(t, from_, to):
     "The [low, high) of `random_`; by default all the integers that `t`'s dtype holds exactly."
@@ -1138,7 +1147,7 @@ def _random_bounds(t, from_, to):
 def random_(self: Tensor, from_=None, to=None, *, generator=None, **kw):
     "Fill with integers drawn uniformly from [from, to), or from [0, to) given one bound."
     low, high = _random_bounds(self, kw.pop('from', from_), to)
-    a = _rng[0].integers(low, high - 1, self.shape, dtype=np.int64, endpoint=True)
+    a = _gen(self).integers(low, high - 1, self.shape, dtype=np.int64, endpoint=True)
     return _fill(self, a, 'RandomBackward0')
 
 # %% ../nbs/00_tensor.ipynb #d59a0625
@@ -1162,7 +1171,7 @@ def normal(mean=0., std=1., size=None, *, generator=None, out=None, dtype=None, 
         raise RuntimeError(f"The size of tensor a ({ts[0].shape}) must match the size of tensor b "
                            f"({ts[1].shape})") from None
     dt = result_type(*ts)
-    z = _on(_rng[0].standard_normal(shape).astype(dt.np), ts[0])
+    z = _generator(ts[0].device, dt).standard_normal(shape).astype(dt.np)
     a = (mean._data if isinstance(mean, Tensor) else mean) + \
         (std._data if isinstance(std, Tensor) else std) * z
     kind = 'NormalBackward' + ('3' if len(ts) == 2 else '1' if ts[0] is mean else '2')
@@ -1172,7 +1181,7 @@ def normal(mean=0., std=1., size=None, *, generator=None, out=None, dtype=None, 
 def bernoulli(self: Tensor, p=None, *, generator=None):
     "0 or 1 for each element: 1 with probability `p`, or the element itself if `p` is None."
     q = self._data if p is None else p
-    u = _on(_rng[0].random(self.shape), self)
+    u = _gen(self).random(self.shape)
     return _Sampled.apply(self, a=(u < q).astype(self._data.dtype), kind='BernoulliBackward0')
 
 def bernoulli(input, p=None, *, generator=None, out=None):

@@ -263,7 +263,69 @@ def _silent(f, shape):
 
 cuda = types.SimpleNamespace(Device=lambda i=0: _Device(),
                              runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
-random = types.SimpleNamespace(seed=lambda s: None)
+
+
+def _float(dtype):
+    "cuRAND's floating types: CuPy draws float32 or float64 and refuses the others."
+    if np.dtype(dtype).char not in 'fd':
+        raise TypeError(f"cupy.random only supports float32 and float64 ({_lacks('other dtype')})")
+    return np.dtype(dtype)
+
+
+def _randint(r, low, high=None, size=None, dtype=int):
+    if high is None: low, high = 0, low
+    if low >= high: raise ValueError('low >= high')
+    info = np.iinfo(dtype)
+    if low < info.min or high - 1 > info.max:
+        raise ValueError(f"{'low' if low < info.min else 'high'} is out of bounds for "
+                         f"{np.dtype(dtype).name}")
+    return r.integers(low, high, size, dtype=np.int64 if high - 1 <= 2 ** 63 - 1 else np.uint64
+                      ).astype(dtype)
+
+
+_DRAWS = {  # CuPy's `RandomState` methods nbtorch may call, their defaults as CuPy's
+    'random_sample': lambda r, size=None, dtype=float: r.random(size, _float(dtype)),
+    'standard_normal': lambda r, size=None, dtype=float: r.standard_normal(size, _float(dtype)),
+    'normal': lambda r, loc=0., scale=1., size=None, dtype=float:
+        (r.standard_normal(size, _float(dtype)) * scale + loc).astype(dtype),
+    'uniform': lambda r, low=0., high=1., size=None, dtype=float:
+        (low + (high - low) * r.random(size, _float(dtype))).astype(dtype),
+    'lognormal': lambda r, mean=0., sigma=1., size=None, dtype=float:
+        np.exp(r.standard_normal(size, _float(dtype)) * sigma + mean).astype(dtype),
+    'standard_exponential': lambda r, size=None, dtype=float:
+        r.standard_exponential(size, _float(dtype)),
+    'standard_cauchy': lambda r, size=None, dtype=float:
+        np.tan(np.pi * (r.random(size, _float(dtype)) - .5)).astype(dtype),
+    'geometric': lambda r, p, size=None, dtype='l': r.geometric(_base(p), size).astype(dtype),
+    'randint': _randint,
+    'permutation': lambda r, a: r.permutation(a) if isinstance(a, int) else a[r.permutation(len(a))],
+}
+
+
+class RandomState:
+    """`cupy.random.RandomState` on the stand-in: NumPy's generator underneath, CuPy's methods,
+    keywords and dtypes (cuRAND's floats are float32 or float64), results on the device."""
+    def __init__(self, seed=None): self.seed(seed)
+    def seed(self, seed=None): self._r = np.random.default_rng(seed)
+    def __getattr__(self, name):
+        if name.startswith('_'): raise AttributeError(name)
+        qual = f'cupy.random.{name}'
+        if name not in _NAMES['cupy.random'] or qual not in _API['signatures']:
+            raise AttributeError(f"'RandomState' object has no attribute '{name}' "
+                                 f"({_lacks('RandomState.' + name)})")
+        if name not in _DRAWS: raise NotImplementedError(f"stand-in: RandomState.{name} not modelled")
+        params = _API['signatures'][qual]['params']
+        def draw(*args, **kw):
+            _check_kw(qual, args, kw)
+            if len(args) > len(params):
+                raise TypeError(f"{name}() takes at most {len(params)} arguments ({len(args)} given)")
+            return _dev(_DRAWS[name](self._r, *args, **kw))
+        return draw
+
+
+_RANDOM_STATE = RandomState()  # one device, one generator (CuPy keeps one per device)
+random = types.SimpleNamespace(RandomState=RandomState, get_random_state=lambda: _RANDOM_STATE,
+                               seed=lambda seed=None: _RANDOM_STATE.seed(seed))
 linalg = _Namespace('cupy.linalg', np.linalg)
 linalg.inv = _silent(_lookup('cupy.linalg', np.linalg, 'inv'), lambda a: a.shape)
 linalg.cholesky = _silent(_lookup('cupy.linalg', np.linalg, 'cholesky'), lambda a: a.shape)
@@ -435,11 +497,16 @@ import functools as _functools
 
 
 class _Transfers:
-    "What a `transfers()` block saw: `count` reads by the host, `nbytes` bytes copied, `log` each."
-    def __init__(self): self.count, self.nbytes, self.log = 0, 0, []
+    """What a `transfers()` block saw: `count` reads by the host, `nbytes` bytes copied, `log` each;
+    and the other way, `uploads` copies of host data to the device (`cupy.asarray(host_array)`), of
+    `upload_bytes` bytes, `up_log` each."""
+    def __init__(self):
+        self.count, self.nbytes, self.log = 0, 0, []
+        self.uploads, self.upload_bytes, self.up_log = 0, 0, []
     def __repr__(self):
-        lines = [f'{k} {s} {n}B  at {w}' for k, s, n, w in self.log]
-        return f'<{self.count} transfers, {self.nbytes} bytes>' + ''.join('\n  ' + l for l in lines)
+        lines = [f'{k} {s} {n}B  at {w}' for k, s, n, w in self.log + self.up_log]
+        return (f'<{self.count} transfers, {self.nbytes} bytes; {self.uploads} uploads, '
+                f'{self.upload_bytes} bytes>' + ''.join('\n  ' + l for l in lines))
 
 
 _watching = []  # the open `transfers()` blocks
@@ -567,6 +634,22 @@ def transfers():
         _watching.remove(t)
         if outer:
             for n in _IMPLICIT: setattr(np, n, saved[n])
+
+
+def _uploading(name, f):
+    "CuPy's `name` (`asarray`, `array`), counting a copy of host data to the device."
+    @_functools.wraps(f)
+    def g(a, *args, **kw):
+        if _watching and not isinstance(a, ndarray):
+            n, where = np.array(a).nbytes, _caller()
+            for t in _watching:
+                t.uploads += 1; t.upload_bytes += n
+                t.up_log.append((f'upload:{name}', getattr(a, 'shape', ()), n, where))
+        return f(a, *args, **kw)
+    return g
+
+
+asarray, array = _uploading('asarray', asarray), _uploading('array', array)
 
 
 # `cupyx.empty_pinned`: page-locked host memory on a GPU machine; the stand-in's is ordinary memory

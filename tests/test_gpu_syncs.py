@@ -31,7 +31,7 @@ def _watch():
         return
     import cupyx
     if not hasattr(cupyx, 'allow_synchronize'): pytest.skip("this CuPy has no allow_synchronize")
-    with cupyx.allow_synchronize(False): yield types.SimpleNamespace(count=0, log=[])
+    with cupyx.allow_synchronize(False): yield types.SimpleNamespace(count=0, log=[], uploads=0)
 
 
 def _model():
@@ -86,6 +86,7 @@ def test_a_training_step_reads_nothing(any_gpu, name, kw):
     "forward, cross-entropy, backward, clip_grad_norm_, step, scheduler step, zero_grad: no read."
     t = _step_reads(lambda ps: getattr(optim, name)(ps, **({'lr': 1e-2} | kw)))
     assert t.count == 0, t
+    assert t.uploads == 0, t  # nor copies anything up: dropout's masks are drawn on the GPU
 
 
 SCHEDULERS = {

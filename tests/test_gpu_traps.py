@@ -8,6 +8,7 @@ import contextlib
 import io
 import pickle
 import re
+import sys
 import types
 import warnings
 import numpy as np
@@ -187,31 +188,100 @@ def test_a_gpu_checkpoint_on_a_cpu_only_machine(any_gpu):
 
 
 # ---- random numbers on the device ----------------------------------------------------------------
-def test_random_numbers_on_the_device_repeat_with_the_seed(any_gpu):
-    "Drawn from nbtorch's one generator, then placed: a seed gives the same numbers on both."
-    makers = [lambda d: nbtorch.randn(4, 3, device=d), lambda d: nbtorch.rand(5, device=d),
-              lambda d: nbtorch.randint(0, 10, (6,), device=d),
-              lambda d: nbtorch.randperm(7, device=d),
-              lambda d: nbtorch.randn(3, dtype=nbtorch.float64, device=d),
-              lambda d: nbtorch.empty(4, device=d).normal_(),
-              lambda d: nbtorch.empty(4, device=d).uniform_(-1, 1),
-              lambda d: nbtorch.randn_like(nbtorch.zeros(2, 2, device=d))]
-    for make in makers:
+MAKERS = [lambda d: nbtorch.randn(4, 3, device=d), lambda d: nbtorch.rand(5, device=d),
+          lambda d: nbtorch.randint(0, 10, (6,), device=d), lambda d: nbtorch.randperm(7, device=d),
+          lambda d: nbtorch.randn(3, dtype=nbtorch.float64, device=d),
+          lambda d: nbtorch.randn(3, dtype=nbtorch.complex64, device=d),
+          lambda d: nbtorch.empty(4, device=d).normal_(),
+          lambda d: nbtorch.empty(4, device=d).uniform_(-1, 1),
+          lambda d: nbtorch.empty(4, dtype=nbtorch.int32, device=d).random_(),
+          lambda d: nbtorch.empty(4, device=d).bernoulli_(0.5),
+          lambda d: nbtorch.zeros(4, device=d).bernoulli(),
+          lambda d: nbtorch.normal(nbtorch.zeros(3, device=d), 1.),
+          lambda d: nbtorch.randn_like(nbtorch.zeros(2, 2, device=d))]
+
+
+def _cpu_state():
+    "The state of the CPU's generator (nbtorch.tensor._rng)."
+    return sys.modules['nbtorch.tensor']._rng[0].bit_generator.state
+
+
+def test_random_numbers_are_drawn_on_the_device(any_gpu):
+    "Drawn by the GPU's own generator, as PyTorch's: a seed repeats them, the CPU's stream is untouched."
+    for make in MAKERS:
         nbtorch.manual_seed(7); a = make('cuda')
-        nbtorch.manual_seed(7); b = make('cuda')
         nbtorch.manual_seed(7); c = make('cpu')
-        assert _on_device(a) and a.is_cuda and a.dtype == c.dtype
-        assert a.tolist() == b.tolist() == c.tolist()
+        with _reads() as t:
+            nbtorch.manual_seed(7); state = _cpu_state(); b = make('cuda')
+        assert _on_device(a) and a.is_cuda and a.dtype == c.dtype and a.shape == c.shape
+        assert a.tolist() == b.tolist()
+        assert _cpu_state() == state  # before, every GPU draw came from the CPU's generator
+        assert t.count in (None, 0) and getattr(t, 'uploads', 0) == 0, t  # made there, not copied up
     nbtorch.manual_seed(7); x, y = nbtorch.randn(3, device='cuda'), nbtorch.randn(3, device='cuda')
     assert x.tolist() != y.tolist()  # the stream moves on
+
+
+def test_seeding_the_gpu_leaves_the_cpu_alone(any_gpu):
+    "`torch.cuda.manual_seed` seeds the GPU's generator alone; `torch.manual_seed` seeds both."
+    nbtorch.manual_seed(1); a = nbtorch.rand(3)
+    nbtorch.manual_seed(1); cuda.manual_seed(5); b = nbtorch.rand(3)
+    assert a.tolist() == b.tolist()
+    cuda.manual_seed(5); g = nbtorch.rand(3, device='cuda')
+    nbtorch.rand(3)  # the CPU's stream moving on changes nothing on the GPU
+    cuda.manual_seed(5); h = nbtorch.rand(3, device='cuda')
+    assert g.tolist() == h.tolist()
+
+
+SAMPLERS = {  # name: (draw 20,000 on device d, the mean, the standard deviation of one sample)
+    'rand': (lambda d: nbtorch.rand(20000, device=d), .5, (1 / 12) ** .5),
+    'randn': (lambda d: nbtorch.randn(20000, device=d), 0., 1.),
+    'randn(float64)': (lambda d: nbtorch.randn(20000, dtype=nbtorch.float64, device=d), 0., 1.),
+    'randint': (lambda d: nbtorch.randint(3, 9, (20000,), device=d), 5.5, (35 / 12) ** .5),
+    'normal_(2, 3)': (lambda d: nbtorch.empty(20000, device=d).normal_(2, 3), 2., 3.),
+    'uniform_(-1, 3)': (lambda d: nbtorch.empty(20000, device=d).uniform_(-1, 3), 1., (16 / 12) ** .5),
+    'exponential_(4)': (lambda d: nbtorch.empty(20000, device=d).exponential_(4), .25, .25),
+    'geometric_(0.25)': (lambda d: nbtorch.empty(20000, device=d).geometric_(.25), 4., 12 ** .5),
+    'log_normal_(0, 0.5)': (lambda d: nbtorch.empty(20000, device=d).log_normal_(0, .5),
+                            np.exp(.125), ((np.exp(.25) - 1) * np.exp(.25)) ** .5),
+    'bernoulli_(0.3)': (lambda d: nbtorch.empty(20000, device=d).bernoulli_(.3), .3, .21 ** .5),
+    'random_(0, 4)': (lambda d: nbtorch.empty(20000, device=d).random_(0, 4), 1.5, 1.25 ** .5),
+    'normal(mean, 2)': (lambda d: nbtorch.normal(nbtorch.ones(20000, device=d), 2.), 1., 2.),
+}
+
+
+@pytest.mark.parametrize('name', SAMPLERS)
+def test_samples_drawn_on_the_device_follow_their_distribution(any_gpu, name):
+    "Each sampler's parameters reach the GPU's generator as meant: the mean within 5 standard errors."
+    make, mean, std = SAMPLERS[name]
+    nbtorch.manual_seed(0)
+    x = make('cuda')
+    assert _on_device(x) and x.dtype == make('cpu').dtype
+    m = x.double().mean().item()
+    assert abs(m - mean) < 5 * std / 20000 ** .5, (name, m, mean)
+    v = x.double().std().item()
+    assert abs(v - std) < .05 * std, (name, v, std)
+
+
+def test_integers_stay_in_their_bounds_on_the_device(any_gpu):
+    nbtorch.manual_seed(0)
+    r = nbtorch.randint(-2, 1, (5000,), device='cuda')
+    assert set(r.unique().tolist()) == {-2, -1, 0}
+    assert sorted(nbtorch.randperm(50, device='cuda').tolist()) == list(range(50))
+    u = nbtorch.empty(5000, dtype=nbtorch.uint8, device='cuda').random_()
+    assert u.min().item() == 0 and u.max().item() == 255
+    f = nbtorch.empty(5000, dtype=nbtorch.float16, device='cuda').uniform_()
+    assert f.dtype == nbtorch.float16 and 0 <= f.min().item() and f.max().item() <= 1
+    c = nbtorch.empty(5000, device='cuda').cauchy_()
+    assert abs(c.median().item()) < .1  # the median of Cauchy(0, 1): its mean does not exist
 
 
 def test_dropout_masks_on_the_device(any_gpu):
     x = nbtorch.ones(1000, device='cuda')
     nbtorch.manual_seed(1); a = F.dropout(x, 0.3)
-    nbtorch.manual_seed(1); b = F.dropout(x, 0.3)
-    nbtorch.manual_seed(1); c = F.dropout(x.cpu(), 0.3)
-    assert _on_device(a) and a.tolist() == b.tolist() == c.tolist()
+    nbtorch.manual_seed(1); state = _cpu_state()
+    with _reads() as t: b = F.dropout(x, 0.3)
+    assert _on_device(a) and a.tolist() == b.tolist() and _cpu_state() == state
+    assert getattr(t, 'uploads', 0) == 0, t  # a mask drawn on the host was copied up at every call
     kept = (a != 0).float().mean().item()
     scale = float(np.float32(1) / np.float32(0.7))  # 1 / (1 - p) in float32
     assert 0.6 < kept < 0.8 and set(a.unique().tolist()) == {0., scale}

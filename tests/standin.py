@@ -14,11 +14,13 @@ NotImplementedError, a keyword CuPy does not take a TypeError, a `kind` of sort 
 datetimes, long double) a TypeError. Its arrays tell where their data lies as CuPy's do, through
 `__cuda_array_interface__` (they have no `__array_interface__`).
 
+A device integer used as a Python index or size (`range(x)`, `xs[x]`, `operator.index`) is a
+TypeError, as on CuPy, whose arrays have no `__index__`.
+
 What it cannot refuse, being a NumPy subclass: `numpy.asarray(device_array)` and
 `numpy.array(device_array)` (NumPy takes a subclass as it is, asking it nothing; CuPy raises
-TypeError), `isinstance(device_array, numpy.ndarray)` (True here, False on CuPy), a device integer
-used as a Python index (`operator.index`, which CuPy's arrays do not support), and what CuPy refuses
-only on its device (cuSOLVER's conditions, kernels a dtype lacks).
+TypeError), `isinstance(device_array, numpy.ndarray)` (True here, False on CuPy), and what CuPy
+refuses only on its device (cuSOLVER's conditions, kernels a dtype lacks).
 """
 import json, os, types
 import numpy as np
@@ -552,13 +554,22 @@ def _counted(kind, f):
     return g
 
 
+def _no_index(self):
+    "CuPy's arrays have no `__index__`: one used as a Python index or size is a TypeError."
+    raise TypeError(f"'cupy.ndarray' object cannot be interpreted as an integer "
+                    f"({_lacks('ndarray.__index__')})")
+
+
+ndarray.__index__ = _no_index
+
+
 # `v in a`: NumPy's reduces with logical_or, which CuPy's ufunc lacks; CuPy's compares on the device
 ndarray.__contains__ = lambda self, v: bool((self.view(np.ndarray) == _base(v)).any())
 
 
 # every method through which the host reads a device array (CuPy's `__repr__`, `__str__`,
 # `__format__` and pickling copy the whole array to the host, as `get()` does)
-for _name in ['get', 'item', 'tolist', 'tobytes', '__float__', '__int__', '__bool__', '__index__',
+for _name in ['get', 'item', 'tolist', 'tobytes', '__float__', '__int__', '__bool__',
               '__complex__', '__repr__', '__str__', '__format__', '__reduce__', '__reduce_ex__',
               '__array__', '__contains__']:
     setattr(ndarray, _name, _counted(_name, getattr(ndarray, _name)))

@@ -1,4 +1,5 @@
 "The stand-in device catches what a real GPU would refuse: NumPy computing on device data."
+import operator
 import numpy as np
 import pytest
 import nbtorch
@@ -47,7 +48,7 @@ def test_transfers_counts_every_read_by_the_host(gpu):
     x = nbtorch.arange(1000., device='cuda')
     a = x._data
     reads = [lambda: float(a[0]), lambda: a[1].item(), lambda: bool(a[2] > 0), lambda: int(a[3]),
-             lambda: range(a[3].astype(np.int64)), lambda: a.tolist(), lambda: a.get(),
+             lambda: a.tolist(), lambda: a.get(),
              lambda: standin.asnumpy(a), lambda: np.asarray(a), lambda: repr(a), lambda: str(a),
              lambda: f'{a[0]:.2f}', lambda: 5. in a, lambda: x[0].item(), lambda: x.tolist(),
              lambda: x.cpu(), lambda: float(x[0]), lambda: bool(x[1] > 0)]
@@ -70,6 +71,15 @@ def test_transfers_counts_every_read_by_the_host(gpu):
         with standin.transfers() as inner: x.tolist()
         float(x[1])
     assert (outer.count, inner.count) == (2, 1) and np.asarray.__module__ == 'numpy'
+
+
+def test_a_device_integer_is_no_python_index(gpu):
+    "CuPy's arrays have no `__index__`: `int(x)` reads (and waits), `range(x)` or `xs[x]` is refused."
+    i = nbtorch.tensor(3, device='cuda')._data
+    for use in (lambda: range(i), lambda: [1, 2, 3, 4][i], lambda: operator.index(i),
+                lambda: standin.arange(10)[i:]):
+        with pytest.raises(TypeError, match='cannot be interpreted as an integer'): use()
+    assert list(range(int(i))) == [0, 1, 2]
 
 
 # The stand-in is as strict as CuPy 14.2 (tests/cupy_api.json, made by tools/cupy_api.py)

@@ -95,14 +95,15 @@ def index_fill(input, dim, index, value):
     x = _as_1d(input)
     d = _dim(dim, x.ndim)
     i = _bounds(index.reshape(-1), x.shape[d], True, "index {i} is out of bounds for size {n}")
-    i = _wrap(get_array_module(i._data).unique(i._data))  # a place filled twice is filled once
-    shape = [len(i) if k == d else n for k, n in enumerate(x.shape)]
     if isinstance(value, Tensor):
         if value.ndim: raise RuntimeError(f"index_fill_ only supports a 0-dimensional value "
                                           f"tensor, but got tensor with {value.ndim} dimension(s).")
-        src = value.to(x.dtype).expand(*shape)
-    else: src = full(shape, value, dtype=x.dtype, device=x.device)
-    return x.scatter(d, _along(i, d, src), src).reshape(input.shape)
+        v = value.to(x.device, x.dtype)
+    else: v = full((), value, dtype=x.dtype, device=x.device)
+    filled = zeros(x.shape[d], dtype=bool, device=x.device)
+    filled[i] = True  # a place named twice is filled once (its gradient to `value` counted once)
+    filled = filled.reshape([-1 if k == d else 1 for k in range(x.ndim)])
+    return where(filled, v, x).reshape(input.shape)
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a12
 def index_put(input, indices, values, accumulate=False):

@@ -195,6 +195,63 @@ def test_cross_entropy_on_the_gpu_takes_the_masked_path(gpu):
     assert np.isfinite(good.item()) and not nbtorch.cuda._pending
 
 
+def _ints(*v, d): return nbtorch.tensor(list(v), device=d)
+
+
+NO_WAIT = {  # op on device d: each used to read the GPU (tools/standin_sweep.py --reads found them)
+    'binary_cross_entropy': lambda d: F.binary_cross_entropy(
+        nbtorch.full((4,), .3, device=d, requires_grad=True), nbtorch.ones(4, device=d)),
+    'avg_pool2d(padding)': lambda d: F.avg_pool2d(
+        nbtorch.arange(32., device=d).reshape(1, 2, 4, 4), 3, 2, padding=1, count_include_pad=False),
+    'max_unpool2d': lambda d: F.max_unpool2d(
+        *F.max_pool2d(nbtorch.arange(32., device=d).reshape(1, 2, 4, 4), 2, return_indices=True), 2),
+    'adaptive_max_pool2d(indices)': lambda d: F.adaptive_max_pool2d(
+        nbtorch.arange(50., device=d).reshape(1, 2, 5, 5).cos(), 3, return_indices=True),
+    'grid_sample(bilinear)': lambda d: F.grid_sample(
+        nbtorch.arange(32., device=d).reshape(1, 2, 4, 4), nbtorch.linspace(-1.2, 1.2, 12, device=d
+        ).reshape(1, 2, 3, 2), align_corners=False),
+    'grid_sample(nearest)': lambda d: F.grid_sample(
+        nbtorch.arange(32., device=d).reshape(1, 2, 4, 4), nbtorch.linspace(-1, 1, 12, device=d
+        ).reshape(1, 2, 3, 2), mode='nearest', align_corners=True),
+    'grid_sample(bicubic)': lambda d: F.grid_sample(
+        nbtorch.arange(32., device=d).reshape(1, 2, 4, 4), nbtorch.linspace(-.9, .9, 12, device=d
+        ).reshape(1, 2, 3, 2), mode='bicubic', padding_mode='border', align_corners=False),
+    'index_fill': lambda d: nbtorch.zeros(3, 4, device=d).index_fill(1, _ints(0, 2, 2, d=d), 5.),
+    'int //': lambda d: _ints(7, -7, 9, d=d) // _ints(2, 2, -4, d=d),
+    'int %': lambda d: _ints(7, -7, 9, d=d) % _ints(2, 3, -4, d=d),
+    'int fmod': lambda d: nbtorch.fmod(_ints(7, -7, 9, d=d), _ints(2, 3, -4, d=d)),
+    'int div(floor)': lambda d: nbtorch.div(_ints(7, -7, d=d), _ints(2, 2, d=d), rounding_mode='floor'),
+    'int ** tensor': lambda d: _ints(2, -1, 3, 1, d=d) ** _ints(3, -3, -1, -2, d=d),
+}
+
+
+@pytest.mark.parametrize('name', NO_WAIT)
+def test_ops_that_no_longer_wait_for_the_gpu(any_gpu, name):
+    "The same results as on the CPU, with no read by the host: checks wait on the device instead."
+    with _watch() as t: out = NO_WAIT[name]('cuda')
+    assert t.count == 0, t
+    ref = NO_WAIT[name]('cpu')
+    for a, b in zip(out if isinstance(out, tuple) else (out,), ref if isinstance(ref, tuple) else (ref,)):
+        assert a.is_cuda and a.dtype == b.dtype
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize('make, match', [
+    (lambda: F.binary_cross_entropy(nbtorch.full((3,), 1.5, device='cuda'), nbtorch.ones(3, device='cuda')),
+     'all elements of input should be between 0 and 1'),
+    (lambda: _ints(4, 5, d='cuda') // _ints(2, 0, d='cuda'), 'ZeroDivisionError'),
+    (lambda: _ints(4, 5, d='cuda') % _ints(0, 1, d='cuda'), 'ZeroDivisionError'),
+    (lambda: F.max_unpool1d(nbtorch.ones(1, 1, 2, device='cuda'), _ints(0, 9, d='cuda').reshape(1, 1, 2), 2),
+     'Found an invalid max index'),
+], ids=['bce', 'int //', 'int %', 'max_unpool'])
+def test_bad_input_on_the_gpu_is_reported_at_the_next_read(gpu, make, match):
+    "As PyTorch's CUDA kernels assert: the call returns, and the next read raises, naming the check."
+    with standin.transfers() as t: y = make()
+    assert t.count == 0, t
+    with pytest.raises(RuntimeError, match='device-side assert triggered: ' + match): y.sum().item()
+    assert not nbtorch.cuda._pending
+
+
 class _Reads(Callback):
     "Count the host reads of every batch, from before_batch to the end of its callbacks."
     order = -100

@@ -6,6 +6,9 @@ gradients, and prints each op that fails, with why. bfloat16 samples are skipped
 dtype). It takes a few minutes on two cores:
 
     PYTHONPATH=. python tools/standin_sweep.py [op ...]
+
+With `--reads` it counts instead, per op, the host reads (each a GPU synchronisation) its forward
+and its backward make on device inputs, with the lines that asked: the ops that would stall a GPU.
 """
 import sys, time
 from pathlib import Path
@@ -36,19 +39,53 @@ def _cotangents_on_device(grad):
     return f
 
 
-def main(ops):
+READS = {}  # op -> {'forward'/'backward': {line that asked: count}}
+_key = [None]
+
+
+def _counted(f, part):
+    "`f`, its host reads on device data counted under the op being swept and `part`."
+    def g(*args, **kw):
+        with standin.transfers() as t: r = f(*args, **kw)
+        for kind, _, _, where in t.log:
+            at = READS.setdefault(_key[0], {}).setdefault(part, {})
+            at[f'{kind} at {where}'] = at.get(f'{kind} at {where}', 0) + 1
+        return r
+    return g
+
+
+def _count_reads():
+    "Count, in READS, the reads of nbtorch's forward (not PyTorch's) and of its backward."
+    call, grad = T._call, nbtorch.autograd.grad
+    def _call(fn, sample, lib_input, args, kwargs):
+        on_device = any(isinstance(x, nbtorch.Tensor) and x.is_cuda for x in T._tensors([lib_input, args, kwargs]))
+        return (_counted(call, 'forward') if on_device else call)(fn, sample, lib_input, args, kwargs)
+    T._call, nbtorch.autograd.grad = _call, _counted(grad, 'backward')
+
+
+def _report_reads():
+    for k, parts in sorted(READS.items()):
+        for part, where in parts.items():
+            print(f'{k} {part}: ' + '; '.join(f'{n}x {w}' for w, n in sorted(where.items(), key=lambda x: -x[1])[:4]))
+    print(f'{len(READS)} ops read device data on the host')
+
+
+def main(ops, reads=False):
     cuda._set_backend(standin.module, standin.extras)
     T.to_nb = _on_device(T.to_nb)
     nbtorch.autograd.grad = _cotangents_on_device(nbtorch.autograd.grad)
+    if reads: _count_reads()
     keys = sorted(k for k in T.ENTRIES if k not in T.MISSING and (not ops or k in ops))
     t, failed = time.time(), 0
     for k in keys:
+        _key[0] = k
         try: T.run_entry(k); continue
         except AssertionError as e: why = str(e).replace('\n', ' | ')
         except Exception as e: why = f'{type(e).__name__}: {e}'
         failed += 1
         print(f'{k}: {why[:600]}', flush=True)
     print(f'{failed} of {len(keys)} ops failed on the stand-in device ({time.time() - t:.0f}s)')
+    if reads: _report_reads()
 
 
-if __name__ == '__main__': main(set(sys.argv[1:]))
+if __name__ == '__main__': main(set(sys.argv[1:]) - {'--reads'}, '--reads' in sys.argv)

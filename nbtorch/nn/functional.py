@@ -887,7 +887,7 @@ def _avg_divisor(x, size, k, s, p, out, count_include_pad):
         end = xp.minimum(start + kk, n + pp)
         cnt = end - start if count_include_pad else xp.minimum(end, n) - xp.maximum(start, 0)
         div = div * cnt.reshape((-1,) + (1,) * (nd - 1 - d))
-    if builtins.bool((div == math.prod(k)).all()): return math.prod(k)  # the common case
+    if xp is np and (div == math.prod(k)).all(): return math.prod(k)  # common; on a GPU a wait
     return div.astype(x.dtype)
 
 def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -964,8 +964,7 @@ def _window_max(input, idx, return_indices):
     y = w.gather(-1, at).squeeze(-1)
     if not return_indices: return y
     pos = _flat_positions(key, input.shape[2:], w.shape)
-    ind = np.take_along_axis(pos, cuda._to_cpu(at._data), -1)[..., 0]
-    return y, tensor(ind, device=input.device)
+    return y, tensor(pos, device=input.device).gather(-1, at)[..., 0]  # read where `at` is
 
 def _adaptive_windows(n, o):
     "Positions (o, k) of adaptive pooling's windows over a dim of size n, and which are real."
@@ -1086,7 +1085,10 @@ class _MaxUnpool(Op):
         xp, (N, C), L = get_array_module(x), x.shape[:2], math.prod(size)
         flat = idx.reshape(N, C, math.prod(idx.shape[2:]))
         bad = (flat < 0) | (flat >= L)
-        if bad.any():
+        if cuda._on_gpu(flat):  # checked there, reported at the next read: no wait here
+            flat = cuda._checked_later(flat, bad, f"Found an invalid max index (output volumes "
+                                                  f"are of size {'x'.join(map(str, size))})")
+        elif bad.any():
             where_ = f'{size[0]}x1' if len(size) == 1 else 'x'.join(map(str, size))
             first = builtins.int(flat[bad].ravel()[0])
             raise RuntimeError(f"Found an invalid max index: {first} (output volumes are of size "
@@ -1333,14 +1335,14 @@ def _pad_coords(c, n, padding_mode, align_corners):
 
 def _read(src, idx, size):
     "Pixels of `src` (N, *S, C) at integer positions idx[d] (N, *out): (N, *out, C); 0 outside."
-    N = src.shape[0]
-    inside, key = None, [np.arange(N).reshape(N, *[1] * (idx[0].ndim - 1))]
+    N, xp = src.shape[0], get_array_module(idx[0])  # the positions stay where they were computed
+    inside, key = None, [xp.arange(N).reshape(N, *[1] * (idx[0].ndim - 1))]
     for i, n in zip(idx, size):
         ok = (i >= 0) & (i < n)
         inside = ok if inside is None else inside & ok
         key.append(i.clip(0, n - 1))
-    v = src[tuple(key)]
-    return where(tensor(inside, device=src.device).unsqueeze(-1), v, 0.)
+    v = src[tuple(_wrap(k) for k in key)]
+    return where(_wrap(inside).unsqueeze(-1), v, 0.)
 
 # %% ../../nbs/02_functional.ipynb #6a2f0b03
 def _grid_sample(input, grid, mode, padding_mode, align_corners):
@@ -1353,7 +1355,7 @@ def _grid_sample(input, grid, mode, padding_mode, align_corners):
     elif mode == 'nearest':
         cs = [_pad_coords(_unnormalize(c, n, align_corners), n, padding_mode, align_corners)
               for c, n in zip(cs, S)]
-        y = _read(src, [cuda._to_cpu(c._data).round().astype(np.int64) for c in cs], S)
+        y = _read(src, [c._data.round().astype(np.int64) for c in cs], S)
     else: y = _grid_linear(src, cs, S, padding_mode, align_corners)
     return y.permute(0, nd + 1, *range(1, nd + 1))
 
@@ -1364,7 +1366,7 @@ def _grid_linear(src, cs, S, padding_mode, align_corners):
           for c, n in zip(cs, S)]
     lo = [c.detach().floor() for c in cs]
     frac = [c - l for c, l in zip(cs, lo)]
-    lo = [cuda._to_cpu(l._data).astype(np.int64) for l in lo]
+    lo = [l._data.astype(np.int64) for l in lo]
     y = 0
     for corner in itertools.product((0, 1), repeat=len(S)):
         w = 1
@@ -1381,7 +1383,7 @@ def _grid_bicubic(src, cs, S, padding_mode, align_corners):
     for ty, tx in itertools.product(range(4), repeat=2):
         idx = [_pad_coords(l + (t - 1), n, padding_mode, align_corners)
                for l, t, n in zip(lo, (ty, tx), S)]
-        idx = [cuda._to_cpu(p._data).astype(np.int64) for p in idx]
+        idx = [p._data.astype(np.int64) for p in idx]
         y = y + _read(src, idx, S) * (ws[0][ty] * ws[1][tx]).unsqueeze(-1)
     return y
 
@@ -2021,9 +2023,9 @@ class _BinaryCrossEntropy(Op):
 
 def _check_unit_interval(t, name):
     "Every element in [0, 1], as PyTorch checks; a NaN fails (min and max carry it through)."
-    a = t._data
-    if a.size and not (a.min() >= 0 and a.max() <= 1):
-        raise RuntimeError(f"all elements of {name} should be between 0 and 1")
+    a, message = t._data, f"all elements of {name} should be between 0 and 1"
+    if cuda._on_gpu(a): return cuda._assert_later(~((a >= 0) & (a <= 1)), message)  # no wait
+    if a.size and not (a.min() >= 0 and a.max() <= 1): raise RuntimeError(message)
 
 def binary_cross_entropy(input, target, weight=None, reduction='mean'):
     "Binary cross-entropy of probabilities `input` with targets in [0, 1]."

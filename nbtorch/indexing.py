@@ -153,13 +153,16 @@ def _reduce_at(a, where, v, reduce):
     if reduce in ('sum', 'mean'): return cuda._index_add(a, where, v)
     f = getattr(xp, _UFUNC[reduce])
     if xp is np: return f.at(a, where, v)
-    order = xp.argsort(where)
+    # a GPU has no `ufunc.at`, and asking how often a place repeats would wait for it: sort by
+    # place, then scan in log2(n) steps (each value takes f with the one s before it, at one place)
+    order = xp.argsort(where, kind='stable')
     where, v = where[order], v[order]
-    first = xp.concatenate([xp.ones(1, dtype=np.bool_), where[1:] != where[:-1]])[:where.size]
-    rank = xp.arange(where.size) - xp.arange(where.size)[first][xp.cumsum(first) - 1]
-    for r in range(builtins.int(rank.max()) + 1 if where.size else 0):
-        w = where[rank == r]
-        a[w] = f(a[w], v[rank == r])
+    s = 1
+    while s < where.size:
+        v[s:] = xp.where(where[s:] == where[:-s], f(v[s:], v[:-s]), v[s:])
+        s *= 2
+    last = xp.searchsorted(where, where, side='right') - 1  # a place's last value: all of its f
+    a[where] = f(a[where], v[last])  # a repeated place is written the same value each time
 
 def _start(reduce, dt):
     "The value a reached place starts from when `include_self=False`: the reduction's identity."

@@ -222,6 +222,14 @@ NO_WAIT = {  # op on device d: each used to read the GPU (tools/standin_sweep.py
     'int fmod': lambda d: nbtorch.fmod(_ints(7, -7, 9, d=d), _ints(2, 3, -4, d=d)),
     'int div(floor)': lambda d: nbtorch.div(_ints(7, -7, d=d), _ints(2, 2, d=d), rounding_mode='floor'),
     'int ** tensor': lambda d: _ints(2, -1, 3, 1, d=d) ** _ints(3, -3, -1, -2, d=d),
+    **{f'scatter_reduce({r}, {dt})': (lambda r, dt: lambda d: nbtorch.zeros(5, dtype=dt, device=d).scatter_reduce(
+        0, _ints(*[3, 0, 3, 3, 1, 0, 3, 4, 3, 1] * 7, d=d),
+        nbtorch.tensor(np.r_[np.tile([2.5, -1, 7, 3, -4, 1.5, 9, 1, 8, -2], 7)[:-1], np.nan]
+                       if dt.is_floating_point else np.tile([3, -1, 2, 5, -4, 1, 2, 7, 1, 3], 7),
+                       dtype=dt, device=d), r, include_self=False))(r, dt)
+       for r in ('amax', 'amin', 'prod') for dt in (nbtorch.float64, nbtorch.int64)},
+    'index_reduce(amax, include_self)': lambda d: nbtorch.arange(6., device=d).reshape(3, 2).index_reduce(
+        0, _ints(2, 0, 2, 2, d=d), nbtorch.tensor([[9., -1], [4, 4], [1, 8], [3, 3]], device=d), 'amax'),
 }
 
 

@@ -8,7 +8,8 @@ dtype). It takes a few minutes on two cores:
     PYTHONPATH=. python tools/standin_sweep.py [op ...]
 
 With `--reads` it counts instead, per op, the host reads (each a GPU synchronisation) its forward
-and its backward make on device inputs, with the lines that asked: the ops that would stall a GPU.
+and its backward make on device inputs, with the lines that asked: the ops that would stall a GPU;
+and the copies of host data to the device they make (`uploads`).
 """
 import sys, time
 from pathlib import Path
@@ -47,9 +48,11 @@ def _counted(f, part):
     "`f`, its host reads on device data counted under the op being swept and `part`."
     def g(*args, **kw):
         with standin.transfers() as t: r = f(*args, **kw)
-        for kind, _, _, where in t.log:
-            at = READS.setdefault(_key[0], {}).setdefault(part, {})
-            at[f'{kind} at {where}'] = at.get(f'{kind} at {where}', 0) + 1
+        for log, what in ((t.log, part), (t.up_log, part + ' uploads')):
+            for kind, _, _, where in log:
+                if 'standin_sweep.py' in where: continue  # this sweep moving cotangents up
+                at = READS.setdefault(_key[0], {}).setdefault(what, {})
+                at[f'{kind} at {where}'] = at.get(f'{kind} at {where}', 0) + 1
         return r
     return g
 
@@ -67,7 +70,8 @@ def _report_reads():
     for k, parts in sorted(READS.items()):
         for part, where in parts.items():
             print(f'{k} {part}: ' + '; '.join(f'{n}x {w}' for w, n in sorted(where.items(), key=lambda x: -x[1])[:4]))
-    print(f'{len(READS)} ops read device data on the host')
+    print(f"{sum(any(not p.endswith('uploads') for p in v) for v in READS.values())} ops read device "
+          f"data on the host; {sum(any(p.endswith('uploads') for p in v) for v in READS.values())} upload host data")
 
 
 def main(ops, reads=False):

@@ -709,6 +709,7 @@ class _MemoryPool:
     "`cupy.get_default_memory_pool()`'s stand-in: nothing in use, nothing cached."
     def used_bytes(self): return 0
     def total_bytes(self): return 0
+    def n_free_blocks(self): return 0
     def free_all_blocks(self): pass
 
 

@@ -72,3 +72,14 @@ def test_summary_counts_a_test_run_cut_short(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'tests (no junit.xml: cut short): 1 passed, 1 failed, 0 error, 1 skipped' in r.stdout
     assert 'FAILED tests/test_core.py::test_add[cuda]' in r.stdout
+
+
+def test_profile_stage_runs_to_its_end_on_the_standin():
+    "The profile stage gets through every section on the stand-in (it stopped at a pool method once)."
+    env = {**__import__('os').environ, 'PYTHONPATH': f"{ROOT / 'tests' / 'fake_gpu'}:{ROOT}",
+           'MPLBACKEND': 'Agg'}
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'gpu_report.py'), 'profile', '--standin'],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r'MLP step \(batch 64, SGD with momentum\): \d+ array operations', r.stdout)
+    assert 'memory pool: 0.0 MiB after 2 steps' in r.stdout and 'cupyx.profiler: not here' in r.stdout

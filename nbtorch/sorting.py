@@ -379,12 +379,18 @@ def argwhere(self: Tensor):
     "The indices of the non-zero elements, one row each."
     return nonzero(self)
 
+# %% ../nbs/00f_sort.ipynb #a2c0f5e2
 @patch
 def nonzero_static(self: Tensor, *, size, fill_value=-1):
-    "`nonzero`'s rows, cut or padded with `fill_value` to `size` rows."
-    r = nonzero(self)[:size]
-    pad = full((size - r.shape[0], r.shape[1]), fill_value, dtype=int64, device=self.device)
-    return cat([r, pad]) if pad.shape[0] else r
+    "`nonzero`'s rows, cut or padded with `fill_value` to `size` rows, never reading the count."
+    if size < 0: raise RuntimeError("nonzero_static: 'size' must be an non-negative integer")
+    a = self._data.reshape(-1) != 0
+    xp = get_array_module(a)
+    first = xp.argsort(~a, kind='stable')[:size]  # the non-zero places first, in their order
+    if size > a.size: first = xp.concatenate([first, xp.zeros(size - a.size, first.dtype)])
+    rows = (xp.stack(xp.unravel_index(first, tuple(self.shape)), 1) if self.ndim
+            else xp.zeros((size, 0), np.int64))
+    return _wrap(xp.where(xp.arange(size)[:, None] < a.sum(), rows, fill_value).astype(np.int64))
 
 # %% ../nbs/00f_sort.ipynb #d566a644
 _sorting = ('sort argsort msort topk kthvalue median nanmedian mode quantile nanquantile unique '

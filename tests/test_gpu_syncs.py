@@ -221,6 +221,7 @@ NO_WAIT = {  # op on device d: each used to read the GPU (tools/standin_sweep.py
     'int %': lambda d: _ints(7, -7, 9, d=d) % _ints(2, 3, -4, d=d),
     'int fmod': lambda d: nbtorch.fmod(_ints(7, -7, 9, d=d), _ints(2, 3, -4, d=d)),
     'int div(floor)': lambda d: nbtorch.div(_ints(7, -7, d=d), _ints(2, 2, d=d), rounding_mode='floor'),
+    'nonzero_static': lambda d: nbtorch.tensor([[0, 1], [2, 0], [3, 3]], device=d).nonzero_static(size=5),
     'int ** tensor': lambda d: _ints(2, -1, 3, 1, d=d) ** _ints(3, -3, -1, -2, d=d),
     **{f'scatter_reduce({r}, {dt})': (lambda r, dt: lambda d: nbtorch.zeros(5, dtype=dt, device=d).scatter_reduce(
         0, _ints(*[3, 0, 3, 3, 1, 0, 3, 4, 3, 1] * 7, d=d),

@@ -135,14 +135,20 @@ def masked_fill(input, mask, value):
     else: v = tensor(value, dtype=input.dtype, device=input.device)
     return where(mask, v, input)
 
+# %% ../nbs/00g_indexing.ipynb #7d1e0a40
 def masked_scatter(input, mask, source):
     "A copy of `input` with the elements of `source`, in order, where `mask` (broadcast) is true."
     _check_mask(mask, 'masked_scatter_')
     x, m = broadcast_tensors(input, mask)
-    n = builtins.int(m._data.sum())
-    if source.numel() < n:
-        raise RuntimeError("Number of elements of source < number of ones in mask")
-    return _IndexCopy.apply(x, source.reshape(-1)[:n].to(x.dtype), key=(m._data,))
+    # each true place takes the source element its rank among the true places names: a running
+    # count, so nothing waits on a GPU for how many there are (PyTorch's inductor does the same)
+    k = m._data.reshape(-1).cumsum() - 1
+    n, message = source.numel(), "Number of elements of source < number of ones in mask"
+    if cuda._on_gpu(k): cuda._assert_later(k[-1:] >= n, message)
+    elif k.size and k[-1] >= n: raise RuntimeError(message)
+    if n == 0: return x.clone()  # no true place (else the check above has failed)
+    picked = source.reshape(-1)[_wrap(k.clip(0, n - 1))].reshape(x.shape)  # false places: any
+    return where(m, picked.to(x.dtype), x)
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a15
 _UFUNC = dict(sum='add', mean='add', prod='multiply', amax='maximum', amin='minimum')

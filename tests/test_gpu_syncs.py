@@ -221,6 +221,8 @@ NO_WAIT = {  # op on device d: each used to read the GPU (tools/standin_sweep.py
     'int %': lambda d: _ints(7, -7, 9, d=d) % _ints(2, 3, -4, d=d),
     'int fmod': lambda d: nbtorch.fmod(_ints(7, -7, 9, d=d), _ints(2, 3, -4, d=d)),
     'int div(floor)': lambda d: nbtorch.div(_ints(7, -7, d=d), _ints(2, 2, d=d), rounding_mode='floor'),
+    'masked_scatter': lambda d: nbtorch.zeros(3, 4, device=d).masked_scatter(
+        nbtorch.tensor([[1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 1, 1]], device=d).bool(), nbtorch.arange(12., device=d)),
     'nonzero_static': lambda d: nbtorch.tensor([[0, 1], [2, 0], [3, 3]], device=d).nonzero_static(size=5),
     'int ** tensor': lambda d: _ints(2, -1, 3, 1, d=d) ** _ints(3, -3, -1, -2, d=d),
     **{f'scatter_reduce({r}, {dt})': (lambda r, dt: lambda d: nbtorch.zeros(5, dtype=dt, device=d).scatter_reduce(
@@ -252,7 +254,10 @@ def test_ops_that_no_longer_wait_for_the_gpu(any_gpu, name):
     (lambda: _ints(4, 5, d='cuda') % _ints(0, 1, d='cuda'), 'ZeroDivisionError'),
     (lambda: F.max_unpool1d(nbtorch.ones(1, 1, 2, device='cuda'), _ints(0, 9, d='cuda').reshape(1, 1, 2), 2),
      'Found an invalid max index'),
-], ids=['bce', 'int //', 'int %', 'max_unpool'])
+    (lambda: nbtorch.zeros(3, device='cuda').masked_scatter(nbtorch.ones(3, dtype=nbtorch.bool, device='cuda'),
+                                                            nbtorch.ones(2, device='cuda')),
+     'Number of elements of source < number of ones in mask'),
+], ids=['bce', 'int //', 'int %', 'max_unpool', 'masked_scatter'])
 def test_bad_input_on_the_gpu_is_reported_at_the_next_read(gpu, make, match):
     "As PyTorch's CUDA kernels assert: the call returns, and the next read raises, naming the check."
     with standin.transfers() as t: y = make()

@@ -13,7 +13,7 @@ from collections import namedtuple
 import numpy as np
 from fastcore.basics import patch
 from . import cuda
-from .cuda import get_array_module
+from .cuda import get_array_module, get_special_module
 from .tensor import *
 from .tensor import (_Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _scalar_name,
                             _wrap)
@@ -440,17 +440,43 @@ class _Sigmoid(Op):
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(y) * _cj(1 - y),)
 
 # %% ../nbs/00a_ops.ipynb #8782be03
+def _gated(a, keep):
+    "Array `a` where `keep`, else 0: its bits times `keep`, so an inf or NaN stops at a shut gate."
+    if a.dtype.kind in 'biu': return a * keep
+    if a.itemsize > 8: return get_array_module(a).where(keep, a, 0)  # complex128: no int128
+    return (a.view(f'i{a.itemsize}') * keep).view(a.dtype)  # an integer times 0 is 0: no inf * 0
+
+class _Gate(Op):
+    "`g` where `keep`, else 0, as a node (a backward's own graph); its gradient is the same gate."
+    def forward(ctx, g, keep): ctx.save_for_backward(keep); return _gated(g, keep)
+    def backward(ctx, gg): return (_Gate.apply(gg, keep=ctx.saved_tensors[0]._data),)
+    def name(self): return 'ThresholdBackwardBackward0'  # PyTorch's node for relu's backward
+
+def _gate(g, keep):
+    "Gradient `g` let through where `keep` (an array of bools), 0 elsewhere, as PyTorch's masks do."
+    return _Gate.apply(g, keep=keep) if _Mode.grad else _wrap(_gated(g._data, keep))
+
+def _real(x, bools):
+    "PyTorch's refusals for the clamping activations: bools (message `bools`), complex numbers."
+    k = x.dtype.kind
+    if k == 'b': raise RuntimeError(bools)
+    if k == 'c': raise NotImplementedError("clamp is not supported for complex types")
+
 class _Relu(Op):
     def forward(ctx, x):
+        _real(x, 'Boolean inputs not supported for relu')
         y = get_array_module(x).maximum(0, x).astype(x.dtype, copy=False)  # 0 first: -0. stays -0., as in PyTorch
         ctx.save_for_backward(y)
         return y
     def backward(ctx, g):
-        keep = ~(ctx.saved_tensors[0]._data <= 0)  # PyTorch's rule: zero where y <= 0, so a NaN lets g through
-        return (g * _wrap(keep) if _Mode.grad else _wrap(g._data * keep),)
+        return (_gate(g, ~(ctx.saved_tensors[0]._data <= 0)),)  # PyTorch's rule: y <= 0 shuts, NaN passes
 
+# %% ../nbs/00a_ops.ipynb #8782be04
 class _Abs(Op):
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).abs(x)
+    def forward(ctx, x):
+        if x.dtype.kind == 'b': raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
+        ctx.save_for_backward(x)
+        return get_array_module(x).abs(x)
     def backward(ctx, g):  # complex: g * sgn(x), the unit number x / |x| (0 at 0), as in PyTorch
         x, = ctx.saved_tensors
         if x._data.dtype.kind == 'c': return (g * where(x == 0, 0., x / x.abs()),)

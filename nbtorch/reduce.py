@@ -383,17 +383,26 @@ class _LogSoftmax(Op):
         return (g - y.exp() * g.sum(ctx.dim, keepdim=True),)
 
 # %% ../nbs/00c_reduce.ipynb #821645cc
+def _softmax_input(self, dim, dtype, name):
+    "`self` in `dtype` and its `dim`; integers, bools and complex numbers refused, as PyTorch's."
+    x, d = self.to(dtype) if dtype else self, _dim(dim, self.ndim)
+    if not x.is_floating_point():
+        last = '_lastdim' if x.ndim == 0 or d == x.ndim - 1 else ''
+        raise NotImplementedError(
+            f'"{name}{last}_kernel_impl" not implemented for \'{_scalar_name(x.dtype)}\'')
+    return x, d
+
 @patch
 def softmax(self: Tensor, dim, dtype=None):
     "exp(x) / sum(exp(x)) along `dim`."
-    x = self.to(dtype) if dtype else self
-    return _unary(_Softmax, x, dim=_dim(dim, self.ndim)) if x.ndim else ones_like(x)
+    x, d = _softmax_input(self, dim, dtype, 'softmax')
+    return _Softmax.apply(x, dim=d) if x.ndim else ones_like(x)
 
 @patch
 def log_softmax(self: Tensor, dim, dtype=None):
     "log(softmax(x)) along `dim`, computed stably."
-    x = self.to(dtype) if dtype else self
-    return _unary(_LogSoftmax, x, dim=_dim(dim, self.ndim)) if x.ndim else zeros_like(x)
+    x, d = _softmax_input(self, dim, dtype, 'log_softmax')
+    return _LogSoftmax.apply(x, dim=d) if x.ndim else zeros_like(x)
 
 # %% ../nbs/00c_reduce.ipynb #caa32f55
 class _Flip(Op):

@@ -35,7 +35,9 @@ from ..shapes import *
 from ..reduce import *
 from ..reduce import _LogSoftmax
 from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32, _f32_of
-from ..ops import _unary
+from ..tensor import _floating
+from ..cuda import get_special_module
+from ..ops import _unary, _gate, _real, _Sigmoid, _CTYPES, _check_fits, _wrapped
 from ..pointwise import erf
 from ..shapes import _write
 from ..autograd import no_grad
@@ -47,21 +49,42 @@ def tanh(input): return input.tanh()
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     "x where x > 0, else negative_slope * x."
+    _floating(input, 'leaky_relu_cpu')  # PyTorch's kernels refuse integers and bools
     y = where(input > 0, input, input * negative_slope)
     return input.copy_(y) if inplace else y
 
+class _Silu(Op):
+    "x sigmoid(x), one node: composed, an inf gradient would meet inf * 0 in the product rule."
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        a = _f32_of(x)  # bfloat16: in float32, rounded once
+        return (a * _Sigmoid.forward(_NOCTX, a)).astype(x.dtype, copy=False)
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        s = x.sigmoid()
+        return (g * (s * (1 + x * (1 - s))),)  # PyTorch's formula: one product with g
+
+def _original(x):
+    "`x` for an op about to overwrite it: a copy where the op's backward will read the original."
+    return x.clone() if x.requires_grad and _Mode.grad else x  # PyTorch saves such a copy too
+
 def silu(input, inplace=False):
     "x * sigmoid(x) (the swish)."
-    y = input * input.sigmoid()
-    return input.copy_(y) if inplace else y
+    if not input.is_complex(): _floating(input, 'silu_cpu')
+    elif input.requires_grad and _Mode.grad:
+        raise RuntimeError("silu does not support automatic differentiation for outputs with "
+                           "complex dtype.")
+    if inplace: return _write(input, _Silu.apply(_original(input)))
+    return _Silu.apply(input)
 
 # %% ../../nbs/02_functional.ipynb #d593ef96
 class _Hardtanh(Op):
     def forward(ctx, x, lo, hi):
+        _real(x, 'Bool inputs not supported for hardtanh')
         # PyTorch passes the gradient strictly inside (lo, hi): 0 at the corners, where clamp's is 1
         ctx.save_for_backward(~((x <= lo) | (x >= hi)))  # a mask (so NaN passes): `inplace` is safe
         return get_array_module(x).clip(x, lo, hi).astype(x.dtype, copy=False)
-    def backward(ctx, g): return (g * ctx.saved_tensors[0],)
+    def backward(ctx, g): return (_gate(g, ctx.saved_tensors[0]._data),)  # inf * 0 would be NaN
     def name(self): return 'HardtanhBackward0'
 
 class _Elu(Op):
@@ -96,10 +119,13 @@ class _Softplus(Op):
 # %% ../../nbs/02_functional.ipynb #18d67dd8
 def hardtanh(input, min_val=-1., max_val=1., inplace=False):
     "x clamped to [min_val, max_val]; the gradient is zero at the corners themselves."
+    if input.dtype == uint8 and (min_val < 0 or max_val < 0):
+        raise RuntimeError("cannot do hardtanh on an unsigned type with negative limits")
     y = _Hardtanh.apply(input, lo=min_val, hi=max_val)  # integers stay integers, as in PyTorch
     return _write(input, y) if inplace else y
 
 def _elu(input, inplace, **kw):
+    _floating(input, 'elu_cpu')
     if inplace: return _write(input, _unary(_Elu, input, result=True, **kw))
     return _unary(_Elu, input, **kw)
 
@@ -119,15 +145,33 @@ def selu(input, inplace=False):
 
 def softplus(input, beta=1., threshold=20.):
     "log(1 + exp(beta x)) / beta; x itself where beta x > threshold."
+    _floating(input, 'softplus_cpu')
     return _unary(_Softplus, input, beta=beta, threshold=threshold)
 
 # %% ../../nbs/02_functional.ipynb #95cb958d
+_SQRT1_2, _KBETA = math.sqrt(0.5), math.sqrt(2 / math.pi)  # PyTorch's constants
+
+class _Gelu(Op):
+    "x Phi(x), or PyTorch's tanh formula; one node, so an inf gradient meets one product."
+    def forward(ctx, x, tanh):
+        ctx.save_for_backward(x); ctx.tanh = tanh
+        a = _f32_of(x)  # bfloat16: in float32, rounded once
+        if tanh: y = 0.5 * a * (1 + get_array_module(a).tanh(_KBETA * (a + 0.044715 * a ** 3)))
+        else: y = a * 0.5 * (1 + get_special_module(a).erf(a * _SQRT1_2))
+        return y.astype(x.dtype, copy=False)
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        if not ctx.tanh:  # Phi(x) + x phi(x)
+            return (g * (0.5 * (1 + erf(x * _SQRT1_2)) + x * ((x * x * -0.5).exp() * (_KBETA / 2))),)
+        t = ((x + x ** 3 * 0.044715) * _KBETA).tanh()
+        return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _KBETA * (1 + 3 * 0.044715 * x * x)),)
+
 def gelu(input, approximate='none'):
     "x * Phi(x); with approximate='tanh', PyTorch's tanh formula."
-    if approximate == 'tanh':
-        return input * 0.5 * (1 + ((input + input ** 3 * 0.044715) * math.sqrt(2 / math.pi)).tanh())
-    if approximate != 'none': raise RuntimeError(f"approximate argument must be either none or tanh.")
-    return input * 0.5 * (1 + erf(input / math.sqrt(2)))
+    if approximate not in ('none', 'tanh'):
+        raise RuntimeError(f"approximate argument must be either none or tanh.")
+    _floating(input, 'GeluKernelImpl')
+    return _Gelu.apply(input, tanh=approximate == 'tanh')
 
 def softmax(input, dim=None, dtype=None): return input.softmax(dim if dim is not None else -1, dtype)
 def log_softmax(input, dim=None, dtype=None): return input.log_softmax(dim if dim is not None else -1, dtype)
@@ -137,9 +181,16 @@ def relu6(input, inplace=False):
     "min(max(x, 0), 6): hardtanh between 0 and 6 (integers stay integers)."
     return hardtanh(input, 0., 6., inplace)
 
+class _Hardsigmoid(Op):
+    def forward(ctx, x):
+        ctx.save_for_backward((x > -3) & (x < 3))  # PyTorch's band, open: a NaN gets no gradient
+        return (get_array_module(x).clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+    def backward(ctx, g): return (_gate(g / 6, ctx.saved_tensors[0]._data),)
+
 def hardsigmoid(input, inplace=False):
-    "relu6(x + 3) / 6: a sigmoid of three lines, with hardtanh's gradient (0 at -3 and 3)."
-    y = _Hardtanh.apply(input + 3, lo=0., hi=6.) / 6
+    "relu6(x + 3) / 6: a sigmoid of three lines, its gradient 1/6 strictly inside (-3, 3)."
+    _floating(input, 'hardsigmoid_cpu')
+    y = _Hardsigmoid.apply(input)
     return _write(input, y) if inplace else y
 
 class _Hardswish(Op):
@@ -147,22 +198,23 @@ class _Hardswish(Op):
         ctx.save_for_backward(x)
         return (x * get_array_module(x).clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
     def backward(ctx, g):
-        x, = ctx.saved_tensors  # PyTorch's pieces: 0 below -3, x / 3 + 1/2 up to 3, 1 above
-        return (where(x < -3, zeros_like(g), where(x <= 3, g * (x / 3 + 0.5), g)),)
-    def name(self): return 'HardswishBackward0'
+        x, = ctx.saved_tensors  # PyTorch's pieces: 0 up to -3, x / 3 + 1/2 below 3, 1 from 3 on
+        return (where(x <= -3, zeros_like(g), where(x < 3, g * (x / 3 + 0.5), g)),)
 
 def hardswish(input, inplace=False):
     "x * relu6(x + 3) / 6, with PyTorch's gradient at the corners."
-    y = _Hardswish.apply(input)
-    return _write(input, y) if inplace else y
+    _floating(input, 'hardswish_cpu')
+    return _write(input, _Hardswish.apply(_original(input))) if inplace else _Hardswish.apply(input)
 
 # %% ../../nbs/02_functional.ipynb #e1a70003
 def hardshrink(input, lambd=0.5):
     "0 on the band [-lambd, lambd], x elsewhere."
+    _floating(input, 'hardshrink_cpu')
     return where((input >= -lambd) & (input <= lambd), zeros_like(input), input)
 
 def softshrink(input, lambd=0.5):
     "0 on the band [-lambd, lambd]; elsewhere x moved toward 0 by lambd."
+    _floating(input, 'softshrink_check')
     if lambd < 0:
         top = np.finfo(input._data.dtype).max  # a dtype's limit, not an array: fine on any device
         raise RuntimeError(f"lambda must be in range [0, {top:g}] for input dtype "
@@ -170,10 +222,22 @@ def softshrink(input, lambd=0.5):
     band = (input >= -lambd) & (input <= lambd)
     return where(band, zeros_like(input), where(input > lambd, input - lambd, input + lambd))
 
+def _as_int(v, t):
+    "Number `v` for integer tensor `t` as PyTorch converts it: a float truncated, an int wrapped."
+    if isinstance(v, builtins.float):
+        i = np.iinfo(t.dtype.np)
+        if not i.min <= v <= i.max:
+            raise RuntimeError(f"value cannot be converted to type {_CTYPES[i.dtype.name]} "
+                               "without overflow")
+        return builtins.int(v)
+    _check_fits(v, t)
+    return _wrapped(v, t.dtype.np)
+
 def threshold(input, threshold, value, inplace=False):
     "value where x <= threshold, else x (an integer tensor takes both numbers truncated)."
+    if input.dtype.kind not in (1, 2): _floating(input, 'threshold_cpu')  # integers are welcome
     if not input.is_floating_point():
-        threshold, value = builtins.int(threshold), builtins.int(value)
+        threshold, value = _as_int(threshold, input), _as_int(value, input)
     y = where(input <= threshold, full_like(input, value), input)
     return _write(input, y) if inplace else y
 
@@ -183,23 +247,42 @@ class _LogSigmoid(Op):
         xp = get_array_module(x)
         ctx.save_for_backward(x)
         return (xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
-    def backward(ctx, g): return (g * (-ctx.saved_tensors[0]).sigmoid(),)
+    def backward(ctx, g):  # sigmoid(-x), as PyTorch's kernel forms it: a denormal, not 0, at x = 100
+        x, = ctx.saved_tensors
+        z = (-x.abs()).exp()
+        return (g * where(x < 0, 1 - z / (1 + z), z / (1 + z)),)
     def name(self): return 'LogSigmoidBackward0'
 
 def logsigmoid(input):
     "log(sigmoid(x)), without overflow or underflow."
+    _floating(input, 'log_sigmoid_cpu')
     return _unary(_LogSigmoid, input)
 
 def softsign(input): return input / (input.abs() + 1)
 def tanhshrink(input): return input - input.tanh()
 
+# %% ../../nbs/02_functional.ipynb #e1a7000b
+class _Mish(Op):
+    "x tanh(softplus(x)), one node (as silu) so an inf gradient meets one product."
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        a = _f32_of(x)
+        xp = get_array_module(a)
+        sp = xp.where(a > 20, a, xp.log1p(xp.exp(xp.minimum(a, 20))))  # softplus, no overflow
+        return (a * xp.tanh(sp)).astype(x.dtype, copy=False)
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        t = softplus(x).tanh()
+        return (g * (t + x * x.sigmoid() * (1 - t * t)),)  # PyTorch's formula
+
 def mish(input, inplace=False):
     "x * tanh(softplus(x))."
-    y = input * softplus(input).tanh()
-    return _write(input, y) if inplace else y
+    _floating(input, 'mish_cpu')
+    return _write(input, _Mish.apply(_original(input))) if inplace else _Mish.apply(input)
 
 def glu(input, dim=-1):
     "a * sigmoid(b), where a and b are the two halves of `input` along `dim`."
+    _floating(input, 'glu_cpu')
     if input.ndim == 0:
         raise RuntimeError("glu does not support scalars because halving size must be even")
     d = _dims(dim, input.ndim)[0]
@@ -213,6 +296,10 @@ def prelu(input, weight):
     if weight.ndim > 1:
         raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: "
                            f"ndim = {weight.ndim}")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {_scalar_name(input.dtype)} "
+                           f"and {_scalar_name(weight.dtype)}")
+    _floating(input, 'prelu_cpu')
     if weight.numel() == 1: w = weight.reshape(())
     else:
         if input.ndim == 0: raise RuntimeError("Not allow zero-dim input tensor.")
@@ -226,6 +313,7 @@ def prelu(input, weight):
 def rrelu(input, lower=1. / 8, upper=1. / 3, training=False, inplace=False):
     "Leaky ReLU, its slope drawn from U(lower, upper) per element while training, else their mean."
     if not training: return leaky_relu(input, (lower + upper) / 2, inplace)
+    _floating(input, 'rrelu_with_noise_out_cpu')
     slope = rand(input.shape, dtype=input.dtype, device=input.device) * (upper - lower) + lower
     y = input * where(input <= 0, slope, ones_like(slope))
     return _write(input, y) if inplace else y

@@ -12,6 +12,7 @@ __all__ = ['is_dynamo_compiling', 'compile', 'OptimizedModule', 'reset', 'disabl
 import builtins, dis, functools, numbers, threading, types, warnings, weakref
 import numpy as np
 from .tensor import Tensor, _rng, _wrap, _Mode
+from .cuda import get_special_module
 from .nn import Module
 from .optim import Optimizer
 
@@ -555,6 +556,7 @@ def _rebuild(x):
 def _trace(fn, args, kwargs, state):
     "Run `fn` once, eagerly, writing down every array operation: (its result, a _Program or why not)."
     global _T, _TID
+    get_special_module()  # SciPy imported now, not inside the trace: its import runs NumPy code
     T, _TID = _Trace(), threading.get_ident()
     _T = T
     start = {(id(o), k): _get(o, k) for o, k in state.paths()}

@@ -432,9 +432,8 @@ class _Sigmoid(Op):
             y = 1 / (1 + xp.exp(-x))
             ctx.save_for_backward(y)
             return y
-        a = _f32_of(x)  # bfloat16: in float32, rounded once
-        e = xp.exp(-xp.abs(a))
-        y = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        a = x if x.dtype.itemsize > 2 else x.astype(np.float32)  # (b)float16: rounded once
+        y = get_special_module(a).expit(a).astype(x.dtype, copy=False)  # 1 / (1 + exp(-x)), in C
         ctx.save_for_backward(y)
         return y
     def backward(ctx, g): y, = ctx.saved_tensors; return (g * _cj(y) * _cj(1 - y),)

@@ -19,8 +19,9 @@ from .tensor import *
 from .ops import *
 from .shapes import *
 from .reduce import *
-from .tensor import _dim, _shape, _wrap
-from .shapes import _Index, _IndexCopy, _IndexPut, _check_index, _gather_key, _key, _write
+from .tensor import _dim, _scalar_name, _shape, _wrap
+from .ops import _CTYPES
+from .shapes import _Index, _IndexCopy, _IndexPut, _check_scatter, _gather_key, _key, _write
 from .reduce import _cnames
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a07
@@ -86,6 +87,10 @@ def index_copy(input, dim, index, source):
     if index.dtype is not int64:
         raise RuntimeError(f"index_copy_(): Expected a long tensor for index, but got "
                            f"{_cnames[index.dtype.name].title()}")
+    if input.dtype is not source.dtype:
+        raise RuntimeError(f"index_copy_(): self and source expected to have the same dtype, but "
+                           f"got (self) {_scalar_name(input.dtype)} and (source) "
+                           f"{_scalar_name(source.dtype)}")
     x, src = _as_1d(input), _as_1d(source)
     d = _dim(dim, x.ndim)
     return x.scatter(d, _along(index.reshape(-1), d, src), src).reshape(input.shape)
@@ -120,19 +125,52 @@ def put(input, index, source, accumulate=False):
     i = _bounds(index.reshape(-1), n, True, _OUT_OF_RANGE)
     return index_put(input.reshape(-1), (i,), source.reshape(-1), accumulate).reshape(input.shape)
 
+# %% ../nbs/00g_indexing.ipynb #2d7f5c08
 def _check_mask(mask, what):
     if mask.dtype is not bool:
         raise RuntimeError(f"{what} only supports boolean masks, but got mask with dtype "
                            f"{_cnames[mask.dtype.name]}")
 
+_FLOAT_CTYPES = dict(float16='c10::Half', bfloat16='c10::BFloat16', float32='float',
+                     float64='double', complex64='c10::complex<float>',
+                     complex128='c10::complex<double>')
+
+def _check_fill(v, dt):
+    "PyTorch's error where number (or 0-d tensor) `v` is to fill a tensor of dtype `dt`, too small."
+    if dt is bool or isinstance(v, builtins.bool): return
+    name = _CTYPES.get(dt.name) or _FLOAT_CTYPES[dt.name]
+    message = f"value cannot be converted to type {name} without overflow"
+    if isinstance(v, Tensor):  # only a complex value's imaginary part is checked (deferred on a
+        if v.dtype.is_complex and not dt.is_complex:  # GPU); other values would need a read
+            bad = v._data.imag != 0
+            if cuda._on_gpu(bad): cuda._assert_later(bad, message)
+            elif bad: raise RuntimeError(message)
+        return
+    if isinstance(v, complex) and v.imag and not dt.is_complex: raise RuntimeError(message)
+    for p in (v.real, v.imag) if isinstance(v, complex) and dt.is_complex else (v.real,):
+        if dt.kind == 1:  # an integer fills an unsigned dtype from -max (negatives wrap)
+            i = np.iinfo(dt.np)
+            fits = ((-i.max if i.min == 0 else i.min) <= p <= i.max
+                    if isinstance(p, numbers.Integral) else i.min <= p <= builtins.float(i.max))
+        else:
+            m = builtins.float(np.finfo(dt.to_real().np).max)
+            fits = -m <= p <= m or p != p or builtins.abs(p) == math.inf
+        if not fits: raise RuntimeError(message)
+
+# %% ../nbs/00g_indexing.ipynb #8a3e6f19
 def masked_fill(input, mask, value):
     "A copy of `input` with `value` where `mask` (broadcast) is true."
     _check_mask(mask, 'masked_fill_')
-    if isinstance(value, Tensor):
-        if value.ndim: raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value "
-                                          f"tensor, but got tensor with {value.ndim} dimension(s).")
-        v = value.to(input.device, input.dtype)
-    else: v = tensor(value, dtype=input.dtype, device=input.device)
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
+                           f"tensor with {value.ndim} dimension(s).")
+    _check_fill(value, input.dtype)
+    if isinstance(value, Tensor): v = value.to(input.device, input.dtype)
+    else:
+        dt = input.dtype
+        if isinstance(value, complex) and dt.kind in (1, 2): value = value.real
+        if dt.kind == 1 and not dt.is_signed and value < 0: value += 1 << 8 * dt.itemsize  # wraps
+        v = tensor(value, dtype=input.dtype, device=input.device)
     return where(mask, v, input)
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a40
@@ -240,11 +278,10 @@ def _scatter_reduce(input, dim, index, src, reduce, include_self, kind):
     if reduce not in _REDUCES:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
-    _check_index(index, 'scatter')
-    if isinstance(src, Tensor) and src.dtype is not input.dtype:
-        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+    _check_scatter(input, _dim(dim, input.ndim), index, src)
+    if index.ndim == 0: index = index.reshape(1)  # a 0-d index or src acts as a vector of one
+    if src.ndim == 0: src = src.reshape(1)
     if input.ndim == 0:  # a 0-d tensor scatters as a vector of one element
-        _dim(dim, 0)
         return _scatter_reduce(input.reshape(1), 0, index.reshape(-1), src.reshape(-1), reduce,
                                include_self, kind).reshape(())
     key = _gather_key(index, _dim(dim, input.ndim), input.shape)
@@ -271,8 +308,36 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):
     idx = _along(index.reshape(-1), d, src)
     return _scatter_reduce(x, d, idx, src, reduce, include_self, 'IndexReduce').reshape(input.shape)
 
+# %% ../nbs/00g_indexing.ipynb #9c4e1b72
+def _check_index_add(x, d, index, src):
+    "PyTorch's checks of `index_add`'s arguments (`d`: the dim, made non-negative)."
+    if index.ndim > 1:
+        raise IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: "
+                         f"{index.ndim} with type: {_scalar_name(index.dtype)} and size: "
+                         f"{list(index.shape)}")
+    if index.dtype not in (int32, int64):
+        raise RuntimeError(f"index_add_(): Expected dtype int32/int64 for index but got: "
+                           f"{_scalar_name(index.dtype)}")
+    if x.dtype is not src.dtype:
+        raise RuntimeError(f"index_add_(): self ({_scalar_name(x.dtype)}) and source "
+                           f"({_scalar_name(src.dtype)}) must have the same scalar type")
+    if d and d >= src.ndim:
+        raise RuntimeError(f"index_add_(): Indexing dim {d} is out of bounds of the source tensor "
+                           f"with dim {src.ndim}")
+    n = src.shape[d] if src.ndim else 1
+    if index.numel() != n:
+        raise RuntimeError(f"index_add_(): Number of indices ({index.numel()}) should be equal to "
+                           f"source.size(dim): ({n}), for dim: {d}")
+    xs, ss = list(x.shape), list(src.shape)
+    if x.ndim and src.ndim: del xs[d], ss[d]
+    if xs != ss:
+        raise RuntimeError(f"source tensor shape must match self tensor shape, excluding the "
+                           f"specified dimension. Got self.shape = {list(x.shape)} source.shape = "
+                           f"{list(src.shape)}")
+
 def index_add(input, dim, index, source, *, alpha=1):
     "The slices of `source` (times `alpha`) added at positions `index` of dim `dim`."
+    _check_index_add(input, _dim(dim, input.ndim), index, source)
     x, src = _as_1d(input), _as_1d(source if alpha == 1 else source * alpha)
     d = _dim(dim, x.ndim)
     idx = _along(index.reshape(-1), d, src)

@@ -36,8 +36,15 @@ def _rdims(dim, ndim):
     "The dims a reduction folds: all for None or an empty list; none of a 0-d tensor's."
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(ndim))
-    dims = _dims(dim, ndim)  # checks the range: a 0-d tensor takes dim 0 or -1
+    dims = _unique(_dims(dim, ndim))  # checks the range: a 0-d tensor takes dim 0 or -1
     return dims if ndim else ()
+
+def _unique(dims):
+    "`dims` (non-negative), checked to name no dim twice."
+    if len(dims) > 1 and len(set(dims)) < len(dims):
+        d = next(d for i, d in enumerate(dims) if d in dims[:i])
+        raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+    return dims
 
 def _unreduce(g, shape, dims, keepdim):
     "Gradient `g` of a reduction over `dims` of a tensor of `shape`, broadcast back to `shape`."
@@ -84,7 +91,8 @@ def mean(self: Tensor, dim=None, keepdim=False, dtype=None, axis=None):
     dim = dim if axis is None else axis
     x = self if dtype is None else self.to(dtype)
     if x.dtype.kind < 2:
-        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
+        raise RuntimeError("mean(): could not infer output dtype. "
+                           f"{'Input' if dtype is None else 'Optional'} dtype must be either a "
                            f"floating point or complex dtype. Got: {_scalar_name(x.dtype)}")
     return _Mean.apply(x, dims=_rdims(dim, self.ndim), keepdim=keepdim)
 
@@ -124,8 +132,6 @@ def prod(self: Tensor, dim=None, keepdim=False, dtype=None):
 # %% ../nbs/00c_reduce.ipynb #84fab770
 class _Amax(Op):
     def forward(ctx, x, dims=None, keepdim=False, largest=True, whole=False):
-        if x.size == 0: raise RuntimeError("max(): Expected reduction dim to be specified for "
-                                           "input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
         y = x.max(axis=dims, keepdims=True) if largest else x.min(axis=dims, keepdims=True)
         ctx.save_for_backward(x, y); ctx.dims, ctx.keepdim = dims, keepdim
         ctx.largest, ctx.whole = largest, whole
@@ -148,8 +154,21 @@ class _MinMax(namedtuple('_MinMax', 'values indices')):
 class _Max(_MinMax): _op = 'max'
 class _Min(_MinMax): _op = 'min'
 
+def _amax_dims(x, dim, fn):
+    "The dims `fn` (amax, amin, max or min) folds, checked: none may be empty."
+    if 0 in x.shape:
+        given = dim if isinstance(dim, (tuple, list)) else () if dim is None else (dim,)
+        if not given:
+            raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for input.numel() "
+                               "== 0. Specify the reduction dim with the 'dim' argument.")
+        for g in given:
+            if x.shape[_dim(g, x.ndim)] == 0:
+                raise IndexError(f"{fn}(): Expected reduction dim {g} to have non-zero size.")
+    return _rdims(dim, x.ndim)
+
 def _max_min(x, dim, keepdim, largest):
-    if dim is None: return _Amax.apply(x, dims=_dims(None, x.ndim), largest=largest, whole=True)
+    if dim is None: return _Amax.apply(x, dims=_amax_dims(x, None, 'max' if largest else 'min'),
+                                       largest=largest, whole=True)
     if isinstance(dim, Tensor): return maximum(x, dim) if largest else minimum(x, dim)
     d = _dim(dim, x.ndim)
     i = x.argmax(d, keepdim=True) if largest else x.argmin(d, keepdim=True)
@@ -171,12 +190,12 @@ def min(self: Tensor, dim=None, keepdim=False):
 @patch
 def amax(self: Tensor, dim=(), keepdim=False):
     "The largest values over `dim` (all dims by default); ties share the gradient."
-    return _Amax.apply(self, dims=_rdims(dim, self.ndim), keepdim=keepdim)
+    return _Amax.apply(self, dims=_amax_dims(self, dim, 'amax'), keepdim=keepdim)
 
 @patch
 def amin(self: Tensor, dim=(), keepdim=False):
     "The smallest values over `dim` (all dims by default); ties share the gradient."
-    return _Amax.apply(self, dims=_rdims(dim, self.ndim), keepdim=keepdim, largest=False)
+    return _Amax.apply(self, dims=_amax_dims(self, dim, 'amin'), keepdim=keepdim, largest=False)
 
 class _AMinMax(namedtuple('_AMinMax', 'min max')):
     def __repr__(self): return f'torch.return_types.aminmax(\nmin={self.min!r},\nmax={self.max!r})'
@@ -184,6 +203,12 @@ class _AMinMax(namedtuple('_AMinMax', 'min max')):
 @patch
 def aminmax(self: Tensor, *, dim=None, keepdim=False):
     "(amin, amax) over `dim` (all dims if None), in one call."
+    if 0 in self.shape:
+        if dim is None: raise RuntimeError("aminmax(): cannot compute aminmax over an empty "
+                                           "dimension as the operation has no identity.")
+        d = _dim(dim, self.ndim)
+        if self.shape[d] == 0:
+            raise IndexError(f"aminmax: Expected reduction dim {d} to have non-zero size.")
     return _AMinMax(self.amin(() if dim is None else dim, keepdim),
                     self.amax(() if dim is None else dim, keepdim))
 
@@ -344,6 +369,10 @@ def dist(self: Tensor, other, p=2):
 @patch
 def renorm(self: Tensor, p, dim, maxnorm):
     "Each slice along `dim` scaled down, where needed, to a p-norm of at most `maxnorm`."
+    if p <= 0: raise RuntimeError("renorm: non-positive-norm not supported")
+    if maxnorm < 0: raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm:g}")
+    if self.ndim < 2:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {self.ndim} dimensions")
     d = _dim(dim, self.ndim)
     n = self.norm(p, [i for i in range(self.ndim) if i != d], keepdim=True)
     return self * where(n > maxnorm, maxnorm / (n + 1e-7), 1.)
@@ -526,6 +555,7 @@ def logcumsumexp(self: Tensor, dim):
 def diff(self: Tensor, n=1, dim=-1, prepend=None, append=None):
     "The n-th forward difference along `dim`, after joining `prepend` and `append` on."
     if self.ndim == 0: raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0: raise RuntimeError(f"order must be non-negative but got {n}")
     d = _dim(dim, self.ndim)
     parts = [t for t in (prepend, self, append) if t is not None]
     x = cat(parts, d) if len(parts) > 1 else self
@@ -577,10 +607,6 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     dims = tuple(range(input.ndim)) if dim is None else _dims(dim, input.ndim)
     if edge_order not in (1, 2):
         raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
-    for d in dims:
-        if input.shape[d] < edge_order + 1:
-            raise RuntimeError("torch.gradient expected each dimension size to be at least "
-                               f"edge_order+1")
     if spacing is None: spacing = 1
     if not isinstance(spacing, (list, tuple)): spacing = [spacing] * len(dims)
     if len(spacing) != len(dims):
@@ -588,6 +614,10 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
                            f"spacing and dim arguments to have the same length, but got a spacing "
                            f"argument of length {len(spacing)} and a dim argument of length "
                            f"{len(dims)}.")
+    for d in _unique(dims):
+        if input.shape[d] < edge_order + 1:
+            raise RuntimeError("torch.gradient expected each dimension size to be at least "
+                               f"edge_order+1")
     f = input if input.is_floating_point() else input.to(get_default_dtype())
     return tuple(_gradient_coords(f, d, h, edge_order)
                  if isinstance(h, Tensor) and h.ndim == 1 else
@@ -626,13 +656,32 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     h = 1 if dx is None else dx
     return (h / 2. * pairs).cumsum(d)
 
+# %% ../nbs/00c_reduce.ipynb #37f5354c
+def _check_cov_weights(w, name, n):
+    "PyTorch's checks of `cov`'s `fweights` or `aweights` (`n`: the number of observations)."
+    if w.ndim > 1:
+        raise RuntimeError(f"cov(): expected {name} to have one or fewer dimensions but got {name} "
+                           f"with {w.ndim} dimensions")
+    integral = name == 'fweights'
+    if (w.dtype.kind != 1) if integral else not w.dtype.is_floating_point:
+        raise RuntimeError(f"cov(): expected {name} to have "
+                           f"{'integral' if integral else 'floating point'} dtype but got {name} "
+                           f"with {_scalar_name(w.dtype)} dtype")
+    if w.numel() != n:
+        raise RuntimeError(f"cov(): expected {name} to have the same numel as there are "
+                           f"observations in the input but got {w.numel()} != {n}")
+    # PyTorch also refuses negative weights: a check of the data, left out (no read on the host)
+
 # %% ../nbs/00c_reduce.ipynb #87e86d1a
 def cov(input, *, correction=1, fweights=None, aweights=None):
     "The covariance matrix of the variables in the rows of `input` (observations in columns)."
     if input.ndim > 2:
         raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an "
                            f"input with {input.ndim} dimensions")
+    if input.dtype is bool: raise RuntimeError("cov(): bool dtype is not supported for input")
     x = input.reshape(1, -1) if input.ndim < 2 else input
+    if fweights is not None: _check_cov_weights(fweights, 'fweights', x.shape[1])
+    if aweights is not None: _check_cov_weights(aweights, 'aweights', x.shape[1])
     w = fweights
     if aweights is not None: w = aweights if w is None else w * aweights
     w_sum = tensor(x.shape[1], device=x.device) if w is None else w.sum()
@@ -736,6 +785,14 @@ def dot(self: Tensor, other):
     "The dot product of two 1-D tensors."
     if self.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
+    if self.dtype is not other.dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{_scalar_name(self.dtype)} and {_scalar_name(other.dtype)}")
+    if self.shape[0] != other.shape[0]:
+        n, m = self.shape[0], other.shape[0]
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to "
+                           f"have the same number of elements, but got {n} and {m} elements "
+                           "respectively")
     return matmul(self, other)
 
 # %% ../nbs/00c_reduce.ipynb #53305284

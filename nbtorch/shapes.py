@@ -49,11 +49,15 @@ class _Reshape(_View):
     def forward(ctx, x, shape): ctx.shape = x.shape; return x.reshape(shape)
     def name(self): return 'ViewBackward0'
 
+# %% ../nbs/00b_shapes.ipynb #b4eb7fad
 def _view_shape(shape, numel):
     "Check a new shape (one -1 allowed) against the element count, as PyTorch does."
     shape = _shape(shape)
     if shape.count(-1) > 1: raise RuntimeError("only one dimension can be inferred")
     known = math.prod(s for s in shape if s != -1)
+    if -1 in shape and known == 0 == numel:
+        raise RuntimeError(f"cannot reshape tensor of 0 elements into shape {list(shape)} because "
+                           "the unspecified dimension size -1 can be any value and is ambiguous")
     if (-1 in shape and (known == 0 or numel % known)) or (-1 not in shape and known != numel):
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
@@ -171,10 +175,10 @@ def movedim(input, source, destination):
                            f"dims) should contain the same number of dims as destination "
                            f"({list(dst)} dims)")
     n = input.ndim
+    for name, given in (('source', src), ('destination', dst)):
+        if len(set(_dims(given, n))) != len(given):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(given)})")
     src, dst = _dims(src, n), _dims(dst, n)
-    for name, ds in (('source', src), ('destination', dst)):
-        if len(set(ds)) != len(ds):
-            raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(ds)})")
     order, rest = [None] * n, iter(d for d in range(n) if d not in src)
     for s, d in zip(src, dst): order[d] = s
     return input.permute(*[next(rest) if o is None else o for o in order])
@@ -438,6 +442,27 @@ def _check_index(index, what):
     if index.dtype not in (int64, int32) and index.numel():
         raise RuntimeError(f"{what}(): Expected dtype int32/int64 for index")
 
+def _check_scatter(x, d, index, src):
+    "PyTorch's checks of scatter's arguments (`d`: the dim, non-negative; `src`: may be a number)."
+    _check_index(index, 'scatter')
+    t = isinstance(src, Tensor)
+    if t and src.dtype is not x.dtype:
+        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+    if not index.numel(): return
+    n, size = builtins.max(index.ndim, 1), lambda a, k: a.shape[k] if a.ndim else 1
+    if builtins.max(x.ndim, 1) != n:
+        raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+    wrong = any(k != d and size(index, k) > size(x, k) for k in range(n))
+    # PyTorch reads src's sizes before it compares the dims (an IndexError where src has fewer)
+    if t and not wrong: wrong = any(size(index, k) > size(src, _dim(k, src.ndim)) for k in range(n))
+    if t and builtins.max(src.ndim, 1) != n:
+        raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
+    if wrong:
+        more = f" and to be no larger size than src {list(src.shape)}" if t else ""
+        raise RuntimeError(f"Expected index {list(index.shape)} to be no larger than self "
+                           f"{list(x.shape)} apart from dimension {d}{more}")
+
+# %% ../nbs/00b_shapes.ipynb #470894d1
 class _Gather(_Index):
     "Indexing by `_gather_key`: the same forward and backward, PyTorch's node name."
     def name(self): return 'GatherBackward0'
@@ -474,14 +499,14 @@ class _Scatter(_IndexCopy):
 @patch
 def scatter(self: Tensor, dim, index, src=None, value=None, *, reduce=None):
     "A copy with `src` (or the number `value`) written along `dim` at `index` (or combined with it by `reduce`)."
-    _check_index(index, 'scatter')
     if src is None: src = value
+    _check_scatter(self, _dim(dim, self.ndim), index, src)
     number = not isinstance(src, Tensor)
+    if index.ndim == 0: index = index.reshape(1)  # a 0-d index or src acts as a vector of one
+    if not number and src.ndim == 0: src = src.reshape(1)
     if not number: src = src[tuple(slice(0, s) for s in index.shape)]
     else: src = full(tuple(index.shape), src, dtype=self.dtype, device=self.device)
-    src = src.to(self.dtype)
     if self.ndim == 0:  # a 0-d tensor scatters as a vector of one element
-        _dim(dim, 0)
         y = self.reshape(1).scatter(0, index.reshape(-1), src.reshape(-1), reduce=reduce)
         return y.reshape(())
     if reduce is not None:
@@ -682,15 +707,16 @@ def flipud(input):
 def roll(input, shifts, dims=None):
     "Elements shifted by `shifts` along `dims`, wrapping around (all elements, flat, if no dims)."
     shifts = _shape((shifts,))
-    if dims is None:
-        if len(shifts) != 1:
-            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+    if not shifts: raise RuntimeError("`shifts` required")
+    dims = () if dims is None else _shape((dims,))
+    if not dims and len(shifts) == 1:
         return roll(input.reshape(-1), shifts, 0).reshape(input.shape)
-    dims = _dims(_shape((dims,)), input.ndim)
     if len(shifts) != len(dims):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
                            f"dims:{len(dims)}")
-    return _Roll.apply(input, shifts=shifts, dims=dims)
+    if input.ndim == 0:
+        raise IndexError(f"Dimension specified as {dims[0]} but tensor has no dimensions")
+    return _Roll.apply(input, shifts=shifts, dims=_dims(dims, input.ndim))
 
 def rot90(input, k=1, dims=(0, 1)):
     "The plane of `dims` turned `k` quarter turns, from the first dim towards the second."
@@ -802,6 +828,9 @@ def _check_cat(ts, dim, what):
 def cat(tensors, dim=0):
     "Tensors joined along dim `dim`."
     ts = _check_cat(tensors, dim, 'cat')
+    for i, t in enumerate(ts):
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     kept = [t for t in ts if t.shape != (0,)] or ts  # a 1-D empty tensor is left out (see Cat)
     d = _dim(dim, kept[0].ndim)
     for i, t in enumerate(kept):
@@ -828,19 +857,34 @@ def stack(tensors, dim=0):
 concat = concatenate = cat
 
 # %% ../nbs/00b_shapes.ipynb #a7f3b915
-@patch
-def narrow(self: Tensor, dim, start, length):
-    "`length` elements of dim `dim` from `start` (a view; a negative `start` counts from the end)."
-    d = _dim(dim, self.ndim)
-    n, start = self.shape[d], start.item() if isinstance(start, Tensor) else start
+def _narrow(x, dim, start, length, copy=False):
+    "`x.narrow(dim, start, length)`; `copy`: with `narrow_copy`'s wording of two errors."
+    if isinstance(start, Tensor):
+        if start.ndim or start.dtype.kind != 1:
+            raise RuntimeError("start must be an 0-dim integral Tensor.")
+        start = start.item()
+    if x.ndim == 0: raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if length < 0 and not copy: raise RuntimeError("narrow(): length must be non-negative.")
+    if copy and dim >= x.ndim:
+        raise RuntimeError("Expected dim < static_cast<int64_t>(self_sizes.size()) to be true, but "
+                           "got false.  (Could this error message be improved?  If so, please "
+                           "report an enhancement request to PyTorch.)")
+    d = _dim(dim, x.ndim)
+    n = x.shape[d]
     if not -n <= start <= n:
         raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got "
                          f"{start})")
     start = start + n if start < 0 else start
-    if start + length > n:
+    if length < 0 or start + length > n:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
-    return self[(slice(None),) * d + (slice(start, start + length),)]
+    return x[(slice(None),) * d + (slice(start, start + length),)]
 
+@patch
+def narrow(self: Tensor, dim, start, length):
+    "`length` elements of dim `dim` from `start` (a view; a negative `start` counts from the end)."
+    return _narrow(self, dim, start, length)
+
+# %% ../nbs/00b_shapes.ipynb #e39f9aab
 @patch
 def split(self: Tensor, split_size_or_sections, dim=0):
     "Pieces of `split_size` along `dim` (the last may be smaller), or of the sizes listed."
@@ -868,6 +912,7 @@ def chunk(self: Tensor, chunks, dim=0):
 def unbind(self: Tensor, dim=0):
     "The slices along `dim`, as a tuple."
     d = _dim(dim, self.ndim)
+    if self.ndim == 0: raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     return tuple(self.select(d, i) for i in range(self.shape[d]))
 
 @patch
@@ -928,7 +973,16 @@ def tensor_split(input, indices_or_sections, dim=0):
     ends = [None, *ios, None]
     return tuple(input[(slice(None),) * d + (slice(a, b),)] for a, b in zip(ends, ends[1:]))
 
+# %% ../nbs/00b_shapes.ipynb #6e2f8a4d
 def _split_along(input, sections, dim, name, least):
+    if isinstance(sections, builtins.bool) or not isinstance(sections, (numbers.Integral, list,
+                                                                         tuple, Tensor)):
+        got = type(sections).__name__
+        why = (f"\n      didn't match because some of the arguments have invalid types: "
+               f"(Tensor, !{got}!)")
+        raise TypeError(f"{name}() received an invalid combination of arguments - got (Tensor, "
+                        f"{got}), but expected one of:\n * (Tensor input, int sections){why}\n"
+                        f" * (Tensor input, tuple of ints indices){why}\n")
     if input.ndim < least:
         raise RuntimeError(f"torch.{name} requires a tensor with at least {least} dimension, but "
                            f"got a tensor with {input.ndim} dimensions!")
@@ -999,7 +1053,8 @@ alias_copy = _copy_of(lambda x: x, 'alias_copy')
 as_strided_copy = _copy_of(as_strided, 'as_strided_copy')
 diagonal_copy = _copy_of(diagonal, 'diagonal_copy')
 expand_copy = _copy_of(lambda x, size, implicit=False: x.expand(*_shape((size,))), 'expand_copy')
-narrow_copy = _copy_of(Tensor.narrow, 'narrow_copy')
+narrow_copy = _copy_of(lambda x, dim, start, length: _narrow(x, dim, start, length, copy=True),
+                       'narrow_copy')
 permute_copy = _copy_of(lambda x, dims: x.permute(*dims), 'permute_copy')
 split_with_sizes_copy = _copy_of(split_with_sizes, 'split_with_sizes_copy')
 squeeze_copy = _copy_of(Tensor.squeeze, 'squeeze_copy')

@@ -417,6 +417,8 @@ def scalar_tensor(s, dtype=None, device=None, requires_grad=False):
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     "A 2-D tensor with ones on the diagonal."
+    if n < 0: raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m is not None and m < 0: raise RuntimeError(f"m must be greater or equal to 0, got {m}")
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
 
 # %% ../nbs/00_tensor.ipynb #cd502d42
@@ -434,9 +436,17 @@ def empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
 def empty_permuted(size, physical_layout, dtype=None, device=None, requires_grad=False):
     "An uninitialised tensor of shape `size` laid out in memory in the dim order `physical_layout`."
     size, order = _shape((size,)), _shape((physical_layout,))
-    if sorted(order) != list(range(len(size))):
+    n = len(size)
+    if n != len(order):
         raise RuntimeError(f"Number of dimensions in size does not match the length of the "
-                           f"physical_layout, or it is not a permutation")
+                           f"physical_layout; i.e. len(size) = {n} is not equal to "
+                           f"len(physical_layout) = {len(order)}")
+    for i, d in enumerate(order):
+        if not 0 <= d < n:
+            raise RuntimeError(f"Dimension out of range (expected to be between 0 and {n - 1}, "
+                               f"but got {d} at index {i}).  NB: negative dims not currently "
+                               f"supported; file an issue if you want it.")
+        if d in order[:i]: raise RuntimeError("Duplicate dim not allowed")
     inverse = tuple(np.argsort(order).tolist())
     return _factory(lambda xp, d: xp.empty([size[i] for i in order], d).transpose(inverse),
                     dtype, device, requires_grad)
@@ -445,34 +455,50 @@ def empty_permuted(size, physical_layout, dtype=None, device=None, requires_grad
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     "Values from `start` (0 if only one argument) up to, not including, `end`."
     if end is None: start, end = 0, start
-    if step == 0: raise RuntimeError("step must be nonzero")
+    if not (step > 0 or step < 0): raise RuntimeError("step must be nonzero")
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise RuntimeError(f"unsupported range: {builtins.float(start):g} -> "
+                           f"{builtins.float(end):g}")
+    if end < start if step > 0 else end > start:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     dtype = dtype or _infer_dtype([start, end, step])
     n = builtins.max(0, math.ceil((end - start) / step))
     return _factory(lambda xp, d: (xp.arange(n, dtype=np.float64) * step + start).astype(d),
                     dtype, device, requires_grad)
 
-def _ends(start, end, dtype):
-    "The ends of `linspace` as numbers (0-d tensors allowed), truncated for an integer dtype."
-    ends = []
-    for x in (start, end):
-        if isinstance(x, Tensor):
-            if x.ndim: raise RuntimeError(f"linspace only supports 0-dimensional start and end "
-                                          f"tensors, but got start with {x.ndim} dimension(s).")
-            x = x.item()
-        ends.append(builtins.int(x) if dtype is not None and dtype.kind < 2 else x)
-    return ends
+# %% ../nbs/00_tensor.ipynb #5a1c7e93
+_SPACE_SIG = ("int steps{}, *, Tensor out = None, torch.dtype dtype = None, torch.layout layout "
+              "= None, torch.device device = None, bool pin_memory = False, bool requires_grad = "
+              "False")
+
+def _ends(name, start, end, steps, dtype):
+    "The ends of `name` (`linspace`, `logspace`) as numbers, truncated for an integer dtype."
+    if isinstance(steps, builtins.bool) or not isinstance(steps, (numbers.Integral, Tensor)):
+        got = ', '.join(type(a).__name__ for a in (start, end, steps))
+        rest = _SPACE_SIG.format(', float base = 10.0' if name == 'logspace' else '')
+        sigs = ''.join(f"\n * ({a} start, {b} end, {rest})" for a, b in
+                       (('Tensor', 'Tensor'), ('Number', 'Tensor'), ('Tensor', 'Number'),
+                        ('Number', 'Number')))
+        raise TypeError(f"{name}() received an invalid combination of arguments - got ({got}), "
+                        f"but expected one of:{sigs}\n")
+    if steps < 0: raise RuntimeError("number of steps must be non-negative")
+    dims = [(w, x.ndim) for w, x in (('start', start), ('end', end)) if isinstance(x, Tensor)]
+    if any(n for _, n in dims):
+        got = ' and '.join(f"{w} with {n} dimension(s)" for w, n in dims)
+        raise RuntimeError(f"{name} only supports 0-dimensional start and end tensors, but got "
+                           f"{got}.")
+    ends = [x.item() if isinstance(x, Tensor) else x for x in (start, end)]
+    return [builtins.int(x) if dtype is not None and dtype.kind < 2 else x for x in ends]
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     "`steps` values evenly spaced from `start` to `end`, both included."
-    if steps < 0: raise RuntimeError("number of steps must be non-negative")
-    start, end = _ends(start, end, dtype)
+    start, end = _ends('linspace', start, end, steps, dtype)
     return _factory(lambda xp, d: xp.linspace(start, end, steps, dtype=np.float64).astype(d),
                     dtype, device, requires_grad)
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
     "`steps` values from `base ** start` to `base ** end`, evenly spaced in the exponent."
-    if steps < 0: raise RuntimeError("number of steps must be non-negative")
-    start, end = _ends(start, end, dtype)
+    start, end = _ends('logspace', start, end, steps, dtype)
     powers = lambda xp, d: (base ** xp.linspace(start, end, steps, dtype=np.float64)).astype(d)
     return _factory(powers, dtype, device, requires_grad)
 
@@ -1198,16 +1224,32 @@ def _multinomial_checks(p, n, replacement):
     if not replacement and n > p.shape[-1]:
         raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
                            "replacement")
+    if p.shape[-1] > 2 ** 24: raise RuntimeError("number of categories cannot exceed 2^24")
 
+def _multinomial_dist_checks(p, replacement):
+    "PyTorch's checks of the (host) probabilities `p`, one row per distribution."
+    if not replacement:
+        if not np.isfinite(p).all() or (p < 0).any():
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        if (p.sum(1) <= 0).any():
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        return
+    neg, bad = ~(p >= 0), ~np.isfinite(p)  # the first bad entry (row-major) names the error
+    rows = np.flatnonzero((neg | bad).any(1) | ~(p.sum(1) > 0))
+    if not rows.size: return
+    i, what = rows[0], "sum of probabilities <= 0"
+    if (neg[i] | bad[i]).any():
+        j = np.argmax(neg[i] | bad[i])
+        what = f"encountering probability entry {'< 0' if neg[i, j] else '= infinity or NaN'}"
+    raise RuntimeError(f"invalid multinomial distribution ({what})")
+
+# %% ../nbs/00_tensor.ipynb #3b9d0f61
 @patch
 def multinomial(self: Tensor, num_samples, replacement=False, *, generator=None):
     "`num_samples` category indices per row, drawn with the row's (unnormalised) probabilities."
     _multinomial_checks(self, num_samples, replacement)
     p = cuda._to_cpu(self._data).reshape(-1, self.shape[-1]).astype(np.float64)
-    if not np.isfinite(p).all() or (p < 0).any():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    if (p.sum(1) <= 0).any():
-        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    _multinomial_dist_checks(p, replacement)
     r = _rng[0]
     if replacement:  # invert each row's cumulative distribution at uniform points
         c = p.cumsum(1)

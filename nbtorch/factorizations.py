@@ -590,10 +590,41 @@ def _orgqr(input, tau):
 
 Tensor.orgqr = _orgqr
 
+# %% ../nbs/00i_factorizations.ipynb #66b36b4c
+def _check_ormqr(A, tau, C, left):
+    "PyTorch's checks of `ormqr`'s shapes and dtypes, in its order."
+    if A.ndim < 2: raise RuntimeError("torch.ormqr: input must have at least 2 dimensions.")
+    if C.ndim < 2: raise RuntimeError("torch.ormqr: other must have at least 2 dimensions.")
+    i = -2 if left else -1
+    if C.shape[i] != A.shape[-2]:
+        raise RuntimeError(f"torch.ormqr: other.shape[{i}] must be equal to input.shape[-2]")
+    if tau.ndim == 0:
+        raise IndexError("Dimension specified as -1 but tensor has no dimensions")
+    if tau.shape[-1] != builtins.min(C.shape[i], A.shape[-1]):
+        raise RuntimeError(f"torch.ormqr: tau.shape[-1] must be equal to min(other.shape[{i}], "
+                           "input.shape[-1])")
+    if tau.ndim != A.ndim - 1:
+        raise RuntimeError(f"torch.ormqr: Expected tau to have one dimension less than input, but "
+                           f"got tau.ndim equal to {tau.ndim} and input.ndim is equal to {A.ndim}")
+    if C.ndim != A.ndim:
+        raise RuntimeError(f"torch.ormqr: Expected other to have the same number of dimensions "
+                           f"as input, but got other.ndim equal to {C.ndim} and input.ndim is "
+                           f"equal to {A.ndim}")
+    for t, name in ((tau, 'tau'), (C, 'other')):
+        if t.shape[:A.ndim - 2] != A.shape[:-2]:
+            raise RuntimeError(f"torch.ormqr: Expected batch dimensions of {name} to be equal to "
+                               f"input.shape[:-2], but got {list(t.shape[:A.ndim - 2])}")
+    for t, name in ((C, 'other'), (tau, 'tau')):
+        if t.dtype is not A.dtype:
+            raise RuntimeError(f"torch.ormqr: Expected input and {name} to have the same dtype, "
+                               f"but input has dtype{_scalar_name(A.dtype)} and {name} has dtype "
+                               f"{_scalar_name(t.dtype)}")
+
 # %% ../nbs/00i_factorizations.ipynb #4ca23253
 def _ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
     "The product of `input3` and the `Q` (`Q^H` if `transpose`) of `geqrf`'s `input`, `input2`."
     A, tau, C = input, input2, input3
+    _check_ormqr(A, tau, C, left)
     k = tau.shape[-1]
     order = range(k) if left == transpose else reversed(range(k))
     for i in order:  # one reflection at a time: C <- H C, or C <- C H

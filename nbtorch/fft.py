@@ -71,6 +71,8 @@ def _dims_sizes(x, s, dim, default=None):
         dim = default if default is not None and s is None else \
               tuple(range(x.ndim - len(s), x.ndim)) if s is not None else tuple(range(x.ndim))
     elif isinstance(dim, numbers.Integral): dim = (dim,)
+    if x.ndim == 0 and len(dim):
+        raise IndexError(f"Dimension specified as {dim[0]} but tensor has no dimensions")
     dims = tuple(_dim(d, x.ndim) for d in dim)
     if len(set(dims)) != len(dims): raise RuntimeError("FFT dims must be unique")
     if s is None: return dims, (None,) * len(dims)

@@ -322,6 +322,8 @@ def cross(input, other, dim=None):
     "The cross product of 3-vectors along `dim` (the first dim of size 3 if None), broadcast."
     if input.dtype is not other.dtype:
         raise RuntimeError(f"expected scalar type {_name(input)} but found {_name(other)}")
+    if input.ndim != other.ndim:
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
     if dim is None:
         dim = next((i for i, s in enumerate(input.shape) if s == 3), -1)
     try: shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))

@@ -325,6 +325,20 @@ def _histogramdd(a, bins, ranges, weight, density, search, widen):
     return _wrap(hist.astype(a.dtype)), [_wrap(e) for e in edges]
 
 # %% ../nbs/00f_sort.ipynb #011b0af1
+def _check_histogramdd(input, bins, range):
+    if input.ndim < 2:
+        raise RuntimeError("torch.histogramdd: input tensor should have at least 2 dimensions")
+    D = input.shape[-1]
+    if isinstance(bins, (list, tuple)) and len(bins) != D:
+        if builtins.all(isinstance(b, Tensor) for b in bins):
+            raise RuntimeError(f"torch.histogramdd: expected {D} sequences of bin edges for a "
+                               f"{D}-dimensional histogram but got {len(bins)}")
+        raise RuntimeError("histogramdd: The size of bins must be equal to the innermost "
+                           "dimension of the input.")
+    if range is not None and len(range) != 2 * D:
+        raise RuntimeError(f"torch.histogramdd: for a {D}-dimensional histogram range should "
+                           f"have {2 * D} elements, but got {len(range)}")
+
 def _ranges(range, dims):
     return None if range is None else [tuple(range[2 * k:2 * k + 2]) for k in builtins.range(dims)]
 
@@ -345,6 +359,7 @@ def histogram(self: Tensor, bins, *, range=None, weight=None, density=False):
 
 def histogramdd(input, bins, *, range=None, weight=None, density=False):
     "(hist, bin_edges): the histogram of the rows of `input` (..., D) in a D-dimensional grid."
+    _check_histogramdd(input, bins, range)
     a = input._data.reshape(-1, input.shape[-1])
     hist, edges = _histogramdd(a, bins, _ranges(range, a.shape[1]), weight, density, 'near', .5)
     return _HistDD(hist, tuple(edges))

@@ -33,7 +33,7 @@ from ..tensor import *
 from ..ops import *
 from ..shapes import *
 from ..reduce import *
-from ..reduce import _LogSoftmax
+from ..reduce import _LogSoftmax, _cnames
 from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32, _f32_of
 from ..tensor import _floating
 from ..cuda import get_special_module
@@ -119,6 +119,7 @@ class _Softplus(Op):
 # %% ../../nbs/02_functional.ipynb #18d67dd8
 def hardtanh(input, min_val=-1., max_val=1., inplace=False):
     "x clamped to [min_val, max_val]; the gradient is zero at the corners themselves."
+    if min_val > max_val: raise ValueError("min_val cannot be greater than max_val")
     if input.dtype == uint8 and (min_val < 0 or max_val < 0):
         raise RuntimeError("cannot do hardtanh on an unsigned type with negative limits")
     y = _Hardtanh.apply(input, lo=min_val, hi=max_val)  # integers stay integers, as in PyTorch
@@ -312,12 +313,15 @@ def prelu(input, weight):
 
 def rrelu(input, lower=1. / 8, upper=1. / 3, training=False, inplace=False):
     "Leaky ReLU, its slope drawn from U(lower, upper) per element while training, else their mean."
+    if lower > upper:
+        raise RuntimeError("Lower bound should be less than or equal to the upper bound")
     if not training: return leaky_relu(input, (lower + upper) / 2, inplace)
     _floating(input, 'rrelu_with_noise_out_cpu')
     slope = rand(input.shape, dtype=input.dtype, device=input.device) * (upper - lower) + lower
     y = input * where(input <= 0, slope, ones_like(slope))
     return _write(input, y) if inplace else y
 
+# %% ../../nbs/02_functional.ipynb #8cfb63c4
 def _softmax_dim(name, ndim):
     "PyTorch's old implicit dim: 0 for 0-, 1- and 3-d inputs, else 1 (with its warning)."
     import warnings
@@ -604,13 +608,23 @@ def _check_rank(input, nd, name):
         raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
                            f"{name}, but got input of size: {list(input.shape)}")
 
+def _check_conv_ndim(x, w, sep):
+    if w.ndim != x.ndim:
+        raise RuntimeError(f"Expected {w.ndim}-dimensional input for {w.ndim}-dimensional weight"
+                           f"{sep}{list(w.shape)}, but got {x.ndim}-dimensional input of size "
+                           f"{list(x.shape)} instead")
+
+# %% ../../nbs/02_functional.ipynb #fdd04f04
 def _check_conv(x, w, stride, padding, dilation, groups):
     "PyTorch's checks of a batched convolution's arguments and weight, in its order."
     if isinstance(padding, str) and padding not in ('same', 'valid'):
         raise RuntimeError(f"Invalid padding string: '{padding}'")
-    if padding == 'same' and builtins.any(s != 1 for s in stride):
-        raise RuntimeError("padding='same' is not supported for strided convolutions")
     if w.ndim < 3: raise RuntimeError("weight should have at least three dimensions")
+    if padding == 'same':  # PyTorch's path for 'same' checks these first
+        if groups <= 0: raise RuntimeError("non-positive groups is not supported")
+        _check_conv_ndim(x, w, '')
+        if builtins.any(s != 1 for s in stride):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
     if len(stride) not in (1, w.ndim - 2):
         raise RuntimeError("expected stride to be a single integer value or a list of "
                            f"{w.ndim - 2} values to match the convolution dimensions, but got "
@@ -622,10 +636,7 @@ def _check_conv(x, w, stride, padding, dilation, groups):
     if builtins.any(v <= 0 for v in dilation):
         raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
     if groups <= 0: raise RuntimeError("non-positive groups is not supported")
-    if w.ndim != x.ndim:
-        raise RuntimeError(f"Expected {w.ndim}-dimensional input for {w.ndim}-dimensional weight "
-                           f"{list(w.shape)}, but got {x.ndim}-dimensional input of size "
-                           f"{list(x.shape)} instead")
+    _check_conv_ndim(x, w, ' ')
     if w.shape[0] < groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be at least {groups} at "
                            f"dimension 0, but got weight of size {list(w.shape)} instead")
@@ -653,6 +664,9 @@ def _check_conv_sizes(x, w, b, padding, dilation, groups):
                            f"({ks}). Kernel size can't be greater than actual input size")
 
 # %% ../../nbs/02_functional.ipynb #f3ca90aa
+def _ctype(dtype): return _CTYPES_C.get(dtype.name, dtype.name)  # as C++ names it
+_CTYPES_C = {**_cnames, 'bfloat16': 'c10::BFloat16'}
+
 def _conv_padding(padding, k, dilation):
     "Padding for F.pad: (before, after) for each spatial dim, from the last one back."
     if padding == 'valid': return (0,) * (2 * len(k))
@@ -663,6 +677,9 @@ def _conv_padding(padding, k, dilation):
 
 def _convnd(input, weight, bias, stride, padding, dilation, groups, nd):
     "The convolution of `nd` spatial dims, batched or not."
+    if bias is not None and bias.dtype != input.dtype and not isinstance(padding, str):
+        raise RuntimeError(f"Input type ({_ctype(input.dtype)}) and bias type "
+                           f"({_ctype(bias.dtype)}) should be the same")
     _check_rank(input, nd, f'conv{nd}d')
     if input.ndim == nd + 1:
         y = _convnd(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups, nd)
@@ -671,6 +688,9 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd):
     pads = padding if isinstance(padding, str) else _ntuple(padding, nd)
     _check_conv(input, weight, stride, pads, dilation, groups)
     _check_conv_sizes(input, weight, bias, pads, dilation, groups)
+    if weight.dtype != input.dtype:  # PyTorch's kernels take one dtype: no promotion
+        raise RuntimeError(f"expected scalar type {_scalar_name(input.dtype)} but found "
+                           f"{_scalar_name(weight.dtype)}")
     p = _conv_padding(pads, weight.shape[2:], dilation)
     widths = _widths(p, input.ndim) if builtins.any(p) else ()
     conv = _Convolution.apply
@@ -678,6 +698,7 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd):
     return conv(input, weight, bias, stride=stride, dilation=dilation, groups=groups,
                 widths=widths)
 
+# %% ../../nbs/02_functional.ipynb #66455e1f
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     "1-D convolution of `input` (N, C, L) with `weight` (O, C/groups, K)."
     return _convnd(input, weight, bias, stride, padding, dilation, groups, 1)
@@ -844,28 +865,96 @@ def _pool_size(n, k, s, p, d, ceil_mode):
     if ceil_mode and (o - 1) * s >= n + p: o -= 1  # the last window must start inside
     return o
 
-def _pool_geometry(input, nd, name, k, s, p, d, ceil_mode):
-    "The output's spatial size, and F.pad's widths that give every window its input; checked."
-    if input.ndim not in (nd + 1, nd + 2):
-        raise RuntimeError(f"{name}: Expected {nd + 1}D or {nd + 2}D (batch mode) tensor with "
-                           f"optional 0 dim batch size for input, but got:{list(input.shape)}")
-    if builtins.any(v <= 0 for v in k): raise RuntimeError("kernel_size must be greater than zero")
-    if builtins.any(v <= 0 for v in s): raise RuntimeError("stride should be greater than zero")
-    for kk, pp, dd in zip(k, p, d):
-        if pp > (dd * (kk - 1) + 1) // 2:
-            raise RuntimeError("pad should be at most half of effective kernel size, but got "
-                               f"pad={pp}, kernel_size={kk} and dilation={dd}")
+def _pool_geometry(input, nd, k, s, p, d, ceil_mode):
+    "The output's spatial size, and F.pad's widths that give every window its input."
     size = input.shape[-nd:]
     out = [_pool_size(*a, ceil_mode) for a in zip(size, k, s, p, d)]
-    if builtins.any(o <= 0 for o in out):
-        C = input.shape[-nd - 1]
-        raise RuntimeError(f"Given input size: ({'x'.join(map(str, (C, *size)))}). Calculated "
-                           f"output size: ({'x'.join(map(str, (C, *out)))}). Output size is too "
-                           "small")
     widths = []
     for n, o, kk, ss, pp, dd in reversed(list(zip(size, out, k, s, p, d))):
         widths += [pp, builtins.max((o - 1) * ss + dd * (kk - 1) + 1 - n - pp, 0)]
     return out, tuple(widths)
+
+# %% ../../nbs/02_functional.ipynb #873b30fc
+def _check_pool(shape, name, k, s, p, d, ceil_mode, avg=False):
+    "PyTorch's checks of a 2-d or 3-d pooling of an input of `shape`, in its order."
+    nd, n, axes = len(k), len(shape), 'THW'[-len(k):]
+    got = lambda pre, vs: ' '.join(f'{pre}{a}: {v}' for a, v in zip(axes, vs))
+    if n < 3 and avg and nd == 2:  # avg_pool2d reads the size of dim -3 first
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         "but got -3)")
+    if n not in (nd + 1, nd + 2) and not (avg and nd == 2):
+        raise RuntimeError(f"non-empty {nd + 1}D or {nd + 2}D (batch mode) tensor expected for "
+                           "input")
+    for kk, ss, pp, dd in zip(k, s, p, d):  # PyTorch's pooling_output_shape, dim by dim
+        if ss == 0: raise RuntimeError("stride should not be zero")
+        if pp < 0: raise RuntimeError(f"pad must be non-negative, but got pad: {pp}")
+        if pp > builtins.int(((kk - 1) * dd + 1) / 2):
+            raise RuntimeError("pad should be at most half of effective kernel size, but got "
+                               f"pad={pp}, kernel_size={kk} and dilation={dd}")
+    if builtins.min(k) <= 0:
+        raise RuntimeError(f"kernel size should be greater than zero, but got {got('k', k)}")
+    if builtins.min(s) <= 0:
+        raise RuntimeError(f"stride should be greater than zero, but got {got('d', s)}")
+    if builtins.min(d) <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got {got('dilation', d)}")
+    _check_pool_sizes(shape, name, k, s, p, d, ceil_mode, avg)
+
+# %% ../../nbs/02_functional.ipynb #040a1b14
+def _check_pool_sizes(shape, name, k, s, p, d, ceil_mode, avg):
+    "The second half of `_check_pool`: the input's sizes, the padding and the output's sizes."
+    nd, n, axes, batch = len(k), len(shape), 'THW'[-len(k):], len(shape) == len(k) + 2
+    got = lambda pre, vs: ' '.join(f'{pre}{a}: {v}' for a, v in zip(axes, vs))
+    if nd == 2 and (n not in (3, 4) or 0 in shape[batch:]):
+        raise RuntimeError("Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size "
+                           f"for input, but got:{list(shape)}")
+    if nd == 3 and 0 in shape[batch:]:
+        raise RuntimeError(f"{name}: Expected input's non-batch dimensions to have positive length,"
+                           f" but input has a shape of {list(shape)} and non-batch dimension 0 "
+                           "has length zero!")  # sic: PyTorch prints the length as the dim
+    size = shape[-nd:]
+    if nd == 3 and avg and builtins.any(a < b for a, b in zip(size, k)):
+        raise RuntimeError(f"input image ({got('', size)}) smaller than kernel size "
+                           f"({got('k', k)})")
+    if builtins.any(pp > kk // 2 for kk, pp in zip(k, p)):
+        msg = "pad should be smaller than or equal to half of kernel size, but got "
+        if nd == 2: raise RuntimeError(f"{msg}padW = {p[1]}, padH = {p[0]}, kW = {k[1]}, "
+                                       f"kH = {k[0]}")
+        raise RuntimeError(f"{msg}kT: {k[0]} kW: {k[2]} kH: {k[1]} padT: {p[0]} padW: {p[2]} "
+                           f"padH: {p[1]}")
+    out = [_pool_size(*a, ceil_mode) for a in zip(size, k, s, p, d)]
+    if builtins.min(out) < 1:
+        C = shape[-nd - 1]
+        raise RuntimeError(f"Given input size: ({'x'.join(map(str, (C, *size)))}). Calculated "
+                           f"output size: ({'x'.join(map(str, (C, *out)))}). Output size is too "
+                           "small")
+
+# %% ../../nbs/02_functional.ipynb #9e9403e3
+def _check_pool1d(shape, name, k, s, p, d, ceil_mode, avg=False):
+    "PyTorch pools in 1-d as in 2-d, a dim of size 1 inserted: its checks, on that shape."
+    if len(shape) not in (2, 3):
+        raise RuntimeError(f"Expected 2 to 3 dimensions, but got {len(shape)}-dimensional tensor "
+                           f"for argument #1 'self' (while checking arguments for {name})")
+    _check_pool((*shape[:-1], 1, shape[-1]), name, (1, *k), (1, *s), (0, *p), (1, *d), ceil_mode,
+                avg)
+
+def _check_max_pool1d(input, k, s, p, d, ceil_mode, return_indices):
+    "max_pool1d's checks: its own kernel's, unless it returns the indices."
+    shape = input.shape
+    if not return_indices and (len(shape) not in (2, 3) or 0 in shape[-2:]):
+        raise RuntimeError("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim "
+                           f"batch size for input, but got:{list(shape)}")
+    if return_indices: return _check_pool1d(shape, 'max_pool1d', k, s, p, d, ceil_mode)
+    (k,), (s,), (p,), (d,) = k, s, p, d
+    if k <= 0:
+        raise RuntimeError(f"max_pool1d() kernel_size must be greater than zero, but got {k}")
+    if s <= 0: raise RuntimeError(f"max_pool1d() stride must be greater than zero, but got {s}")
+    if p < 0: raise RuntimeError(f"max_pool1d() padding must be non-negative, but got {p}")
+    if p > k // 2:
+        raise RuntimeError("max_pool1d() padding should be at most half of kernel size, but got "
+                           f"padding={p} and kernel_size={k}")
+    if d <= 0: raise RuntimeError(f"max_pool1d() dilation must be greater than zero, but got {d}")
+    o = _pool_size(shape[-1], k, s, p, d, ceil_mode)
+    if o <= 0: raise RuntimeError(f"max_pool1d() Invalid computed output size: {o}")
 
 # %% ../../nbs/02_functional.ipynb #73ecbfd0
 class _MaxPool(Op):
@@ -919,7 +1008,10 @@ def _max_indices(x, k, stride, dilation, out, lo, size):
 # %% ../../nbs/02_functional.ipynb #1fad6489b
 def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     k, s, p, d = _pool_args(nd, kernel_size, stride, padding, dilation)
-    out, widths = _pool_geometry(input, nd, f'max_pool{nd}d', k, s, p, d, ceil_mode)
+    if nd == 1: _check_max_pool1d(input, k, s, p, d, ceil_mode, return_indices)
+    else: _check_pool(input.shape, 'max_pool3d_with_indices_out_cpu_template()', k, s, p, d,
+                      ceil_mode)
+    out, widths = _pool_geometry(input, nd, k, s, p, d, ceil_mode)
     if input.ndim == nd + 1:
         r = _max_pool(input.unsqueeze(0), nd, k, s, p, d, ceil_mode, return_indices)
         return (r[0].squeeze(0), r[1].squeeze(0)) if return_indices else r.squeeze(0)
@@ -981,12 +1073,15 @@ def _avg_divisor(x, size, k, s, p, out, count_include_pad):
 def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
     k, s, p, d = _pool_args(nd, kernel_size, stride, padding)
-    out, widths = _pool_geometry(input, nd, f'avg_pool{nd}d', k, s, p, d, ceil_mode)
+    zero = divisor_override is not None and divisor_override == 0
+    if zero and nd == 2: raise RuntimeError("divisor must be not zero")
+    if nd == 1: _check_pool1d(input.shape, 'avg_pool1d', k, s, p, d, ceil_mode, True)
+    else: _check_pool(input.shape, 'avg_pool3d()', k, s, p, d, ceil_mode, True)
+    if zero: raise RuntimeError("divisor must be not zero")
+    out, widths = _pool_geometry(input, nd, k, s, p, d, ceil_mode)
     if input.ndim == nd + 1:
         return _avg_pool(input.unsqueeze(0), nd, k, s, p, ceil_mode, count_include_pad,
                          divisor_override).squeeze(0)
-    if divisor_override is not None and divisor_override == 0:
-        raise RuntimeError("divisor must be not zero")
     div = divisor_override or _avg_divisor(input._data, input.shape[2:], k, s, p, out,
                                            count_include_pad)
     widths = _widths(widths, input.ndim) if builtins.any(widths) else ()
@@ -1061,18 +1156,62 @@ def _adaptive_windows(n, o):
     pos = lo[:, None] + np.arange(builtins.int((hi - lo).max()) if o else 0)
     return np.minimum(pos, hi[:, None] - 1), pos < hi[:, None]
 
+# %% ../../nbs/02_functional.ipynb #d17f757f
+def _check_adaptive_sizes(shape, name, dims):
+    for i in dims:
+        if shape[i] == 0:
+            raise RuntimeError(f"{name}(): Expected input to have non-zero size for non-batch "
+                               f"dimensions, but input has sizes {list(shape)} with dimension {i} "
+                               "being empty")
+
+def _check_adaptive(shape, out, nd, kind):
+    "PyTorch's checks of an adaptive pooling of `shape` to `out`: avg's and max's, in their orders."
+    name, n = f'adaptive_{kind}_pool{nd}d', len(shape)
+    if kind == 'avg':
+        if len(out) != nd: raise RuntimeError(f"{name}: output_size must be {nd}")
+        if builtins.min(out) < 0:
+            got = ', '.join(map(str, out[:2])) + ''.join(f',{o}' for o in out[2:])  # sic
+            raise RuntimeError(f"{name}: elements of output_size must be greater than or equal to "
+                               f"0 but received {{{got}}}")
+    if n not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{name}(): Expected {nd + 1}D or {nd + 2}D tensor, but got"
+                           f"{':' if kind == 'max' else ''} {list(shape)}")
+    _check_adaptive_sizes(shape, name, range(n - 2, n) if kind == 'avg' and nd == 2 else
+                          range(1, n))
+    if kind == 'max':
+        if len(out) != nd:
+            raise RuntimeError(f"{name}(): internal error: output_size.size() must be {nd}")
+        if builtins.min(out) < 0:
+            raise RuntimeError("Trying to create tensor with negative dimension "
+                               f"{next(o for o in out if o < 0)}: {[*shape[:-nd], *out]}")
+
 # %% ../../nbs/02_functional.ipynb #0d4171a9
-def _adaptive_args(input, output_size, nd, name):
-    if input.ndim not in (nd + 1, nd + 2):
-        raise RuntimeError(f"{name}(): Expected {nd + 1}D or {nd + 2}D tensor, but got "
-                           f"{list(input.shape)}")
-    size = input.shape[-nd:]
-    return [n if o is None else o for o, n in zip(_ntuple(output_size, nd), size)]
+def _adaptive_args(input, output_size, nd, kind):
+    "The output's size (None: the input's), checked by PyTorch's rules, in its order."
+    name, shape, n = f'adaptive_{kind}_pool{nd}d', input.shape, input.ndim
+    one = isinstance(output_size, numbers.Integral)
+    out = (output_size,) * nd if one else tuple(output_size)
+    if nd == 1:  # PyTorch pools in 1-d as in 2-d, a dim of size 1 inserted
+        if n not in (2, 3):
+            raise RuntimeError(f"Expected 2 to 3 dimensions, but got {n}-dimensional tensor for "
+                               f"argument #1 'self' (while checking arguments for {name})")
+        if len(out) != 1:
+            raise RuntimeError(f"{name}() argument 'output_size' should contain one int (got "
+                               f"{len(out)})")
+        if kind == 'max': _check_adaptive_sizes(shape, name, range(1, n))
+        _check_adaptive((*shape[:-1], 1, shape[-1]), (1, *out), 2, kind)
+        return out
+    if not one:
+        if n <= len(out): raise ValueError(f"Input dimension should be at least {len(out) + 1}")
+        out = tuple(s if o is None else o for o, s in zip(out, shape[n - len(out):]))
+    _check_adaptive(shape, out, nd, kind)
+    return out
 
 def _adaptive_avg_pool(input, output_size, nd):
-    out = _adaptive_args(input, output_size, nd, f'adaptive_avg_pool{nd}d')
+    out = _adaptive_args(input, output_size, nd, 'avg')
     if input.ndim == nd + 1: return _adaptive_avg_pool(input.unsqueeze(0), out, nd).squeeze(0)
     size = input.shape[2:]
+    if 0 in out: return input.flatten(2)[..., :0].reshape(*input.shape[:2], *out)
     if builtins.all(n % o == 0 for n, o in zip(size, out)):  # equal windows: a reshape and a mean
         split = [v for n, o in zip(size, out) for v in (o, n // o)]
         return input.reshape(*input.shape[:2], *split).mean(tuple(range(3, 3 + 2 * nd, 2)))
@@ -1085,11 +1224,15 @@ def _adaptive_avg_pool(input, output_size, nd):
     count = mask.sum(-1).to(input.dtype)
     return where(mask, w, 0.).sum(-1) / count
 
+# %% ../../nbs/02_functional.ipynb #1241cea6
 def _adaptive_max_pool(input, output_size, return_indices, nd):
-    out = _adaptive_args(input, output_size, nd, f'adaptive_max_pool{nd}d')
+    out = _adaptive_args(input, output_size, nd, 'max')
     if input.ndim == nd + 1:
         r = _adaptive_max_pool(input.unsqueeze(0), out, return_indices, nd)
         return (r[0].squeeze(0), r[1].squeeze(0)) if return_indices else r.squeeze(0)
+    if 0 in out:
+        y = input.flatten(2)[..., :0].reshape(*input.shape[:2], *out)
+        return (y, zeros(y.shape, dtype=int64, device=y.device)) if return_indices else y
     idx = [_adaptive_windows(n, o)[0][None, None] for n, o in zip(input.shape[2:], out)]
     return _window_max(input, idx, return_indices)
 
@@ -1192,6 +1335,28 @@ class _MaxUnpool(Op):
         return _wrap(g2[ctx.key].reshape(ctx.shape)), None
     def name(self): return f'MaxUnpool{len(self._shapes[0]) - 2}DBackward0'
 
+# %% ../../nbs/02_functional.ipynb #8b41b0eb
+def _check_unpool(input, indices, s, nd):
+    "PyTorch's checks of max_unpool (1-d: as 2-d, a trailing dim of size 1 added), in its order."
+    shape, ishape, d = tuple(input.shape), tuple(indices.shape), builtins.max(nd, 2)
+    if nd == 1: shape, ishape = (*shape, 1), (*ishape, 1)
+    if indices.dtype != int64:
+        raise RuntimeError("elements in indices should be type int64" +
+                           (f" but got: {_scalar_name(indices.dtype)}" if d == 2 else ""))
+    if len(shape) not in (d + 1, d + 2):
+        raise RuntimeError(f"Input to max_unpooling{d}d should be a {d + 1}d or {d + 2}d Tensor, "
+                           f"but got a tensor with {len(shape)} dimensions.")
+    if shape != ishape:
+        raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
+                           f"({list(shape)}) but got indices tensor with shape: {list(ishape)}")
+    for i in range(1, len(shape)):
+        if shape[i] == 0:
+            raise RuntimeError(f"max_unpooling{d}d_forward_out_cpu(): Expected input to have "
+                               "non-zero size for non-batch dimensions, but got "
+                               f"{list(shape)} with dimension {i} being empty.")
+    if nd == 3 and builtins.min(s) <= 0:
+        raise RuntimeError(f"strides should be greater than zero, but got stride: {list(s)}")
+
 def _unpool_size(input, k, s, p, output_size):
     nd = len(k)
     default = [(n - 1) * ss + kk - 2 * pp for n, kk, ss, pp in zip(input.shape[-nd:], k, s, p)]
@@ -1210,6 +1375,7 @@ def _unpool_size(input, k, s, p, output_size):
 def _max_unpool(input, indices, kernel_size, stride, padding, output_size, nd):
     k, s, p, _ = _pool_args(nd, kernel_size, stride, padding)
     size = tuple(_unpool_size(input, k, s, p, output_size))
+    _check_unpool(input, indices, s, nd)
     if input.ndim == nd + 1:
         return _MaxUnpool.apply(input.unsqueeze(0), indices.unsqueeze(0), size=size).squeeze(0)
     return _MaxUnpool.apply(input, indices, size=size)
@@ -1556,6 +1722,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     "Normalise each group of channels of each sample."
+    if input.ndim < 2:
+        raise RuntimeError("Expected at least 2 dimensions for input tensor but received "
+                           f"{input.ndim}")
     N, C = input.shape[:2]
     if C % num_groups: raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
                                           f"but got input of shape {list(input.shape)} and num_groups={num_groups}")
@@ -1588,6 +1757,13 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     "x divided by its root mean square over the last dims (then times weight)."
     shape = _shape_of(normalized_shape)
+    if not shape:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., "
+                           "containing at least one element, but got normalized_shape = []")
+    if weight is not None and tuple(weight.shape) != shape:
+        raise RuntimeError(f"Expected weight to be of same shape as normalized_shape, but got "
+                           f"weight of shape {list(weight.shape)} and normalized_shape = "
+                           f"{list(shape)}")
     if tuple(input.shape[input.ndim - len(shape):]) != shape or len(shape) > input.ndim:
         raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
                            f"[*{', '.join(map(str, shape))}], but got input of "
@@ -1797,6 +1973,7 @@ def _embedding_renorm_(weight, input, max_norm, norm_type):
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.,
               scale_grad_by_freq=False, sparse=False):
     "Rows of `weight` picked by the integer tensor `input`."
+    if weight.ndim != 2: raise RuntimeError("'weight' must be 2-D")
     if input.dtype not in (int64, int32):
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the "
                            f"following scalar types: Long, Int; but got {input.type()} instead "
@@ -1903,6 +2080,7 @@ def l1_loss(input, target, reduction='mean'):
     _check_sizes(input, target)
     return _reduce((input - target).abs(), reduction)
 
+# %% ../../nbs/02_functional.ipynb #0c5100a9
 def smooth_l1_loss(input, target, reduction='mean', beta=1.0):
     "Squared below beta (divided by 2 beta), absolute above."
     d = (input - target).abs()
@@ -1911,6 +2089,9 @@ def smooth_l1_loss(input, target, reduction='mean', beta=1.0):
 
 def huber_loss(input, target, reduction='mean', delta=1.0):
     "Squared below delta, linear above (delta times smooth L1)."
+    _check_reduction(reduction)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
     d = (input - target).abs()
     return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
 
@@ -2207,9 +2388,14 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     return _reduce(loss, reduction)
 
 # %% ../../nbs/02_functional.ipynb #e1a70403
+def _check_long(target):
+    if target.dtype != int64:
+        raise RuntimeError(f"expected scalar type Long but found {_scalar_name(target.dtype)}")
+
 def _as_rows(input, target, name):
     "A 0-d or 1-d input as one sample (1, C), and the target to match."
-    if input.ndim > 2 or input.numel() == 0 and input.ndim < 2:
+    n = input.ndim
+    if not (n == 0 or n == 1 and input.shape[0] or n == 2 and input.shape[1]):
         raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch size, "
                            f"but got: {list(input.shape)}")
     return (input.reshape(1, -1), target.reshape(1, -1)) if input.ndim < 2 else (input, target)
@@ -2217,11 +2403,18 @@ def _as_rows(input, target, name):
 def multi_margin_loss(input, target, p=1, margin=1., weight=None, size_average=None, reduce=None,
                       reduction='mean'):
     "The mean over classes i != y of max(0, margin - x[y] + x[i]) ** p."
+    _check_reduction(reduction)
     if p not in (1, 2): raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1: raise ValueError("weight must be one-dimensional")
     x, t = _as_rows(input, target, 'multi_margin_loss')
     N, C = x.shape
-    if t.numel() != N:
-        raise RuntimeError(f"inconsistent target size, expected {N} but got {list(target.shape)}")
+    if target.ndim > 1 or target.numel() != N:
+        raise RuntimeError("multi_margin_loss: target tensor should be 1-D with size equal to the "
+                           f"number of input samples (batch size). Expected target size [{N}], but "
+                           f"got {list(target.shape)}. Input has shape {list(input.shape)}.")
+    if weight is not None and weight.numel() != C:
+        raise RuntimeError(f"inconsistent weight size, expected {C} but got {list(weight.shape)}")
+    _check_long(target)
     t = t.reshape(N, 1)
     z = margin - x.gather(1, t) + x
     h = where((z > 0) & (arange(C, device=x.device) != t), z, zeros_like(z))
@@ -2233,10 +2426,12 @@ def multi_margin_loss(input, target, p=1, margin=1., weight=None, size_average=N
 # %% ../../nbs/02_functional.ipynb #0ecdd0ff
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction='mean'):
     "For each target class j and each other class i of a row: max(0, 1 - (x[j] - x[i])), over C."
+    _check_reduction(reduction)
     x, t = _as_rows(input, target, 'multilabel_margin_loss')
-    if t.shape != x.shape:
+    if (target.ndim > 1 or t.shape != x.shape) if input.ndim < 2 else target.shape != input.shape:
         raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
                            f"{list(input.shape)}")
+    _check_long(target)
     N, C = x.shape
     ta = t._data  # the targets are integers with no gradient: the masks are made on the arrays
     xp = get_array_module(ta)

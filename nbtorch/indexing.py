@@ -131,14 +131,10 @@ def _check_mask(mask, what):
         raise RuntimeError(f"{what} only supports boolean masks, but got mask with dtype "
                            f"{_cnames[mask.dtype.name]}")
 
-_FLOAT_CTYPES = dict(float16='c10::Half', bfloat16='c10::BFloat16', float32='float',
-                     float64='double', complex64='c10::complex<float>',
-                     complex128='c10::complex<double>')
-
 def _check_fill(v, dt):
     "PyTorch's error where number (or 0-d tensor) `v` is to fill a tensor of dtype `dt`, too small."
     if dt is bool or isinstance(v, builtins.bool): return
-    name = _CTYPES.get(dt.name) or _FLOAT_CTYPES[dt.name]
+    name = _CTYPES.get(dt.name) or _cnames[dt.name]
     message = f"value cannot be converted to type {name} without overflow"
     if isinstance(v, Tensor):  # only a complex value's imaginary part is checked (deferred on a
         if v.dtype.is_complex and not dt.is_complex:  # GPU); other values would need a read

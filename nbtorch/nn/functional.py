@@ -664,9 +664,6 @@ def _check_conv_sizes(x, w, b, padding, dilation, groups):
                            f"({ks}). Kernel size can't be greater than actual input size")
 
 # %% ../../nbs/02_functional.ipynb #f3ca90aa
-def _ctype(dtype): return _CTYPES_C.get(dtype.name, dtype.name)  # as C++ names it
-_CTYPES_C = {**_cnames, 'bfloat16': 'c10::BFloat16'}
-
 def _conv_padding(padding, k, dilation):
     "Padding for F.pad: (before, after) for each spatial dim, from the last one back."
     if padding == 'valid': return (0,) * (2 * len(k))
@@ -678,8 +675,8 @@ def _conv_padding(padding, k, dilation):
 def _convnd(input, weight, bias, stride, padding, dilation, groups, nd):
     "The convolution of `nd` spatial dims, batched or not."
     if bias is not None and bias.dtype != input.dtype and not isinstance(padding, str):
-        raise RuntimeError(f"Input type ({_ctype(input.dtype)}) and bias type "
-                           f"({_ctype(bias.dtype)}) should be the same")
+        raise RuntimeError(f"Input type ({_cnames[input.dtype.name]}) and bias type "
+                           f"({_cnames[bias.dtype.name]}) should be the same")
     _check_rank(input, nd, f'conv{nd}d')
     if input.ndim == nd + 1:
         y = _convnd(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups, nd)

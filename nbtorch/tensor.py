@@ -335,6 +335,12 @@ def _infer_dtype(data):
     if isinstance(data, numbers.Complex): return _complex_of.get(get_default_dtype(), complex64)
     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
 
+def _halved(a, dt):
+    "`a`, bound for float16 or bfloat16 `dt`: a double rounded to float32 first, as PyTorch does."
+    if dt.kind != 2 or dt.np.itemsize != 2: return a
+    a = a if hasattr(a, 'dtype') else np.asarray(a)  # two roundings differ from one in ~1 in 10^4
+    return a.astype(np.float32) if a.dtype == np.float64 else a
+
 def _array(data, dtype=None, dev=None, copy=True):
     "Array of `data`, with `dtype` (inferred if None) on device `dev` (data's own if None)."
     dtype = dtype or _infer_dtype(data)
@@ -344,10 +350,10 @@ def _array(data, dtype=None, dev=None, copy=True):
           else _default_device[0]
     if dev.type == 'cuda':
         cuda._check_dtype(dtype.np)
-        a = cuda._to_gpu(data, cuda._gpu(dev.index))
+        a = _halved(cuda._to_gpu(data, cuda._gpu(dev.index)), dtype)
         return a.astype(dtype.np, copy=copy and a is data)
     a = cuda._to_cpu(data) if hasattr(data, 'shape') else data
-    try: return np.array(a, dtype=dtype.np, copy=copy)
+    try: return np.array(_halved(a, dtype), dtype=dtype.np, copy=copy)
     except ValueError as e: raise ValueError(f"could not make a tensor from {type(data).__name__}: {e}")
 
 # %% ../nbs/00_tensor.ipynb #92c4fc63
@@ -892,7 +898,7 @@ class _ToCopy(Op):
         if x.dtype.kind == 'c' and 1 <= dtype.kind <= 2: x = x.real  # PyTorch keeps the real part
         if ctx.dtype is bfloat16 and dtype.kind == 1:
             x = x.astype(np.float32)  # ml_dtypes clips out-of-range integers; C (and PyTorch) wrap
-        return x.astype(dtype.np)
+        return _halved(x, dtype).astype(dtype.np)
     def backward(ctx, g): return (g.to(ctx.dev, ctx.dtype),)
 
 def _to_call(args, kw):

@@ -352,9 +352,9 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 def _isclose(x, y, rtol, atol, equal_nan):
     xp = get_array_module(x, y)
     close = x == y
-    if equal_nan and x.dtype.kind in 'fV': close |= xp.isnan(x) & xp.isnan(y)
+    if equal_nan and x.dtype.kind in 'fVc': close |= xp.isnan(x) & xp.isnan(y)
     if rtol == 0 and atol == 0: return close
-    if x.dtype.kind not in 'fV':
+    if x.dtype.kind in 'biu':  # integers compare in floats; complex numbers stay complex
         x, y = x.astype(get_default_dtype().np), y.astype(get_default_dtype().np)
     err = xp.abs(x - y)
     return close | (xp.isfinite(err) & (err <= atol + xp.abs(rtol * y)))

@@ -277,23 +277,27 @@ def isnan(self: Tensor):
 @patch
 def isposinf(self: Tensor):
     "True where an element is +inf."
+    if self.is_complex(): raise RuntimeError("isposinf does not support complex inputs.")
     return _wrap(self._data == math.inf)
 
 @patch
 def isneginf(self: Tensor):
     "True where an element is -inf."
+    if self.is_complex(): raise RuntimeError("isneginf does not support complex inputs.")
     return _wrap(self._data == -math.inf)
 
 @patch
 def isinf(self: Tensor):
-    "True where an element is +inf or -inf."
-    return _wrap((self._data == math.inf) | (self._data == -math.inf))
+    "True where an element is +inf or -inf (a complex one: either part)."
+    x = self._data
+    if x.dtype.kind == 'c': return _wrap(get_array_module(x).isinf(x))  # inf == inf + 0j only
+    return _wrap((x == math.inf) | (x == -math.inf))
 
 @patch
 def isfinite(self: Tensor):
     "True where an element is neither infinite nor NaN."
     x = self._data
-    return _wrap(get_array_module(x).isfinite(x) if x.dtype.kind in 'fV' else x == x)
+    return _wrap(get_array_module(x).isfinite(x) if x.dtype.kind in 'fVc' else x == x)
 
 isnan, isinf, isposinf, isneginf, isfinite = [_function(n) for n in
                                                'isnan isinf isposinf isneginf isfinite'.split()]

@@ -134,3 +134,20 @@ def _grad(lib, f, values):
     lambda t, x: x.requires_grad_().sin_(), lambda t, x: x.requires_grad_().asin_()])
 def test_errors(fn):
     same_error(fn, [P])
+
+
+def test_complex_infinities_and_closeness():
+    "isinf, isfinite, isclose and isposinf on complex numbers: either part counts, as in PyTorch."
+    inf, nan = float('inf'), float('nan')
+    v = [complex(inf, 0), complex(0, inf), complex(nan, 0), complex(0, nan), complex(inf, nan),
+         complex(1, 2), complex(-inf, -inf), complex(1, 5)]
+    a, b = torch.tensor(v), nbtorch.tensor(v)
+    for f in ('isfinite', 'isinf', 'isnan'):
+        assert getattr(nbtorch, f)(b).tolist() == getattr(torch, f)(a).tolist(), f
+    for equal_nan in (False, True):
+        for other in (a, a.flip(0), a.roll(1)):
+            assert nbtorch.isclose(b, nbtorch.tensor(other.numpy()), equal_nan=equal_nan).tolist() \
+                == torch.isclose(a, other, equal_nan=equal_nan).tolist()
+    for f in ('isposinf', 'isneginf'):
+        with pytest.raises(RuntimeError, match=f'{f} does not support complex inputs'):
+            getattr(nbtorch, f)(b)

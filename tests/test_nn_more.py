@@ -9,7 +9,7 @@ import pytest
 import nbtorch
 import nbtorch.nn as nn
 import nbtorch.nn.functional as F
-from helpers import needs_torch, compare, torch
+from helpers import needs_torch, compare, torch, run_both
 from test_nn_conformance import layer_both, copy_weights, f32, R
 
 pytestmark = needs_torch
@@ -299,3 +299,11 @@ def test_functional_on_device(dev):
     lp = _log_softmax(f32(6, 2, 4))
     both(lambda F, x, t: F.ctc_loss(x, t, [6, 5], [2, 3]), lp, np.array([1, 2, 3, 3, 1]))
     both(lambda F, x, w: F.embedding_bag(x, w, mode='max'), np.array([[0, 2], [1, 1]]), f32(3, 4))
+
+
+def test_multi_margin_loss_of_one_sample_keeps_the_targets_shape():
+    "A 1-D input: the unreduced loss has the target's shape, (1,) or (), as PyTorch's."
+    x = np.array([0.1, 0.5, -0.2, 0.3, 0.9], np.float32)
+    for target in (np.array([1]), np.array(1)):
+        run_both(lambda t, a, y: t.nn.functional.multi_margin_loss(a, y, reduction='none'),
+                 [x, target])

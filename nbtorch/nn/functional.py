@@ -2418,7 +2418,7 @@ def multi_margin_loss(input, target, p=1, margin=1., weight=None, size_average=N
     if p == 2: h = h * h
     if weight is not None: h = h * weight[t]
     loss = h.sum(1) / C
-    return _reduce(loss.reshape(()) if input.ndim < 2 else loss, reduction)
+    return _reduce(loss.reshape(target.shape) if input.ndim < 2 else loss, reduction)  # () or (1,)
 
 # %% ../../nbs/02_functional.ipynb #0ecdd0ff
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction='mean'):

@@ -275,6 +275,7 @@ def _scatter_reduce(input, dim, index, src, reduce, include_self, kind):
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
     _check_scatter(input, _dim(dim, input.ndim), index, src)
+    if index.numel() == 0: return input.clone()  # nothing to send, whatever the shapes
     if index.ndim == 0: index = index.reshape(1)  # a 0-d index or src acts as a vector of one
     if src.ndim == 0: src = src.reshape(1)
     if input.ndim == 0:  # a 0-d tensor scatters as a vector of one element

@@ -473,11 +473,11 @@ def gather(self: Tensor, dim, index):
     _check_index(index, 'gather')
     _same_device(self, index)
     d = _dim(dim, self.ndim)
-    if self.ndim == 0 or index.numel() == 0:  # a 0-d input reads as 1-D; an empty index: nothing
+    if builtins.max(index.ndim, 1) != builtins.max(self.ndim, 1) and index.numel():  # 0-d: 1-D
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    if self.ndim <= 1 or index.numel() == 0:  # read as 1-D; an empty index picks nothing
         key = _gather_key(index.reshape(-1), 0, (self.numel(),))
         return _Gather.apply(self.reshape(-1), key=key).reshape(index.shape)
-    if index.ndim != self.ndim:
-        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     return _Gather.apply(self, key=_gather_key(index, d, self.shape))
 
 # %% ../nbs/00b_shapes.ipynb #e5f7a9b2

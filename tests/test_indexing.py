@@ -4,7 +4,7 @@ every backend (the stand-in device catches NumPy calls on device arrays, and run
 import numpy as np
 import pytest
 import nbtorch
-from helpers import needs_torch, run_both, same_error, torch
+from helpers import needs_torch, run_both, same_error, torch, compare
 from test_autograd_conformance import grad_both
 
 pytestmark = [needs_torch, pytest.mark.filterwarnings("ignore::UserWarning")]  # deprecations, betas
@@ -204,3 +204,19 @@ def test_the_smaller_fixes_of_issue_13(dev):
     run_both(lambda t, x: (t.fill(x, 2.), t.zero_(x.clone()), x.clone().fill_(t.tensor(3.))),
              [f64(2)], dev)
     run_both(lambda t, x, y: t.cat([x, y]), [np.zeros(0, dtype=np.int64), f64(2, 2)], dev)
+
+
+EDGE_CALLS = {  # valid calls at the edges of gather's and scatter's shape rules, as PyTorch takes them
+    'gather, 0-d index into 1-D': lambda t: t.arange(3.).gather(0, t.tensor(1)),
+    'gather, 1-D index into 0-d': lambda t: t.tensor(5.).gather(0, t.tensor([0, 0])),
+    'gather, empty index into 2-D': lambda t: t.ones(2, 3).gather(1, t.zeros(0, dtype=t.long)),
+    'scatter_add, empty index': lambda t: t.ones(2, 3).scatter_add(0, t.zeros(0, dtype=t.long),
+                                                                  t.ones(2, 3)),
+    'scatter_reduce, empty index': lambda t: t.ones(2, 3).scatter_reduce(
+        1, t.zeros(0, 2, dtype=t.long), t.ones(2, 3), 'amax'),
+}
+
+
+@pytest.mark.parametrize('name', list(EDGE_CALLS))
+def test_gather_and_scatter_edges(name):
+    compare(EDGE_CALLS[name](nbtorch), EDGE_CALLS[name](torch))

@@ -307,3 +307,17 @@ def test_multi_margin_loss_of_one_sample_keeps_the_targets_shape():
     for target in (np.array([1]), np.array(1)):
         run_both(lambda t, a, y: t.nn.functional.multi_margin_loss(a, y, reduction='none'),
                  [x, target])
+
+
+@pytest.mark.parametrize('call', ['same', 'valid', 't1', 't2', 't3', 't1w', 't2w'])
+def test_conv_dtypes_as_pytorch(call):
+    "A bias of another dtype: cast where PyTorch casts it, refused where PyTorch refuses it."
+    def f(t, x, b):
+        F = t.nn.functional
+        if call in ('same', 'valid'):
+            return F.conv2d(x, t.ones(3, 2, 3, 3), b, padding=call)
+        nd = int(call[1])
+        x = x.reshape(1, 2, *[5] * nd) if nd < 3 else x.reshape(1, 2, 5, 5, 1).expand(1, 2, 5, 5, 5)
+        w = t.ones(2, 3, *[3] * nd, dtype=t.float64 if call.endswith('w') else t.float32)
+        return getattr(F, f'conv_transpose{nd}d')(x, w, None if call.endswith('w') else b)
+    run_both(f, [np.ones((1, 2, 5, 5), np.float32), np.arange(3.)])

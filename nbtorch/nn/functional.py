@@ -677,6 +677,7 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd):
     if bias is not None and bias.dtype != input.dtype and not isinstance(padding, str):
         raise RuntimeError(f"Input type ({_cnames[input.dtype.name]}) and bias type "
                            f"({_cnames[bias.dtype.name]}) should be the same")
+    if bias is not None and bias.dtype != input.dtype: bias = bias.to(input.dtype)  # 'same', 'valid'
     _check_rank(input, nd, f'conv{nd}d')
     if input.ndim == nd + 1:
         y = _convnd(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups, nd)
@@ -756,6 +757,11 @@ def _conv_transposend(input, weight, bias, stride, padding, output_padding, grou
         raise RuntimeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected "
                            f"input{list(input.shape)} to have {weight.shape[0]} channels, but got "
                            f"{input.shape[1]} channels instead")
+    for other in (weight, bias if nd == 3 else None):  # 1-d and 2-d cast the bias, 3-d refuses it
+        if other is not None and other.dtype != input.dtype:
+            raise RuntimeError(f"expected scalar type {_scalar_name(input.dtype)} but found "
+                               f"{_scalar_name(other.dtype)}")
+    if bias is not None and bias.dtype != input.dtype: bias = bias.to(input.dtype)
     t = lambda v: _ntuple(v, nd)
     return _ConvTranspose.apply(input, weight, bias, stride=t(stride), padding=t(padding),
                                 output_padding=t(output_padding), dilation=t(dilation),

@@ -100,11 +100,10 @@ def index_fill(input, dim, index, value):
     x = _as_1d(input)
     d = _dim(dim, x.ndim)
     i = _bounds(index.reshape(-1), x.shape[d], True, "index {i} is out of bounds for size {n}")
-    if isinstance(value, Tensor):
-        if value.ndim: raise RuntimeError(f"index_fill_ only supports a 0-dimensional value "
-                                          f"tensor, but got tensor with {value.ndim} dimension(s).")
-        v = value.to(x.device, x.dtype)
-    else: v = full((), value, dtype=x.dtype, device=x.device)
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got "
+                           f"tensor with {value.ndim} dimension(s).")
+    v = _fill_value(value, x)
     filled = zeros(x.shape[d], dtype=bool, device=x.device)
     filled[i] = True  # a place named twice is filled once (its gradient to `value` counted once)
     filled = filled.reshape([-1 if k == d else 1 for k in range(x.ndim)])
@@ -154,20 +153,22 @@ def _check_fill(v, dt):
         if not fits: raise RuntimeError(message)
 
 # %% ../nbs/00g_indexing.ipynb #8a3e6f19
+def _fill_value(value, t):
+    "Number or 0-d tensor `value`, checked, as a 0-d tensor of tensor `t`'s dtype and device."
+    _check_fill(value, t.dtype)
+    if isinstance(value, Tensor): return value.to(t.device, t.dtype)
+    dt = t.dtype
+    if isinstance(value, complex) and dt.kind in (1, 2): value = value.real
+    if dt.kind == 1 and not dt.is_signed and value < 0: value += 1 << 8 * dt.itemsize  # wraps
+    return tensor(value, dtype=dt, device=t.device)
+
 def masked_fill(input, mask, value):
     "A copy of `input` with `value` where `mask` (broadcast) is true."
     _check_mask(mask, 'masked_fill_')
     if isinstance(value, Tensor) and value.ndim:
         raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                            f"tensor with {value.ndim} dimension(s).")
-    _check_fill(value, input.dtype)
-    if isinstance(value, Tensor): v = value.to(input.device, input.dtype)
-    else:
-        dt = input.dtype
-        if isinstance(value, complex) and dt.kind in (1, 2): value = value.real
-        if dt.kind == 1 and not dt.is_signed and value < 0: value += 1 << 8 * dt.itemsize  # wraps
-        v = tensor(value, dtype=input.dtype, device=input.device)
-    return where(mask, v, input)
+    return where(mask, _fill_value(value, input), input)
 
 # %% ../nbs/00g_indexing.ipynb #7d1e0a40
 def masked_scatter(input, mask, source):

@@ -220,3 +220,22 @@ EDGE_CALLS = {  # valid calls at the edges of gather's and scatter's shape rules
 @pytest.mark.parametrize('name', list(EDGE_CALLS))
 def test_gather_and_scatter_edges(name):
     compare(EDGE_CALLS[name](nbtorch), EDGE_CALLS[name](torch))
+
+
+FILLS = {  # index_fill's value, converted as masked_fill's and PyTorch's: wrapped, truncated or refused
+    '300 into uint8': (lambda t: t.zeros(3, dtype=t.uint8), 300),
+    '-1 into uint8': (lambda t: t.zeros(3, dtype=t.uint8), -1),
+    '1e40 into float32': (lambda t: t.zeros(3), 1e40),
+    '2.7 into int64': (lambda t: t.zeros(3, dtype=t.long), 2.7),
+    '1+2j into complex64': (lambda t: t.zeros(3, dtype=t.complex64), 1 + 2j),
+}
+
+
+@pytest.mark.parametrize('name', list(FILLS))
+def test_index_fill_values_as_pytorch(name):
+    make, value = FILLS[name]
+    def call(t): return make(t).index_fill(0, t.tensor([0, 2]), value)
+    try: ref = call(torch)
+    except RuntimeError as e:
+        with pytest.raises(RuntimeError, match=str(e)): call(nbtorch)
+    else: compare(call(nbtorch), ref)

@@ -6,15 +6,15 @@ Docs: https://nbtorch.github.io/nbtorch/reduce.html.md"""
 
 # %% auto #0
 __all__ = ['trapezoid', 'cumulative_trapezoid', 'cov', 'corrcoef', 'trapz', 'var_mean', 'std_mean', 'gradient', 'matmul', 'mm',
-           'bmm', 'max', 'min', 'is_tensor', 'numel', 'nonzero', 'add', 'sub', 'mul', 'div', 'true_divide', 'pow',
-           'remainder', 'floor_divide', 'neg', 'exp', 'log', 'sqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'abs',
-           'sign', 'floor', 'ceil', 'round', 'trunc', 'clamp', 'clip', 'sum', 'mean', 'prod', 'std', 'var', 'amax',
-           'amin', 'argmax', 'argmin', 'all', 'any', 'logsumexp', 'softmax', 'log_softmax', 'flatten', 'unflatten',
-           'squeeze', 'unsqueeze', 'transpose', 'permute', 'reshape', 't', 'narrow', 'split', 'chunk', 'unbind',
-           'select', 'gather', 'scatter', 'dot', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'equal', 'allclose', 'logical_not',
-           'logical_and', 'logical_or', 'logical_xor', 'is_floating_point', 'clone', 'detach', 'where', 'maximum',
-           'minimum', 'aminmax', 'nansum', 'nanmean', 'norm', 'dist', 'renorm', 'cumsum', 'cumprod', 'cummax', 'cummin',
-           'logcumsumexp', 'diff']
+           'bmm', 'can_cast', 'max', 'min', 'is_tensor', 'numel', 'nonzero', 'add', 'sub', 'mul', 'div', 'true_divide',
+           'pow', 'remainder', 'floor_divide', 'neg', 'exp', 'log', 'sqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu',
+           'abs', 'sign', 'floor', 'ceil', 'round', 'trunc', 'clamp', 'clip', 'sum', 'mean', 'prod', 'std', 'var',
+           'amax', 'amin', 'argmax', 'argmin', 'all', 'any', 'logsumexp', 'softmax', 'log_softmax', 'flatten',
+           'unflatten', 'squeeze', 'unsqueeze', 'transpose', 'permute', 'reshape', 't', 'narrow', 'split', 'chunk',
+           'unbind', 'select', 'gather', 'scatter', 'dot', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'equal', 'allclose',
+           'logical_not', 'logical_and', 'logical_or', 'logical_xor', 'is_floating_point', 'clone', 'detach', 'where',
+           'maximum', 'minimum', 'aminmax', 'nansum', 'nanmean', 'norm', 'dist', 'renorm', 'cumsum', 'cumprod',
+           'cummax', 'cummin', 'logcumsumexp', 'diff']
 
 # %% ../nbs/00c_reduce.ipynb #0a8b273e
 import math, numbers, builtins, warnings
@@ -796,31 +796,94 @@ def dot(self: Tensor, other):
                            "respectively")
     return matmul(self, other)
 
+# %% ../nbs/00c_reduce.ipynb #0c7ca5a1
+def can_cast(from_, to):
+    "Whether PyTorch lets a value of dtype `from_` be written into dtype `to`, as `out=` does."
+    if not isinstance(from_, dtype) or not isinstance(to, dtype):
+        bad, name = (from_, 'from_') if not isinstance(from_, dtype) else (to, 'to')
+        raise TypeError(f"can_cast(): argument '{name}' must be torch.dtype, not "
+                        f"{type(bad).__name__}")
+    return to.kind >= from_.kind  # bool < integers < floating < complex: no kind may be lost
+
+# %% ../nbs/00c_reduce.ipynb #0c7ca5a6
+# PyTorch's composite functions, which copy their result into `out=` and record the copy
+_GRAD_THROUGH = set('''
+alias_copy as_strided_copy conj_physical diag diagonal_copy diff expand_copy fft_ifft fft_ihfft
+linalg_cond linalg_eigvals linalg_matrix_norm linalg_norm linalg_tensorinv linalg_tensorsolve
+log_softmax lu nanquantile permute_copy quantile slice_scatter softmax special_ndtr
+split_with_sizes_copy squeeze_copy t_copy tensordot transpose_copy unbind_copy unfold_copy
+unsqueeze_copy view_copy
+'''.split())
+_COPIES = {'lu'}  # a Python function of PyTorch's, which copy_()s into `out`, any dtype
+# the reductions that, given `out=` and no dtype, compute in out's dtype
+_DTYPE_FROM_OUT = set('sum prod mean nansum nanmean cumsum cumprod'.split())
+
+# PyTorch's functions whose out= must have the result's dtype exactly, by their ATen names
+_STRICT = set('''
+abs addbmm addmm addmv alias_copy all amax amin aminmax any argmax argmin argsort
+as_strided_copy avg_pool2d avg_pool3d baddbmm bitwise_not bmm bucketize ceil chain_matmul
+complex conj_physical cross cummax cummin diag diagonal_copy diff dot expand_copy fft_ifft
+fft_ihfft float_power floor frac frexp gather gelu hardshrink heaviside histc histogram
+index_add index_copy index_reduce index_select inner inverse isin isneginf isposinf kthvalue
+linalg_cholesky linalg_cholesky_ex linalg_cross linalg_det linalg_eigh linalg_eigvalsh
+linalg_inv linalg_inv_ex linalg_ldl_factor linalg_ldl_factor_ex linalg_ldl_solve linalg_lu
+linalg_lu_factor linalg_lu_factor_ex linalg_lu_solve linalg_matmul linalg_matrix_norm
+linalg_multi_dot linalg_norm linalg_qr linalg_slogdet linalg_solve linalg_solve_ex
+linalg_solve_triangular linalg_svd linalg_svdvals linalg_vecdot linalg_vector_norm linear
+log_softmax logcumsumexp logsigmoid lu_solve lu_unpack masked_select matmul median mm mode msort
+multinomial mv nan_to_num nanmedian nanquantile narrow_copy neg nonzero nonzero_static norm
+ormqr permute_copy polar qr quantile renorm round scatter scatter_add scatter_reduce
+searchsorted sgn sign signbit slice_scatter slogdet softmax softplus softshrink sort
+special_round split_with_sizes_copy squeeze_copy svd t_copy take take_along_dim tensordot topk
+transpose_copy triangular_solve tril triu trunc unbind_copy unfold_copy unsqueeze_copy vdot
+view_copy where
+'''.split())
+
 # %% ../nbs/00c_reduce.ipynb #53305284
-def _out(r, out, fn):
-    "`r`, or with `out` given, `out` holding `r` (resized if its shape differs)."
+def _out(r, out, fn, strict=None):
+    "`r`, or with `out` given, `out` holding `r`, by PyTorch's rules for `out=`."
     if out is None: return r
-    if isinstance(r, tuple):
-        rs = [_out(a, o, fn) for a, o in zip(r, out)]
-        return type(r)(*rs) if hasattr(r, '_fields') else tuple(rs)
+    if isinstance(r, (tuple, list)): return _outs(r, out, fn)
     if not isinstance(out, Tensor):
         raise TypeError(f"{fn}(): argument 'out' must be Tensor, not {type(out).__name__}")
-    if _Mode.grad and (r.requires_grad or out.requires_grad):
+    if _Mode.grad and (out.requires_grad or r.requires_grad and fn not in _GRAD_THROUGH):
         raise RuntimeError(f"{fn}(): functions with out=... arguments don't support automatic "
                            "differentiation, but one of the arguments requires grad.")
+    if out.dtype is not r.dtype and fn not in _COPIES:
+        if fn in _STRICT if strict is None else strict:
+            raise RuntimeError(f"Expected out tensor to have dtype {_cnames[r.dtype.name]}, but "
+                               f"got {_cnames[out.dtype.name]} instead")
+        if not can_cast(r.dtype, out.dtype):
+            raise RuntimeError(f"result type {_scalar_name(r.dtype)} can't be cast to the desired "
+                               f"output type {_scalar_name(out.dtype)}")
+    if out.device != r.device:
+        raise RuntimeError(f"Expected out tensor to have device {r.device}, but got {out.device} "
+                           "instead")
     if out.shape != r.shape:
         if out.numel():
             warnings.warn(f"An output with one or more elements was resized since it had shape "
                           f"{list(out.shape)}, which does not match the required output shape "
                           f"{list(r.shape)}.")
         out._data = get_array_module(out._data).empty(r.shape, out._data.dtype)
-    return _write(out, r)
+    return _write(out, r.to(out.dtype) if fn in _COPIES else r)
+
+def _outs(r, out, fn):
+    "`_out` for a function of several results: `out` a tuple of as many tensors."
+    if not isinstance(out, (tuple, list)) or not builtins.all(isinstance(o, Tensor) for o in out):
+        raise TypeError(f"{fn}(): argument 'out' must be tuple of Tensors, not "
+                        f"{type(out).__name__}")
+    if len(out) != len(r): raise TypeError(f"expected tuple of {len(r)} elements but got {len(out)}")
+    strict = True if 'indices' in getattr(r, '_fields', ()) else None  # index kernels write int64
+    rs = [_out(a, o, fn, strict) for a, o in zip(r, out)]
+    return type(r)(*rs) if hasattr(r, '_fields') else type(r)(rs)
 
 # %% ../nbs/00c_reduce.ipynb #59dd12f2
 def _fn(name, out=False):
     "The function form `nbtorch.name(input, ...)` of method `Tensor.name`, with `out=` if `out`."
     if out:
         def f(input, *args, out=None, **kw):
+            if name in _DTYPE_FROM_OUT and isinstance(out, Tensor) and kw.get('dtype') is None:
+                kw['dtype'] = out.dtype  # as PyTorch: the input is cast, then summed, in out's dtype
             return _out(getattr(as_tensor(input), name)(*args, **kw), out, name)
     else:
         def f(input, *args, **kw): return getattr(as_tensor(input), name)(*args, **kw)
@@ -864,6 +927,8 @@ def nonzero(input, *, out=None, as_tuple=False):
     "The indices of the non-zero elements: one row each, or a tuple of index tensors."
     a = input._data
     idx = (a.reshape(1) if a.ndim == 0 else a).nonzero()  # a 0-d tensor: as its one element
+    if as_tuple and out is not None:
+        raise RuntimeError("nonzero does not support the out kwarg when as_tuple is True")
     if as_tuple: return tuple(_wrap(i.astype(np.int64)) for i in idx)
     r = get_array_module(a).stack(idx, 1).astype(np.int64)
     return _out(_wrap(r[:, :0] if a.ndim == 0 else r), out, 'nonzero')  # (n, 0) for a 0-d

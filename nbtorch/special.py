@@ -103,7 +103,7 @@ _SQRT_2PI = math.sqrt(2 * math.pi)
 def ndtr(input, *, out=None):
     "The area under the standard normal density from -inf to x."
     x = _float(as_tensor(input))
-    return _out((1 + erf(x * math.sqrt(0.5))) * 0.5, out, 'ndtr')
+    return _out((1 + erf(x * math.sqrt(0.5))) * 0.5, out, 'special_ndtr')
 
 class _SpecialNdtri(_Pointwise):
     "The inverse of ndtr: the standard normal's quantile function."

@@ -33,7 +33,7 @@ from ..tensor import *
 from ..ops import *
 from ..shapes import *
 from ..reduce import *
-from ..reduce import _LogSoftmax, _cnames
+from ..reduce import _LogSoftmax, _cnames, _out
 from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32, _f32_of
 from ..tensor import _floating
 from ..cuda import get_special_module
@@ -1840,7 +1840,7 @@ class _ClampedNoGrad(Op):
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     "input divided by its p-norm along `dim` (at least eps)."
     y = input / _norm(input, p, dim, keepdim=True).clamp(min=eps)
-    return out.copy_(y) if out is not None else y
+    return _out(y, out, 'div')  # as PyTorch's torch.div(..., out=out)
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     "The cosine of the angle between x1 and x2 along `dim`."

@@ -63,6 +63,95 @@ from .nn.functional import constant_pad_nd, grid_sampler_2d, grid_sampler_3d
 from .utils.data import Generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
 
+# %% ../nbs/99_package.ipynb #0a7b1c02
+import functools as _functools, inspect as _inspect
+from .reduce import _out
+from .tensor import _scalar_name
+
+_FACTORIES = set('arange empty eye full linspace logspace ones zeros rand randn randint randperm '
+                 'fftfreq rfftfreq'.split())
+
+def _outable(f, name):
+    "`f` taking PyTorch's `out=`: computed as without it, then written into `out` by `_out`."
+    aten = name.removeprefix('nn.functional.').replace('.', '_')  # PyTorch's kernel name
+    factory = aten.removeprefix('fft_') in _FACTORIES
+    @_functools.wraps(f)
+    def g(*args, out=None, **kw):
+        if out is None: return f(*args, **kw)
+        if factory and isinstance(out, Tensor): kw = _like_out(out, kw)
+        return _out(f(*args, **kw), out, aten)
+    ps = list(_inspect.signature(f).parameters.values())
+    at = len(ps) - (ps and ps[-1].kind is ps[-1].VAR_KEYWORD)  # `out` goes before any **kwargs
+    ps.insert(at, _inspect.Parameter('out', _inspect.Parameter.KEYWORD_ONLY, default=None))
+    g.__signature__ = _inspect.Signature(ps)
+    return g
+
+def _like_out(out, kw):
+    "A factory's keywords, its dtype and device taken from `out` where not given, as in PyTorch."
+    d = kw.get('dtype')
+    if d is not None and d is not out.dtype:
+        raise RuntimeError(f"dtype {_scalar_name(d)} does not match dtype of out parameter "
+                           f"({_scalar_name(out.dtype)})")
+    return dict(kw, dtype=out.dtype, device=kw.get('device') or out.device)
+
+# %% ../nbs/99_package.ipynb #0a7b1c03
+# The functions PyTorch 2.13 lets write into `out=`, as far as nbtorch has them (measured: see
+# tests/test_out.py); a function missing here refuses `out=` as PyTorch's does
+_OUT_TOP = '''
+abs acos acosh add addbmm addcdiv addcmul addmm addmv addr alias_copy all amax amin aminmax
+angle any arange arctan2 argmax argmin argsort as_strided_copy asin asinh atan atan2 atanh
+baddbmm bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift
+bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse cholesky_solve clamp
+clamp_max clamp_min clip column_stack complex concat concatenate conj_physical copysign cos cosh
+cross cummax cummin cumprod cumsum deg2rad diag diagonal_copy diff digamma div dot dstack empty
+eq erf erfc erfinv exp exp2 expand_copy expm1 eye float_power floor floor_divide fmax fmin fmod
+frac frexp full gather gcd ge geqrf gt heaviside histc histogram hstack hypot i0 igamma igammac
+index_add index_copy index_reduce index_select inner inverse isin isneginf isposinf kron
+kthvalue lcm ldexp le lerp lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2
+logcumsumexp logical_and logical_not logical_or logical_xor logit logspace logsumexp lt lu
+lu_solve lu_unpack masked_select matmul matrix_power max maximum mean median min minimum mm mode
+msort mul multinomial mv mvlgamma nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne
+neg nextafter nonzero nonzero_static norm normal ones orgqr ormqr outer permute_copy polar
+polygamma pow prod qr quantile rad2deg rand randint randn randperm reciprocal remainder renorm
+round row_stack rsqrt scatter scatter_add scatter_reduce searchsorted sgn sigmoid sign signbit
+sin sinc sinh slice_scatter slogdet softmax sort split_with_sizes_copy sqrt square squeeze_copy
+stack std sub sum svd t_copy take take_along_dim tan tanh tensordot topk transpose_copy
+triangular_solve tril triu true_divide trunc unbind_copy unfold_copy unsqueeze_copy var vdot
+view_copy vstack where xlogy zeros
+'''
+
+# %% ../nbs/99_package.ipynb #0a7b1c04
+_OUT_SPACES = {linalg: '''
+cholesky cholesky_ex cond cross det eig eigh eigvals eigvalsh householder_product inv inv_ex
+ldl_factor ldl_factor_ex ldl_solve lstsq lu lu_factor lu_factor_ex lu_solve matmul matrix_norm
+matrix_power matrix_rank multi_dot norm pinv qr slogdet solve solve_ex solve_triangular svd
+svdvals tensorinv tensorsolve vecdot vector_norm
+''', special: '''
+airy_ai bessel_j0 bessel_j1 bessel_y0 bessel_y1 chebyshev_polynomial_t chebyshev_polynomial_u
+chebyshev_polynomial_v chebyshev_polynomial_w digamma entr erf erfc erfcx erfinv exp2 expit
+expm1 gammainc gammaincc gammaln hermite_polynomial_h hermite_polynomial_he i0 i0e i1 i1e
+laguerre_polynomial_l legendre_polynomial_p log1p log_ndtr logit logsumexp modified_bessel_i0
+modified_bessel_i1 modified_bessel_k0 modified_bessel_k1 multigammaln ndtr ndtri polygamma psi
+round scaled_modified_bessel_k0 scaled_modified_bessel_k1 shifted_chebyshev_polynomial_t
+shifted_chebyshev_polynomial_u shifted_chebyshev_polynomial_v shifted_chebyshev_polynomial_w
+sinc spherical_bessel_j0 xlog1py xlogy zeta
+''', fft: '''
+fft fft2 fftfreq fftn hfft hfft2 hfftn ifft ifft2 ifftn ihfft ihfft2 ihfftn irfft irfft2 irfftn
+rfft rfft2 rfftfreq rfftn
+''', nn.functional: '''
+avg_pool2d avg_pool3d gelu hardshrink linear logsigmoid softplus softshrink
+'''}
+
+def _add_out(names, space, prefix=''):
+    "Give each of `names` in namespace `space` (a dict) its `out=`, unless it takes `out` itself."
+    for n in names.split():
+        if 'out' not in _inspect.signature(space[n]).parameters:
+            space[n] = _outable(space[n], prefix + n)
+
+_add_out(_OUT_TOP, globals())
+for _m, _names in _OUT_SPACES.items(): _add_out(_names, vars(_m), _m.__name__[8:] + '.')
+del _m, _names
+
 # %% ../nbs/99_package.ipynb #0f87fe7c
 import sys as _sys, types as _types, contextlib as _contextlib
 

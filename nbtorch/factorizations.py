@@ -98,7 +98,7 @@ class _Det(Op):
         return ((g * _cj(y)).unsqueeze(-1).unsqueeze(-1) * inv(a).mH,)
     def name(self): return 'LinalgDetBackward0'
 
-def det(A, *, out=None):
+def det(A):
     "The determinants of the square matrices in `A`."
     return _Det.apply(_matrices(A, 'linalg.det', square=True))
 
@@ -122,7 +122,7 @@ class _Slogdet(Op):
 
 _slogdet = _Result.make('linalg_slogdet', 'sign logabsdet')
 
-def slogdet(A, *, out=None):
+def slogdet(A):
     "The sign and the log of the absolute value of the determinants of the matrices in `A`."
     _matrices(A, 'linalg.slogdet', square=True)
     shape = tuple(A.shape[:-2])
@@ -183,7 +183,7 @@ class _Inv(Op):
     def name(self): return 'LinalgInvExBackward0'
 
 # %% ../nbs/00i_factorizations.ipynb #340470b3
-def inv(A, *, out=None):
+def inv(A):
     "The inverses of the square matrices in `A`."
     return _Inv.apply(_matrices(A, 'linalg.inv', square=True))
 
@@ -193,7 +193,7 @@ def _info(A, ok):
     "The `info` tensor of an `_ex` function: 0 where the factorisation succeeded."
     return tensor(ok, dtype=int32, device=A.device)
 
-def inv_ex(A, *, check_errors=False, out=None):
+def inv_ex(A, *, check_errors=False):
     "`inv`, and an `info` tensor that is nonzero where a matrix was singular (no error)."
     _matrices(A, 'linalg.inv_ex', square=True)
     xp = get_array_module(A._data)
@@ -202,7 +202,7 @@ def inv_ex(A, *, check_errors=False, out=None):
     y = inv(A) if not builtins.bool(info.any()) else _wrap(xp.full(A.shape, xp.nan, A._data.dtype))
     return _inv_ex(y, _wrap(info))
 
-def _inverse(input, *, out=None):
+def _inverse(input):
     "The inverse of `input` (`torch.inverse`, `torch.linalg.inv`'s older name)."
     return inv(input)
 
@@ -229,7 +229,7 @@ def _is_vector(A, B):
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
 # %% ../nbs/00i_factorizations.ipynb #3b0c345e
-def solve(A, B, *, left=True, out=None):
+def solve(A, B, *, left=True):
     "The solution `X` of `A @ X = B` (`X @ A = B` if not `left`), batched and broadcast."
     _matrices(A, 'linalg.solve', square=True)
     if A.dtype is not B.dtype:
@@ -245,7 +245,7 @@ def solve(A, B, *, left=True, out=None):
 
 _solve_ex = _Result.make('linalg_solve_ex', 'result info')
 
-def solve_ex(A, B, *, left=True, check_errors=False, out=None):
+def solve_ex(A, B, *, left=True, check_errors=False):
     "`solve`, and an `info` tensor (0 where the matrix was invertible)."
     _matrices(A, 'linalg.solve_ex', square=True)
     xp = get_array_module(A._data)
@@ -301,7 +301,7 @@ def _cholesky_error(A, info, fn):
                       "positive-definite).")
 
 # %% ../nbs/00i_factorizations.ipynb #f31996ef
-def cholesky(A, *, upper=False, out=None):
+def cholesky(A, *, upper=False):
     "The Cholesky factor `L` of the positive-definite matrices in `A` (`L^H` if `upper`)."
     _matrices(A, 'linalg.cholesky', square=True)
     if A.numel() == 0: return A.clone()
@@ -311,14 +311,14 @@ def cholesky(A, *, upper=False, out=None):
         a = xp.tril(A._data) + _H(xp.tril(A._data, -1))  # the matrix the lower triangle means
         _cholesky_error(A, _leading_minor(a, xp), 'linalg.cholesky')
 
-def _cholesky_old(input, upper=False, *, out=None):
+def _cholesky_old(input, upper=False):
     "`torch.cholesky`: `linalg.cholesky` with `upper` positional."
     return cholesky(input, upper=upper)
 
 Tensor.cholesky = _cholesky_old
 _cholesky_ex = _Result.make('linalg_cholesky_ex', 'L info')
 
-def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
+def cholesky_ex(A, *, upper=False, check_errors=False):
     "`cholesky`, and an `info` tensor: 0, or the order of the first minor not positive-definite."
     _matrices(A, 'linalg.cholesky', square=True)
     xp = get_array_module(A._data)
@@ -352,7 +352,7 @@ class _SolveTriangular(Op):
     def name(self): return 'LinalgSolveTriangularBackward0'
 
 # %% ../nbs/00i_factorizations.ipynb #ae4f718f
-def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
     "The solution of `A @ X = B` (`X @ A = B` if not `left`) for triangular `A`."
     _matrices(A, 'linalg.solve_triangular', square=True)
     if B.ndim < 2:
@@ -362,7 +362,7 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
 
 _TriSolveResult = _Result.make('triangular_solve', 'solution cloned_coefficient')
 
-def _triangular_solve(b, A, upper=True, transpose=False, unitriangular=False, *, out=None):
+def _triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):
     "`torch.triangular_solve`: the solution of `A X = b` (`A^T X = b`), and a copy of `A`."
     batch = np.broadcast_shapes(tuple(A.shape[:-2]), tuple(b.shape[:-2]))
     A, b = A.expand(*batch, *A.shape[-2:]), b.expand(*batch, *b.shape[-2:])
@@ -393,7 +393,7 @@ class _CholeskySolve(Op):
     def name(self): return 'CholeskySolveBackward0'
 
 # %% ../nbs/00i_factorizations.ipynb #755c310a
-def _cholesky_solve(B, L, upper=False, *, out=None):
+def _cholesky_solve(B, L, upper=False):
     "The solution of `A X = B`, given the Cholesky factor `L` of `A`."
     if B.ndim < 2 or L.ndim < 2:
         raise RuntimeError(f"b should have at least 2 dimensions, but has {B.ndim} dimensions "
@@ -415,7 +415,7 @@ class _CholeskyInverse(Op):
         return (-(l @ c) if ctx.upper else -(c @ l),)
     def name(self): return 'CholeskyInverseBackward0'
 
-def _cholesky_inverse(L, upper=False, *, out=None):
+def _cholesky_inverse(L, upper=False):
     "The inverse of `A`, given its Cholesky factor `L`."
     _matrices(L, 'cholesky_inverse', square=True, name='input')
     return _CholeskyInverse.apply(L, upper=upper)
@@ -474,7 +474,7 @@ class _LuFactor(Op):
 _lu_factor = _Result.make('linalg_lu_factor', 'LU pivots')
 _lu_factor_ex = _Result.make('linalg_lu_factor_ex', 'LU pivots info')
 
-def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
+def lu_factor_ex(A, *, pivot=True, check_errors=False):
     "`lu_factor`, and an `info` tensor: 0, or the first zero pivot (1-based) of a singular U."
     _matrices(A, 'torch.linalg.lu_factor_ex')
     if not pivot: raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on "
@@ -485,7 +485,7 @@ def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
     info = where(d.any(-1), d.int().argmax(-1) + 1, 0).int()
     return _lu_factor_ex(lu, piv.detach().int(), info)
 
-def lu_factor(A, *, pivot=True, out=None):
+def lu_factor(A, *, pivot=True):
     "The LU factorisation of `A`, packed: `LU` and the 1-based row `pivots`."
     lu, piv, info = lu_factor_ex(A, pivot=pivot)
     if A.ndim == 2 and A.shape[0] == A.shape[1] and builtins.bool(info.any()):
@@ -498,7 +498,7 @@ def lu_factor(A, *, pivot=True, out=None):
 # %% ../nbs/00i_factorizations.ipynb #16435b34
 _LuUnpackResult = _Result.make('lu_unpack', 'P L U')
 
-def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=None):
+def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
     "`P, L, U` from the packed `LU` and `pivots` of `lu_factor`."
     m, n = LU_data.shape[-2], LU_data.shape[-1]
     k = builtins.min(m, n)
@@ -513,13 +513,13 @@ def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True, *, out=
 
 _lu = _Result.make('linalg_lu', 'P L U')
 
-def lu(A, *, pivot=True, out=None):
+def lu(A, *, pivot=True):
     "The LU decomposition `A = P L U` of the matrices in `A`."
     lu_, piv, _ = lu_factor_ex(_matrices(A, 'linalg.lu'), pivot=pivot)
     return _lu(*_lu_unpack(lu_, piv))
 
 # %% ../nbs/00i_factorizations.ipynb #cab6d404
-def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
     "The solution of `A X = B` (`X A = B` if not `left`; `A^H` if `adjoint`) from A's LU factors."
     p, l, u = _lu_unpack(LU, pivots)
     lo = lambda b, left=left: solve_triangular(l, b, upper=False, left=left, unitriangular=True)
@@ -529,12 +529,12 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
     if left: return up(lo(p.mT @ B)) if not adjoint else p @ loh(uph(B))
     return lo(up(B)) @ p.mT if not adjoint else uph(loh(B @ p))
 
-def _lu_old(A, pivot=True, get_infos=False, out=None):
+def _lu_old(A, pivot=True, get_infos=False):
     "`torch.lu`: `linalg.lu_factor_ex`, with the `info` tensor only if `get_infos`."
     lu_, piv, info = lu_factor_ex(A, pivot=pivot)
     return (lu_, piv, info) if get_infos else (lu_, piv)
 
-def _lu_solve_old(b, LU_data, LU_pivots, *, out=None):
+def _lu_solve_old(b, LU_data, LU_pivots):
     "`torch.lu_solve`: `linalg.lu_solve` with its arguments in the older order."
     return lu_solve(LU_data, LU_pivots, b)
 
@@ -555,7 +555,7 @@ def _reflector(A, i):
 
 _GeqrfResult = _Result.make('geqrf', 'a tau')
 
-def _geqrf(input, *, out=None):
+def _geqrf(input):
     "LAPACK's QR: `R` above the diagonal, the reflections below it, and their `tau`."
     a = input._data
     xp, k = get_array_module(a), builtins.min(a.shape[-2], a.shape[-1])
@@ -569,7 +569,7 @@ def _geqrf(input, *, out=None):
 Tensor.geqrf = _geqrf
 
 # %% ../nbs/00i_factorizations.ipynb #6609ee4c
-def householder_product(A, tau, *, out=None):
+def householder_product(A, tau):
     "The first n columns of the product of the Householder reflections stored in `A` and `tau`."
     m, n, k = A.shape[-2], A.shape[-1], tau.shape[-1]
     if not m >= n >= k:
@@ -621,7 +621,7 @@ def _check_ormqr(A, tau, C, left):
                                f"{_scalar_name(t.dtype)}")
 
 # %% ../nbs/00i_factorizations.ipynb #4ca23253
-def _ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
+def _ormqr(input, input2, input3, left=True, transpose=False):
     "The product of `input3` and the `Q` (`Q^H` if `transpose`) of `geqrf`'s `input`, `input2`."
     A, tau, C = input, input2, input3
     _check_ormqr(A, tau, C, left)
@@ -640,7 +640,7 @@ Tensor.ormqr = _ormqr
 _ldl_factor = _Result.make('linalg_ldl_factor', 'LD pivots')
 _ldl_factor_ex = _Result.make('linalg_ldl_factor_ex', 'LD pivots info')
 
-def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
+def ldl_factor_ex(A, *, hermitian=False, check_errors=False):
     "`ldl_factor`, and LAPACK's `info` (0, or the 1-based index of a zero block of D)."
     _matrices(A, 'torch.linalg.ldl_factor_ex', square=True)
     a = A.detach()._data
@@ -656,13 +656,13 @@ def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
                           _wrap(xp.asarray(piv.reshape(shape + (n,)).astype(np.int32))),
                           _wrap(xp.asarray(info.reshape(shape))))
 
-def ldl_factor(A, *, hermitian=False, out=None):
+def ldl_factor(A, *, hermitian=False):
     "The LDL factorisation of the symmetric matrices in `A`: compact `LD` and `pivots`."
     ld, piv, _ = ldl_factor_ex(A, hermitian=hermitian)
     return _ldl_factor(ld, piv)
 
 # %% ../nbs/00i_factorizations.ipynb #6734a425
-def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
+def ldl_solve(LD, pivots, B, *, hermitian=False):
     "The solution of `A X = B` from the `LD`, `pivots` of `ldl_factor(A)`."
     batch = np.broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))
     n, k = LD.shape[-1], B.shape[-1]

@@ -204,14 +204,14 @@ def ihfftn(input, s=None, dim=None, norm=None):
     return rfftn(_as_real(input, 'ihfftn'), s, dim, _SWAP[_norm(norm)]).conj()
 
 # %% ../nbs/00h_fft.ipynb #01860e36
-def fftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False, out=None):
+def fftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False):
     "The frequency of each output of an `n`-point `fft` with sample spacing `d`."
     k = arange(n, dtype=int64)
     k = where(k < (n + 1) // 2, k, k - n)
     return (k.to(dtype or get_default_dtype()) * (1.0 / (n * d))).to(device=device) \
         .requires_grad_(requires_grad)
 
-def rfftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False, out=None):
+def rfftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False):
     "The frequency of each output of an `n`-point `rfft` with sample spacing `d`."
     k = arange(n // 2 + 1, dtype=dtype or get_default_dtype())
     return (k * (1.0 / (n * d))).to(device=device).requires_grad_(requires_grad)

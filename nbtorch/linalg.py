@@ -57,7 +57,7 @@ class _Eigh(Op):
 # %% ../nbs/00i_linalg.ipynb #7f14dba7
 _eigh = _Result.make('linalg_eigh', 'eigenvalues eigenvectors')
 
-def eigh(A, UPLO='L', *, out=None):
+def eigh(A, UPLO='L'):
     "The eigenvalues (ascending) and eigenvectors of the Hermitian matrices in `A`."
     _matrices(A, 'linalg.eigh', square=True)
     if UPLO not in ('L', 'U'):
@@ -67,7 +67,7 @@ def eigh(A, UPLO='L', *, out=None):
     w, v = _unpack(_Eigh.apply(A, uplo=UPLO), _eig_shapes(tuple(A.shape)))
     return _eigh(w.real, v)  # packed with the complex vectors; the eigenvalues are real
 
-def eigvalsh(A, UPLO='L', *, out=None):
+def eigvalsh(A, UPLO='L'):
     "The eigenvalues (ascending) of the Hermitian matrices in `A`."
     return eigh(A, UPLO).eigenvalues
 
@@ -105,7 +105,7 @@ def _eig_input(A, fn):
         raise RuntimeError(f"Unknown Complex ScalarType for {_scalar_name(A.dtype)}")
     return _matrices(A, fn, square=True)
 
-def eig(A, *, out=None):
+def eig(A):
     "The (complex) eigenvalues and eigenvectors, of norm 1, of the square matrices in `A`."
     _eig_input(A, 'linalg.eig')
     if A.numel() == 0:  # empty, yet in the graph
@@ -115,7 +115,7 @@ def eig(A, *, out=None):
         raise RuntimeError("torch.linalg.eig: input tensor should not contain infs or NaNs.")
     return _eig(*_unpack(_Eig.apply(A), _eig_shapes(tuple(A.shape))))  # complex, even for real A
 
-def eigvals(A, *, out=None):
+def eigvals(A):
     "The (complex) eigenvalues of the square matrices in `A`."
     return eig(_eig_input(A, 'linalg.eigvals')).eigenvalues
 
@@ -162,7 +162,7 @@ def _svd_backward(gu, gs, gvh, u, s, vh):
 # %% ../nbs/00i_linalg.ipynb #935f96f1
 _svd = _Result.make('linalg_svd', 'U S Vh')
 
-def svd(A, full_matrices=True, *, driver=None, out=None):
+def svd(A, full_matrices=True, *, driver=None):
     "The singular value decomposition `A = U diag(S) Vh` of the matrices in `A`."
     _matrices(A, 'linalg.svd')
     shapes = _svd_shapes(tuple(A.shape), full_matrices)
@@ -174,14 +174,14 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
     u, s, vh = _unpack(_Svd.apply(A, full=full_matrices), shapes)
     return _svd(u, s.real, vh)  # packed with complex U and Vh; the singular values are real
 
-def svdvals(A, *, driver=None, out=None):
+def svdvals(A, *, driver=None):
     "The singular values (descending) of the matrices in `A`."
     return svd(_matrices(A, 'linalg.svdvals'), full_matrices=False).S
 
 # %% ../nbs/00i_linalg.ipynb #f9032f72
 _svd_legacy = _Result.make('svd', 'U S V')
 
-def _svd_old(input, some=True, compute_uv=True, *, out=None):
+def _svd_old(input, some=True, compute_uv=True):
     "`torch.svd`: `U, S, V` (V, not its transpose); zero `U` and `V` without `compute_uv`."
     u, s, vh = svd(input, full_matrices=not some)
     if compute_uv: return _svd_legacy(u, s, vh.mH)
@@ -232,7 +232,7 @@ def _qr_backward(ctx, g):
 
 _qr = _Result.make('linalg_qr', 'Q R')
 
-def qr(A, mode='reduced', *, out=None):
+def qr(A, mode='reduced'):
     "The QR decomposition of the matrices in `A` (`mode`: 'reduced', 'complete' or 'r')."
     _matrices(A, 'linalg.qr')
     if mode not in ('reduced', 'complete', 'r'):
@@ -249,7 +249,7 @@ def qr(A, mode='reduced', *, out=None):
 # %% ../nbs/00i_linalg.ipynb #13f9b5ce
 _qr_legacy = _Result.make('qr', 'Q R')
 
-def _qr_old(input, some=True, *, out=None):
+def _qr_old(input, some=True):
     "`torch.qr`: the reduced QR decomposition (complete if not `some`)."
     return _qr_legacy(*qr(input, 'reduced' if some else 'complete'))
 
@@ -336,7 +336,7 @@ def _pinv_backward(g, a, p):
     phk = ph @ k
     return -(k @ p).mH + (gh - a @ k) @ p @ ph + phk - phk @ p @ a
 
-def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
     "The Moore-Penrose pseudo-inverse of the matrices in `A`."
     _matrices(A, 'linalg.pinv')
     return _Pinv.apply(A, atol=atol, rtol=rtol, hermitian=hermitian)
@@ -370,7 +370,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     return _lstsq(x.squeeze(-1) if vec else x, res, rank, s)
 
 # %% ../nbs/00i_linalg.ipynb #15c8885d
-def matrix_rank(A, tol=None, hermitian=False, *, atol=None, rtol=None, out=None):
+def matrix_rank(A, tol=None, hermitian=False, *, atol=None, rtol=None):
     "The number of singular values (absolute eigenvalues if `hermitian`) above the tolerance."
     _matrices(A, 'torch.linalg.matrix_rank', name='input')
     if tol is not None: atol, rtol = tol, 0.
@@ -381,7 +381,7 @@ def matrix_rank(A, tol=None, hermitian=False, *, atol=None, rtol=None, out=None)
     s = xp.linalg.eigvalsh(a) if hermitian else xp.linalg.svd(a, compute_uv=False)
     return _wrap(_kept(s, atol, rtol, hermitian, xp).sum(-1).astype(np.int64))
 
-def cond(A, p=None, *, out=None):
+def cond(A, p=None):
     "The condition number of the matrices in `A` in norm `p` (2 if None)."
     _matrices(A, 'linalg.cond')
     if p in (None, 2, -2):
@@ -391,7 +391,7 @@ def cond(A, p=None, *, out=None):
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
 
 # %% ../nbs/00i_linalg.ipynb #f4d27297
-def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     "The vector `ord`-norm of `x` over `dim` (all its elements if None)."
     if dtype is not None: x = x.to(dtype)
     if not x.is_floating_point() and not _is_complex(x):
@@ -411,7 +411,7 @@ def _two_dims(dim, ndim, fn='linalg.matrix_norm'):
     return dims
 
 # %% ../nbs/00i_linalg.ipynb #3c2a3ccf
-def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None):
     "The matrix norm `ord` ('fro', 'nuc', ±1, ±2, ±inf) of the matrices in dims `dim` of `A`."
     if dtype is not None: A = A.to(dtype)
     _matrices(A, 'linalg.matrix_norm')
@@ -433,7 +433,7 @@ def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     return y if keepdim else y.squeeze((d0, d1) if d0 > d1 else (d1, d0))
 
 # %% ../nbs/00i_linalg.ipynb #c952bdd6
-def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
+def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     "A vector norm (1-d `A`, or an int `dim`) or a matrix norm (2-d `A`, or a 2-tuple `dim`)."
     if isinstance(dim, numbers.Integral): dim = (dim,)
     if dim is not None and len(dim) == 1 or dim is None and (ord is None or A.ndim == 1):
@@ -447,7 +447,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
                        keepdim, dtype=dtype)
 
 # %% ../nbs/00i_linalg.ipynb #a0efb9b0
-def vecdot(x, y, *, dim=-1, out=None):
+def vecdot(x, y, *, dim=-1):
     "The dot products of the vectors along `dim` of `x` and `y` (conjugating `x`), broadcast."
     if x.dtype is not y.dtype:
         raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found "
@@ -456,7 +456,7 @@ def vecdot(x, y, *, dim=-1, out=None):
     if _is_complex(x): x = x.conj()
     return (x * y).sum(dim)
 
-def cross(input, other, *, dim=-1, out=None):
+def cross(input, other, *, dim=-1):
     "The cross product of the 3-vectors along `dim`, broadcast."
     return _products.cross(input, other, dim=dim)
 
@@ -475,7 +475,7 @@ def vander(x, *, N=None):
     return cat([ones_like(x).unsqueeze(-1), powers], -1)
 
 # %% ../nbs/00i_linalg.ipynb #45722539
-def multi_dot(tensors, *, out=None):
+def multi_dot(tensors):
     "The product of a chain of matrices (a first 1-d tensor is a row, a last one a column)."
     n = len(tensors)
     if n < 2: raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {n}")
@@ -494,7 +494,7 @@ def multi_dot(tensors, *, out=None):
     if last: y = y.squeeze(-1)
     return y
 
-def _chain_matmul(*matrices, out=None):
+def _chain_matmul(*matrices):
     "`torch.chain_matmul`: `multi_dot`'s older, variadic form."
     return matrices[0] if len(matrices) == 1 else multi_dot(matrices)
 
@@ -516,7 +516,7 @@ def matrix_power(A, n):
 Tensor.matrix_power = matrix_power
 
 # %% ../nbs/00i_linalg.ipynb #5fc2ac64
-def tensorinv(A, ind=2, *, out=None):
+def tensorinv(A, ind=2):
     "The tensor `X` with `tensordot(X, A, ind) = I`: `inv` of `A` read as a matrix."
     if ind <= 0:
         raise RuntimeError(f"Expected a strictly positive integer for 'ind', but got {ind}")
@@ -526,7 +526,7 @@ def tensorinv(A, ind=2, *, out=None):
                            f"prod(self.shape[:ind]), but got {cols} != {rows}")
     return inv(A.reshape(rows, cols)).reshape(*A.shape[ind:], *A.shape[:ind])
 
-def tensorsolve(A, B, dims=None, *, out=None):
+def tensorsolve(A, B, dims=None):
     "The tensor `X` with `tensordot(A, X, X.ndim) = B`."
     if dims is not None:
         dims = [_dim(d, A.ndim) for d in dims]

@@ -82,7 +82,7 @@ def _tensordot_dims(dims, a, b):
     if len(da) != len(db): raise RuntimeError("both dimension lists should have same length")
     return [_dim(d, a.ndim) for d in da], [_dim(d, b.ndim) for d in db]
 
-def tensordot(a, b, dims=2, out=None):
+def tensordot(a, b, dims=2):
     "Sums of products over the dims `dims` pairs: a permute, a reshape and one matrix product."
     if a.dtype is not b.dtype: raise RuntimeError("both inputs should have same dtype")
     da, db = _tensordot_dims(dims, a, b)

@@ -1183,7 +1183,7 @@ def random_(self: Tensor, from_=None, to=None, *, generator=None, **kw):
     return _fill(self, a, 'RandomBackward0')
 
 # %% ../nbs/00_tensor.ipynb #d59a0625
-def normal(mean=0., std=1., size=None, *, generator=None, out=None, dtype=None, layout=None,
+def normal(mean=0., std=1., size=None, *, generator=None, dtype=None, layout=None,
            device=None, pin_memory=False, requires_grad=False):
     "Samples of N(mean, std²): elementwise for tensor `mean`/`std`, else a tensor of shape `size`."
     ts = [x for x in (mean, std) if isinstance(x, Tensor)]
@@ -1216,7 +1216,7 @@ def bernoulli(self: Tensor, p=None, *, generator=None):
     u = _gen(self).random(self.shape)
     return _Sampled.apply(self, a=(u < q).astype(self._data.dtype), kind='BernoulliBackward0')
 
-def bernoulli(input, p=None, *, generator=None, out=None):
+def bernoulli(input, p=None, *, generator=None):
     "0 or 1 for each element of `input`: 1 with the probability that element holds."
     return input.bernoulli(p)
 
@@ -1266,7 +1266,7 @@ def multinomial(self: Tensor, num_samples, replacement=False, *, generator=None)
     idx = idx.reshape(*self.shape[:-1], num_samples).astype(np.int64)
     return _wrap(_on(idx, self))
 
-def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+def multinomial(input, num_samples, replacement=False, *, generator=None):
     "`num_samples` category indices per row of `input`, drawn with its unnormalised probabilities."
     return input.multinomial(num_samples, replacement)
 

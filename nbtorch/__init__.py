@@ -99,13 +99,13 @@ def _like_out(out, kw):
 # tests/test_out.py); a function missing here refuses `out=` as PyTorch's does
 _OUT_TOP = '''
 abs acos acosh add addbmm addcdiv addcmul addmm addmv addr alias_copy all amax amin aminmax
-angle any arange arctan2 argmax argmin argsort as_strided_copy asin asinh atan atan2 atanh
-baddbmm bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift
-bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse cholesky_solve clamp
-clamp_max clamp_min clip column_stack complex concat concatenate conj_physical copysign cos cosh
-cross cummax cummin cumprod cumsum deg2rad diag diagonal_copy diff digamma div dot dstack empty
-eq erf erfc erfinv exp exp2 expand_copy expm1 eye float_power floor floor_divide fmax fmin fmod
-frac frexp full gather gcd ge geqrf gt heaviside histc histogram hstack hypot i0 igamma igammac
+angle any arange arctan2 argmax argmin as_strided_copy asin asinh atan atan2 atanh baddbmm
+bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor
+bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse cholesky_solve clamp clamp_max
+clamp_min clip column_stack complex concat concatenate conj_physical copysign cos cosh cross
+cummax cummin cumprod cumsum deg2rad diag diagonal_copy diff digamma div dot dstack empty eq erf
+erfc erfinv exp exp2 expand_copy expm1 eye float_power floor floor_divide fmax fmin fmod frac
+frexp full gather gcd ge geqrf gt heaviside histc histogram hstack hypot i0 igamma igammac
 index_add index_copy index_reduce index_select inner inverse isin isneginf isposinf kron
 kthvalue lcm ldexp le lerp lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2
 logcumsumexp logical_and logical_not logical_or logical_xor logit logspace logsumexp lt lu

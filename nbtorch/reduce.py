@@ -820,23 +820,22 @@ _DTYPE_FROM_OUT = set('sum prod mean nansum nanmean cumsum cumprod'.split())
 
 # PyTorch's functions whose out= must have the result's dtype exactly, by their ATen names
 _STRICT = set('''
-abs addbmm addmm addmv alias_copy all amax amin aminmax any argmax argmin argsort
-as_strided_copy avg_pool2d avg_pool3d baddbmm bitwise_not bmm bucketize ceil chain_matmul
-complex conj_physical cross cummax cummin diag diagonal_copy diff dot expand_copy fft_ifft
-fft_ihfft float_power floor frac frexp gather gelu hardshrink heaviside histc histogram
-index_add index_copy index_reduce index_select inner inverse isin isneginf isposinf kthvalue
-linalg_cholesky linalg_cholesky_ex linalg_cross linalg_det linalg_eigh linalg_eigvalsh
-linalg_inv linalg_inv_ex linalg_ldl_factor linalg_ldl_factor_ex linalg_ldl_solve linalg_lu
-linalg_lu_factor linalg_lu_factor_ex linalg_lu_solve linalg_matmul linalg_matrix_norm
-linalg_multi_dot linalg_norm linalg_qr linalg_slogdet linalg_solve linalg_solve_ex
-linalg_solve_triangular linalg_svd linalg_svdvals linalg_vecdot linalg_vector_norm linear
-log_softmax logcumsumexp logsigmoid lu_solve lu_unpack masked_select matmul median mm mode msort
-multinomial mv nan_to_num nanmedian nanquantile narrow_copy neg nonzero nonzero_static norm
-ormqr permute_copy polar qr quantile renorm round scatter scatter_add scatter_reduce
-searchsorted sgn sign signbit slice_scatter slogdet softmax softplus softshrink sort
-special_round split_with_sizes_copy squeeze_copy svd t_copy take take_along_dim tensordot topk
-transpose_copy triangular_solve tril triu trunc unbind_copy unfold_copy unsqueeze_copy vdot
-view_copy where
+abs addbmm addmm addmv alias_copy all amax amin aminmax any argmax argmin as_strided_copy
+avg_pool2d avg_pool3d baddbmm bitwise_not bmm bucketize ceil chain_matmul complex conj_physical
+cross cummax cummin diag diagonal_copy diff dot expand_copy fft_ifft fft_ihfft float_power floor
+frac frexp gather gelu hardshrink heaviside histc histogram index_add index_copy index_reduce
+index_select inner inverse isin isneginf isposinf kthvalue linalg_cholesky linalg_cholesky_ex
+linalg_cross linalg_det linalg_eigh linalg_eigvalsh linalg_inv linalg_inv_ex linalg_ldl_factor
+linalg_ldl_factor_ex linalg_ldl_solve linalg_lu linalg_lu_factor linalg_lu_factor_ex
+linalg_lu_solve linalg_matmul linalg_matrix_norm linalg_multi_dot linalg_norm linalg_qr
+linalg_slogdet linalg_solve linalg_solve_ex linalg_solve_triangular linalg_svd linalg_svdvals
+linalg_vecdot linalg_vector_norm linear log_softmax logcumsumexp logsigmoid lu_solve lu_unpack
+masked_select matmul median mm mode msort multinomial mv nan_to_num nanmedian nanquantile
+narrow_copy neg nonzero nonzero_static norm ormqr permute_copy polar qr quantile renorm round
+scatter scatter_add scatter_reduce searchsorted sgn sign signbit slice_scatter slogdet softmax
+softplus softshrink sort special_round split_with_sizes_copy squeeze_copy svd t_copy take
+take_along_dim tensordot topk transpose_copy triangular_solve tril triu trunc unbind_copy
+unfold_copy unsqueeze_copy vdot view_copy where
 '''.split())
 
 # %% ../nbs/00c_reduce.ipynb #53305284

@@ -6,15 +6,15 @@ Docs: https://nbtorch.github.io/nbtorch/reduce.html.md"""
 
 # %% auto #0
 __all__ = ['trapezoid', 'cumulative_trapezoid', 'cov', 'corrcoef', 'trapz', 'var_mean', 'std_mean', 'gradient', 'matmul', 'mm',
-           'bmm', 'can_cast', 'max', 'min', 'is_tensor', 'numel', 'nonzero', 'add', 'sub', 'mul', 'div', 'true_divide',
-           'pow', 'remainder', 'floor_divide', 'neg', 'exp', 'log', 'sqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu',
-           'abs', 'sign', 'floor', 'ceil', 'round', 'trunc', 'clamp', 'clip', 'sum', 'mean', 'prod', 'std', 'var',
-           'amax', 'amin', 'argmax', 'argmin', 'all', 'any', 'logsumexp', 'softmax', 'log_softmax', 'flatten',
-           'unflatten', 'squeeze', 'unsqueeze', 'transpose', 'permute', 'reshape', 't', 'narrow', 'split', 'chunk',
-           'unbind', 'select', 'gather', 'scatter', 'dot', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'equal', 'allclose',
-           'logical_not', 'logical_and', 'logical_or', 'logical_xor', 'is_floating_point', 'clone', 'detach', 'where',
-           'maximum', 'minimum', 'aminmax', 'nansum', 'nanmean', 'norm', 'dist', 'renorm', 'cumsum', 'cumprod',
-           'cummax', 'cummin', 'logcumsumexp', 'diff']
+           'bmm', 'max', 'min', 'is_tensor', 'numel', 'nonzero', 'add', 'sub', 'mul', 'div', 'true_divide', 'pow',
+           'remainder', 'floor_divide', 'neg', 'exp', 'log', 'sqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'abs',
+           'sign', 'floor', 'ceil', 'round', 'trunc', 'clamp', 'clip', 'sum', 'mean', 'prod', 'std', 'var', 'amax',
+           'amin', 'argmax', 'argmin', 'all', 'any', 'logsumexp', 'softmax', 'log_softmax', 'flatten', 'unflatten',
+           'squeeze', 'unsqueeze', 'transpose', 'permute', 'reshape', 't', 'narrow', 'split', 'chunk', 'unbind',
+           'select', 'gather', 'scatter', 'dot', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'equal', 'allclose', 'logical_not',
+           'logical_and', 'logical_or', 'logical_xor', 'is_floating_point', 'clone', 'detach', 'where', 'maximum',
+           'minimum', 'aminmax', 'nansum', 'nanmean', 'norm', 'dist', 'renorm', 'cumsum', 'cumprod', 'cummax', 'cummin',
+           'logcumsumexp', 'diff']
 
 # %% ../nbs/00c_reduce.ipynb #0a8b273e
 import math, numbers, builtins, warnings
@@ -29,7 +29,7 @@ from .shapes import *
 from .tensor import _dim, _dims, _scalar_name, _wrap, _Mode
 from .tensor import _BF16, _in_float32
 from .ops import _operands, _unary, _cj
-from .shapes import _write
+from .shapes import _write, _check_cast
 
 # %% ../nbs/00c_reduce.ipynb #6620ea38
 def _rdims(dim, ndim):
@@ -796,15 +796,6 @@ def dot(self: Tensor, other):
                            "respectively")
     return matmul(self, other)
 
-# %% ../nbs/00c_reduce.ipynb #0c7ca5a1
-def can_cast(from_, to):
-    "Whether PyTorch lets a value of dtype `from_` be written into dtype `to`, as `out=` does."
-    if not isinstance(from_, dtype) or not isinstance(to, dtype):
-        bad, name = (from_, 'from_') if not isinstance(from_, dtype) else (to, 'to')
-        raise TypeError(f"can_cast(): argument '{name}' must be torch.dtype, not "
-                        f"{type(bad).__name__}")
-    return to.kind >= from_.kind  # bool < integers < floating < complex: no kind may be lost
-
 # %% ../nbs/00c_reduce.ipynb #0c7ca5a6
 # PyTorch's composite functions, which copy their result into `out=` and record the copy
 _GRAD_THROUGH = set('''
@@ -852,9 +843,7 @@ def _out(r, out, fn, strict=None):
         if fn in _STRICT if strict is None else strict:
             raise RuntimeError(f"Expected out tensor to have dtype {_cnames[r.dtype.name]}, but "
                                f"got {_cnames[out.dtype.name]} instead")
-        if not can_cast(r.dtype, out.dtype):
-            raise RuntimeError(f"result type {_scalar_name(r.dtype)} can't be cast to the desired "
-                               f"output type {_scalar_name(out.dtype)}")
+        _check_cast(r, out)  # before resizing: a refused `out` keeps its shape
     if out.device != r.device:
         raise RuntimeError(f"Expected out tensor to have device {r.device}, but got {out.device} "
                            "instead")

@@ -1066,13 +1066,18 @@ unsqueeze_copy = _copy_of(Tensor.unsqueeze, 'unsqueeze_copy')
 view_copy = _copy_of(lambda x, *size: x.view(*size), 'view_copy')
 Tensor.narrow_copy = narrow_copy
 
+# %% ../nbs/00b_shapes.ipynb #0ff582ce
+def _check_cast(r, t):
+    "PyTorch's refusal to write result `r` into tensor `t` of a dtype `can_cast` does not allow."
+    if not can_cast(r.dtype, t.dtype):
+        raise RuntimeError(f"result type {_scalar_name(r.dtype)} can't be cast to the desired output "
+                           f"type {_scalar_name(t.dtype)}")
+
 # %% ../nbs/00b_shapes.ipynb #0ff582cf
 def _write(t, r):
     "Write result `r` into tensor `t` in place; returns `t`."
     _check_inplace(t)
-    if r.dtype.kind > t.dtype.kind:
-        raise RuntimeError(f"result type {_scalar_name(r.dtype)} can't be cast to the desired output "
-                           f"type {_scalar_name(t.dtype)}")
+    _check_cast(r, t)
     if r.shape != t.shape:
         raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape "
                            f"{list(r.shape)}")

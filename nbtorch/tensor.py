@@ -10,11 +10,11 @@ __all__ = ['float16', 'half', 'float32', 'float', 'float64', 'double', 'bfloat16
            'empty_like', 'HalfTensor', 'FloatTensor', 'DoubleTensor', 'ByteTensor', 'CharTensor', 'ShortTensor',
            'IntTensor', 'LongTensor', 'BoolTensor', 'contiguous_format', 'preserve_format', 'channels_last',
            'channels_last_3d', 'BFloat16Tensor', 'dtype', 'get_default_dtype', 'set_default_dtype', 'result_type',
-           'device', 'set_default_device', 'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor', 'from_numpy',
-           'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted', 'arange',
-           'linspace', 'logspace', 'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand', 'randn',
-           'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad', 'memory_format',
-           'normal', 'bernoulli', 'multinomial', 'finfo', 'iinfo', 'promote_types']
+           'can_cast', 'device', 'set_default_device', 'get_default_device', 'Tensor', 'Size', 'tensor', 'as_tensor',
+           'from_numpy', 'zeros', 'ones', 'empty', 'full', 'scalar_tensor', 'eye', 'empty_strided', 'empty_permuted',
+           'arange', 'linspace', 'logspace', 'tril_indices', 'triu_indices', 'full_like', 'manual_seed', 'rand',
+           'randn', 'randint', 'randperm', 'rand_like', 'randn_like', 'randint_like', 'Op', 'AccumulateGrad',
+           'memory_format', 'normal', 'bernoulli', 'multinomial', 'finfo', 'iinfo', 'promote_types']
 
 # %% ../nbs/00_tensor.ipynb #0c4d2854
 import math, numbers, builtins, operator, threading, warnings, weakref
@@ -120,6 +120,15 @@ def result_type(*xs):
         else: i, d = 2, _scalar_dtype(x)
         groups[i] = d if groups[i] is None else _promote2(groups[i], d)
     return _combine(groups[0], _combine(groups[1], groups[2]))
+
+# %% ../nbs/00_tensor.ipynb #0c7ca5a1
+def can_cast(from_, to):
+    "Whether PyTorch lets a value of dtype `from_` be written into dtype `to`, as `out=` does."
+    if not isinstance(from_, dtype) or not isinstance(to, dtype):
+        bad, name = (from_, 'from_') if not isinstance(from_, dtype) else (to, 'to')
+        raise TypeError(f"can_cast(): argument '{name}' must be torch.dtype, not "
+                        f"{type(bad).__name__}")
+    return to.kind >= from_.kind  # bool < integers < floating < complex: no kind may be lost
 
 # %% ../nbs/00_tensor.ipynb #819772eb
 class device:

@@ -111,6 +111,23 @@ MISSING = {
 DISAGREE = {}
 
 
+def check_listed(key, bad, listed):
+    "Fail on `bad`, entry `key`'s disagreements with PyTorch, unless `listed` (a strict list) has it."
+    if key in listed:
+        if not bad: pytest.fail(f'{key} now agrees with PyTorch: remove it from the list')
+        pytest.xfail(listed[key] if isinstance(listed, dict) else 'listed')
+    assert not bad, f'{key}:\n  ' + '\n  '.join(bad)
+
+
+def print_disagreements(disagreements, keys):
+    "Print what `disagreements(key)` finds for each of `keys`; returns the keys that disagree."
+    found = {k: disagreements(k) for k in keys}
+    differ = [k for k in keys if found[k]]
+    for k in differ: print(k, *found[k], sep='\n  ')
+    print(f'{len(differ)} of {len(keys)} entries disagree')
+    return differ
+
+
 def _wrapped(keys):
     "Keys as lines of a set literal within 100 columns."
     lines, line = [], '   '

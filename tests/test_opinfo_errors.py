@@ -57,17 +57,9 @@ KEYS = sorted(k for k, op in T.ENTRIES.items()
 
 @pytest.mark.parametrize('key', KEYS)
 def test_error_inputs(key):
-    bad = disagreements(key)
-    if key in DIFFER:
-        if not bad: pytest.fail(f'{key} now agrees with PyTorch: remove it from DIFFER')
-        pytest.xfail('listed in DIFFER')
-    assert not bad, f'{key}:\n  ' + '\n  '.join(bad)
+    T.check_listed(key, disagreements(key), DIFFER)
 
 
 if __name__ == '__main__':
-    keys = sys.argv[1:] or KEYS
-    found = {k: disagreements(k) for k in keys}
-    differ = [k for k in keys if found[k]]
-    for k in differ: print(k, *found[k], sep='\n  ')
-    print(f'{len(differ)} of {len(keys)} entries disagree')
+    differ = T.print_disagreements(disagreements, sys.argv[1:] or KEYS)
     print('DIFFER = {\n' + T._wrapped(differ) + '}')

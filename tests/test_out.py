@@ -227,16 +227,8 @@ KEYS = sorted(k for k in T.ENTRIES if k not in T.MISSING)
 
 @pytest.mark.parametrize('key', KEYS)
 def test_out(key):
-    bad = disagreements(key)
-    if key in DIFFER:
-        if not bad: pytest.fail(f'{key} now agrees with PyTorch: remove it from DIFFER')
-        pytest.xfail(DIFFER[key])
-    assert not bad, f'{key}:\n  ' + '\n  '.join(bad)
+    T.check_listed(key, disagreements(key), DIFFER)
 
 
 if __name__ == '__main__':
-    keys = sys.argv[1:] or KEYS
-    found = {k: disagreements(k) for k in keys}
-    differ = [k for k in keys if found[k]]
-    for k in differ: print(k, *found[k], sep='\n  ')
-    print(f'{len(differ)} of {len(keys)} entries disagree')
+    T.print_disagreements(disagreements, sys.argv[1:] or KEYS)

@@ -20,7 +20,7 @@ from .ops import *
 from .shapes import *
 from .reduce import *
 from .tensor import _dim, _scalar_name, _shape, _wrap
-from .ops import _CTYPES
+from .tensor import _check_fill, _fill_number
 from .shapes import _Index, _IndexCopy, _IndexPut, _check_scatter, _gather_key, _key, _write
 from .reduce import _cnames
 
@@ -130,37 +130,13 @@ def _check_mask(mask, what):
         raise RuntimeError(f"{what} only supports boolean masks, but got mask with dtype "
                            f"{_cnames[mask.dtype.name]}")
 
-def _check_fill(v, dt):
-    "PyTorch's error where number (or 0-d tensor) `v` is to fill a tensor of dtype `dt`, too small."
-    if dt is bool or isinstance(v, builtins.bool): return
-    name = _CTYPES.get(dt.name) or _cnames[dt.name]
-    message = f"value cannot be converted to type {name} without overflow"
-    if isinstance(v, Tensor):  # only a complex value's imaginary part is checked (deferred on a
-        if v.dtype.is_complex and not dt.is_complex:  # GPU); other values would need a read
-            bad = v._data.imag != 0
-            if cuda._on_gpu(bad): cuda._assert_later(bad, message)
-            elif bad: raise RuntimeError(message)
-        return
-    if isinstance(v, complex) and v.imag and not dt.is_complex: raise RuntimeError(message)
-    for p in (v.real, v.imag) if isinstance(v, complex) and dt.is_complex else (v.real,):
-        if dt.kind == 1:  # an integer fills an unsigned dtype from -max (negatives wrap)
-            i = np.iinfo(dt.np)
-            fits = ((-i.max if i.min == 0 else i.min) <= p <= i.max
-                    if isinstance(p, numbers.Integral) else i.min <= p <= builtins.float(i.max))
-        else:
-            m = builtins.float(np.finfo(dt.to_real().np).max)
-            fits = -m <= p <= m or p != p or builtins.abs(p) == math.inf
-        if not fits: raise RuntimeError(message)
-
 # %% ../nbs/00g_indexing.ipynb #8a3e6f19
 def _fill_value(value, t):
     "Number or 0-d tensor `value`, checked, as a 0-d tensor of tensor `t`'s dtype and device."
-    _check_fill(value, t.dtype)
-    if isinstance(value, Tensor): return value.to(t.device, t.dtype)
-    dt = t.dtype
-    if isinstance(value, complex) and dt.kind in (1, 2): value = value.real
-    if dt.kind == 1 and not dt.is_signed and value < 0: value += 1 << 8 * dt.itemsize  # wraps
-    return tensor(value, dtype=dt, device=t.device)
+    if isinstance(value, Tensor):
+        _check_fill(value, t.dtype)
+        return value.to(t.device, t.dtype)
+    return tensor(_fill_number(value, t.dtype), dtype=t.dtype, device=t.device)
 
 def masked_fill(input, mask, value):
     "A copy of `input` with `value` where `mask` (broadcast) is true."

@@ -17,7 +17,7 @@ from .cuda import get_array_module, get_special_module
 from .tensor import *
 from .tensor import (_Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _scalar_name,
                             _wrap)
-from .tensor import _BF16, _f32_of
+from .tensor import _BF16, _f32_of, _CTYPES
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -44,9 +44,6 @@ def _wrapped(v, dt):
     bits = dt.itemsize * 8
     v %= 1 << bits
     return v - (1 << bits) if dt.kind == 'i' and v >> (bits - 1) else v
-
-_CTYPES = dict(int8='int8_t', uint8='uint8_t', int16='int16_t', uint16='uint16_t', int32='int',
-               uint32='uint32_t', int64='int64_t', uint64='uint64_t')
 
 def _check_fits(v, t):
     "PyTorch's error where Python integer `v` is to fill integer tensor `t`, whose dtype cannot hold it."

@@ -26,7 +26,7 @@ from .cuda import get_array_module
 from .tensor import *
 from .ops import *
 from .shapes import *
-from .tensor import _dim, _dims, _scalar_name, _wrap, _Mode
+from .tensor import _dim, _dims, _scalar_name, _wrap, _Mode, _cnames
 from .tensor import _BF16, _in_float32
 from .ops import _operands, _unary, _cj
 from .shapes import _write, _check_cast
@@ -735,11 +735,6 @@ class _Matmul(Op):
 _MATMUL_NAMES = {(1, 1): 'DotBackward0', (2, 1): 'MvBackward0', (2, 2): 'MmBackward0'}
 
 # %% ../nbs/00c_reduce.ipynb #13460fba
-_cnames = dict(float16='c10::Half', bfloat16='c10::BFloat16', float32='float', float64='double',
-               uint8='unsigned char', int8='signed char', int16='short int', int32='int',
-               int64='long int', bool='bool', complex64='c10::complex<float>',
-               complex128='c10::complex<double>')  # dtypes as PyTorch's C++ messages name them
-
 def matmul(input, other, *, out=None):
     "Matrix product with batch broadcasting (`@`); both operands of one dtype, as PyTorch requires."
     if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype is not other.dtype:

@@ -25,7 +25,7 @@ from .cuda import get_array_module
 from .tensor import *
 from .ops import *
 from .tensor import (_Clone, _Mode, _bump, _dim, _dims, _root, _scalar_name, _shape,
-                            _check_inplace,
+                            _check_inplace, _fill_number,
                             _view_of, _wrap)
 from .ops import _cj, _same_device
 
@@ -1144,8 +1144,13 @@ Tensor.__ipow__ = lambda a, b: a.pow_(b)
 # %% ../nbs/00b_shapes.ipynb #c9656e49
 @patch
 def fill_(self: Tensor, value):
-    "Every element set to `value`, in place."
-    if isinstance(value, Tensor): value = value.item()
+    "Every element set to `value`, in place (checked to fit, as in `full`)."
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value.ndim} dimensions.")
+        value = value.to(dtype=self.dtype).item()  # cast unchecked, as PyTorch: 300 is 44 in int8
+    else: value = _fill_number(value, self.dtype)
     if self.requires_grad and _Mode.grad: return self.copy_(tensor(value))  # recorded, as copy_
     _check_inplace(self)
     self._data.fill(value)
@@ -1164,6 +1169,7 @@ def fill(input, value):
 def fill_(input, value): return input.fill_(value)
 def zero_(input): return input.zero_()
 
+# %% ../nbs/00b_shapes.ipynb #c9656e4a
 @patch
 def copy_(self: Tensor, src):
     "The values of `src` (broadcast, cast, from any device) written into this tensor."

@@ -424,6 +424,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=Non
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     "A tensor filled with `fill_value` (its dtype inferred from the value, as PyTorch does)."
     dtype = dtype or _infer_dtype(fill_value)
+    if not isinstance(fill_value, Tensor): fill_value = _fill_number(fill_value, dtype)
     return _factory(lambda xp, d: xp.full(_shape((size,)), fill_value, d), dtype, device, requires_grad)
 
 def scalar_tensor(s, dtype=None, device=None, requires_grad=False):
@@ -435,6 +436,43 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     if n < 0: raise RuntimeError(f"n must be greater or equal to 0, got {n}")
     if m is not None and m < 0: raise RuntimeError(f"m must be greater or equal to 0, got {m}")
     return _factory(lambda xp, d: xp.eye(n, m, dtype=d), dtype, device, requires_grad)
+
+# %% ../nbs/00_tensor.ipynb #f111e0a2
+_CTYPES = dict(int8='int8_t', uint8='uint8_t', int16='int16_t', uint16='uint16_t', int32='int',
+               uint32='uint32_t', int64='int64_t', uint64='uint64_t')
+_cnames = dict(float16='c10::Half', bfloat16='c10::BFloat16', float32='float', float64='double',
+               uint8='unsigned char', int8='signed char', int16='short int', int32='int',
+               int64='long int', bool='bool', complex64='c10::complex<float>',
+               complex128='c10::complex<double>')  # dtypes as PyTorch's C++ messages name them
+
+def _check_fill(v, dt):
+    "PyTorch's error where number (or 0-d tensor) `v` is to fill a tensor of dtype `dt`, too small."
+    if dt is bool or isinstance(v, builtins.bool): return
+    name = _CTYPES.get(dt.name) or _cnames[dt.name]
+    message = f"value cannot be converted to type {name} without overflow"
+    if isinstance(v, Tensor):  # only a complex value's imaginary part is checked (deferred on a
+        if v.dtype.is_complex and not dt.is_complex:  # GPU); other values would need a read
+            bad = v._data.imag != 0
+            if cuda._on_gpu(bad): cuda._assert_later(bad, message)
+            elif bad: raise RuntimeError(message)
+        return
+    if isinstance(v, complex) and v.imag and not dt.is_complex: raise RuntimeError(message)
+    for p in (v.real, v.imag) if isinstance(v, complex) and dt.is_complex else (v.real,):
+        if dt.kind == 1:  # an integer fills an unsigned dtype from -max (negatives wrap)
+            i = np.iinfo(dt.np)
+            fits = ((-i.max if i.min == 0 else i.min) <= p <= i.max
+                    if isinstance(p, numbers.Integral) else i.min <= p <= builtins.float(i.max))
+        else:
+            m = builtins.float(np.finfo(dt.to_real().np).max)
+            fits = -m <= p <= m or p != p or builtins.abs(p) == math.inf
+        if not fits: raise RuntimeError(message)
+
+def _fill_number(v, dt):
+    "Python number `v`, checked, as PyTorch fills a tensor of dtype `dt` with it."
+    _check_fill(v, dt)
+    if isinstance(v, complex) and dt.kind in (1, 2): v = v.real  # its imaginary part is 0
+    if dt.kind == 1 and not dt.is_signed and v < 0: v += 1 << 8 * dt.itemsize  # wraps
+    return v
 
 # %% ../nbs/00_tensor.ipynb #cd502d42
 def empty_strided(size, stride, dtype=None, device=None, requires_grad=False):

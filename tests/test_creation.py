@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import nbtorch
 from conftest import torch
-from helpers import compare, needs_torch, same_error
+from helpers import compare, needs_torch, run_both, same_error
 
 pytestmark = needs_torch
 N = 200_000  # samples per distribution check: a standard error of 0.2% of a standard deviation
@@ -126,6 +126,37 @@ def test_products_errors_as_pytorch():
               lambda lib, a, v: lib.addr(a.long(), v.long()[:2], v.long(), alpha=.5)]:
         same_error(f, [np.ones((2, 3), np.float32), np.ones(3, np.float32)])
 
+
+
+# a fill value must fit its dtype (PyTorch refuses it, where NumPy wrapped, gave inf or dropped the
+# imaginary part); a negative integer wraps into an unsigned dtype; a tensor value is cast unchecked
+FILLS = [(300, 'uint8'), (-1, 'uint8'), (-255, 'uint8'), (-256, 'uint8'), (300, 'int8'),
+         (2 ** 63, 'int64'), (1e40, 'float32'), (7e4, 'float16'), (1e39, 'bfloat16'),
+         (math.inf, 'float32'), (math.nan, 'float16'), (2.5, 'int64'), (-1.5, 'uint8'),
+         (1 + 2j, 'float32'), (2 + 0j, 'float64'), (1 + 2j, 'int64'), (1e40j, 'complex64'),
+         (5, 'bool'), (True, 'int8')]
+
+
+@pytest.mark.parametrize('v, dt', FILLS, ids=[f'{v}-{d}' for v, d in FILLS])
+@pytest.mark.parametrize('how', ['full', 'fill_', 'masked_fill'])
+def test_fill_values_as_pytorch(v, dt, how):
+    def fn(lib):
+        d = getattr(lib, dt)
+        if how == 'full': r = lib.full((2,), v, dtype=d)
+        elif how == 'fill_': r = lib.zeros(2, dtype=d).fill_(v)
+        else: r = lib.zeros(2, dtype=d).masked_fill(lib.tensor([True, False]), v)
+        return r.float() if dt == 'bfloat16' else r
+    run_both(fn, [])
+
+
+@pytest.mark.parametrize('fn', [
+    lambda lib: lib.zeros(2, dtype=lib.int8).fill_(lib.tensor(300)),  # cast: 44
+    lambda lib: lib.zeros(2).fill_(lib.tensor(2.5, dtype=lib.float64)),
+    lambda lib: lib.zeros(2).fill_(lib.ones(2)),
+    lambda lib: lib.zeros(2).fill_(lib.tensor(1 + 1j)),
+])
+def test_fill_with_a_tensor_as_pytorch(fn):
+    run_both(fn, [])
 
 # --- gradients at the edges -----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from .cuda import get_array_module, get_special_module
 from .tensor import *
 from .tensor import (_Mode, _NOCTX, _NO_EDGE, _cpu, _edge, _keep, _record, _scalar_name,
                             _wrap)
-from .tensor import _BF16, _f32_of, _CTYPES
+from .tensor import _BF16, _f32_of, _check_fill
 
 # %% ../nbs/00a_ops.ipynb #21a69fa1
 def _operands(a, b, floating=False):
@@ -47,10 +47,7 @@ def _wrapped(v, dt):
 
 def _check_fits(v, t):
     "PyTorch's error where Python integer `v` is to fill integer tensor `t`, whose dtype cannot hold it."
-    if type(v) is not builtins.int or not isinstance(t, Tensor) or t.dtype.kind != 1: return
-    i = np.iinfo(t.dtype.np)  # an unsigned dtype takes -max..max (negatives wrap)
-    if not (-i.max if i.min == 0 else i.min) <= v <= i.max:
-        raise RuntimeError(f"value cannot be converted to type {_CTYPES[i.dtype.name]} without overflow")
+    if type(v) is builtins.int and isinstance(t, Tensor) and t.dtype.kind == 1: _check_fill(v, t.dtype)
 
 def _same_device(a, b):
     "Raise PyTorch's error if tensors `a` and `b` live on different devices."

@@ -35,9 +35,9 @@ from ..shapes import *
 from ..reduce import *
 from ..reduce import _LogSoftmax, _cnames, _out
 from ..tensor import _wrap, _Mode, _dims, _NOCTX, _scalar_name, _BF16, _in_float32, _f32_of
-from ..tensor import _floating
+from ..tensor import _floating, _check_fill
 from ..cuda import get_special_module
-from ..ops import _unary, _gate, _real, _Sigmoid, _CTYPES, _check_fits, _wrapped
+from ..ops import _unary, _gate, _real, _Sigmoid, _wrapped
 from ..pointwise import erf
 from ..shapes import _write
 from ..autograd import no_grad
@@ -225,14 +225,8 @@ def softshrink(input, lambd=0.5):
 
 def _as_int(v, t):
     "Number `v` for integer tensor `t` as PyTorch converts it: a float truncated, an int wrapped."
-    if isinstance(v, builtins.float):
-        i = np.iinfo(t.dtype.np)
-        if not i.min <= v <= i.max:
-            raise RuntimeError(f"value cannot be converted to type {_CTYPES[i.dtype.name]} "
-                               "without overflow")
-        return builtins.int(v)
-    _check_fits(v, t)
-    return _wrapped(v, t.dtype.np)
+    _check_fill(v, t.dtype)
+    return builtins.int(v) if isinstance(v, builtins.float) else _wrapped(v, t.dtype.np)
 
 def threshold(input, threshold, value, inplace=False):
     "value where x <= threshold, else x (an integer tensor takes both numbers truncated)."

@@ -829,6 +829,11 @@ def _out(r, out, fn, strict=None):
     "`r`, or with `out` given, `out` holding `r`, by PyTorch's rules for `out=`."
     if out is None: return r
     if isinstance(r, (tuple, list)): return _outs(r, out, fn)
+    _check_out(r, out, fn, strict)
+    return _resized_write(r, out, fn)
+
+def _check_out(r, out, fn, strict=None):
+    "PyTorch's refusals of tensor `out` for result `r` of function `fn`, before anything is written."
     if not isinstance(out, Tensor):
         raise TypeError(f"{fn}(): argument 'out' must be Tensor, not {type(out).__name__}")
     if _Mode.grad and (out.requires_grad or r.requires_grad and fn not in _GRAD_THROUGH):
@@ -842,6 +847,9 @@ def _out(r, out, fn, strict=None):
     if out.device != r.device:
         raise RuntimeError(f"Expected out tensor to have device {r.device}, but got {out.device} "
                            "instead")
+
+def _resized_write(r, out, fn):
+    "`r` written into `out`, resized to its shape (with PyTorch's warning if `out` held elements)."
     if out.shape != r.shape:
         if out.numel():
             warnings.warn(f"An output with one or more elements was resized since it had shape "
@@ -850,6 +858,7 @@ def _out(r, out, fn, strict=None):
         out._data = get_array_module(out._data).empty(r.shape, out._data.dtype)
     return _write(out, r.to(out.dtype) if fn in _COPIES else r)
 
+# %% ../nbs/00c_reduce.ipynb #53305285
 def _outs(r, out, fn):
     "`_out` for a function of several results: `out` a tuple of as many tensors."
     if not isinstance(out, (tuple, list)) or not builtins.all(isinstance(o, Tensor) for o in out):
@@ -857,7 +866,8 @@ def _outs(r, out, fn):
                         f"{type(out).__name__}")
     if len(out) != len(r): raise TypeError(f"expected tuple of {len(r)} elements but got {len(out)}")
     strict = True if 'indices' in getattr(r, '_fields', ()) else None  # index kernels write int64
-    rs = [_out(a, o, fn, strict) for a, o in zip(r, out)]
+    for a, o in zip(r, out): _check_out(a, o, fn, strict)  # all checked, then all written
+    rs = [_resized_write(a, o, fn) for a, o in zip(r, out)]
     return type(r)(*rs) if hasattr(r, '_fields') else type(r)(rs)
 
 # %% ../nbs/00c_reduce.ipynb #59dd12f2

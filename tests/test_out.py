@@ -232,3 +232,17 @@ def test_out(key):
 
 if __name__ == '__main__':
     T.print_disagreements(disagreements, sys.argv[1:] or KEYS)
+
+
+@pytest.mark.parametrize('call', [
+    lambda t, x, o: t.sort(x, out=o),
+    lambda t, x, o: t.max(x, 0, out=o),
+    lambda t, x, o: t.aminmax(x, out=o),
+])
+def test_a_refused_tuple_writes_nothing(call):
+    "Every `out` of a tuple is checked before any is written: a refused one leaves the rest alone."
+    x = nbtorch.tensor([3., 1., 2.])
+    first = nbtorch.zeros(3 if call(torch, torch.tensor([3., 1., 2.]), None)[0].ndim else ())
+    with pytest.raises(RuntimeError):
+        call(nbtorch, x, (first, nbtorch.zeros(first.shape, dtype=nbtorch.bool)))
+    assert first.eq(0).all() and tuple(first.shape) in ((), (3,))

@@ -109,8 +109,8 @@ frexp full gather gcd ge geqrf gt heaviside histc histogram hstack hypot i0 igam
 index_add index_copy index_reduce index_select inner inverse isin isneginf isposinf kron
 kthvalue lcm ldexp le lerp lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2
 logcumsumexp logical_and logical_not logical_or logical_xor logit logspace logsumexp lt lu
-lu_solve lu_unpack masked_select matmul matrix_power max maximum mean median min minimum mm mode
-msort mul multinomial mv mvlgamma nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne
+lu_solve lu_unpack masked_select matmul matrix_power max maximum mean min minimum mm mode
+msort mul multinomial mv mvlgamma nan_to_num nanmean nanquantile nansum narrow_copy ne
 neg nextafter nonzero nonzero_static norm normal ones orgqr ormqr outer permute_copy polar
 polygamma pow prod qr quantile rad2deg rand randint randn randperm reciprocal remainder renorm
 round row_stack rsqrt scatter scatter_add scatter_reduce searchsorted sgn sigmoid sign signbit

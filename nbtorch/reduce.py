@@ -870,11 +870,26 @@ def _outs(r, out, fn):
     rs = [_resized_write(a, o, fn) for a, o in zip(r, out)]
     return type(r)(*rs) if hasattr(r, '_fields') else type(r)(rs)
 
+# %% ../nbs/00c_reduce.ipynb #59dd12f1
+# PyTorch's overloads: these functions take `out=` only when the call names `dim` (argsort: `stable`)
+_OUT_NEEDS = {'sum': 'dim', 'prod': 'dim', 'median': 'dim', 'nanmedian': 'dim', 'argsort': 'stable'}
+
+def _check_out_form(name, args, kw):
+    "Refuse `name(input, out=...)` where PyTorch has no overload that takes it, with its TypeError."
+    need = _OUT_NEEDS.get(name)
+    if need is None or need in kw or (need == 'dim' and args): return
+    if need == 'dim' and (kw or name.endswith('median')):
+        raise TypeError(f'{name}() missing 1 required positional arguments: "dim"')
+    got = ', '.join(['Tensor', 'out=Tensor'] + [f'{k}={type(v).__name__}' for k, v in kw.items()])
+    raise TypeError(f"{name}() received an invalid combination of arguments - got ({got}), but "
+                    f"expected one of:\n * (Tensor input, {need}, ..., Tensor out = None)")
+
 # %% ../nbs/00c_reduce.ipynb #59dd12f2
 def _fn(name, out=False):
     "The function form `nbtorch.name(input, ...)` of method `Tensor.name`, with `out=` if `out`."
     if out:
         def f(input, *args, out=None, **kw):
+            if out is not None: _check_out_form(name, args, kw)
             if name in _DTYPE_FROM_OUT and isinstance(out, Tensor) and kw.get('dtype') is None:
                 kw['dtype'] = out.dtype  # as PyTorch: the input is cast, then summed, in out's dtype
             return _out(getattr(as_tensor(input), name)(*args, **kw), out, name)

@@ -411,7 +411,8 @@ def nonzero_static(self: Tensor, *, size, fill_value=-1):
 _sorting = ('sort argsort msort topk kthvalue median nanmedian mode quantile nanquantile unique '
             'unique_consecutive histc histogram bincount count_nonzero argwhere '
             'nonzero_static').split()
-_with_out = set('sort msort topk kthvalue mode quantile nanquantile histc histogram'.split())
+_with_out = set('sort argsort msort topk kthvalue median nanmedian mode quantile nanquantile histc '
+                'histogram'.split())
 for _n in _sorting:
     globals()[_n] = _fn(_n, out=_n in _with_out)
     globals()[_n].__module__ = __name__  # its docs are this chapter's

@@ -246,3 +246,32 @@ def test_a_refused_tuple_writes_nothing(call):
     with pytest.raises(RuntimeError):
         call(nbtorch, x, (first, nbtorch.zeros(first.shape, dtype=nbtorch.bool)))
     assert first.eq(0).all() and tuple(first.shape) in ((), (3,))
+
+
+OVERLOADS = [  # PyTorch takes out= in some overloads of these functions and not in others
+    lambda t, x: t.sum(x, out=t.zeros(0)),
+    lambda t, x: t.sum(x, 0, out=t.zeros(0)),
+    lambda t, x: t.sum(x, dim=None, out=t.zeros(0)),
+    lambda t, x: t.sum(x, dtype=t.float64, out=t.zeros(0, dtype=t.float64)),
+    lambda t, x: t.prod(x, out=t.zeros(0)),
+    lambda t, x: t.prod(x, 0, out=t.zeros(0)),
+    lambda t, x: t.median(x, out=(t.zeros(0), t.zeros(0, dtype=t.int64))),
+    lambda t, x: t.median(x, 0, out=(t.zeros(0), t.zeros(0, dtype=t.int64))),
+    lambda t, x: t.nanmedian(x, out=(t.zeros(0), t.zeros(0, dtype=t.int64))),
+    lambda t, x: t.argsort(x, out=t.zeros(0, dtype=t.int64)),
+    lambda t, x: t.argsort(x, descending=True, out=t.zeros(0, dtype=t.int64)),
+    lambda t, x: t.argsort(x, stable=True, out=t.zeros(0, dtype=t.int64)),
+    lambda t, x: t.argsort(x, stable=True, descending=True, out=t.zeros(0, dtype=t.int64)),
+]
+
+
+@pytest.mark.parametrize('call', OVERLOADS)
+def test_out_follows_pytorchs_overloads(call):
+    "`torch.sum(x, out=o)` is PyTorch's TypeError, `torch.sum(x, 0, out=o)` is written: the same here."
+    x = [3., 1., 2.]
+    try: ref = call(torch, torch.tensor(x))
+    except TypeError as e:
+        with pytest.raises(TypeError) as ours: call(nbtorch, nbtorch.tensor(x))
+        assert str(e).split('\n')[0] == str(ours.value).split('\n')[0]
+        return
+    T.compare(call(nbtorch, nbtorch.tensor(x)), ref)

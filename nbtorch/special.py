@@ -152,7 +152,7 @@ class _SpecialXlog1Py(Op):
         return xp.where((x == 0) & ~xp.isnan(y), 0, x * xp.log1p(y)).astype(x.dtype, copy=False)
     def backward(ctx, g):
         x, y = ctx.saved_tensors
-        return (g * xlog1py(x != 0, y) if ctx.needs_input_grad[0] else None,
+        return (where((x == 0) & (y <= -1), 0., xlog1py(g, y)) if ctx.needs_input_grad[0] else None,
                 g * x / (y + 1) if ctx.needs_input_grad[1] else None)
 
 def xlog1py(input, other, *, out=None):
@@ -239,6 +239,9 @@ def _recurrence(xp, x, n, p1, step):
     for k in range(2, builtins.int(n.max()) + 1 if n.size else 0):
         p, q = q, step(k, q, p)
         out = xp.where(n == k, q, out)
+        # as PyTorch's loop, stop at NaN (a step keeps it): once every element still climbing is NaN
+        if k % 64 == 0 and builtins.bool(xp.all(xp.isnan(q) | (n <= k))):
+            return xp.where(n > k, q, out)
     return out
 
 def _ends(xp, x, n, y, pos, neg, at_pos, at_neg):

@@ -99,22 +99,34 @@ class _Complex(Op):
         return z
     def backward(ctx, g): return g.real, g.imag
 
+class _Polar(Op):  # PyTorch's gradient to abs: real(conj(g) sgn(z)), so 0 at abs = 0
+    def forward(ctx, r, t):
+        xp = get_array_module(r, t)
+        z = _Complex.forward(ctx, r * xp.cos(t), r * xp.sin(t))
+        ctx.save_for_backward(z)
+        return z
+    def backward(ctx, g):
+        z, = ctx.saved_tensors
+        return (g.conj() * z.sgn()).real, (g.conj() * z * 1j).real
+
+def _check_parts(a, b):
+    "PyTorch's errors for the two real tensors a complex one is made of."
+    if a.dtype not in (float32, float64) or b.dtype not in (float32, float64):
+        raise RuntimeError(f"Expected both inputs to be Half, Float or Double tensors but got "
+                           f"{_scalar_name(a.dtype)} and {_scalar_name(b.dtype)}")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"Expected object of scalar type {_scalar_name(a.dtype)} but got "
+                           f"scalar type {_scalar_name(b.dtype)} for second argument")
+
 def complex(real, imag):
     "The complex tensor with real parts `real` and imaginary parts `imag` (floats of one dtype)."
-    if real.dtype not in (float32, float64) or imag.dtype not in (float32, float64):
-        raise RuntimeError(f"Expected both inputs to be Half, Float or Double tensors but got "
-                           f"{_scalar_name(real.dtype)} and {_scalar_name(imag.dtype)}")
-    if real.dtype is not imag.dtype:
-        raise RuntimeError(f"Expected object of scalar type {_scalar_name(real.dtype)} but got "
-                           f"scalar type {_scalar_name(imag.dtype)} for second argument")
+    _check_parts(real, imag)
     return _Complex.apply(real, imag)
 
 def polar(abs, angle):
     "The complex tensor `abs * (cos(angle) + i sin(angle))`."
-    if abs.dtype is not angle.dtype:
-        raise RuntimeError(f"Expected object of scalar type {_scalar_name(abs.dtype)} but got "
-                           f"scalar type {_scalar_name(angle.dtype)} for second argument")
-    return complex(abs * angle.cos(), abs * angle.sin())
+    _check_parts(abs, angle)
+    return _Polar.apply(abs, angle)
 
 # %% ../nbs/00h_complex.ipynb #de9cb3d9
 class _Angle(Op):

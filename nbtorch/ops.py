@@ -219,8 +219,19 @@ class _Neg(Op):
 
 # %% ../nbs/00a_ops.ipynb #cbbffdd3
 class _FloorDivide(Op):
-    def forward(ctx, x, y): _check_divisor(x, y); return x // y
-    def backward(ctx, g): return g * 0, g * 0
+    def forward(ctx, x, y): _rounding_division('floor', x); _check_divisor(x, y); return x // y
+    def backward(ctx, g): return zeros_like(g), zeros_like(g)  # not g * 0: an inf or NaN would leak
+
+class _TruncDivide(Op):  # div(x, y, rounding_mode='trunc'): the quotient rounded toward zero
+    def forward(ctx, x, y):
+        _rounding_division('trunc', x)
+        return get_array_module(x).trunc(x / y) if x.dtype.kind == 'f' else _trunc_div(x, y)
+    def backward(ctx, g): return zeros_like(g), zeros_like(g)
+    def name(self): return 'DivBackward2'
+
+def _rounding_division(mode, x):
+    if x.dtype.kind == 'c':
+        raise NotImplementedError(f'"div_{mode}_cpu" not implemented for \'{_scalar_name(x.dtype)}\'')
 
 class _Remainder(Op):
     def forward(ctx, x, y):
@@ -229,7 +240,8 @@ class _Remainder(Op):
         return x % y
     def backward(ctx, g):
         x, y = ctx.saved_tensors
-        return g, (-g * (x / y).floor() if ctx.needs_input_grad[1] else None)
+        # x // y, not (x / y).floor(): 0.25 / 0.001 rounds up to 250, the floor division gives 249
+        return g, (-g * (x // y) if ctx.needs_input_grad[1] else None)
 
 def _check_divisor(x, y):
     "PyTorch's error for an integer division of `x` by a zero in `y`."
@@ -280,7 +292,7 @@ class _RFloorDivide(Op):
 
 class _RRemainder(Op):
     def forward(ctx, x, y): _check_divisor(y, x); ctx.save_for_backward(x, y); return y % x
-    def backward(ctx, g): x, y = ctx.saved_tensors; return -g * (y / x).floor(), None
+    def backward(ctx, g): x, y = ctx.saved_tensors; return -g * (y // x), None
     def name(self): return 'RemainderBackward0'
 
 class _Reciprocal(Op):
@@ -579,8 +591,7 @@ def mul(self: Tensor, other): return self * other
 def div(self: Tensor, other, rounding_mode=None):
     if rounding_mode is None: return self / other
     if rounding_mode == 'floor': return self // other
-    if rounding_mode == 'trunc': return (self / other).trunc() if self.is_floating_point() else \
-        _raw(_trunc_div, self, other)
+    if rounding_mode == 'trunc': return _binary(_TruncDivide, self, other)
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                      f"'{rounding_mode}'")
 
@@ -626,6 +637,8 @@ def where(condition, input=None, other=None):
     if input is None: return nonzero(condition, as_tuple=True)
     _check_fits(other, input); _check_fits(input, other)
     x, y = _operands(input, other)
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):  # two numbers: condition's shape
+        x = full_like(condition, x, dtype=result_type(x, y))
     if not isinstance(x, Tensor): x = full_like(y, x)
     if not isinstance(y, Tensor): y = full_like(x, y)
     if condition.dtype is not bool: condition = condition.bool()

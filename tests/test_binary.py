@@ -231,3 +231,41 @@ def test_igamma_on_the_gpu_is_the_cpus(dev):
         assert ys[1].device.type == nbtorch.device(dev).type
         np.testing.assert_allclose(ys[1].tolist(), ys[0].tolist(), rtol=1e-12)
         np.testing.assert_allclose(xs[1].grad.tolist(), xs[0].grad.tolist(), rtol=1e-12)
+
+
+# --- edges OpInfo's reference inputs found (tests/test_opinfo_reference.py lists the rest) -----------
+
+def _grads(lib, fn, *arrays):
+    "fn's value and the gradients of its sum, inputs of float64 requiring grad."
+    ts = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
+    y = fn(lib, *ts)
+    return [y, *lib.autograd.grad(y.real.sum() if y.is_complex() else y.sum(), ts)]
+
+
+@pytest.mark.parametrize('fn,arrays', [
+    # the gradient of the remainder's divisor is -(x // y): 0.25 / 0.001 rounds up to 250, 0.25 // 0.001
+    # is 249
+    (lambda t, x, y: t.remainder(x, y), [[0.25, 1., -0.25], [0.001, 0.001, -0.001]]),
+    (lambda t, x, y: t.atan2(x, y), [[0., -0., 1e-200, 1.], [0., 0., 1e-200, 0.]]),  # 0 at the origin
+    (lambda t, x, y: t.nextafter(x, y), [[1., 0., 1., math.nan], [1., -0., 2., 1.]]),  # 0 where x == y
+    (lambda t, x, y: t.div(x, y, rounding_mode='trunc'), [[5., math.nan, 1.], [2., 1., math.inf]]),
+    (lambda t, x, y: t.div(x, y, rounding_mode='floor'), [[5., math.nan, 1.], [2., 1., math.inf]]),
+    (lambda t, x, y: t.xlogy(x, y), [[0., 0., 0., 0., 1.], [2., 0., -1., math.inf, -1.]]),
+    (lambda t, x, y: t.special.xlog1py(x, y), [[0., 0., 0., 0.], [1., -1., -2., math.nan]]),
+    (lambda t, r, a: t.polar(r, a), [[0., 2., -2., 1.], [1., 1., 1., 0.]]),  # Re(conj(g) sgn z)
+])
+def test_gradients_at_the_edges(fn, arrays):
+    compare(_grads(nbtorch, fn, *arrays), _grads(torch, fn, *arrays), 'cpu', atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize('fn', [
+    lambda t: t.where(t.tensor([True, False]), 1.5, 2.5),  # two numbers: condition's shape
+    lambda t: t.where(t.tensor([[True], [False]]), 1, 2.5),
+    lambda t: t.where(t.tensor([True, False]), True, False),
+    lambda t: t.rsub(t.tensor([1 + 1j]), t.tensor([2 + 0j]), alpha=-3.125),  # a float alpha, complex
+    lambda t: t.div(t.tensor([1 + 1j]), t.tensor([2.]), rounding_mode='trunc'),
+    lambda t: t.tensor([1j]) // 2,
+    lambda t: t.nn.functional.group_norm(t.zeros(0, 4, 3), 2),  # an empty batch
+])
+def test_calls_the_reference_inputs_found(fn):
+    run_both(lambda t: fn(t), [])

@@ -1725,7 +1725,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     N, C = input.shape[:2]
     if C % num_groups: raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
                                           f"but got input of shape {list(input.shape)} and num_groups={num_groups}")
-    x = input.reshape(N, num_groups, -1)
+    x = input.reshape(N, num_groups, C // num_groups * math.prod(input.shape[2:]))  # N may be 0
     y = ((x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, correction=0) + eps).sqrt()).reshape(input.shape)
     if weight is not None: y = y * _channel(weight, input.ndim)
     return y + _channel(bias, input.ndim) if bias is not None else y

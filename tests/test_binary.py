@@ -235,13 +235,6 @@ def test_igamma_on_the_gpu_is_the_cpus(dev):
 
 # --- edges OpInfo's reference inputs found (tests/test_opinfo_reference.py lists the rest) -----------
 
-def _grads(lib, fn, *arrays):
-    "fn's value and the gradients of its sum, inputs of float64 requiring grad."
-    ts = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
-    y = fn(lib, *ts)
-    return [y, *lib.autograd.grad(y.real.sum() if y.is_complex() else y.sum(), ts)]
-
-
 @pytest.mark.parametrize('fn,arrays', [
     # the gradient of the remainder's divisor is -(x // y): 0.25 / 0.001 rounds up to 250, 0.25 // 0.001
     # is 249
@@ -255,7 +248,11 @@ def _grads(lib, fn, *arrays):
     (lambda t, r, a: t.polar(r, a), [[0., 2., -2., 1.], [1., 1., 1., 0.]]),  # Re(conj(g) sgn z)
 ])
 def test_gradients_at_the_edges(fn, arrays):
-    compare(_grads(nbtorch, fn, *arrays), _grads(torch, fn, *arrays), 'cpu', atol=1e-9, rtol=1e-9)
+    def value_and_grads(t, *xs):
+        xs = [x.requires_grad_() for x in xs]
+        y = fn(t, *xs)
+        return [y, *t.autograd.grad(y.real.sum() if y.is_complex() else y.sum(), xs)]
+    run_both(value_and_grads, [np.array(a, dtype=np.float64) for a in arrays], atol=1e-9, rtol=1e-9)
 
 
 @pytest.mark.parametrize('fn', [

@@ -202,6 +202,76 @@ def test_interpolate_2d_3d(dev, align):
               dev)
 
 
+def _resize_cases(seed, n, modes):
+    "Random resizes: (shape, mode, align_corners, kwargs), by size or by scale_factor (which can"
+    " leave a dim's size unchanged with a scale that is not 1)."
+    rng, cases = np.random.default_rng(seed), []
+    while len(cases) < n:
+        C, H, W = rng.integers(2, 6), rng.integers(1, 25), rng.integers(1, 25)
+        mode = modes[rng.integers(len(modes))]
+        align = bool(rng.integers(2)) and mode != 'lanczos'
+        if rng.integers(2): kw = dict(size=(int(rng.integers(1, 25)), int(rng.integers(1, 25))))
+        else:
+            kw = dict(scale_factor=(float(rng.uniform(0.15, 3)), float(rng.uniform(0.15, 3))))
+            if int(H * kw['scale_factor'][0]) < 1 or int(W * kw['scale_factor'][1]) < 1: continue
+        cases.append(((2, int(C), int(H), int(W)), mode, align, kw))
+    return cases
+
+
+def _interp(lib, a, mode, align, kw, aa=True):
+    # PyTorch 2.13's contiguous-format resampling kernel is wrong where the output is 1 pixel wide
+    # (every row of the result is the first row's); its channels-last kernel is right: compared
+    # with that one there (and nbtorch's answer pinned by test_interpolate_one_pixel_wide)
+    if lib is torch: a = a.contiguous(memory_format=torch.channels_last)
+    return lib.nn.functional.interpolate(a, mode=mode, align_corners=align, antialias=aa, **kw)
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_interpolate_antialias(dtype):
+    "Antialiased resizes against PyTorch, values and gradients: shrinking, enlarging, both at once."
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    for shape, mode, align, kw in _resize_cases(5, 40, ['bilinear', 'bicubic', 'lanczos']):
+        x = R.standard_normal(shape).astype(dtype)
+        grad_both(lambda lib, a: _interp(lib, a, mode, align, kw), [x], **tol)
+
+
+def test_interpolate_uint8(dev):
+    "uint8 images, with and without antialias, pixel for pixel: PyTorch's fixed-point arithmetic."
+    cases = _resize_cases(6, 60, ['bilinear', 'bicubic', 'lanczos', 'bilinear-', 'bicubic-'])
+    for shape, mode, align, kw in cases[:12] if dev != 'cpu' else cases:
+        x = R.integers(0, 256, shape).astype(np.uint8)
+        run_both(lambda lib, a: _interp(lib, a, mode.strip('-'), align, kw,
+                                        aa=not mode.endswith('-')), [x], dev)
+
+
+def test_interpolate_one_pixel_wide():
+    "A resize to one pixel wide is the transposed resize to one pixel high (PyTorch's is not)."
+    x = nbtorch.tensor(R.standard_normal((2, 3, 12, 9)))
+    for mode in ['bilinear', 'bicubic', 'lanczos']:
+        wide = F.interpolate(x, size=(5, 1), mode=mode, antialias=True)
+        high = F.interpolate(x.transpose(2, 3), size=(1, 5), mode=mode, antialias=True)
+        compare(wide, torch.tensor(high.transpose(2, 3).numpy()), atol=1e-12, rtol=1e-12)
+
+
+def test_interpolate_errors():
+    "Antialias outside its modes, lanczos without it, and dtypes PyTorch does not resample."
+    x, x3 = f32(1, 2, 4, 4), f32(1, 2, 4)
+    F_ = lambda lib: lib.nn.functional.interpolate
+    for a, kw in [(x, dict(mode='nearest', antialias=True)),
+                  (x3, dict(mode='linear', antialias=True)),
+                  (x3, dict(mode='bilinear', antialias=True)), (x, dict(mode='lanczos')),
+                  (x, dict(mode='lanczos', antialias=True, align_corners=True)),
+                  (x3, dict(mode='lanczos')), (f32(1, 2, 3, 4, 5), dict(mode='lanczos'))]:
+        same_error(lambda lib, t: F_(lib)(t, size=(3,) * (t.ndim - 2), **kw), [a])
+    for dt, modes in [(np.int64, ['bilinear', 'bicubic', 'area', 'bilinear+']),
+                      (np.bool_, ['bicubic']), (np.uint8, ['area', 'linear', 'trilinear']),
+                      (np.float16, ['bicubic+'])]:
+        for mode in modes:
+            nd = dict(linear=1, trilinear=3).get(mode, 2)
+            a = np.ones((1, 2) + (4,) * nd, dt)
+            same_error(lambda lib, t: F_(lib)(t, size=(3,) * nd, mode=mode.strip('+'),
+                                              antialias=mode.endswith('+')), [a])
+
 @pytest.mark.parametrize('mode', ['bilinear', 'nearest', 'bicubic'])
 @pytest.mark.parametrize('padding_mode', ['zeros', 'border', 'reflection'])
 @pytest.mark.parametrize('align', [False, True])

@@ -1477,7 +1477,8 @@ def _resize(x, d, idx, weights):
     return y
 
 # %% ../../nbs/02_functional.ipynb #4b7d1e03
-_MODES = ('nearest', 'linear', 'bilinear', 'bicubic', 'trilinear', 'area', 'nearest-exact')
+_MODES = ('nearest', 'linear', 'bilinear', 'bicubic', 'trilinear', 'area', 'nearest-exact',
+          'lanczos')
 _MODE_DIMS = {'linear': 1, 'bilinear': 2, 'bicubic': 2, 'trilinear': 3}
 
 def _interpolate_size(input, nd, size, scale_factor, recompute_scale_factor, mode):
@@ -1506,6 +1507,41 @@ def _interpolate_size(input, nd, size, scale_factor, recompute_scale_factor, mod
     if recompute_scale_factor or mode == 'area': scales = [None] * nd
     return out, scales
 
+# %% ../../nbs/02_functional.ipynb #4b7d1e0a
+_AA_MODES = ('bilinear', 'bicubic', 'lanczos')
+_KERNELS = dict(linear='compute_indices_weights_linear', trilinear='compute_indices_weights_linear',
+                bilinear='upsample_bilinear2d_channels_last',
+                bicubic='compute_indices_weights_cubic')  # PyTorch's names in its dtype errors
+
+def _check_interpolate(input, nd, out, mode, align_corners, antialias):
+    "PyTorch's errors, in its order: antialias, mode and dims, sizes, a dtype it can't resample."
+    if antialias and not (mode in _AA_MODES and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes "
+                         "and requires a 4-D tensor as input")
+    if mode == 'lanczos' and nd == 2 and align_corners:
+        raise ValueError("Lanczos mode does not support align_corners=True")
+    if mode == 'lanczos' and nd == 2 and not antialias:
+        raise ValueError("Lanczos mode requires antialias=True")
+    if mode in _MODE_DIMS and nd in (1, 2, 3) and nd != _MODE_DIMS[mode]:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
+                                  f"{_MODE_DIMS[mode] + 2}D input")
+    if nd not in (1, 2, 3) or mode not in _MODES or (mode == 'lanczos' and nd != 2):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
+                                  f"{input.ndim}D) for the modes: nearest | linear | bilinear | "
+                                  "bicubic | trilinear | lanczos | area | nearest-exact (got "
+                                  f"{mode})")
+    if builtins.any(o <= 0 for o in out):
+        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
+                           f"{tuple(input.shape[2:])} and output {tuple(out)}")
+    if mode in ('nearest', 'nearest-exact'): return  # (nbtorch copies pixels of any dtype)
+    if input.dtype == uint8 and nd == 2 and mode in _AA_MODES: return  # images, in fixed point
+    half = input.dtype in (float16, bfloat16)
+    if input.dtype.is_floating_point and not (antialias and half): return
+    if antialias: kernel = 'compute_index_ranges_weights'
+    elif mode == 'area': kernel = 'adaptive_avg_pool3d_cpu' if nd == 3 else 'adaptive_avg_pool2d'
+    else: kernel = _KERNELS[mode]
+    raise NotImplementedError(f'"{kernel}" not implemented for \'{_scalar_name(input.dtype)}\'')
+
 # %% ../../nbs/02_functional.ipynb #4b7d1e04
 def _bf16_weights(w):
     "Resampling weights rounded to bfloat16 as PyTorch rounds them (linear: t, then 1 - t)."
@@ -1523,26 +1559,20 @@ def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corne
     else: align_corners = builtins.bool(align_corners)
     nd = input.ndim - 2
     out, scales = _interpolate_size(input, nd, size, scale_factor, recompute_scale_factor, mode)
-    if antialias: raise NotImplementedError("nbtorch's interpolate has no antialias")
-    if mode in _MODE_DIMS and nd in (1, 2, 3) and nd != _MODE_DIMS[mode]:
-        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
-                                  f"{_MODE_DIMS[mode] + 2}D input")
-    if nd not in (1, 2, 3) or mode not in _MODES:
-        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
-                                  f"{input.ndim}D) for the modes: nearest | linear | bilinear | "
-                                  "bicubic | trilinear | lanczos | area | nearest-exact (got "
-                                  f"{mode})")
-    if builtins.any(o <= 0 for o in out):
-        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
-                           f"{tuple(input.shape[2:])} and output {tuple(out)}")
+    _check_interpolate(input, nd, out, mode, align_corners, antialias)
     if mode == 'area': return _adaptive_avg_pool(input, out, nd)
     kind = 'linear' if mode in ('bilinear', 'trilinear') else mode
     bf16 = input._data.dtype is _BF16  # in float32 with weights rounded to bfloat16, as PyTorch's
+    u8 = input.dtype == uint8 and mode in _AA_MODES  # in fixed point ("uint8 images" below)
     y = input.float() if bf16 else input  # (see "bfloat16" at the end)
+    real = np.dtype(np.float64) if u8 else y._data.dtype
     for d in reversed(range(nd)):  # the last dim first, as PyTorch's kernels sum
-        idx, w = _taps(input.shape[2 + d], out[d], kind, align_corners, scales[d], y._data.dtype)
+        n = input.shape[2 + d]
+        if (antialias or u8) and out[d] == n: continue  # these kernels of PyTorch's skip the dim
+        taps = _aa_taps if antialias else _taps  # ("Shrinking without aliasing" below)
+        idx, w = taps(n, out[d], kind, align_corners, scales[d], real)
         if bf16 and w is not None: w = _bf16_weights(w)
-        y = _resize(y, 2 + d, idx, w)
+        y = _resize_uint8(y, 2 + d, idx, w) if u8 else _resize(y, 2 + d, idx, w)
     return y.bfloat16() if bf16 else y
 
 # %% ../../nbs/02_functional.ipynb #4b7d1e05
@@ -1563,6 +1593,48 @@ def upsample_bilinear(input, size=None, scale_factor=None):
     warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use "
                   "`nn.functional.interpolate` instead.", stacklevel=2)
     return interpolate(input, size, scale_factor, mode='bilinear', align_corners=True)
+
+# %% ../../nbs/02_functional.ipynb #4b7d1e11
+_AA_WIDTH = dict(linear=2, bicubic=4, lanczos=6)  # each filter's width at scale 1, in pixels
+
+def _aa_filter(mode, x):
+    "Pillow's filters: a triangle (linear), Keys' cubic with A = -0.5, and Lanczos-3."
+    a = abs(x)
+    if mode == 'linear': return np.maximum(1 - a, 0)
+    if mode == 'lanczos': return np.where((-3 <= x) & (x < 3), np.sinc(x) * np.sinc(x / 3), 0)
+    A = -0.5
+    near, far = ((A + 2) * a - (A + 3)) * a * a + 1, ((A * a - 5 * A) * a + 8 * A) * a - 4 * A
+    return np.where(a < 1, near, np.where(a < 2, far, 0))
+
+def _aa_taps(n, o, mode, align_corners, scale, dtype):
+    "The input positions each of the o outputs reads, and their weights: the filter stretched."
+    real = dtype.type
+    if align_corners: s = real(n - 1) / real(o - 1) if o > 1 else real(0)
+    else: s = real(1 / scale) if scale else real(n) / real(o)
+    stretch = s if s >= 1 else real(1)  # shrinking widens the filter; enlarging keeps it
+    support = real(_AA_WIDTH[mode] / 2) * stretch  # how far the filter reaches, in input pixels
+    k = np.arange(math.ceil(support) * 2 + 1)[:, None]  # the most taps an output can have
+    centre = (np.float64(s) * (np.arange(o) + 0.5)).astype(dtype)  # output j's centre, in pixels
+    lo = np.maximum(((centre - support).astype(np.float64) + 0.5).astype(np.int64), 0)
+    hi = np.minimum(((centre + support).astype(np.float64) + 0.5).astype(np.int64), n)
+    x = (((k + lo).astype(dtype) - centre).astype(np.float64) + 0.5) * np.float64(1 / stretch)
+    w = np.where(k < hi - lo, _aa_filter(mode, x.astype(dtype)), real(0))
+    total = w.sum(0)
+    w = w / np.where(total == 0, real(1), total)  # weights that add up to 1
+    return list(np.minimum(lo + k, n - 1)), list(w.astype(dtype))
+
+# %% ../../nbs/02_functional.ipynb #4b7d1e16
+def _resize_uint8(x, d, idx, weights):
+    "uint8 `x` resized along dim d in fixed point, as PyTorch's (and Pillow's) uint8 kernels."
+    o, n = len(idx[0]), x.shape[d]
+    m = np.zeros((o, n))  # the resampling matrix: taps clamped onto one pixel add up
+    for i, w in zip(idx, weights): np.add.at(m, (np.arange(o), i), w)
+    bits = 0  # as many fraction bits as keep the largest weight within an int16
+    while bits < 22 and builtins.int(0.5 + m.max() * 2 ** (bits + 1)) < 2 ** 15: bits += 1
+    m = np.trunc(m * 2 ** bits + np.copysign(0.5, m))  # rounded half away from zero
+    # integer sums, exact in float64 (far below 2^53); adding half a unit rounds the shift
+    y = x.double().movedim(d, -1) @ tensor(m.T, device=x.device) + 2 ** (bits - 1)
+    return (y / 2 ** bits).floor().clamp(0, 255).to(uint8).movedim(-1, d)
 
 # %% ../../nbs/02_functional.ipynb #6a2f0b02
 def _reflect_coords(c, twice_span, shift):

@@ -131,9 +131,14 @@ class _Log2(_Pointwise):
     def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).log2(x)
     def backward(ctx, g): x, = ctx.saved_tensors; return (g / _cj(x * math.log(2)),)
 
+def _log10(x):
+    "log10, float32's on the CPU taken in float64 and rounded once (see above)."
+    if x.dtype != np.float32 or get_array_module(x) is not np: return get_array_module(x).log10(x)
+    return np.log10(x, dtype=np.float64).astype(np.float32)
+
 class _Log10(_Pointwise):
     "The base-10 logarithm of each element."
-    def forward(ctx, x): ctx.save_for_backward(x); return get_array_module(x).log10(x)
+    def forward(ctx, x): ctx.save_for_backward(x); return _log10(x)
     def backward(ctx, g): x, = ctx.saved_tensors; return (g / _cj(x * math.log(10)),)
 
 class _Log1p(_Pointwise):

@@ -711,9 +711,9 @@ class _ConvTranspose(Op):
         G, K = groups, Cog * math.prod(k)
         x2 = x.swapaxes(0, 1).reshape(G, Ci // G, N * math.prod(S))
         cols = w.reshape(G, Ci // G, K).transpose(0, 2, 1) @ x2
-        # bfloat16 (whose products ml_dtypes gives in float32): the columns rounded, then summed in
-        # bfloat16, as PyTorch's kernel does (see "bfloat16" at the end)
-        cols = cols.astype(x.dtype, copy=False).reshape(G * Cog, *k, N, *S)
+        # bfloat16 (whose products ml_dtypes gives in float32): summed in float32, rounded once at
+        # the end (see "bfloat16" at the end)
+        cols = cols.reshape(G * Cog, *k, N, *S)
         full = [(n - 1) * s + d * (kk - 1) + 1 + op for n, s, d, kk, op in
                 zip(S, stride, dilation, k, output_padding)]
         y = _col2im(cols, (N, G * Cog, *full), stride, dilation)
@@ -721,7 +721,7 @@ class _ConvTranspose(Op):
         y = y[ctx.crop]
         if b is not None: y = y + b.reshape(-1, *[1] * len(k))
         ctx.save_for_backward(x2, w); ctx.geo = (x.shape, w.shape, stride, dilation, full, G)
-        return get_array_module(y).ascontiguousarray(y)
+        return get_array_module(y).ascontiguousarray(y.astype(x.dtype, copy=False))
     def backward(ctx, g):
         x2, w = ctx.saved_tensors
         xs, ws, stride, dilation, full, G = ctx.geo

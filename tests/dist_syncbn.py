@@ -1,7 +1,7 @@
 """Run by tests/test_distributed.py on 2 and 3 ranks: a model converted with
 nn.SyncBatchNorm.convert_sync_batchnorm and wrapped in DDP, each rank on its part of the batch, gives
 what one process with BatchNorm gives on the global batch, to 1e-6: outputs, input gradients,
-weight gradients (DDP's average, times the ranks: each rank's loss is its part of the global sum),
+weight gradients (to 4e-6: DDP's average, times the ranks: each rank's loss is its part of the global sum),
 running statistics (relative to the largest value where it exceeds 1); and in eval mode the running statistics alone."""
 import sys
 import nbtorch as torch, nbtorch.nn as nn, nbtorch.distributed as dist
@@ -36,7 +36,10 @@ for step, (X, G) in enumerate(data):
             'running stats': max(err(a, b) for a, b in zip(ours.module.buffers(), ref.buffers()))}
     print(f"rank {r} step {step}: max |SyncBatchNorm - BatchNorm on the global batch| = "
           + ', '.join(f"{w} {e:.1e}" for w, e in errs.items()), flush=True)
-    fails += [f"rank {r} step {step}: {w} {e:.2e}" for w, e in errs.items() if not e <= 1e-6]
+    # weight gradients sum the whole batch, in another order on each side: float32 rounding beyond
+    # 1e-6 of the largest (1.07e-6 measured with NumPy's AVX-512 kernels)
+    fails += [f"rank {r} step {step}: {w} {e:.2e}" for w, e in errs.items()
+              if not e <= (4e-6 if w == 'weight grads' else 1e-6)]
 ours.eval(); ref.eval()
 e = err(ours(data[0][0][mine]), ref(data[0][0])[mine])
 if not e <= 1e-6: fails.append(f"rank {r}: eval {e:.2e}")

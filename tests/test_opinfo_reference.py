@@ -22,8 +22,10 @@ PER_DTYPE = 40
 MAX_ELEMENTS = 5000
 
 _NAN_LANES = ("PyTorch's gradient at a NaN input depends on where it lies: its vectorised loop (8 "
-              "lanes) gives 0 or NaN, its scalar tail passes the gradient on (a 9-element NaN input "
-              "gets 0 x 8, then 1); nbtorch passes it on everywhere")
+              "lanes with AVX2) gives 0 or NaN, its scalar tail passes the gradient on (a 9-element "
+              "NaN input gets 0 x 8, then 1); nbtorch passes it on everywhere. The vector width is "
+              "the CPU's, so on some CPUs a sample shows it and on others not: these entries may "
+              "also agree (elu, celu and selu do with AVX-512)")
 _COMPLEX_INF = ("at complex infinities PyTorch's gradient formulas give NaN (inf * 0 inside its complex "
                 "products); nbtorch's give the limit")
 _POLES = ("at the poles of digamma (0, -1, -2, ...) PyTorch's trigamma is a large finite number "
@@ -122,7 +124,9 @@ KEYS = sorted(k for k, op in T.ENTRIES.items() if op.reference_inputs_func is no
 def test_reference_inputs(key):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        T.check_listed(key, disagreements(key), DIFFER)
+        bad = disagreements(key)
+        if not bad and DIFFER.get(key) is _NAN_LANES: return  # (the CPU's vector width decides)
+        T.check_listed(key, bad, DIFFER)
 
 
 if __name__ == '__main__':

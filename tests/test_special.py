@@ -93,10 +93,12 @@ XS = np.array([-1., -0.999, -0.5, 0., 1e-9, 0.3, 0.5, 0.75, 0.999, 1., 1.5, -2.,
 
 @pytest.mark.parametrize('fn', POLYS)
 def test_polynomials(dev, fn):
+    # float32's tolerance is PyTorch's own error there: U_12(0.75) is 0.04418834 in its float32
+    # (on an AVX-512 CPU), 0.04418945 in float64
+    tol = dict(float64=dict(rtol=1e-5, atol=1e-6), float32=dict(rtol=1e-4, atol=1e-5))
     for n in [0, 1, 2, 5, 7, 8, 9, 10, 12, 20, -1, -3, 2.7, -0.5]:
         for dt in ('float64', 'float32'):
-            run_both(lambda t, x: getattr(t.special, fn)(x, n), [XS.astype(dt)], dev, rtol=1e-5,
-                     atol=1e-6)
+            run_both(lambda t, x: getattr(t.special, fn)(x, n), [XS.astype(dt)], dev, **tol[dt])
     run_both(lambda t, x, n: getattr(t.special, fn)(x, n), [XS[:, None], np.arange(-1, 11)], dev,
              rtol=1e-9, atol=1e-9)
     run_both(lambda t, x, n: getattr(t.special, fn)(x, n), [np.array([0, 1, 2]), np.array([3, 4, 2])],

@@ -239,3 +239,17 @@ def test_index_fill_values_as_pytorch(name):
     except RuntimeError as e:
         with pytest.raises(RuntimeError, match=str(e)): call(nbtorch)
     else: compare(call(nbtorch), ref)
+
+
+def test_indexing_one_dim_gives_a_contiguous_tensor(dev):
+    "x[:, i] as PyTorch's: contiguous, PyTorch's strides (NumPy's fancy indexing put dim 1 first)."
+    a = np.arange(120.).reshape(2, 3, 4, 5)
+    for key in [(slice(None), [2, 0, -1]), (Ellipsis, [4, 0]), (slice(None),) * 2 + ([[1, 3]],)]:
+        x, t = nbtorch.tensor(a, device=dev), torch.tensor(a)
+        y, r = x[key], t[key]
+        assert (y.shape, y.stride(), y.is_contiguous()) == (r.shape, r.stride(), r.is_contiguous())
+        np.testing.assert_array_equal(y.cpu().numpy(), r.numpy())
+    y = nbtorch.tensor(a, device=dev).index_select(2, nbtorch.tensor([3, 1], device=dev))
+    assert y.stride() == torch.tensor(a).index_select(2, torch.tensor([3, 1])).stride()
+    with pytest.raises(IndexError, match='index 7 is out of bounds for dimension 2 with size 4'):
+        nbtorch.tensor(a)[:, :, [7]]

@@ -235,6 +235,17 @@ def test_interpolate_antialias(dtype):
         grad_both(lambda lib, a: _interp(lib, a, mode, align, kw), [x], **tol)
 
 
+def test_interpolate_antialias_nan_and_inf(dev):
+    "A NaN, inf or -inf pixel reaches the outputs whose footprint holds it, and no other."
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n, o = (int(v) for v in rng.integers(2, 40, 2))
+        x = rng.standard_normal((1, 2, 3, n))
+        x[0, :, :, rng.integers(n)] = [np.nan, np.inf, -np.inf]
+        for mode in ['bilinear', 'bicubic', 'lanczos']:
+            run_both(lambda lib, a: _interp(lib, a, mode, False, dict(size=(5, o))), [x], dev,
+                     atol=1e-12, rtol=1e-12)
+
 def test_interpolate_uint8(dev):
     "uint8 images, with and without antialias, pixel for pixel: PyTorch's fixed-point arithmetic."
     cases = _resize_cases(6, 60, ['bilinear', 'bicubic', 'lanczos', 'bilinear-', 'bicubic-'])

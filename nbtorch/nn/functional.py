@@ -1467,13 +1467,16 @@ def _taps(n, o, mode, align_corners, scale, dtype):
     if mode == 'linear': return [i0, i0 + (i0 < n - 1)], [1 - t, t]
     return [np.clip(i0 + k - 1, 0, n - 1) for k in range(4)], _cubic_weights(t)
 
-def _resize(x, d, idx, weights):
+# %% ../../nbs/02_functional.ipynb #4b7d1e0b
+def _resize(x, d, idx, weights, counts=None):
     "`x` resized along dim d: each output is the weighted sum of the input positions it reads."
     at = lambda i: x[(slice(None),) * d + (i,)]
     if weights is None: return at(idx[0])
     along = lambda w: tensor(w.reshape(-1, *[1] * (x.ndim - 1 - d)), device=x.device)
     y = at(idx[0]) * along(weights[0])
-    for i, w in zip(idx[1:], weights[1:]): y = y + at(i) * along(w)
+    for k, (i, w) in enumerate(zip(idx[1:], weights[1:]), 1):
+        term = at(i) * along(w)  # (counts: how many taps each output has, where they differ)
+        y = y + (term if counts is None or k < counts.min() else where(along(k < counts), term, 0.))
     return y
 
 # %% ../../nbs/02_functional.ipynb #4b7d1e03
@@ -1569,10 +1572,11 @@ def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corne
     for d in reversed(range(nd)):  # the last dim first, as PyTorch's kernels sum
         n = input.shape[2 + d]
         if (antialias or u8) and out[d] == n: continue  # these kernels of PyTorch's skip the dim
-        taps = _aa_taps if antialias else _taps  # ("Shrinking without aliasing" below)
-        idx, w = taps(n, out[d], kind, align_corners, scales[d], real)
+        if antialias:  # ("Shrinking without aliasing" below)
+            idx, w, counts = _aa_taps(n, out[d], kind, align_corners, scales[d], real)
+        else: (idx, w), counts = _taps(n, out[d], kind, align_corners, scales[d], real), None
         if bf16 and w is not None: w = _bf16_weights(w)
-        y = _resize_uint8(y, 2 + d, idx, w) if u8 else _resize(y, 2 + d, idx, w)
+        y = _resize_uint8(y, 2 + d, idx, w) if u8 else _resize(y, 2 + d, idx, w, counts)
     return y.bfloat16() if bf16 else y
 
 # %% ../../nbs/02_functional.ipynb #4b7d1e05
@@ -1621,7 +1625,9 @@ def _aa_taps(n, o, mode, align_corners, scale, dtype):
     w = np.where(k < hi - lo, _aa_filter(mode, x.astype(dtype)), real(0))
     total = w.sum(0)
     w = w / np.where(total == 0, real(1), total)  # weights that add up to 1
-    return list(np.minimum(lo + k, n - 1)), list(w.astype(dtype))
+    # and how many taps each output has: the rest are padding, left out of its sum (PyTorch's loop
+    # stops at the count), so that an inf beside the footprint does not come in as 0 * inf = NaN
+    return list(np.minimum(lo + k, n - 1)), list(w.astype(dtype)), hi - lo
 
 # %% ../../nbs/02_functional.ipynb #4b7d1e16
 def _resize_uint8(x, d, idx, weights):

@@ -379,6 +379,34 @@ def conv_forward(channels):
                number=3 if channels > 32 else 5)
 
 
+def _np_resize_matrix(n, o):
+    "Pillow's triangle stretched n / o times when shrinking, as an (o, n) matrix of rows summing to 1."
+    s = n / o
+    d = (np.arange(n) + 0.5 - (np.arange(o)[:, None] + 0.5) * s) / max(s, 1)
+    m = np.maximum(1 - np.abs(d), 0)
+    return (m / m.sum(1, keepdims=True)).astype(np.float32)
+
+
+def resize_antialias():
+    "interpolate(mode='bilinear', antialias=True), no grad: (32, 3, 256, 256) images to 112 x 112."
+    x = np.random.default_rng(0).standard_normal((32, 3, 256, 256)).astype(np.float32)
+    kw = dict(size=(112, 112), mode='bilinear', antialias=True)
+    X = nbtorch.tensor(x, device=DEV)
+    impls = dict(nbtorch=lambda: nbtorch.nn.functional.interpolate(X, **kw))
+    if torch is not None:
+        TX = torch.from_numpy(x).to(TDEV)
+        impls['pytorch'] = lambda: torch.nn.functional.interpolate(TX, **kw)
+    M, XA = xp.asarray(_np_resize_matrix(256, 112)), xp.asarray(x)
+    impls['numpy'] = lambda: M @ (XA @ M.T)  # the width, then the height: a matrix product each
+    ref = impls['numpy']()
+    ref = xp.asnumpy(ref) if xp is not np else ref
+    for k, f in impls.items():
+        out = f()
+        out = _host(out) if k == 'nbtorch' else out.cpu().numpy() if k == 'pytorch' else ref
+        assert np.allclose(out, ref, rtol=1e-4, atol=1e-4), f"resize: {k} differs"
+    return run('interpolate bilinear antialias, 256 to 112 (x96)', impls, number=3)
+
+
 def conv32(): return conv_forward(32)
 def conv64(): return conv_forward(64)
 
@@ -570,7 +598,7 @@ def cnn_compiled(): return cnn_step(64, compiled=True)
 
 BENCHMARKS = [op_overhead, scalar_overhead, grad_chain, mlp_step, mlp_compiled, mlp_step_512, cnn_step,
               cnn_compiled, conv32,
-              conv64, matmul_1024, lstm_step, transformer_step, ddp_mlp, ddp_cnn, allreduce_bandwidth,
+              conv64, resize_antialias, matmul_1024, lstm_step, transformer_step, ddp_mlp, ddp_cnn, allreduce_bandwidth,
               peak_memory]
 # DDP's processes and the resident set are measured on the CPU; nbtorch.compile runs CuPy eagerly
 CPU_ONLY = {ddp_mlp, ddp_cnn, allreduce_bandwidth, peak_memory, mlp_compiled, cnn_compiled}

@@ -32,7 +32,7 @@ def test_bench_runs_every_benchmark(tmp_path, args, device):
     assert (res['gpu'] is None) == (device == 'cpu') and (device == 'cpu' or 'stand-in' in res['gpu'])
     names = [b['name'] for b in res['results']]
     for want in ['a + b, shape (4,)', 'chain of 100', 'batch 64', 'batch 512', 'CNN', 'Conv2d(32, 32',
-                 'Conv2d(64, 64', '1024x1024', 'LSTM', 'Transformer']:
+                 'Conv2d(64, 64', 'antialias', '1024x1024', 'LSTM', 'Transformer']:
         assert any(want in n for n in names), f"no benchmark named like {want!r} in {names}"
     assert any('memory' in n for n in names) == (device == 'cpu')  # resident memory is the CPU's
     # nbtorch.compile's rows (the MLP and the CNN) on the CPU, where it replays

@@ -268,11 +268,15 @@ def _chebyshev(kind, shifted):
     p1, pos, neg, trig = _CHEB[kind]
     def f(xp, x, n):
         z = x + x - 1 if shifted else x
-        y = _recurrence(xp, x, n, p1(z), lambda k, q, p: (z + z) * q - p)
         inside = (n > _TRIG_FROM[kind, shifted]) & (xp.abs(z) < 1)
+        at_pos, at_neg = x == 1, (x == 0 if shifted else x == -1)
+        # the recurrence only where neither the trigonometric form nor the ends answer: degree
+        # 1e9 inside (-1, 1) is one cosine, not 10^9 steps
+        rest = xp.where(inside | at_pos | at_neg, 0, n)
+        y = _recurrence(xp, x, rest, p1(z), lambda k, q, p: (z + z) * q - p)
         t = xp.arccos(xp.where(inside, z, 0))
         y = xp.where(inside, trig(xp, n.astype(x.dtype), t), y)
-        return _ends(xp, x, n, y, pos, neg, x == 1, x == 0 if shifted else x == -1)
+        return _ends(xp, x, n, y, pos, neg, at_pos, at_neg)
     return f
 
 # %% ../nbs/00j_special.ipynb #cd79ba4b

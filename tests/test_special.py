@@ -117,6 +117,17 @@ def test_polynomials_of_huge_degree_stop_at_nan(dev, fn):
     finally: signal.alarm(0)
 
 
+@pytest.mark.parametrize('fn', [f for f in POLYS if 'chebyshev' in f])
+def test_chebyshev_of_huge_degree_inside_is_one_cosine(dev, fn):
+    "Inside (-1, 1) PyTorch answers with the trigonometric form; the recurrence ran 10^9 steps."
+    import signal
+    def hung(*_): raise TimeoutError(f'{fn}(x, 1e9) still in the recurrence after 20 s')
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # 0.3 s per 10^5 steps: degree 1e9 took about an hour
+    try: run_both(lambda t, x: getattr(t.special, fn)(x, 1e9),
+                  [np.array([0.3, 0.7, -0.2, 0.999, 1., 1.5])], dev, rtol=1e-6, atol=1e-6)
+    finally: signal.alarm(0)
+
 def test_the_other_names(dev):
     x = np.array([[0.2, -1.5, 3.], [0., 2., -0.5]])
     run_both(lambda t, a: t.special.softmax(a, 1), [x], dev)

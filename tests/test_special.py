@@ -2,7 +2,7 @@
 OpInfo samples do not reach: every backend (the stand-in device catches NumPy or SciPy called on device
 data), the edges of the domains (0, ±0, tiny, ±inf, NaN), gradients there, numbers for either operand,
 the functions that are other names for earlier chapters', and PyTorch's errors."""
-import math
+import contextlib, math, signal
 import numpy as np
 import pytest
 import nbtorch
@@ -106,27 +106,29 @@ def test_polynomials(dev, fn):
     run_both(lambda t, n: getattr(t.special, fn)(0.25, n), [np.array([0., 3., 6.])], dev)
 
 
+@contextlib.contextmanager
+def _deadline(seconds, what):
+    "A TimeoutError naming `what` if the block runs past `seconds` (a hang fails, not waits)."
+    def hung(*_): raise TimeoutError(f'{what} still running after {seconds} s')
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try: yield
+    finally: signal.alarm(0)
+
+
 @pytest.mark.parametrize('fn', POLYS)
 def test_polynomials_of_huge_degree_stop_at_nan(dev, fn):
     "As PyTorch's loop, the recurrence stops once every element still climbing is NaN (which stays)."
-    import signal
-    def hung(*_): raise TimeoutError(f'{fn}(x, 1e9) still climbing after 60 s')
-    signal.signal(signal.SIGALRM, hung)
-    signal.alarm(60)  # the loop used to take all 10**9 steps: hours, not an answer
-    try: run_both(lambda t, x: getattr(t.special, fn)(x, 1e9), [np.array([-3., -30.])], dev)
-    finally: signal.alarm(0)
+    with _deadline(60, f'{fn}(x, 1e9)'):  # the loop used to take all 10**9 steps: hours
+        run_both(lambda t, x: getattr(t.special, fn)(x, 1e9), [np.array([-3., -30.])], dev)
 
 
 @pytest.mark.parametrize('fn', [f for f in POLYS if 'chebyshev' in f])
 def test_chebyshev_of_huge_degree_inside_is_one_cosine(dev, fn):
     "Inside (-1, 1) PyTorch answers with the trigonometric form; the recurrence ran 10^9 steps."
-    import signal
-    def hung(*_): raise TimeoutError(f'{fn}(x, 1e9) still in the recurrence after 20 s')
-    signal.signal(signal.SIGALRM, hung)
-    signal.alarm(20)  # 0.3 s per 10^5 steps: degree 1e9 took about an hour
-    try: run_both(lambda t, x: getattr(t.special, fn)(x, 1e9),
-                  [np.array([0.3, 0.7, -0.2, 0.999, 1., 1.5])], dev, rtol=1e-6, atol=1e-6)
-    finally: signal.alarm(0)
+    with _deadline(20, f'{fn}(x, 1e9)'):  # 0.3 s per 10^5 steps: degree 1e9 took about an hour
+        run_both(lambda t, x: getattr(t.special, fn)(x, 1e9),
+                 [np.array([0.3, 0.7, -0.2, 0.999, 1., 1.5])], dev, rtol=1e-6, atol=1e-6)
 
 def test_the_other_names(dev):
     x = np.array([[0.2, -1.5, 3.], [0., 2., -0.5]])
